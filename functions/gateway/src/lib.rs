@@ -1,0 +1,301 @@
+//! The gateway: revops-edge's one public hostname.
+//!
+//! It matches each request against the shared route table, authenticates API keys (only their
+//! SHA-256 digests are stored in D1), checks the route's scope, and forwards the request through
+//! a service binding to the handler that owns the route, propagating the caller's principal and
+//! the request id. It serves `/health` (gathered from all five handlers), `/openapi.json`, the
+//! problem-type pages and the API-key administration itself.
+
+mod keys;
+
+use revops::auth::{self, Principal};
+use revops::html;
+use revops::problem::ProblemKind;
+use revops::routes::{self, Access, Method, RouteId, RouteMatch, Service};
+use serde_json::{json, Value};
+use worker::{
+    event, Context as WorkerContext, Env, Headers, Request, RequestInit, Response, ScheduleContext,
+    ScheduledEvent,
+};
+
+use platform::cx::{self, finish, log};
+use platform::http::{self, header, PRINCIPAL, REQUEST_ID};
+use platform::{problem, Context, Cx, Db, Result};
+
+const SERVICE: Service = Service::Gateway;
+
+#[event(fetch)]
+async fn fetch(req: Request, env: Env, _ctx: WorkerContext) -> worker::Result<Response> {
+    let started = cx::now_ms();
+    // Clients do not choose our request ids: the gateway always mints a new one.
+    let request_id = revops::ids::new_id(revops::ids::prefix::REQUEST, cx::random_bytes());
+    let path = req.path();
+    let method = req.method().to_string();
+    let (route_label, principal_id, result) = handle(req, env, &request_id).await;
+    let response = finish(result, SERVICE, &request_id, &path)?;
+    log(
+        revops::logging::Level::Info,
+        SERVICE,
+        &request_id,
+        "http.request",
+        json!({
+            "method": method,
+            "route": route_label,
+            "status": response.status_code(),
+            "ms": cx::now_ms() - started,
+            "principal": principal_id,
+        }),
+    );
+    Ok(response)
+}
+
+/// The handlers with periodic work. The system has one cron trigger, on this worker: it calls
+/// each of these at `/internal/tick`, concurrently, each in its own invocation and CPU budget.
+/// (One schedule to reason about; and the local runtime can fire the primary worker's trigger.)
+const TICKED: &[Service] = &[];
+
+#[event(scheduled)]
+async fn scheduled(event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
+    let request_id = revops::ids::new_id(revops::ids::prefix::REQUEST, cx::random_bytes());
+    let tick = platform::tick::Tick {
+        cron: event.cron(),
+        scheduled_ms: event.schedule() as i64,
+    };
+    let body = serde_json::to_value(&tick).unwrap_or_default();
+    let calls = TICKED.iter().map(|service| {
+        let (env, body, request_id) = (&env, &body, &request_id);
+        async move {
+            let outcome = platform::services::call(
+                env,
+                SERVICE,
+                request_id,
+                *service,
+                Method::Post,
+                "/internal/tick",
+                Some(body),
+            )
+            .await;
+            (service.name(), outcome)
+        }
+    });
+    for (name, outcome) in futures_util::future::join_all(calls).await {
+        let (level, fields) = match outcome {
+            Ok(reply) if reply.ok() => (
+                revops::logging::Level::Info,
+                json!({ "handler": name, "result": reply.body }),
+            ),
+            Ok(reply) => (
+                revops::logging::Level::Error,
+                json!({ "handler": name, "status": reply.status, "result": reply.body }),
+            ),
+            Err(e) => (
+                revops::logging::Level::Error,
+                json!({ "handler": name, "error": e.to_string() }),
+            ),
+        };
+        log(level, SERVICE, &request_id, "cron.tick", fields);
+    }
+}
+
+async fn handle(
+    req: Request,
+    env: Env,
+    request_id: &str,
+) -> (&'static str, Option<String>, Result<Response>) {
+    let path = req.path();
+    let method = req.method().to_string();
+    let (route, params) = match routes::match_route(&method, &path) {
+        RouteMatch::Found { route, params } if route.access != Access::Internal => (route, params),
+        RouteMatch::MethodNotAllowed { allowed } => {
+            return (
+                "unmatched",
+                None,
+                method_not_allowed(&method, &allowed, &path, request_id),
+            );
+        }
+        _ => {
+            return (
+                "unmatched",
+                None,
+                Err(problem(
+                    ProblemKind::NotFound,
+                    format!("no endpoint at {path}; see /openapi.json"),
+                )),
+            )
+        }
+    };
+    let principal = match route.access {
+        Access::Public | Access::Internal => None,
+        Access::Scope(_) => match authenticate(&req, &env).await {
+            Ok(p) => Some(p),
+            Err(e) => return (route.pattern, None, Err(e)),
+        },
+    };
+    let principal_id = principal.as_ref().map(|p| p.id.clone());
+    if let Err(e) = cx::authorize(route.access, principal.as_ref()) {
+        return (route.pattern, principal_id, Err(e));
+    }
+    let result = if route.service == SERVICE {
+        match Cx::new(
+            env,
+            SERVICE,
+            request_id.to_string(),
+            principal,
+            route,
+            params,
+        ) {
+            Ok(cx) => serve_own(cx, req).await,
+            Err(e) => Err(e),
+        }
+    } else {
+        forward(req, &env, route.service, request_id, principal.as_ref()).await
+    };
+    (route.pattern, principal_id, result)
+}
+
+/// 405 with the `Allow` header RFC 9110 asks for.
+fn method_not_allowed(
+    method: &str,
+    allowed: &[Method],
+    path: &str,
+    request_id: &str,
+) -> Result<Response> {
+    let list: Vec<&str> = allowed.iter().map(|m| m.as_str()).collect();
+    let p = revops::problem::Problem::new(
+        ProblemKind::MethodNotAllowed,
+        format!("{method} is not accepted here; use {}", list.join(", ")),
+    );
+    let response = http::problem_response(&p, path, request_id)?;
+    response.headers().set("allow", &list.join(", "))?;
+    Ok(response)
+}
+
+/// Resolves `Authorization: Bearer <key>` to a principal: the bootstrap admin key from
+/// `ADMIN_API_KEY`, or a stored, unrevoked key found by its digest.
+async fn authenticate(req: &Request, env: &Env) -> Result<Principal> {
+    let header_value = header(req, "authorization");
+    let Some(token) = auth::bearer_token(header_value.as_deref()) else {
+        return Err(problem(
+            ProblemKind::Unauthorized,
+            "send Authorization: Bearer <api key>",
+        ));
+    };
+    if auth::is_bootstrap_key(token, cx::env_var(env, "ADMIN_API_KEY").as_deref()) {
+        return Ok(Principal::bootstrap_admin());
+    }
+    let db = Db::from_env(env)?;
+    match keys::find_active(&db, &auth::digest_key(token)).await? {
+        Some(principal) => Ok(principal),
+        None => Err(problem(
+            ProblemKind::Unauthorized,
+            "the API key is unknown or revoked",
+        )),
+    }
+}
+
+/// Sends the request on to the handler that owns the route, with the principal and request id.
+async fn forward(
+    req: Request,
+    env: &Env,
+    target: Service,
+    request_id: &str,
+    principal: Option<&Principal>,
+) -> Result<Response> {
+    let headers = Headers::new();
+    for (name, value) in req.headers().entries() {
+        if name == PRINCIPAL || name == REQUEST_ID {
+            continue;
+        }
+        headers.append(&name, &value)?;
+    }
+    headers.set(REQUEST_ID, request_id)?;
+    if let Some(p) = principal {
+        headers.set(PRINCIPAL, &serde_json::to_string(p)?)?;
+    }
+    let method = req.method();
+    let mut init = RequestInit::new();
+    init.with_method(method.clone()).with_headers(headers);
+    if !matches!(method, worker::Method::Get | worker::Method::Head) {
+        init.with_body(req.inner().body().map(Into::into));
+    }
+    // The raw URL string: parsing it with `req.url()` would pull the `url` crate's IDNA tables
+    // (over 100 KB of WASM) into the gateway for nothing.
+    let url = req.inner().url();
+    let forwarded = Request::new_with_init(&url, &init)?;
+    let fetcher = env.service(target.binding()).context(target.binding())?;
+    let response = fetcher
+        .fetch_request(forwarded)
+        .await
+        .context(&format!("forwarding to {}", target.name()))?;
+    Ok(response)
+}
+
+async fn serve_own(cx: Cx, req: Request) -> Result<Response> {
+    match cx.route.id {
+        RouteId::Health => health(&cx).await,
+        RouteId::OpenApi => {
+            let response = Response::ok(revops::openapi::DOCUMENT)?;
+            response.headers().set("content-type", "application/json")?;
+            response.headers().set("access-control-allow-origin", "*")?;
+            Ok(response)
+        }
+        RouteId::ProblemPage => problem_page(cx.param("slug")),
+        RouteId::CreateApiKey => keys::create(&cx, req).await,
+        RouteId::ListApiKeys => keys::list(&cx).await,
+        RouteId::RevokeApiKey => keys::revoke(&cx).await,
+        other => Err(platform::Error::internal(format!(
+            "gateway has no handler for {other:?}"
+        ))),
+    }
+}
+
+/// `/health`: each handler reports its own D1 and KV checks; 200 only if every one is ok.
+async fn health(cx: &Cx) -> Result<Response> {
+    let calls = Service::HANDLERS.map(|service| async move {
+        match cx
+            .call(service, Method::Get, "/internal/health", None)
+            .await
+        {
+            Ok(reply) => reply.body,
+            Err(e) => json!({ "service": service.name(), "ok": false, "error": e.to_string() }),
+        }
+    });
+    let reports: Vec<Value> = futures_util::future::join_all(calls).await;
+    let gateway_d1 = match cx
+        .db
+        .first::<Value>("SELECT COUNT(*) AS keys FROM api_keys", vec![])
+        .await
+    {
+        Ok(_) => json!({ "ok": true }),
+        Err(e) => json!({ "ok": false, "error": e.to_string() }),
+    };
+    let mut handlers = serde_json::Map::new();
+    for report in reports {
+        let name = report["service"].as_str().unwrap_or("unknown").to_string();
+        handlers.insert(name, report);
+    }
+    let ok = gateway_d1["ok"] == true && handlers.values().all(|r| r["ok"] == true);
+    let body = json!({
+        "status": if ok { "ok" } else { "degraded" },
+        "gateway": { "d1": gateway_d1 },
+        "handlers": handlers,
+    });
+    http::json(if ok { 200 } else { 503 }, &body)
+}
+
+fn problem_page(slug: &str) -> Result<Response> {
+    let Some(kind) = ProblemKind::from_slug(slug) else {
+        return Err(problem(
+            ProblemKind::NotFound,
+            format!("no problem type `{slug}`"),
+        ));
+    };
+    let body = format!(
+        "<p>HTTP status {status}. Type <code>/problems/{slug}</code>.</p><p>{description}</p>\
+         <p>Every problem response also carries a <code>request_id</code>; quote it when you ask for help.</p>",
+        status = kind.status(),
+        slug = kind.slug(),
+        description = html::escape(kind.description()),
+    );
+    http::html(200, html::page(kind.title(), &body))
+}

@@ -1,0 +1,271 @@
+//! The request context every handler function receives, and the envelope around each request.
+//!
+//! [`serve`] is each handler worker's whole `fetch`: it reads the request id and the principal the
+//! gateway propagated, matches the shared route table, re-checks the route's scope, runs the
+//! handler's function for the route, maps any error to problem+json in one place, stamps
+//! `x-request-id` on the response and writes one structured access log line.
+
+use std::future::Future;
+
+use revops::auth::Principal;
+use revops::ids;
+use revops::logging::{self, Level};
+use revops::problem::{Problem, ProblemKind};
+use revops::routes::{self, Access, Route, RouteId, RouteMatch, Service};
+use serde_json::{json, Value};
+use worker::{Env, KvStore, Request, Response};
+
+use crate::db::Db;
+use crate::error::{problem, Context, Error, Result};
+use crate::http::{self, header, PRINCIPAL, REQUEST_ID};
+
+/// What a handler function knows about the request it serves.
+pub struct Cx {
+    pub env: Env,
+    pub service: Service,
+    pub request_id: String,
+    pub principal: Option<Principal>,
+    /// Milliseconds since the epoch when the request arrived; the domain crate's `now`.
+    pub now_ms: i64,
+    pub route: Route,
+    pub params: Vec<(&'static str, String)>,
+    pub db: Db,
+}
+
+impl Cx {
+    pub fn new(
+        env: Env,
+        service: Service,
+        request_id: String,
+        principal: Option<Principal>,
+        route: Route,
+        params: Vec<(&'static str, String)>,
+    ) -> Result<Cx> {
+        Ok(Cx {
+            db: Db::from_env(&env)?,
+            env,
+            service,
+            request_id,
+            principal,
+            now_ms: now_ms(),
+            route,
+            params,
+        })
+    }
+
+    /// A path parameter of the matched route (always present: the route table defines them).
+    pub fn param(&self, name: &str) -> &str {
+        self.params
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| v.as_str())
+            .unwrap_or("")
+    }
+
+    /// The caller, or 401 if the route somehow ran without one.
+    pub fn principal(&self) -> Result<&Principal> {
+        self.principal
+            .as_ref()
+            .ok_or_else(|| problem(ProblemKind::Unauthorized, "no credentials were presented"))
+    }
+
+    /// Who to record as the actor of a change.
+    pub fn actor(&self) -> String {
+        self.principal
+            .as_ref()
+            .map(|p| p.id.clone())
+            .unwrap_or_else(|| "public".into())
+    }
+
+    pub fn kv(&self, binding: &str) -> Result<KvStore> {
+        self.env.kv(binding).context(binding)
+    }
+
+    /// A plain variable or a secret, whichever is set; `None` when unset or empty.
+    pub fn var(&self, name: &str) -> Option<String> {
+        env_var(&self.env, name)
+    }
+
+    pub fn new_id(&self, prefix: &str) -> String {
+        ids::new_id(prefix, random_bytes())
+    }
+
+    pub fn log(&self, level: Level, event: &str, fields: Value) {
+        log(level, self.service, &self.request_id, event, fields);
+    }
+
+    /// The system principal this handler uses when it calls another handler on its own behalf.
+    pub fn system_principal(&self) -> Principal {
+        Principal::system(self.service.name())
+    }
+}
+
+pub fn env_var(env: &Env, name: &str) -> Option<String> {
+    let value = env
+        .secret(name)
+        .map(|s| s.to_string())
+        .or_else(|_| env.var(name).map(|v| v.to_string()))
+        .ok()?;
+    let value = value.trim().to_string();
+    (!value.is_empty()).then_some(value)
+}
+
+pub fn now_ms() -> i64 {
+    worker::Date::now().as_millis() as i64
+}
+
+pub fn random_bytes<const N: usize>() -> [u8; N] {
+    let mut buf = [0u8; N];
+    getrandom::getrandom(&mut buf).expect("the runtime provides crypto.getRandomValues");
+    buf
+}
+
+pub fn log(level: Level, service: Service, request_id: &str, event: &str, fields: Value) {
+    let line = logging::line(level, now_ms(), service.name(), request_id, event, fields);
+    match level {
+        Level::Info => worker::console_log!("{line}"),
+        Level::Warn => worker::console_warn!("{line}"),
+        Level::Error => worker::console_error!("{line}"),
+    }
+}
+
+/// The request id the caller sent (only our gateway and handlers send one), or a new one.
+pub fn request_id_of(req: &Request) -> String {
+    header(req, REQUEST_ID)
+        .filter(|id| ids::is_id(ids::prefix::REQUEST, id))
+        .unwrap_or_else(|| ids::new_id(ids::prefix::REQUEST, random_bytes()))
+}
+
+/// Turns a handler's outcome into the response: problems become problem+json, internal errors
+/// are logged and answered with an opaque 500. Stamps the request id.
+pub fn finish(
+    result: Result<Response>,
+    service: Service,
+    request_id: &str,
+    instance: &str,
+) -> worker::Result<Response> {
+    let response = match result {
+        Ok(response) => Ok(response),
+        Err(Error::Problem(p)) => http::problem_response(&p, instance, request_id),
+        Err(Error::Internal(cause)) => {
+            log(
+                Level::Error,
+                service,
+                request_id,
+                "request.failed",
+                json!({ "cause": cause, "path": instance }),
+            );
+            http::problem_response(&Problem::internal(), instance, request_id)
+        }
+    };
+    let mut response = match response {
+        Ok(r) => r,
+        Err(e) => {
+            log(
+                Level::Error,
+                service,
+                request_id,
+                "response.failed",
+                json!({ "cause": e.to_string() }),
+            );
+            Response::error("internal error", 500)?
+        }
+    };
+    response.headers_mut().set(REQUEST_ID, request_id)?;
+    Ok(response)
+}
+
+/// The whole `fetch` of a handler worker. `kv_bindings` are the KV namespaces this handler uses
+/// (checked by its health endpoint); `handler` serves every route the table assigns to `service`.
+pub async fn serve<F, Fut>(
+    req: Request,
+    env: Env,
+    service: Service,
+    kv_bindings: &'static [&'static str],
+    handler: F,
+) -> worker::Result<Response>
+where
+    F: FnOnce(Cx, Request) -> Fut,
+    Fut: Future<Output = Result<Response>>,
+{
+    let started = now_ms();
+    let request_id = request_id_of(&req);
+    let principal: Option<Principal> =
+        header(&req, PRINCIPAL).and_then(|h| serde_json::from_str(&h).ok());
+    let path = req.path();
+    let method = req.method().to_string();
+    let matched = routes::match_route(&method, &path);
+    let (pattern, result) = match matched {
+        RouteMatch::Found { route, params } => {
+            let result = if route.id == RouteId::HandlerHealth {
+                crate::health::check(&env, service, kv_bindings).await
+            } else if route.service != service && !route.id.served_by_each_handler() {
+                Err(problem(
+                    ProblemKind::NotFound,
+                    format!("{path} is not served here"),
+                ))
+            } else {
+                match authorize(route.access, principal.as_ref()) {
+                    Err(e) => Err(e),
+                    Ok(()) => match Cx::new(
+                        env,
+                        service,
+                        request_id.clone(),
+                        principal.clone(),
+                        route,
+                        params,
+                    ) {
+                        Ok(cx) => handler(cx, req).await,
+                        Err(e) => Err(e),
+                    },
+                }
+            };
+            (route.pattern, result)
+        }
+        RouteMatch::MethodNotAllowed { .. } | RouteMatch::NotFound => (
+            "unmatched",
+            Err(problem(
+                ProblemKind::NotFound,
+                format!("{path} is not served here"),
+            )),
+        ),
+    };
+    let response = finish(result, service, &request_id, &path)?;
+    log(
+        Level::Info,
+        service,
+        &request_id,
+        "http.request",
+        json!({
+            "method": method,
+            "route": pattern,
+            "status": response.status_code(),
+            "ms": now_ms() - started,
+            "principal": principal.map(|p| p.id),
+        }),
+    );
+    Ok(response)
+}
+
+/// Defence in depth: the gateway already authenticated and authorized; a handler re-checks the
+/// route's access against the principal the gateway propagated.
+pub fn authorize(access: Access, principal: Option<&Principal>) -> Result<()> {
+    match access {
+        Access::Public => Ok(()),
+        Access::Scope(scope) => match principal {
+            None => Err(problem(
+                ProblemKind::Unauthorized,
+                "send Authorization: Bearer <api key>",
+            )),
+            Some(p) if p.allows(scope) => Ok(()),
+            Some(_) => Err(problem(
+                ProblemKind::Forbidden,
+                format!("this API key lacks the `{}` scope", scope.as_str()),
+            )),
+        },
+        Access::Internal => match principal {
+            Some(p) if p.id.starts_with("system:") => Ok(()),
+            _ => Err(problem(ProblemKind::NotFound, "not found")),
+        },
+    }
+}

@@ -1,0 +1,126 @@
+//! HTTP helpers: JSON, problem+json and HTML responses, body reading with size limits.
+
+use revops::problem::{Problem, ProblemKind};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use worker::{Headers, Request, Response};
+
+use crate::error::{problem, Context, Error, Result};
+
+pub const REQUEST_ID: &str = "x-request-id";
+/// Set by the gateway on forwarded requests (and by handlers on internal calls): the caller's
+/// [`revops::auth::Principal`] as JSON. The gateway strips it from incoming requests.
+pub const PRINCIPAL: &str = "x-revops-principal";
+
+pub fn json<T: Serialize>(status: u16, body: &T) -> Result<Response> {
+    let text = serde_json::to_string(body)?;
+    with_type(Response::ok(text)?.with_status(status), "application/json")
+}
+
+pub fn problem_response(p: &Problem, instance: &str, request_id: &str) -> Result<Response> {
+    let body = p.body(instance, request_id).to_string();
+    let response = with_type(
+        Response::ok(body)?.with_status(p.status()),
+        "application/problem+json",
+    )?;
+    if p.kind == ProblemKind::Unauthorized {
+        response
+            .headers()
+            .set("www-authenticate", "Bearer realm=\"revops-edge\"")?;
+    }
+    Ok(response)
+}
+
+pub fn html(status: u16, page: String) -> Result<Response> {
+    with_type(
+        Response::ok(page)?.with_status(status),
+        "text/html; charset=utf-8",
+    )
+}
+
+pub fn redirect(location: &str) -> Result<Response> {
+    let response = Response::empty()?.with_status(303);
+    response.headers().set("location", location)?;
+    Ok(response)
+}
+
+pub fn no_content() -> Result<Response> {
+    Ok(Response::empty()?.with_status(204))
+}
+
+fn with_type(response: Response, content_type: &str) -> Result<Response> {
+    response.headers().set("content-type", content_type)?;
+    Ok(response)
+}
+
+pub fn header(req: &Request, name: &str) -> Option<String> {
+    req.headers().get(name).ok().flatten()
+}
+
+/// The media type of the body, lower-cased, without parameters.
+pub fn media_type(headers: &Headers) -> String {
+    headers
+        .get("content-type")
+        .ok()
+        .flatten()
+        .map(|ct| {
+            ct.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase()
+        })
+        .unwrap_or_default()
+}
+
+/// Reads the body, refusing (413) anything over `max` bytes.
+pub async fn body_bytes(req: &mut Request, max: usize) -> Result<Vec<u8>> {
+    let declared = header(req, "content-length").and_then(|v| v.trim().parse::<usize>().ok());
+    if declared.is_some_and(|n| n > max) {
+        return Err(too_large(max));
+    }
+    let bytes = req.bytes().await.context("reading body")?;
+    if bytes.len() > max {
+        return Err(too_large(max));
+    }
+    Ok(bytes)
+}
+
+fn too_large(max: usize) -> Error {
+    problem(
+        ProblemKind::PayloadTooLarge,
+        format!("the body may be at most {max} bytes"),
+    )
+}
+
+/// Reads a JSON body: requires `application/json` (or `+json`), a size limit, and valid JSON.
+pub async fn json_body<T: DeserializeOwned>(req: &mut Request, max: usize) -> Result<T> {
+    let media = media_type(req.headers());
+    if media != "application/json" && !media.ends_with("+json") {
+        return Err(problem(
+            ProblemKind::UnsupportedMediaType,
+            format!(
+                "send the body as application/json (got `{}`)",
+                if media.is_empty() { "nothing" } else { &media }
+            ),
+        ));
+    }
+    let bytes = body_bytes(req, max).await?;
+    parse_json(&bytes)
+}
+
+/// Parses JSON, telling malformed JSON (400) from JSON of the wrong shape (422).
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T> {
+    let value: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| {
+        problem(
+            ProblemKind::MalformedJson,
+            format!("line {}, column {}: {e}", e.line(), e.column()),
+        )
+    })?;
+    serde_json::from_value(value).map_err(|e| {
+        Error::Problem(Problem::validation(vec![revops::problem::FieldError::new(
+            "body",
+            e.to_string(),
+        )]))
+    })
+}

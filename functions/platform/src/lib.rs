@@ -1,0 +1,17 @@
+//! revops-edge platform glue: what every handler worker shares and the domain crate must not
+//! know about — the Workers runtime (`worker`), D1 and KV access, the request envelope, the
+//! mapping of errors to problem+json, service-to-service calls and structured logs.
+//!
+//! Business rules do not live here; they live in `revops` (the `shared/` crate).
+
+pub mod cx;
+pub mod db;
+pub mod error;
+pub mod health;
+pub mod http;
+pub mod services;
+pub mod tick;
+
+pub use cx::{serve, Cx};
+pub use db::{Arg, Db};
+pub use error::{problem, Context, Error, Result};

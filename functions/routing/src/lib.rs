@@ -1,0 +1,23 @@
+//! The routing handler.
+
+use revops::routes::Service;
+use worker::{event, Context, Env, Request, Response};
+
+use platform::{Cx, Error, Result};
+
+const SERVICE: Service = Service::Routing;
+/// The KV namespaces this handler uses (its health check reads each one).
+const KV: &[&str] = &["CONFIG"];
+
+#[event(fetch)]
+async fn fetch(req: Request, env: Env, _ctx: Context) -> worker::Result<Response> {
+    platform::serve(req, env, SERVICE, KV, route).await
+}
+
+async fn route(cx: Cx, _req: Request) -> Result<Response> {
+    Err(Error::internal(format!(
+        "{} has no handler for {:?}",
+        SERVICE.name(),
+        cx.route.id
+    )))
+}

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# `make dev`: installs what is missing (scripts/toolchain.sh), builds every worker, applies the D1
+# migrations to the local database, and starts the gateway and the five handlers in one local
+# runtime session (wrangler dev: workerd with local D1 and KV, cron testing enabled).
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+cd "$ROOT"
+PORT=${REVOPS_PORT:-8787}
+STATE=${REVOPS_STATE_DIR:-$ROOT/.wrangler/state}
+
+eval "$(scripts/toolchain.sh)"
+export CI=${CI:-} WRANGLER_SEND_METRICS=false
+scripts/build.sh
+
+if [ ! -f .dev.vars ]; then
+  cp .dev.vars.example .dev.vars
+  echo "dev: created .dev.vars from .dev.vars.example" >&2
+fi
+
+wrangler d1 migrations apply revops --local --persist-to "$STATE" >&2
+
+echo
+echo "revops-edge: http://127.0.0.1:$PORT   (health: /health, API: /openapi.json)"
+echo "             admin key: ADMIN_API_KEY in .dev.vars; cron: curl 'http://127.0.0.1:$PORT/__scheduled?cron=*+*+*+*+*'"
+echo
+exec wrangler dev $(scripts/workers.sh --config-args) \
+  --ip 127.0.0.1 --port "$PORT" --persist-to "$STATE" --env-file .dev.vars \
+  --test-scheduled --show-interactive-dev-session=false

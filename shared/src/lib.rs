@@ -1,0 +1,15 @@
+//! revops-edge domain crate.
+//!
+//! Every business rule of revops-edge lives here, as plain functions over plain data. Nothing in
+//! this crate performs I/O, reads a clock or draws randomness: the handlers in `functions/` pass
+//! `now` and random bytes in, load state, call into this crate and store what it decides. That
+//! keeps each rule unit-testable on the host with time under the test's control.
+
+pub mod auth;
+pub mod html;
+pub mod ids;
+pub mod logging;
+pub mod openapi;
+pub mod problem;
+pub mod routes;
+pub mod time;

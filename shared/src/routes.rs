@@ -1,0 +1,330 @@
+//! The API's route table: every endpoint, which handler serves it and who may call it.
+//!
+//! One table drives three things: the gateway's dispatch and authorization, each handler's own
+//! dispatch (it matches the same table and switches on [`RouteId`]), and the test that keeps
+//! `openapi.json` true (every public route documented, every documented operation routed).
+//! Routes marked [`Access::Internal`] are the handlers' service-to-service calls; the gateway
+//! never forwards them.
+
+use crate::auth::Scope;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Service {
+    Gateway,
+    Intake,
+    Scoring,
+    Routing,
+    Consent,
+    Sla,
+}
+
+impl Service {
+    /// The five handlers behind the gateway, in the order `/health` reports them.
+    pub const HANDLERS: [Service; 5] = [
+        Service::Intake,
+        Service::Scoring,
+        Service::Routing,
+        Service::Consent,
+        Service::Sla,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Service::Gateway => "gateway",
+            Service::Intake => "intake",
+            Service::Scoring => "scoring",
+            Service::Routing => "routing",
+            Service::Consent => "consent",
+            Service::Sla => "sla",
+        }
+    }
+
+    /// The service binding through which other workers reach this one.
+    pub fn binding(self) -> &'static str {
+        match self {
+            Service::Gateway => "GATEWAY",
+            Service::Intake => "INTAKE",
+            Service::Scoring => "SCORING",
+            Service::Routing => "ROUTING",
+            Service::Consent => "CONSENT",
+            Service::Sla => "SLA",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Method {
+    Get,
+    Post,
+    Put,
+    Patch,
+    Delete,
+    Options,
+}
+
+impl Method {
+    pub fn parse(s: &str) -> Option<Method> {
+        Some(match s.to_ascii_uppercase().as_str() {
+            "GET" | "HEAD" => Method::Get,
+            "POST" => Method::Post,
+            "PUT" => Method::Put,
+            "PATCH" => Method::Patch,
+            "DELETE" => Method::Delete,
+            "OPTIONS" => Method::Options,
+            _ => return None,
+        })
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Method::Get => "GET",
+            Method::Post => "POST",
+            Method::Put => "PUT",
+            Method::Patch => "PATCH",
+            Method::Delete => "DELETE",
+            Method::Options => "OPTIONS",
+        }
+    }
+}
+
+/// Who may call a route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Anyone: browser forms, signed webhooks (the handler verifies the signature), unsubscribe
+    /// links, health and documentation.
+    Public,
+    /// An API key holding this scope (or `admin`).
+    Scope(Scope),
+    /// Only our own handlers, through service bindings.
+    Internal,
+}
+
+macro_rules! routes {
+    ($( $id:ident : $method:ident $pattern:literal => $service:ident, $access:expr; )*) => {
+        /// Every route, named. Handlers switch on this.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum RouteId { $( $id, )* }
+
+        /// The route table, in match order.
+        pub const ROUTES: &[Route] = &[
+            $( Route { id: RouteId::$id, method: Method::$method, pattern: $pattern, service: Service::$service, access: $access }, )*
+        ];
+    };
+}
+
+use Access::{Internal, Public};
+const fn scope(s: Scope) -> Access {
+    Access::Scope(s)
+}
+
+routes! {
+    // Gateway: the public entry's own endpoints.
+    Health: Get "/health" => Gateway, Public;
+    OpenApi: Get "/openapi.json" => Gateway, Public;
+    ProblemPage: Get "/problems/{slug}" => Gateway, Public;
+    CreateApiKey: Post "/v1/admin/keys" => Gateway, scope(Scope::Admin);
+    ListApiKeys: Get "/v1/admin/keys" => Gateway, scope(Scope::Admin);
+    RevokeApiKey: Delete "/v1/admin/keys/{key_id}" => Gateway, scope(Scope::Admin);
+
+    // Internal, served by every handler: its health check (gathered by the gateway's /health)
+    // and its share of the cron trigger (the gateway's scheduled handler calls each one).
+    HandlerHealth: Get "/internal/health" => Gateway, Internal;
+    HandlerTick: Post "/internal/tick" => Gateway, Internal;
+}
+
+impl RouteId {
+    /// Routes every handler serves itself, whatever service the table names.
+    pub fn served_by_each_handler(self) -> bool {
+        matches!(self, RouteId::HandlerHealth | RouteId::HandlerTick)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Route {
+    pub id: RouteId,
+    pub method: Method,
+    pub pattern: &'static str,
+    pub service: Service,
+    pub access: Access,
+}
+
+/// The outcome of matching a request against the table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RouteMatch {
+    Found {
+        route: Route,
+        params: Vec<(&'static str, String)>,
+    },
+    /// The path exists with other methods (listed for the `Allow` header).
+    MethodNotAllowed {
+        allowed: Vec<Method>,
+    },
+    NotFound,
+}
+
+impl RouteMatch {
+    pub fn param(&self, name: &str) -> Option<&str> {
+        match self {
+            RouteMatch::Found { params, .. } => params
+                .iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, v)| v.as_str()),
+            _ => None,
+        }
+    }
+}
+
+fn match_pattern(pattern: &'static str, path: &str) -> Option<Vec<(&'static str, String)>> {
+    let path = path
+        .strip_suffix('/')
+        .filter(|p| !p.is_empty())
+        .unwrap_or(path);
+    let mut params = Vec::new();
+    let mut pat_segments = pattern.split('/');
+    let mut path_segments = path.split('/');
+    loop {
+        match (pat_segments.next(), path_segments.next()) {
+            (None, None) => return Some(params),
+            (Some(p), Some(s)) => {
+                if let Some(name) = p.strip_prefix('{').and_then(|p| p.strip_suffix('}')) {
+                    if s.is_empty() {
+                        return None;
+                    }
+                    params.push((name, percent_decode(s)?));
+                } else if p != s {
+                    return None;
+                }
+            }
+            _ => return None,
+        }
+    }
+}
+
+/// Decodes `%XX` escapes in a path segment; `None` for malformed escapes or invalid UTF-8.
+pub fn percent_decode(s: &str) -> Option<String> {
+    if !s.contains('%') {
+        return Some(s.to_string());
+    }
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = s.get(i + 1..i + 3)?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+/// Matches a method and path. `HEAD` matches like `GET`.
+pub fn match_route(method: &str, path: &str) -> RouteMatch {
+    let Some(method) = Method::parse(method) else {
+        return RouteMatch::NotFound;
+    };
+    let mut allowed = Vec::new();
+    for route in ROUTES {
+        if let Some(params) = match_pattern(route.pattern, path) {
+            if route.method == method {
+                return RouteMatch::Found {
+                    route: *route,
+                    params,
+                };
+            }
+            if !allowed.contains(&route.method) {
+                allowed.push(route.method);
+            }
+        }
+    }
+    if allowed.is_empty() {
+        RouteMatch::NotFound
+    } else {
+        RouteMatch::MethodNotAllowed { allowed }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn matches_literal_and_param_routes() {
+        match match_route("DELETE", "/v1/admin/keys/key_abc") {
+            m @ RouteMatch::Found { .. } => {
+                assert_eq!(m.param("key_id"), Some("key_abc"));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            match_route("post", "/v1/admin/keys/"),
+            RouteMatch::Found {
+                route: Route {
+                    id: RouteId::CreateApiKey,
+                    ..
+                },
+                ..
+            }
+        ));
+        assert!(matches!(
+            match_route("HEAD", "/health"),
+            RouteMatch::Found {
+                route: Route {
+                    id: RouteId::Health,
+                    ..
+                },
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn wrong_method_lists_the_allowed_ones() {
+        assert_eq!(
+            match_route("PUT", "/v1/admin/keys"),
+            RouteMatch::MethodNotAllowed {
+                allowed: vec![Method::Post, Method::Get]
+            }
+        );
+        assert_eq!(match_route("GET", "/nope"), RouteMatch::NotFound);
+        assert_eq!(match_route("BREW", "/health"), RouteMatch::NotFound);
+        assert_eq!(
+            match_route("DELETE", "/v1/admin/keys/a/b"),
+            RouteMatch::NotFound
+        );
+        assert_eq!(
+            match_route("DELETE", "/v1/admin/keys//"),
+            RouteMatch::NotFound
+        );
+    }
+
+    #[test]
+    fn params_are_percent_decoded() {
+        assert_eq!(
+            percent_decode("jane%40acme.com").as_deref(),
+            Some("jane@acme.com")
+        );
+        assert_eq!(percent_decode("%zz"), None);
+        assert_eq!(percent_decode("%4"), None);
+        assert_eq!(percent_decode("%ff"), None);
+    }
+
+    #[test]
+    fn every_route_is_unique_and_well_formed() {
+        let mut seen = std::collections::HashSet::new();
+        for r in ROUTES {
+            assert!(r.pattern.starts_with('/'), "{}", r.pattern);
+            assert!(
+                seen.insert((r.method, r.pattern)),
+                "duplicate {:?} {}",
+                r.method,
+                r.pattern
+            );
+            let internal = r.pattern.starts_with("/internal/");
+            assert_eq!(internal, r.access == Access::Internal, "{}", r.pattern);
+        }
+    }
+}

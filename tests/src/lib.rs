@@ -1,0 +1,272 @@
+//! Helpers for the integration tests: a typed HTTP client for the running system.
+//!
+//! `make test` (scripts/test.sh) starts the real local runtime and sets `REVOPS_BASE_URL` and
+//! `REVOPS_ADMIN_KEY`; you can also point the tests at a `make dev` session by exporting those
+//! two yourself. Every response a test receives is checked against `openapi.json`: its status
+//! must be documented for that operation and its body must match the documented schema — so the
+//! description stays true as long as the tests pass.
+
+use std::collections::HashMap;
+use std::sync::{Mutex, OnceLock};
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+pub mod openapi;
+
+/// The running system.
+#[derive(Clone)]
+pub struct Api {
+    pub base: String,
+    pub admin_key: String,
+}
+
+pub fn api() -> Api {
+    let base = std::env::var("REVOPS_BASE_URL").unwrap_or_else(|_| {
+        panic!("REVOPS_BASE_URL is not set: run the integration tests through `make test`, or export REVOPS_BASE_URL and REVOPS_ADMIN_KEY for a running `make dev`")
+    });
+    let admin_key = std::env::var("REVOPS_ADMIN_KEY").expect("REVOPS_ADMIN_KEY is not set");
+    Api {
+        base: base.trim_end_matches('/').to_string(),
+        admin_key,
+    }
+}
+
+/// A unique suffix for test data, so tests sharing one runtime never see each other's rows.
+pub fn unique(prefix: &str) -> String {
+    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    format!(
+        "{prefix}{}{n}",
+        revops::ids::base32(&(nanos as u64).to_be_bytes())
+    )
+}
+
+/// A unique email address at `domain`.
+pub fn email(domain: &str) -> String {
+    format!("{}@{domain}", unique("t"))
+}
+
+impl Api {
+    pub fn request(&self, method: &str, path: &str) -> Req {
+        Req {
+            method: method.to_string(),
+            url: format!("{}{path}", self.base),
+            path: path.to_string(),
+            headers: Vec::new(),
+            body: None,
+            validate: true,
+        }
+    }
+
+    pub fn get(&self, path: &str) -> Req {
+        self.request("GET", path)
+    }
+    pub fn post(&self, path: &str) -> Req {
+        self.request("POST", path)
+    }
+    pub fn put(&self, path: &str) -> Req {
+        self.request("PUT", path)
+    }
+    pub fn patch(&self, path: &str) -> Req {
+        self.request("PATCH", path)
+    }
+    pub fn delete(&self, path: &str) -> Req {
+        self.request("DELETE", path)
+    }
+
+    /// Creates an API key with these scopes (as admin) and returns its secret.
+    pub fn key_with(&self, scopes: &[&str]) -> String {
+        let res = self
+            .post("/v1/admin/keys")
+            .bearer(&self.admin_key)
+            .json(&json!({ "name": unique("test-key-"), "scopes": scopes }))
+            .send();
+        assert_eq!(res.status, 201, "{}", res.text());
+        res.json()["key"].as_str().unwrap().to_string()
+    }
+
+    /// Fires the cron trigger (the gateway's scheduled handler) as if at `time_ms`.
+    pub fn fire_cron_at(&self, time_ms: Option<i64>) -> Resp {
+        let mut path = "/__scheduled?cron=*+*+*+*+*".to_string();
+        if let Some(t) = time_ms {
+            path.push_str(&format!("&time={t}"));
+        }
+        self.get(&path).unchecked().send()
+    }
+}
+
+pub struct Req {
+    method: String,
+    url: String,
+    path: String,
+    headers: Vec<(String, String)>,
+    body: Option<Vec<u8>>,
+    validate: bool,
+}
+
+impl Req {
+    pub fn header(mut self, name: &str, value: &str) -> Req {
+        self.headers.push((name.to_string(), value.to_string()));
+        self
+    }
+
+    pub fn bearer(self, key: &str) -> Req {
+        self.header("authorization", &format!("Bearer {key}"))
+    }
+
+    pub fn json(self, body: &Value) -> Req {
+        self.header("content-type", "application/json")
+            .body(body.to_string().into_bytes())
+    }
+
+    /// A urlencoded form body, as a plain HTML `<form>` posts it.
+    pub fn form(self, fields: &[(&str, &str)]) -> Req {
+        let body = fields
+            .iter()
+            .map(|(k, v)| format!("{}={}", urlencode(k), urlencode(v)))
+            .collect::<Vec<_>>()
+            .join("&");
+        self.header("content-type", "application/x-www-form-urlencoded")
+            .body(body.into_bytes())
+    }
+
+    /// A multipart/form-data body, as a `<form enctype="multipart/form-data">` posts it.
+    pub fn multipart(self, fields: &[(&str, &str)]) -> Req {
+        let boundary = "----revopsTestBoundary7MA4YWxkTrZu0gW";
+        let mut body = String::new();
+        for (k, v) in fields {
+            body.push_str(&format!(
+                "--{boundary}\r\nContent-Disposition: form-data; name=\"{k}\"\r\n\r\n{v}\r\n"
+            ));
+        }
+        body.push_str(&format!("--{boundary}--\r\n"));
+        self.header(
+            "content-type",
+            &format!("multipart/form-data; boundary={boundary}"),
+        )
+        .body(body.into_bytes())
+    }
+
+    pub fn body(mut self, body: Vec<u8>) -> Req {
+        self.body = Some(body);
+        self
+    }
+
+    /// Skips the OpenAPI check (for endpoints outside the API, like the runtime's `/__scheduled`).
+    pub fn unchecked(mut self) -> Req {
+        self.validate = false;
+        self
+    }
+
+    pub fn send(self) -> Resp {
+        let agent = agent();
+        let mut request = agent.request(&self.method, &self.url);
+        for (k, v) in &self.headers {
+            request = request.set(k, v);
+        }
+        let result = match &self.body {
+            Some(body) => request.send_bytes(body),
+            None => request.call(),
+        };
+        let response = match result {
+            Ok(r) => r,
+            Err(ureq::Error::Status(_, r)) => r,
+            Err(e) => panic!("{} {} failed: {e}", self.method, self.url),
+        };
+        let status = response.status();
+        let mut headers = HashMap::new();
+        for name in response.headers_names() {
+            if let Some(v) = response.header(&name) {
+                headers.insert(name.to_ascii_lowercase(), v.to_string());
+            }
+        }
+        let mut body = Vec::new();
+        std::io::Read::read_to_end(&mut response.into_reader(), &mut body).unwrap();
+        let resp = Resp {
+            status,
+            headers,
+            body,
+        };
+        if self.validate {
+            openapi::check(&self.method, &self.path, &resp);
+        }
+        resp
+    }
+}
+
+fn agent() -> ureq::Agent {
+    static AGENT: OnceLock<Mutex<Option<ureq::Agent>>> = OnceLock::new();
+    let cell = AGENT.get_or_init(|| Mutex::new(None));
+    let mut guard = cell.lock().unwrap();
+    guard
+        .get_or_insert_with(|| {
+            ureq::AgentBuilder::new()
+                .timeout(Duration::from_secs(60))
+                .redirects(0)
+                .build()
+        })
+        .clone()
+}
+
+pub fn urlencode(s: &str) -> String {
+    let mut out = String::new();
+    for b in s.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                out.push(b as char)
+            }
+            b' ' => out.push('+'),
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
+/// A response.
+#[derive(Debug)]
+pub struct Resp {
+    pub status: u16,
+    pub headers: HashMap<String, String>,
+    pub body: Vec<u8>,
+}
+
+impl Resp {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .get(&name.to_ascii_lowercase())
+            .map(String::as_str)
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text()))
+    }
+
+    /// Asserts an RFC 9457 problem of this type and status, and returns its body.
+    pub fn assert_problem(&self, status: u16, slug: &str) -> Value {
+        assert_eq!(self.status, status, "{}", self.text());
+        assert_eq!(
+            self.header("content-type"),
+            Some("application/problem+json"),
+            "{}",
+            self.text()
+        );
+        let body = self.json();
+        assert_eq!(body["type"], format!("/problems/{slug}"), "{body}");
+        assert_eq!(body["status"], status);
+        assert_eq!(
+            Some(body["request_id"].as_str().unwrap()),
+            self.header("x-request-id")
+        );
+        body
+    }
+}

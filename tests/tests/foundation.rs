@@ -1,0 +1,211 @@
+//! The foundation: one public entry, health of all five handlers, API keys with scopes,
+//! problem+json errors with request ids, the OpenAPI description, the cron trigger.
+
+use revops_tests::{api, unique};
+use serde_json::json;
+
+#[test]
+fn health_reports_each_handler_with_its_own_d1_and_kv_checks() {
+    let api = api();
+    let res = api.get("/health").send();
+    assert_eq!(res.status, 200, "{}", res.text());
+    assert!(res.header("x-request-id").unwrap().starts_with("req_"));
+    let body = res.json();
+    assert_eq!(body["status"], "ok");
+    for handler in ["intake", "scoring", "routing", "consent", "sla"] {
+        let h = &body["handlers"][handler];
+        assert_eq!(h["ok"], true, "{handler}: {h}");
+        assert_eq!(h["d1"]["ok"], true, "{handler}");
+        assert!(
+            h["d1"]["schema"].as_str().unwrap().ends_with(".sql"),
+            "{handler}"
+        );
+        let kv = h["kv"].as_object().unwrap();
+        assert!(!kv.is_empty(), "{handler} checks its KV namespaces");
+        assert!(kv.values().all(|c| c["ok"] == true), "{handler}: {kv:?}");
+    }
+}
+
+#[test]
+fn unauthenticated_admin_call_is_a_401_problem() {
+    let api = api();
+    let res = api
+        .post("/v1/admin/keys")
+        .json(&json!({"name": "x", "scopes": ["admin"]}))
+        .send();
+    let body = res.assert_problem(401, "unauthorized");
+    assert_eq!(body["instance"], "/v1/admin/keys");
+    assert!(res
+        .header("www-authenticate")
+        .unwrap()
+        .starts_with("Bearer"));
+    let wrong = api.get("/v1/admin/keys").bearer("rk_not_a_real_key").send();
+    wrong.assert_problem(401, "unauthorized");
+}
+
+#[test]
+fn a_client_cannot_spoof_the_internal_principal_header() {
+    let api = api();
+    let forged = json!({"id": "system:intake", "name": "x", "scopes": ["admin"]}).to_string();
+    let res = api
+        .get("/v1/admin/keys")
+        .header("x-revops-principal", &forged)
+        .send();
+    res.assert_problem(401, "unauthorized");
+    // Internal routes are never forwarded from outside, whatever the headers say.
+    let res = api
+        .get("/internal/health")
+        .header("x-revops-principal", &forged)
+        .send();
+    res.assert_problem(404, "not-found");
+}
+
+#[test]
+fn keys_are_scoped_listed_without_secrets_and_revoked_at_once() {
+    let api = api();
+    let name = unique("crm-sync-");
+    let created = api
+        .post("/v1/admin/keys")
+        .bearer(&api.admin_key)
+        .json(&json!({"name": name, "scopes": ["leads:read"]}))
+        .send();
+    assert_eq!(created.status, 201, "{}", created.text());
+    assert_eq!(created.header("cache-control"), Some("no-store"));
+    let key = created.json();
+    let secret = key["key"].as_str().unwrap().to_string();
+    let id = key["id"].as_str().unwrap().to_string();
+    assert!(secret.starts_with("rk_"));
+    assert!(secret.starts_with(key["prefix"].as_str().unwrap()));
+
+    let list = api
+        .get("/v1/admin/keys")
+        .bearer(&api.admin_key)
+        .send()
+        .json();
+    let listed = list["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["id"] == id.as_str())
+        .unwrap()
+        .clone();
+    assert_eq!(listed["name"], name.as_str());
+    assert!(listed.get("key").is_none(), "secrets are never listed");
+    assert!(
+        !list.to_string().contains(&secret),
+        "the secret appears nowhere in the list"
+    );
+
+    // The key works for what its scopes allow and nothing more.
+    let forbidden = api.get("/v1/admin/keys").bearer(&secret).send();
+    let body = forbidden.assert_problem(403, "forbidden");
+    assert!(body["detail"].as_str().unwrap().contains("admin"));
+
+    let revoked = api
+        .delete(&format!("/v1/admin/keys/{id}"))
+        .bearer(&api.admin_key)
+        .send();
+    assert_eq!(revoked.status, 200, "{}", revoked.text());
+    assert!(revoked.json()["revoked_at"].is_string());
+    let again = api
+        .delete(&format!("/v1/admin/keys/{id}"))
+        .bearer(&api.admin_key)
+        .send();
+    assert_eq!(
+        again.json()["revoked_at"],
+        revoked.json()["revoked_at"],
+        "revoking twice changes nothing"
+    );
+    api.get("/v1/admin/keys")
+        .bearer(&secret)
+        .send()
+        .assert_problem(401, "unauthorized");
+    api.delete("/v1/admin/keys/key_00000000000000000000000000")
+        .bearer(&api.admin_key)
+        .send()
+        .assert_problem(404, "not-found");
+}
+
+#[test]
+fn bad_input_gets_a_precise_problem() {
+    let api = api();
+    let admin = api.admin_key.clone();
+    let res = api
+        .post("/v1/admin/keys")
+        .bearer(&admin)
+        .header("content-type", "application/json")
+        .body(b"{\"name\": ".to_vec())
+        .send();
+    res.assert_problem(400, "malformed-json");
+    let res = api
+        .post("/v1/admin/keys")
+        .bearer(&admin)
+        .header("content-type", "text/plain")
+        .body(b"hello".to_vec())
+        .send();
+    res.assert_problem(415, "unsupported-media-type");
+    let res = api
+        .post("/v1/admin/keys")
+        .bearer(&admin)
+        .json(&json!({"name": "", "scopes": ["leads:delete"]}))
+        .send();
+    let body = res.assert_problem(422, "validation-failed");
+    let fields: Vec<&str> = body["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["field"].as_str().unwrap())
+        .collect();
+    assert_eq!(fields, ["name", "scopes"]);
+    let res = api
+        .post("/v1/admin/keys")
+        .bearer(&admin)
+        .json(&json!({"name": "x", "scopes": ["admin"], "extra": 1}))
+        .send();
+    res.assert_problem(422, "validation-failed");
+}
+
+#[test]
+fn unknown_paths_and_methods_are_problems_with_request_ids() {
+    let api = api();
+    api.get("/no/such/thing")
+        .send()
+        .assert_problem(404, "not-found");
+    let res = api.put("/v1/admin/keys").bearer(&api.admin_key).send();
+    res.assert_problem(405, "method-not-allowed");
+    assert_eq!(res.header("allow"), Some("POST, GET"));
+    let a = api.get("/health").send();
+    let b = api.get("/health").send();
+    assert_ne!(
+        a.header("x-request-id"),
+        b.header("x-request-id"),
+        "each request gets its own id"
+    );
+}
+
+#[test]
+fn openapi_and_problem_pages_are_served() {
+    let api = api();
+    let res = api.get("/openapi.json").send();
+    assert_eq!(res.status, 200);
+    let doc = res.json();
+    assert_eq!(doc["openapi"], "3.1.0");
+    assert!(doc["paths"]["/health"].is_object());
+    let page = api.get("/problems/validation-failed").send();
+    assert_eq!(page.status, 200);
+    assert!(page
+        .header("content-type")
+        .unwrap()
+        .starts_with("text/html"));
+    assert!(page.text().contains("Some fields are missing or invalid"));
+    api.get("/problems/nope")
+        .send()
+        .assert_problem(404, "not-found");
+}
+
+#[test]
+fn the_cron_trigger_fires() {
+    let api = api();
+    let res = api.fire_cron_at(None);
+    assert_eq!(res.status, 200, "{}", res.text());
+}
