@@ -8,6 +8,7 @@
 pub mod auth;
 pub mod html;
 pub mod ids;
+pub mod intake;
 pub mod logging;
 pub mod openapi;
 pub mod problem;

@@ -1,0 +1,12 @@
+//! Intake: what arrives from web forms, marketing tools and vendor webhooks becomes a clean,
+//! de-duplicated lead. Everything here is pure; the intake handler stores what it decides.
+
+pub mod countries;
+pub mod country;
+pub mod email;
+pub mod employees;
+pub mod fields;
+pub mod lead;
+pub mod names;
+pub mod normalize;
+pub mod phone;

@@ -1,0 +1,653 @@
+//! One submission, normalised and validated: the mapped fields cleaned into the lead model,
+//! data-quality flags for what could not be cleaned, field-level errors for what is unusable.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::country::{parse_country, parse_region};
+use super::email::{domain_of_website, Email};
+use super::employees::{parse_employees, EmployeeBand};
+use super::fields::{map_name, Field, FieldMap, Target};
+use super::names::{normalise_name, split_full_name};
+use super::phone::to_e164;
+use crate::problem::FieldError;
+
+/// Longest accepted value of a lead field (URLs may be longer).
+pub const MAX_FIELD_CHARS: usize = 255;
+pub const MAX_URL_CHARS: usize = 2000;
+pub const MAX_CUSTOM_CHARS: usize = 2000;
+pub const MAX_CUSTOM_ATTRIBUTES: usize = 100;
+
+/// A data-quality finding: recorded on the lead, never a reason to refuse it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Flag {
+    pub code: String,
+    pub detail: String,
+}
+
+impl Flag {
+    pub fn new(code: &str, detail: impl Into<String>) -> Flag {
+        Flag {
+            code: code.into(),
+            detail: detail.into(),
+        }
+    }
+}
+
+/// Marketing attribution of one touch: where the person came from when they submitted.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Touch {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub utm_source: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub utm_medium: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub utm_campaign: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub utm_term: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub utm_content: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub referrer: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub landing_page: Option<String>,
+    pub at: i64,
+}
+
+impl Touch {
+    fn is_empty(&self) -> bool {
+        self.utm_source.is_none()
+            && self.utm_medium.is_none()
+            && self.utm_campaign.is_none()
+            && self.utm_term.is_none()
+            && self.utm_content.is_none()
+            && self.referrer.is_none()
+            && self.landing_page.is_none()
+    }
+}
+
+/// How the lead source of a submission was determined.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LeadSourceOrigin {
+    /// The submission named it.
+    Submitted,
+    /// The form's or webhook source's configured default.
+    SourceDefault,
+    /// Taken from `utm_source`.
+    Utm,
+    Missing,
+}
+
+/// What a submission contributes to a lead.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Normalised {
+    pub email: String,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub company: Option<String>,
+    pub company_domain: Option<String>,
+    pub title: Option<String>,
+    pub phone: Option<String>,
+    pub phone_e164: Option<String>,
+    pub country: Option<String>,
+    pub region: Option<String>,
+    pub city: Option<String>,
+    pub employees: Option<EmployeeBand>,
+    pub industry: Option<String>,
+    pub website: Option<String>,
+    pub lead_source: Option<String>,
+    pub touch: Option<Touch>,
+    pub custom: BTreeMap<String, Value>,
+    /// The consent checkbox, when the submission carried one.
+    pub consent: Option<bool>,
+    pub flags: Vec<Flag>,
+    pub received_at: i64,
+}
+
+/// A submission as received, with the context normalisation needs.
+pub struct Submission<'a> {
+    /// The fields in the order the source sent them; repeated names are allowed (multi-selects).
+    pub fields: &'a [(String, Value)],
+    pub field_map: &'a FieldMap,
+    pub default_lead_source: Option<&'a str>,
+    pub received_at: i64,
+}
+
+/// A JSON value as text: strings trimmed, numbers and booleans printed, lists joined.
+pub fn value_text(value: &Value) -> String {
+    match value {
+        Value::Null => String::new(),
+        Value::String(s) => s.trim().to_string(),
+        Value::Array(items) => items
+            .iter()
+            .map(value_text)
+            .filter(|s| !s.is_empty())
+            .collect::<Vec<_>>()
+            .join(", "),
+        Value::Object(_) => value.to_string(),
+        other => other.to_string(),
+    }
+}
+
+/// Reads a yes/no answer as forms and tools send it.
+pub fn parse_yes_no(text: &str) -> Option<bool> {
+    match text.trim().to_ascii_lowercase().as_str() {
+        "on" | "true" | "yes" | "y" | "1" | "checked" | "agree" | "agreed" | "accept"
+        | "accepted" | "opt-in" | "optin" => Some(true),
+        "false" | "no" | "n" | "0" | "off" | "" | "unchecked" | "decline" | "declined"
+        | "opt-out" | "optout" => Some(false),
+        _ => None,
+    }
+}
+
+/// Decodes `application/x-www-form-urlencoded` text (also a URL's query) into pairs.
+pub fn parse_urlencoded(text: &str) -> Vec<(String, String)> {
+    text.split('&')
+        .filter(|pair| !pair.is_empty())
+        .map(|pair| {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            (decode_component(k), decode_component(v))
+        })
+        .collect()
+}
+
+fn decode_component(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => {
+                out.push(b' ');
+                i += 1;
+            }
+            b'%' => match s
+                .get(i + 1..i + 3)
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+            {
+                Some(b) => {
+                    out.push(b);
+                    i += 3;
+                }
+                None => {
+                    out.push(b'%');
+                    i += 1;
+                }
+            },
+            b => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn utm_from_url(url: &str) -> Vec<(String, String)> {
+    url.split_once('?')
+        .map(|(_, q)| q.split('#').next().unwrap_or(""))
+        .map(parse_urlencoded)
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|(k, v)| k.starts_with("utm_") && !v.is_empty())
+        .collect()
+}
+
+/// Normalises and validates one submission.
+pub fn normalise(sub: &Submission) -> Result<Normalised, Vec<FieldError>> {
+    let mut errors = Vec::new();
+    let mut canonical: BTreeMap<Field, (String, String)> = BTreeMap::new();
+    let mut custom: BTreeMap<String, Value> = BTreeMap::new();
+
+    for (name, value) in sub.fields {
+        match map_name(sub.field_map, name) {
+            Target::Ignore => {}
+            Target::Field(field) => {
+                let text = value_text(value);
+                let limit = match field {
+                    Field::LandingPage | Field::Referrer | Field::Website => MAX_URL_CHARS,
+                    _ => MAX_FIELD_CHARS,
+                };
+                if text.chars().count() > limit {
+                    errors.push(FieldError::new(
+                        name.clone(),
+                        format!("is longer than {limit} characters"),
+                    ));
+                    continue;
+                }
+                // The first non-empty value of a field wins; later duplicates go to custom attributes.
+                match canonical.get(&field) {
+                    Some((_, existing)) if !existing.is_empty() => {
+                        if !text.is_empty() && text != *existing {
+                            custom.insert(super::fields::custom_name(name), Value::String(text));
+                        }
+                    }
+                    _ => {
+                        canonical.insert(field, (name.clone(), text));
+                    }
+                }
+            }
+            Target::Custom(key) => {
+                if let Value::String(s) = value {
+                    if s.chars().count() > MAX_CUSTOM_CHARS {
+                        errors.push(FieldError::new(
+                            name.clone(),
+                            format!("is longer than {MAX_CUSTOM_CHARS} characters"),
+                        ));
+                        continue;
+                    }
+                }
+                if matches!(value, Value::Null)
+                    || matches!(value, Value::String(s) if s.trim().is_empty())
+                {
+                    continue;
+                }
+                let value = match value {
+                    Value::String(s) => Value::String(s.trim().to_string()),
+                    other => other.clone(),
+                };
+                match custom.get_mut(&key) {
+                    // Repeated names (checkbox groups) collect into a list.
+                    Some(Value::Array(items)) => items.push(value),
+                    Some(existing) => *existing = Value::Array(vec![existing.clone(), value]),
+                    None => {
+                        custom.insert(key, value);
+                    }
+                }
+            }
+        }
+    }
+    if custom.len() > MAX_CUSTOM_ATTRIBUTES {
+        errors.push(FieldError::new(
+            "custom",
+            format!(
+                "has {} attributes; at most {MAX_CUSTOM_ATTRIBUTES} are kept per submission",
+                custom.len()
+            ),
+        ));
+    }
+
+    let text = |f: Field| {
+        canonical
+            .get(&f)
+            .map(|(_, v)| v.as_str())
+            .filter(|v| !v.is_empty())
+    };
+    let source_name = |f: Field| {
+        canonical
+            .get(&f)
+            .map(|(n, _)| n.clone())
+            .unwrap_or_else(|| f.name().to_string())
+    };
+
+    let email = match Email::parse(text(Field::Email).unwrap_or("")) {
+        Ok(email) => Some(email),
+        Err(reason) => {
+            errors.push(FieldError::new(source_name(Field::Email), reason));
+            None
+        }
+    };
+
+    let consent = match text(Field::Consent) {
+        None if canonical.contains_key(&Field::Consent) => Some(false),
+        None => None,
+        Some(t) => match parse_yes_no(t) {
+            Some(b) => Some(b),
+            None => {
+                errors.push(FieldError::new(
+                    source_name(Field::Consent),
+                    "is not a yes/no answer",
+                ));
+                None
+            }
+        },
+    };
+
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    let email = email.expect("checked above");
+    let mut flags = Vec::new();
+
+    let (mut first_name, mut last_name) = (
+        text(Field::FirstName).and_then(normalise_name),
+        text(Field::LastName).and_then(normalise_name),
+    );
+    if let Some(full) = text(Field::FullName) {
+        let (first, last) = split_full_name(full);
+        first_name = first_name.or_else(|| first.as_deref().and_then(normalise_name));
+        last_name = last_name.or_else(|| last.as_deref().and_then(normalise_name));
+    }
+    if first_name.is_none() && last_name.is_none() {
+        flags.push(Flag::new("missing_name", "no first or last name was given"));
+    }
+
+    let country = text(Field::Country).and_then(|raw| match parse_country(raw) {
+        Some(c) => Some(c.alpha2.to_string()),
+        None => {
+            flags.push(Flag::new(
+                "unknown_country",
+                format!("`{raw}` is not a recognised country"),
+            ));
+            custom.insert("country_as_given".into(), Value::String(raw.to_string()));
+            None
+        }
+    });
+    let region = text(Field::Region).map(|raw| {
+        match country.as_deref().and_then(|c| parse_region(c, raw)) {
+            Some(code) => code.to_string(),
+            None => raw.split_whitespace().collect::<Vec<_>>().join(" "),
+        }
+    });
+
+    let employees = text(Field::Employees).and_then(|raw| match parse_employees(raw) {
+        Some(band) => Some(band),
+        None => {
+            flags.push(Flag::new(
+                "employees_not_understood",
+                format!("`{raw}` is not a company size"),
+            ));
+            custom.insert("employees_as_given".into(), Value::String(raw.to_string()));
+            None
+        }
+    });
+
+    let phone = text(Field::Phone).map(str::to_string);
+    let phone_e164 = phone
+        .as_deref()
+        .and_then(|p| to_e164(p, country.as_deref()));
+    if let (Some(p), None) = (&phone, &phone_e164) {
+        flags.push(Flag::new(
+            "phone_not_e164",
+            format!("`{p}` could not be written in E.164"),
+        ));
+    }
+
+    let website = text(Field::Website).map(str::to_string);
+    let company_domain = website
+        .as_deref()
+        .and_then(domain_of_website)
+        .or_else(|| email.company_domain().map(str::to_string));
+    if email.is_free_mail() {
+        flags.push(Flag::new(
+            "free_mail_domain",
+            format!("{} is a free-mail provider", email.domain()),
+        ));
+    }
+    if email.is_role_account() {
+        flags.push(Flag::new(
+            "role_account",
+            "the address is a shared role inbox",
+        ));
+    }
+
+    let landing_page = text(Field::LandingPage).map(str::to_string);
+    let url_utm = landing_page
+        .as_deref()
+        .map(utm_from_url)
+        .unwrap_or_default();
+    let utm = |field: Field, key: &str| {
+        text(field).map(str::to_string).or_else(|| {
+            url_utm
+                .iter()
+                .find(|(k, _)| k == key)
+                .map(|(_, v)| v.clone())
+        })
+    };
+    let touch = Touch {
+        utm_source: utm(Field::UtmSource, "utm_source"),
+        utm_medium: utm(Field::UtmMedium, "utm_medium"),
+        utm_campaign: utm(Field::UtmCampaign, "utm_campaign"),
+        utm_term: utm(Field::UtmTerm, "utm_term"),
+        utm_content: utm(Field::UtmContent, "utm_content"),
+        referrer: text(Field::Referrer).map(str::to_string),
+        landing_page,
+        at: sub.received_at,
+    };
+    let touch = (!touch.is_empty()).then_some(touch);
+
+    let (lead_source, origin) = match (
+        text(Field::LeadSource),
+        sub.default_lead_source.filter(|s| !s.trim().is_empty()),
+    ) {
+        (Some(s), _) => (Some(s.to_string()), LeadSourceOrigin::Submitted),
+        (None, Some(d)) => (Some(d.trim().to_string()), LeadSourceOrigin::SourceDefault),
+        (None, None) => match touch.as_ref().and_then(|t| t.utm_source.clone()) {
+            Some(s) => (Some(s), LeadSourceOrigin::Utm),
+            None => (None, LeadSourceOrigin::Missing),
+        },
+    };
+    match origin {
+        LeadSourceOrigin::Utm => flags.push(Flag::new(
+            "lead_source_from_utm",
+            "no lead source was given; utm_source was used",
+        )),
+        LeadSourceOrigin::Missing => flags.push(Flag::new(
+            "missing_lead_source",
+            "no lead source was given and none could be derived",
+        )),
+        _ => {}
+    }
+
+    Ok(Normalised {
+        email: email.as_str().to_string(),
+        first_name,
+        last_name,
+        company: text(Field::Company).map(|c| c.split_whitespace().collect::<Vec<_>>().join(" ")),
+        company_domain,
+        title: text(Field::Title).map(|t| t.split_whitespace().collect::<Vec<_>>().join(" ")),
+        phone,
+        phone_e164,
+        country,
+        region,
+        city: text(Field::City).and_then(normalise_name),
+        employees,
+        industry: text(Field::Industry).map(str::to_string),
+        website,
+        lead_source,
+        touch,
+        custom,
+        consent,
+        flags,
+        received_at: sub.received_at,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn fields(pairs: &[(&str, Value)]) -> Vec<(String, Value)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.clone()))
+            .collect()
+    }
+
+    fn run(pairs: &[(&str, Value)]) -> Result<Normalised, Vec<FieldError>> {
+        let f = fields(pairs);
+        let map = FieldMap::new();
+        normalise(&Submission {
+            fields: &f,
+            field_map: &map,
+            default_lead_source: None,
+            received_at: 1_000,
+        })
+    }
+
+    #[test]
+    fn a_typical_form_submission() {
+        let n = run(&[
+            ("Email Address", json!("  Jane.Doe@ACME.com ")),
+            ("First Name", json!("JANE")),
+            ("Last Name", json!("doe")),
+            ("Company", json!(" Acme   Inc ")),
+            ("Country", json!("U.S.A.")),
+            ("State", json!("california")),
+            ("Company Size", json!("51-200")),
+            ("Phone", json!("(415) 555-0100")),
+            ("utm_source", json!("google")),
+            ("utm_medium", json!("cpc")),
+            ("Favourite colour", json!("teal")),
+        ])
+        .unwrap();
+        assert_eq!(n.email, "jane.doe@acme.com");
+        assert_eq!(n.first_name.as_deref(), Some("Jane"));
+        assert_eq!(n.last_name.as_deref(), Some("Doe"));
+        assert_eq!(n.company.as_deref(), Some("Acme Inc"));
+        assert_eq!(n.company_domain.as_deref(), Some("acme.com"));
+        assert_eq!(n.country.as_deref(), Some("US"));
+        assert_eq!(n.region.as_deref(), Some("CA"));
+        assert_eq!(n.employees, Some(EmployeeBand::B51To200));
+        assert_eq!(n.phone.as_deref(), Some("(415) 555-0100"));
+        assert_eq!(n.phone_e164.as_deref(), Some("+14155550100"));
+        assert_eq!(n.custom["favourite_colour"], "teal");
+        let touch = n.touch.unwrap();
+        assert_eq!(touch.utm_source.as_deref(), Some("google"));
+        assert_eq!(touch.at, 1_000);
+        assert_eq!(n.lead_source.as_deref(), Some("google"));
+        assert!(n.flags.iter().any(|f| f.code == "lead_source_from_utm"));
+    }
+
+    #[test]
+    fn missing_lead_source_is_a_recorded_flag() {
+        let n = run(&[("email", json!("a@b.co"))]).unwrap();
+        assert_eq!(n.lead_source, None);
+        assert!(n.flags.iter().any(|f| f.code == "missing_lead_source"));
+        assert!(n.flags.iter().any(|f| f.code == "missing_name"));
+        let f = fields(&[("email", json!("a@b.co"))]);
+        let map = FieldMap::new();
+        let n = normalise(&Submission {
+            fields: &f,
+            field_map: &map,
+            default_lead_source: Some("Webinar"),
+            received_at: 0,
+        })
+        .unwrap();
+        assert_eq!(n.lead_source.as_deref(), Some("Webinar"));
+        assert!(!n.flags.iter().any(|f| f.code.contains("lead_source")));
+    }
+
+    #[test]
+    fn free_mail_gives_no_company_domain_but_a_website_does() {
+        let n = run(&[("email", json!("jo@gmail.com"))]).unwrap();
+        assert_eq!(n.company_domain, None);
+        assert!(n.flags.iter().any(|f| f.code == "free_mail_domain"));
+        let n = run(&[
+            ("email", json!("jo@gmail.com")),
+            ("website", json!("https://www.joco.io/")),
+        ])
+        .unwrap();
+        assert_eq!(n.company_domain.as_deref(), Some("joco.io"));
+    }
+
+    #[test]
+    fn utm_parameters_come_from_the_landing_page_url() {
+        let n = run(&[
+            ("email", json!("a@b.co")),
+            (
+                "page_url",
+                json!("https://acme.com/demo?utm_source=linkedin&utm_campaign=q4%20launch#top"),
+            ),
+        ])
+        .unwrap();
+        let t = n.touch.unwrap();
+        assert_eq!(t.utm_source.as_deref(), Some("linkedin"));
+        assert_eq!(t.utm_campaign.as_deref(), Some("q4 launch"));
+    }
+
+    #[test]
+    fn field_level_errors_name_the_source_field() {
+        let errors = run(&[
+            ("Email Address", json!("not-an-email")),
+            ("consent", json!("maybe")),
+        ])
+        .unwrap_err();
+        assert_eq!(errors[0], FieldError::new("Email Address", "has no @"));
+        assert_eq!(
+            errors[1],
+            FieldError::new("consent", "is not a yes/no answer")
+        );
+        let errors = run(&[("first_name", json!("x"))]).unwrap_err();
+        assert_eq!(errors, vec![FieldError::new("email", "is missing")]);
+        let errors = run(&[
+            ("email", json!("a@b.co")),
+            ("company", json!("x".repeat(300))),
+        ])
+        .unwrap_err();
+        assert_eq!(errors[0].field, "company");
+    }
+
+    #[test]
+    fn unparseable_values_are_kept_and_flagged() {
+        let n = run(&[
+            ("email", json!("a@b.co")),
+            ("country", json!("Atlantis")),
+            ("employees", json!("lots")),
+            ("phone", json!("12")),
+        ])
+        .unwrap();
+        assert_eq!(n.country, None);
+        assert_eq!(n.custom["country_as_given"], "Atlantis");
+        assert_eq!(n.custom["employees_as_given"], "lots");
+        let codes: Vec<&str> = n.flags.iter().map(|f| f.code.as_str()).collect();
+        assert!(
+            codes.contains(&"unknown_country")
+                && codes.contains(&"employees_not_understood")
+                && codes.contains(&"phone_not_e164")
+        );
+    }
+
+    #[test]
+    fn consent_checkbox_and_multi_selects() {
+        let n = run(&[
+            ("email", json!("a@b.co")),
+            ("consent", json!("on")),
+            ("interests", json!("a")),
+            ("interests", json!("b")),
+        ])
+        .unwrap();
+        assert_eq!(n.consent, Some(true));
+        assert_eq!(n.custom["interests"], json!(["a", "b"]));
+        let n = run(&[("email", json!("a@b.co")), ("consent", json!(""))]).unwrap();
+        assert_eq!(n.consent, Some(false));
+        let n = run(&[("email", json!("a@b.co"))]).unwrap();
+        assert_eq!(n.consent, None);
+    }
+
+    #[test]
+    fn full_names_split_and_numbers_become_text() {
+        let n = run(&[
+            ("name", json!("ada LOVELACE")),
+            ("email", json!("ada@x.io")),
+            ("Phone Number", json!(15550000000u64)),
+            ("country", json!("US")),
+        ])
+        .unwrap();
+        assert_eq!(n.first_name.as_deref(), Some("Ada"));
+        assert_eq!(
+            n.last_name.as_deref(),
+            Some("Lovelace"),
+            "each part is re-cased on its own"
+        );
+        assert_eq!(n.phone_e164.as_deref(), Some("+15550000000"));
+    }
+
+    #[test]
+    fn urlencoded_decoding() {
+        assert_eq!(
+            parse_urlencoded("a=1&b=hello+world&c=%C3%A9t%C3%A9&d&e=%zz"),
+            vec![
+                ("a".into(), "1".into()),
+                ("b".into(), "hello world".into()),
+                ("c".into(), "été".into()),
+                ("d".into(), "".into()),
+                ("e".into(), "%zz".into()),
+            ]
+        );
+    }
+}
