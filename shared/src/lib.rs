@@ -14,3 +14,4 @@ pub mod openapi;
 pub mod problem;
 pub mod routes;
 pub mod time;
+pub mod webhooks;
