@@ -7,8 +7,10 @@
 
 pub mod auth;
 pub mod html;
+pub mod idempotency;
 pub mod ids;
 pub mod intake;
+pub mod jobs;
 pub mod logging;
 pub mod openapi;
 pub mod problem;

@@ -1,0 +1,559 @@
+//! HTML forms posted from any site: the form's registration, the checks a post must pass
+//! (origin, honeypot, rate limit), how the answer is given (a redirect for browsers, JSON for
+//! `fetch()` callers), and the parsing of `multipart/form-data` bodies.
+
+use serde::{Deserialize, Serialize};
+
+use super::fields::{validate_field_map, FieldMap};
+use crate::problem::{FieldError, ProblemKind};
+
+/// The consent a form asks for, and the wording the person saw.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FormConsent {
+    /// The topics a ticked checkbox opts into (`marketing_email`, `newsletter`, …).
+    pub topics: Vec<String>,
+    /// The text next to the checkbox, kept as proof of what was agreed to.
+    pub wording: String,
+    /// A version label for the wording, so later changes stay distinguishable.
+    pub wording_version: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimit {
+    /// Submissions accepted per address and form within one window.
+    pub max: u32,
+    pub window_seconds: u32,
+}
+
+impl Default for RateLimit {
+    fn default() -> Self {
+        RateLimit {
+            max: 5,
+            window_seconds: 600,
+        }
+    }
+}
+
+/// A registered form, as an admin configures it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FormConfig {
+    pub name: String,
+    /// Origins (`https://www.example.com`) whose pages may post to the form.
+    pub allowed_origins: Vec<String>,
+    #[serde(default)]
+    pub field_map: FieldMap,
+    /// Where browsers go after a successful post (303). Without it they see a thank-you page.
+    #[serde(default)]
+    pub success_url: Option<String>,
+    /// Where browsers go when a post is refused, with `error` and `message` query parameters.
+    /// Without it they see a page explaining what to fix.
+    #[serde(default)]
+    pub error_url: Option<String>,
+    #[serde(default)]
+    pub lead_source: Option<String>,
+    #[serde(default)]
+    pub consent: Option<FormConsent>,
+    /// A field hidden from people (CSS) that bots fill in. Posts that fill it are refused.
+    #[serde(default)]
+    pub honeypot_field: Option<String>,
+    #[serde(default)]
+    pub rate_limit: RateLimit,
+    /// Refuse posts that carry neither `Origin` nor `Referer` (browsers always send one).
+    #[serde(default = "yes")]
+    pub require_origin: bool,
+    #[serde(default = "yes")]
+    pub enabled: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// `scheme://host[:port]`, lower-cased, or `None` if `text` is not an http(s) origin.
+pub fn parse_origin(text: &str) -> Option<String> {
+    let t = text.trim().trim_end_matches('/').to_ascii_lowercase();
+    let rest = t
+        .strip_prefix("https://")
+        .or_else(|| t.strip_prefix("http://"))?;
+    let valid = !rest.is_empty()
+        && !rest.contains(['/', '?', '#', '@', ' '])
+        && rest.split(':').next().is_some_and(|h| !h.is_empty());
+    valid.then_some(t)
+}
+
+/// The origin of a URL (`https://acme.com/demo?x` → `https://acme.com`).
+pub fn origin_of_url(url: &str) -> Option<String> {
+    let t = url.trim();
+    let scheme_end = t.find("://")? + 3;
+    let end = t[scheme_end..]
+        .find(['/', '?', '#'])
+        .map_or(t.len(), |i| scheme_end + i);
+    parse_origin(&t[..end])
+}
+
+fn is_http_url(url: &str) -> bool {
+    let u = url.trim().to_ascii_lowercase();
+    (u.starts_with("https://") || u.starts_with("http://")) && origin_of_url(url).is_some()
+}
+
+fn is_topic(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 64
+        && s.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+}
+
+impl FormConfig {
+    /// Checks the configuration, naming every offending field.
+    pub fn validate(mut self) -> Result<FormConfig, Vec<FieldError>> {
+        let mut errors = Vec::new();
+        self.name = self.name.trim().to_string();
+        if self.name.is_empty() || self.name.chars().count() > 100 {
+            errors.push(FieldError::new(
+                "name",
+                "give the form a name of 1 to 100 characters",
+            ));
+        }
+        if self.allowed_origins.is_empty() {
+            errors.push(FieldError::new(
+                "allowed_origins",
+                "list at least one origin, like https://www.example.com",
+            ));
+        }
+        let mut origins = Vec::new();
+        for (i, o) in self.allowed_origins.iter().enumerate() {
+            match parse_origin(o) {
+                Some(o) => origins.push(o),
+                None => errors.push(FieldError::new(
+                    format!("allowed_origins[{i}]"),
+                    format!("`{o}` is not an origin (scheme://host[:port], no path)"),
+                )),
+            }
+        }
+        self.allowed_origins = origins;
+        for (field, url) in [
+            ("success_url", &self.success_url),
+            ("error_url", &self.error_url),
+        ] {
+            if let Some(url) = url {
+                if !is_http_url(url) {
+                    errors.push(FieldError::new(field, "must be an absolute http(s) URL"));
+                }
+            }
+        }
+        if let Err(problems) = validate_field_map(&self.field_map) {
+            errors.extend(
+                problems
+                    .into_iter()
+                    .map(|p| FieldError::new("field_map", p)),
+            );
+        }
+        if let Some(consent) = &self.consent {
+            if consent.topics.is_empty() || !consent.topics.iter().all(|t| is_topic(t)) {
+                errors.push(FieldError::new(
+                    "consent.topics",
+                    "list one or more topics in snake_case",
+                ));
+            }
+            if consent.wording.trim().is_empty() {
+                errors.push(FieldError::new(
+                    "consent.wording",
+                    "give the exact wording people see",
+                ));
+            }
+            if consent.wording_version.trim().is_empty() {
+                errors.push(FieldError::new(
+                    "consent.wording_version",
+                    "label the wording's version",
+                ));
+            }
+        }
+        if let Some(hp) = &self.honeypot_field {
+            if hp.trim().is_empty() {
+                errors.push(FieldError::new("honeypot_field", "must not be empty"));
+            }
+        }
+        let rl = self.rate_limit;
+        if !(1..=1000).contains(&rl.max) {
+            errors.push(FieldError::new(
+                "rate_limit.max",
+                "must be between 1 and 1000",
+            ));
+        }
+        if !(10..=86_400).contains(&rl.window_seconds) {
+            errors.push(FieldError::new(
+                "rate_limit.window_seconds",
+                "must be between 10 and 86400",
+            ));
+        }
+        if errors.is_empty() {
+            Ok(self)
+        } else {
+            Err(errors)
+        }
+    }
+
+    /// The origin a post came from, if it is allowed; otherwise why not.
+    pub fn check_origin(
+        &self,
+        origin: Option<&str>,
+        referer: Option<&str>,
+    ) -> Result<Option<String>, Refusal> {
+        let seen = origin
+            .filter(|o| *o != "null")
+            .and_then(parse_origin)
+            .or_else(|| referer.and_then(origin_of_url));
+        match seen {
+            Some(o) if self.allowed_origins.contains(&o) => Ok(Some(o)),
+            Some(o) => Err(Refusal::OriginNotAllowed(o)),
+            None if self.require_origin => Err(Refusal::MissingOrigin),
+            None => Ok(None),
+        }
+    }
+
+    /// Whether the honeypot field was filled in.
+    pub fn honeypot_tripped(&self, fields: &[(String, serde_json::Value)]) -> bool {
+        let Some(hp) = &self.honeypot_field else {
+            return false;
+        };
+        fields
+            .iter()
+            .any(|(k, v)| k == hp && !super::normalize::value_text(v).is_empty())
+    }
+}
+
+/// Why a form post was refused. Every refusal is counted per form and reason.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Refusal {
+    Disabled,
+    OriginNotAllowed(String),
+    MissingOrigin,
+    Honeypot,
+    RateLimited { retry_after_seconds: i64 },
+    Invalid(Vec<FieldError>),
+    TooLarge(usize),
+    UnsupportedMediaType(String),
+    Malformed(String),
+}
+
+impl Refusal {
+    /// The counter and query-parameter name of the reason.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Refusal::Disabled => "form_disabled",
+            Refusal::OriginNotAllowed(_) => "origin_not_allowed",
+            Refusal::MissingOrigin => "missing_origin",
+            Refusal::Honeypot => "honeypot",
+            Refusal::RateLimited { .. } => "rate_limited",
+            Refusal::Invalid(_) => "invalid",
+            Refusal::TooLarge(_) => "too_large",
+            Refusal::UnsupportedMediaType(_) => "unsupported_media_type",
+            Refusal::Malformed(_) => "malformed",
+        }
+    }
+
+    pub fn kind(&self) -> ProblemKind {
+        match self {
+            Refusal::Disabled => ProblemKind::Gone,
+            Refusal::OriginNotAllowed(_) | Refusal::MissingOrigin => ProblemKind::OriginNotAllowed,
+            Refusal::Honeypot => ProblemKind::SpamSuspected,
+            Refusal::RateLimited { .. } => ProblemKind::RateLimited,
+            Refusal::Invalid(_) => ProblemKind::Validation,
+            Refusal::TooLarge(_) => ProblemKind::PayloadTooLarge,
+            Refusal::UnsupportedMediaType(_) => ProblemKind::UnsupportedMediaType,
+            Refusal::Malformed(_) => ProblemKind::BadRequest,
+        }
+    }
+
+    /// What to tell the person, in words they can act on.
+    pub fn message(&self) -> String {
+        match self {
+            Refusal::Disabled => "This form no longer accepts submissions.".into(),
+            Refusal::OriginNotAllowed(o) => format!("This form does not accept submissions from {o}."),
+            Refusal::MissingOrigin => "This form only accepts submissions sent by a web browser from its own site.".into(),
+            Refusal::Honeypot => "Your submission looked automated, so we could not accept it. If you are a person, please reload the page and send it again, or contact us directly.".into(),
+            Refusal::RateLimited { retry_after_seconds } => format!(
+                "We received several submissions from you in a short time. Please try again in {} minute(s).",
+                (retry_after_seconds + 59) / 60
+            ),
+            Refusal::Invalid(errors) => {
+                let parts: Vec<String> = errors.iter().map(|e| format!("{} {}", e.field, e.reason)).collect();
+                format!("Please check the form: {}.", parts.join("; "))
+            }
+            Refusal::TooLarge(max) => format!("The submission is too large (at most {max} bytes)."),
+            Refusal::UnsupportedMediaType(t) => format!("The form was sent as `{t}`, which this endpoint does not read."),
+            Refusal::Malformed(why) => format!("The submission could not be read: {why}."),
+        }
+    }
+
+    pub fn field_errors(&self) -> Vec<FieldError> {
+        match self {
+            Refusal::Invalid(errors) => errors.clone(),
+            _ => Vec::new(),
+        }
+    }
+}
+
+/// Whether the caller asked for JSON (a `fetch()` call) rather than a page (a plain form post).
+pub fn wants_json(accept: Option<&str>) -> bool {
+    accept.is_some_and(|a| {
+        let a = a.to_ascii_lowercase();
+        a.contains("application/json") || a.contains("+json")
+    })
+}
+
+/// `url` with query parameters added.
+pub fn with_query(url: &str, params: &[(&str, &str)]) -> String {
+    let (base, fragment) = url
+        .split_once('#')
+        .map_or((url, None), |(b, f)| (b, Some(f)));
+    let mut out = base.to_string();
+    for (i, (k, v)) in params.iter().enumerate() {
+        let sep = if i == 0 && !base.contains('?') {
+            '?'
+        } else {
+            '&'
+        };
+        out.push(sep);
+        out.push_str(&encode_component(k));
+        out.push('=');
+        out.push_str(&encode_component(v));
+    }
+    if let Some(f) = fragment {
+        out.push('#');
+        out.push_str(f);
+    }
+    out
+}
+
+pub fn encode_component(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                out.push(b as char)
+            }
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
+/// The value of a `Content-Type` parameter (`boundary`, `charset`), unquoted.
+pub fn content_type_param(content_type: &str, name: &str) -> Option<String> {
+    content_type.split(';').skip(1).find_map(|p| {
+        let (k, v) = p.split_once('=')?;
+        k.trim()
+            .eq_ignore_ascii_case(name)
+            .then(|| v.trim().trim_matches('"').to_string())
+    })
+}
+
+fn find(haystack: &[u8], needle: &[u8], from: usize) -> Option<usize> {
+    if needle.is_empty() || haystack.len() < needle.len() {
+        return None;
+    }
+    (from..=haystack.len() - needle.len()).find(|&i| &haystack[i..i + needle.len()] == needle)
+}
+
+/// Parses a `multipart/form-data` body (RFC 7578) into (name, value) pairs. File parts become
+/// their file name: uploads are not stored.
+pub fn parse_multipart(body: &[u8], content_type: &str) -> Result<Vec<(String, String)>, String> {
+    let boundary =
+        content_type_param(content_type, "boundary").ok_or("the multipart boundary is missing")?;
+    if boundary.is_empty() || boundary.len() > 70 {
+        return Err("the multipart boundary is invalid".into());
+    }
+    let delimiter = format!("--{boundary}").into_bytes();
+    let mut pos = find(body, &delimiter, 0).ok_or("the body does not start with the boundary")?
+        + delimiter.len();
+    let mut fields = Vec::new();
+    loop {
+        if body.get(pos..pos + 2) == Some(b"--") {
+            return Ok(fields);
+        }
+        if body.get(pos..pos + 2) != Some(b"\r\n") {
+            return Err("a boundary is not followed by a line break".into());
+        }
+        pos += 2;
+        let headers_end = find(body, b"\r\n\r\n", pos).ok_or("a part has no end of headers")?;
+        let headers = std::str::from_utf8(&body[pos..headers_end])
+            .map_err(|_| "part headers are not UTF-8")?;
+        let mut next_delim = delimiter.clone();
+        next_delim.splice(0..0, *b"\r\n");
+        let content_start = headers_end + 4;
+        let content_end = find(body, &next_delim, content_start)
+            .ok_or("a part is not terminated by the boundary")?;
+        let content = &body[content_start..content_end];
+        let disposition = headers
+            .split("\r\n")
+            .find(|h| h.to_ascii_lowercase().starts_with("content-disposition:"))
+            .ok_or("a part has no Content-Disposition")?;
+        let params = &disposition["content-disposition:".len()..];
+        let name = content_type_param(
+            &format!("x;{}", params.split_once(';').map_or("", |(_, p)| p)),
+            "name",
+        )
+        .ok_or("a part has no name")?;
+        let filename = content_type_param(
+            &format!("x;{}", params.split_once(';').map_or("", |(_, p)| p)),
+            "filename",
+        );
+        let value = match filename {
+            Some(f) => f,
+            None => String::from_utf8_lossy(content).into_owned(),
+        };
+        fields.push((name, value));
+        pos = content_end + next_delim.len();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config() -> FormConfig {
+        FormConfig {
+            name: "Demo request".into(),
+            allowed_origins: vec!["https://www.acme.com/".into()],
+            field_map: FieldMap::new(),
+            success_url: Some("https://www.acme.com/thanks".into()),
+            error_url: None,
+            lead_source: None,
+            consent: None,
+            honeypot_field: Some("website_url".into()),
+            rate_limit: RateLimit::default(),
+            require_origin: true,
+            enabled: true,
+        }
+    }
+
+    #[test]
+    fn configs_validate_and_normalise_origins() {
+        let c = config().validate().unwrap();
+        assert_eq!(c.allowed_origins, ["https://www.acme.com"]);
+        let mut bad = config();
+        bad.allowed_origins = vec!["www.acme.com".into(), "https://acme.com/path".into()];
+        bad.success_url = Some("/thanks".into());
+        bad.rate_limit.max = 0;
+        bad.field_map.insert("x".into(), "nonsense".into());
+        let errors = bad.validate().unwrap_err();
+        let fields: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(
+            fields,
+            [
+                "allowed_origins[0]",
+                "allowed_origins[1]",
+                "success_url",
+                "field_map",
+                "rate_limit.max"
+            ]
+        );
+    }
+
+    #[test]
+    fn origins_are_checked_from_origin_or_referer() {
+        let c = config().validate().unwrap();
+        assert_eq!(
+            c.check_origin(Some("https://www.acme.com"), None),
+            Ok(Some("https://www.acme.com".into()))
+        );
+        assert_eq!(
+            c.check_origin(None, Some("https://www.acme.com/demo?x=1")),
+            Ok(Some("https://www.acme.com".into()))
+        );
+        assert_eq!(
+            c.check_origin(Some("https://evil.com"), None),
+            Err(Refusal::OriginNotAllowed("https://evil.com".into()))
+        );
+        assert_eq!(
+            c.check_origin(Some("https://www.acme.com.evil.com"), None),
+            Err(Refusal::OriginNotAllowed(
+                "https://www.acme.com.evil.com".into()
+            ))
+        );
+        assert_eq!(
+            c.check_origin(Some("null"), None),
+            Err(Refusal::MissingOrigin)
+        );
+        assert_eq!(c.check_origin(None, None), Err(Refusal::MissingOrigin));
+        let mut lax = config();
+        lax.require_origin = false;
+        assert_eq!(lax.check_origin(None, None), Ok(None));
+    }
+
+    #[test]
+    fn honeypot_only_when_filled() {
+        let c = config();
+        let filled = vec![("website_url".to_string(), serde_json::json!("http://spam"))];
+        let empty = vec![("website_url".to_string(), serde_json::json!(""))];
+        assert!(c.honeypot_tripped(&filled));
+        assert!(!c.honeypot_tripped(&empty));
+    }
+
+    #[test]
+    fn json_callers_and_redirect_urls() {
+        assert!(wants_json(Some("application/json")));
+        assert!(wants_json(Some("application/problem+json, */*")));
+        assert!(!wants_json(Some(
+            "text/html,application/xhtml+xml,*/*;q=0.8"
+        )));
+        assert!(!wants_json(None));
+        assert_eq!(
+            with_query(
+                "https://a.com/oops?x=1#f",
+                &[("error", "invalid"), ("message", "email is missing")]
+            ),
+            "https://a.com/oops?x=1&error=invalid&message=email%20is%20missing#f"
+        );
+        assert_eq!(
+            with_query("https://a.com/t", &[("a", "1")]),
+            "https://a.com/t?a=1"
+        );
+    }
+
+    #[test]
+    fn refusals_have_messages_for_people() {
+        assert!(Refusal::RateLimited {
+            retry_after_seconds: 61
+        }
+        .message()
+        .contains("2 minute"));
+        let invalid = Refusal::Invalid(vec![FieldError::new("email", "is missing")]);
+        assert_eq!(
+            invalid.message(),
+            "Please check the form: email is missing."
+        );
+        assert_eq!(invalid.kind().status(), 422);
+    }
+
+    #[test]
+    fn multipart_bodies() {
+        let body = "--XyZ\r\nContent-Disposition: form-data; name=\"email\"\r\n\r\njane@acme.com\r\n\
+                    --XyZ\r\nContent-Disposition: form-data; name=\"note\"\r\n\r\nline one\r\nline two\r\n\
+                    --XyZ\r\nContent-Disposition: form-data; name=\"cv\"; filename=\"cv.pdf\"\r\nContent-Type: application/pdf\r\n\r\n%PDF\x01\r\n\
+                    --XyZ--\r\n";
+        let fields = parse_multipart(body.as_bytes(), "multipart/form-data; boundary=XyZ").unwrap();
+        assert_eq!(
+            fields,
+            vec![
+                ("email".into(), "jane@acme.com".into()),
+                ("note".into(), "line one\r\nline two".into()),
+                ("cv".into(), "cv.pdf".into()),
+            ]
+        );
+        assert!(parse_multipart(body.as_bytes(), "multipart/form-data").is_err());
+        assert!(parse_multipart(
+            b"--XyZ\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\nunterminated",
+            "multipart/form-data; boundary=\"XyZ\""
+        )
+        .is_err());
+        assert_eq!(
+            parse_multipart(b"--XyZ--\r\n", "multipart/form-data; boundary=XyZ").unwrap(),
+            vec![]
+        );
+    }
+}

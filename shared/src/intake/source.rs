@@ -1,0 +1,183 @@
+//! Webhook sources: a vendor's webhook registered with its scheme, secret(s) and field mapping.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+
+use super::fields::{validate_field_map, FieldMap};
+use crate::problem::FieldError;
+use crate::webhooks::Vendor;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SourceConfig {
+    pub name: String,
+    pub vendor: Vendor,
+    /// Signing secrets; more than one while a key is being rotated. Never shown again.
+    #[serde(default)]
+    pub secrets: Vec<String>,
+    #[serde(default)]
+    pub field_map: FieldMap,
+    #[serde(default)]
+    pub lead_source: Option<String>,
+    /// How far a signed timestamp may be from our clock.
+    #[serde(default = "default_tolerance")]
+    pub tolerance_seconds: u32,
+    /// The public URL the vendor calls, when it differs from what the worker sees (HubSpot v3
+    /// signs the URL).
+    #[serde(default)]
+    pub public_url: Option<String>,
+    #[serde(default = "yes")]
+    pub enabled: bool,
+}
+
+fn default_tolerance() -> u32 {
+    300
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl SourceConfig {
+    /// Validates; `previous_secrets` are kept when an update omits `secrets`.
+    pub fn validate(
+        mut self,
+        previous_secrets: Option<&[String]>,
+    ) -> Result<SourceConfig, Vec<FieldError>> {
+        let mut errors = Vec::new();
+        self.name = self.name.trim().to_string();
+        if self.name.is_empty() || self.name.chars().count() > 100 {
+            errors.push(FieldError::new(
+                "name",
+                "give the source a name of 1 to 100 characters",
+            ));
+        }
+        self.secrets = self
+            .secrets
+            .iter()
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty())
+            .collect();
+        if self.secrets.is_empty() {
+            match previous_secrets {
+                Some(prev) if !prev.is_empty() => self.secrets = prev.to_vec(),
+                _ => errors.push(FieldError::new(
+                    "secrets",
+                    "give the vendor's signing secret",
+                )),
+            }
+        }
+        if self.secrets.len() > 3 {
+            errors.push(FieldError::new(
+                "secrets",
+                "at most 3 secrets (the current ones during a rotation)",
+            ));
+        }
+        if self.vendor == Vendor::StandardWebhooks
+            && self
+                .secrets
+                .iter()
+                .any(|s| crate::webhooks::standard::secret_key(s).is_none())
+        {
+            errors.push(FieldError::new(
+                "secrets",
+                "Standard Webhooks secrets are whsec_ followed by base64",
+            ));
+        }
+        if !(30..=3600).contains(&self.tolerance_seconds) {
+            errors.push(FieldError::new(
+                "tolerance_seconds",
+                "must be between 30 and 3600",
+            ));
+        }
+        if let Err(problems) = validate_field_map(&self.field_map) {
+            errors.extend(
+                problems
+                    .into_iter()
+                    .map(|p| FieldError::new("field_map", p)),
+            );
+        }
+        if let Some(url) = &self.public_url {
+            if super::form::origin_of_url(url).is_none() {
+                errors.push(FieldError::new(
+                    "public_url",
+                    "must be an absolute http(s) URL",
+                ));
+            }
+        }
+        if errors.is_empty() {
+            Ok(self)
+        } else {
+            Err(errors)
+        }
+    }
+
+    /// The configuration as the API shows it: secrets only as fingerprints.
+    pub fn view(&self, id: &str) -> Value {
+        let fingerprints: Vec<String> = self
+            .secrets
+            .iter()
+            .map(|s| {
+                format!(
+                    "sha256:{}",
+                    &crate::auth::hex(&Sha256::digest(s.as_bytes()))[..12]
+                )
+            })
+            .collect();
+        json!({
+            "id": id,
+            "name": self.name,
+            "vendor": self.vendor,
+            "secret_fingerprints": fingerprints,
+            "field_map": self.field_map,
+            "lead_source": self.lead_source,
+            "tolerance_seconds": self.tolerance_seconds,
+            "public_url": self.public_url,
+            "enabled": self.enabled,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn source(vendor: Vendor, secrets: &[&str]) -> SourceConfig {
+        SourceConfig {
+            name: "Typeform demo".into(),
+            vendor,
+            secrets: secrets.iter().map(|s| s.to_string()).collect(),
+            field_map: FieldMap::new(),
+            lead_source: None,
+            tolerance_seconds: 300,
+            public_url: None,
+            enabled: true,
+        }
+    }
+
+    #[test]
+    fn secrets_are_required_kept_on_update_and_never_shown() {
+        assert!(source(Vendor::Typeform, &[]).validate(None).is_err());
+        let kept = source(Vendor::Typeform, &[])
+            .validate(Some(&["old".to_string()]))
+            .unwrap();
+        assert_eq!(kept.secrets, ["old"]);
+        let view = kept.view("src_1").to_string();
+        assert!(!view.contains("\"old\""));
+        assert!(view.contains("sha256:"));
+    }
+
+    #[test]
+    fn standard_webhooks_secrets_must_decode() {
+        assert!(source(Vendor::StandardWebhooks, &["not base64!"])
+            .validate(None)
+            .is_err());
+        assert!(source(
+            Vendor::StandardWebhooks,
+            &["whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"]
+        )
+        .validate(None)
+        .is_ok());
+    }
+}
