@@ -8,7 +8,8 @@
 # 2. finds or creates the D1 database `revops` and the KV namespaces `revops-config` and
 #    `revops-consent`;
 # 3. writes deployable copies of the six wrangler configs into .deploy/ with the real ids
-#    (the committed configs keep local ids, so `make dev` never touches your account);
+#    (scripts/render-configs.sh; the committed configs keep local ids, so `make dev` never
+#    touches your account);
 # 4. applies the D1 migrations remotely;
 # 5. deploys the five handlers, then the gateway (whose service bindings need them).
 # Secrets are not set here; see README.md ("Deploy").
@@ -37,19 +38,8 @@ kv_id() { # title
 config_id=$(kv_id revops-config)
 consent_id=$(kv_id revops-consent)
 
-rm -rf .deploy && mkdir -p .deploy
-deployable() { # source-config target-name main
-  sed -e "s/\"revops-local\"/\"$d1_id\"/" \
-      -e "s/\"revops-config-local\"/\"$config_id\"/" \
-      -e "s/\"revops-consent-local\"/\"$consent_id\"/" \
-      -e "s#^main = .*#main = \"$3\"#" \
-      -e "s#^migrations_dir = .*#migrations_dir = \"$ROOT/migrations\"#" \
-      "$1" > ".deploy/$2.toml"
-}
-deployable wrangler.toml gateway "$ROOT/functions/gateway/build/index.js"
-for w in intake scoring routing consent sla; do
-  deployable "functions/$w/wrangler.toml" "$w" "$ROOT/functions/$w/build/index.js"
-done
+rm -rf .deploy
+scripts/render-configs.sh .deploy "" "$d1_id" "$config_id" "$consent_id"
 
 wrangler d1 migrations apply revops --remote -c .deploy/gateway.toml
 for w in intake scoring routing consent sla gateway; do

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `make dev`: installs what is missing (scripts/toolchain.sh), builds every worker, applies the D1
 # migrations to the local database, and starts the gateway and the five handlers in one local
-# runtime session (wrangler dev: workerd with local D1 and KV, cron testing enabled).
+# runtime session (wrangler dev: workerd with local D1 and KV, cron testing enabled). After a code
+# change, `make build` in another terminal: the running session reloads the new builds.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
@@ -17,12 +18,14 @@ if [ ! -f .dev.vars ]; then
   echo "dev: created .dev.vars from .dev.vars.example" >&2
 fi
 
-wrangler d1 migrations apply revops --local --persist-to "$STATE" >&2
+CONFIGS="$ROOT/.wrangler/configs"
+scripts/render-configs.sh "$CONFIGS" .dev.vars
+wrangler d1 migrations apply revops --local -c "$CONFIGS/gateway.toml" --persist-to "$STATE" >&2
 
 echo
 echo "revops-edge: http://127.0.0.1:$PORT   (health: /health, API: /openapi.json)"
-echo "             admin key: ADMIN_API_KEY in .dev.vars; cron: curl 'http://127.0.0.1:$PORT/__scheduled?cron=*+*+*+*+*'"
+echo "             admin key: ADMIN_API_KEY in .dev.vars; cron: curl 'http://127.0.0.1:$PORT/cdn-cgi/handler/scheduled?cron=*+*+*+*+*'"
 echo
-exec wrangler dev $(scripts/workers.sh --config-args) \
-  --ip 127.0.0.1 --port "$PORT" --persist-to "$STATE" --env-file .dev.vars \
+exec wrangler dev $(scripts/workers.sh --config-args "$CONFIGS") \
+  --ip 127.0.0.1 --port "$PORT" --persist-to "$STATE" \
   --test-scheduled --show-interactive-dev-session=false

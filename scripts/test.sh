@@ -30,19 +30,23 @@ STATE="$RUN_DIR/state"
 ADMIN_KEY="test-admin-$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')"
 cat > "$RUN_DIR/test.vars" <<EOF
 ADMIN_API_KEY=$ADMIN_KEY
+ALLOW_FAULT_INJECTION=true
 EOF
 
+CONFIGS="$RUN_DIR/configs"
+scripts/render-configs.sh "$CONFIGS" "$RUN_DIR/test.vars"
+
 echo "== apply migrations to a fresh local D1" >&2
-wrangler d1 migrations apply revops --local --persist-to "$STATE" > "$RUN_DIR/migrations.log" 2>&1 || {
+wrangler d1 migrations apply revops --local -c "$CONFIGS/gateway.toml" --persist-to "$STATE" > "$RUN_DIR/migrations.log" 2>&1 || {
   cat "$RUN_DIR/migrations.log" >&2
   exit 1
 }
 
 echo "== start the local runtime on :$PORT" >&2
 # setsid: the runtime (node + workerd processes) gets its own process group, stopped as a whole.
-setsid wrangler dev $(scripts/workers.sh --config-args) \
+setsid wrangler dev $(scripts/workers.sh --config-args "$CONFIGS") \
   --ip 127.0.0.1 --port "$PORT" --inspector-port $((PORT + 1)) --persist-to "$STATE" \
-  --env-file "$RUN_DIR/test.vars" --test-scheduled --show-interactive-dev-session=false \
+  --test-scheduled --show-interactive-dev-session=false \
   > "$RUN_DIR/runtime.log" 2>&1 &
 RUNTIME=$!
 stop_runtime() {

@@ -98,11 +98,13 @@ impl ProblemKind {
             ProblemKind::NotFound => 404,
             ProblemKind::MethodNotAllowed => 405,
             ProblemKind::NotAcceptable => 406,
-            ProblemKind::Conflict | ProblemKind::IdempotencyConflict | ProblemKind::Replayed => 409,
+            ProblemKind::Conflict | ProblemKind::Replayed => 409,
             ProblemKind::Gone => 410,
             ProblemKind::PayloadTooLarge => 413,
             ProblemKind::UnsupportedMediaType => 415,
-            ProblemKind::Validation | ProblemKind::SpamSuspected => 422,
+            ProblemKind::Validation
+            | ProblemKind::SpamSuspected
+            | ProblemKind::IdempotencyConflict => 422,
             ProblemKind::RateLimited => 429,
             ProblemKind::DependencyFailed => 502,
             ProblemKind::Internal => 500,

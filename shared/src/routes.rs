@@ -130,6 +130,27 @@ routes! {
     // and its share of the cron trigger (the gateway's scheduled handler calls each one).
     HandlerHealth: Get "/internal/health" => Gateway, Internal;
     HandlerTick: Post "/internal/tick" => Gateway, Internal;
+
+    // Intake: forms and webhooks (public; forms check origins, webhooks check signatures).
+    SubmitForm: Post "/f/{form_id}" => Intake, Public;
+    FormPreflight: Options "/f/{form_id}" => Intake, Public;
+    ReceiveWebhook: Post "/hooks/{source_id}" => Intake, Public;
+    // Intake: the API for marketing tools.
+    CreateLead: Post "/v1/leads" => Intake, scope(Scope::IntakeWrite);
+    GetLead: Get "/v1/leads/{lead_id}" => Intake, scope(Scope::LeadsRead);
+    CreateActivity: Post "/v1/activities" => Intake, scope(Scope::IntakeWrite);
+    // Intake: administration.
+    CreateForm: Post "/v1/admin/forms" => Intake, scope(Scope::ConfigWrite);
+    ListForms: Get "/v1/admin/forms" => Intake, scope(Scope::ConfigWrite);
+    GetForm: Get "/v1/admin/forms/{form_id}" => Intake, scope(Scope::ConfigWrite);
+    UpdateForm: Put "/v1/admin/forms/{form_id}" => Intake, scope(Scope::ConfigWrite);
+    FormStats: Get "/v1/admin/forms/{form_id}/stats" => Intake, scope(Scope::ReportsRead);
+    CreateSource: Post "/v1/admin/sources" => Intake, scope(Scope::ConfigWrite);
+    ListSources: Get "/v1/admin/sources" => Intake, scope(Scope::ConfigWrite);
+    GetSource: Get "/v1/admin/sources/{source_id}" => Intake, scope(Scope::ConfigWrite);
+    UpdateSource: Put "/v1/admin/sources/{source_id}" => Intake, scope(Scope::ConfigWrite);
+    ListIntakeJobs: Get "/v1/intake/jobs" => Intake, scope(Scope::ReportsRead);
+    RetryIntakeJob: Post "/v1/intake/jobs/{job_id}/retry" => Intake, scope(Scope::ConfigWrite);
 }
 
 impl RouteId {

@@ -90,9 +90,11 @@ impl Api {
         res.json()["key"].as_str().unwrap().to_string()
     }
 
-    /// Fires the cron trigger (the gateway's scheduled handler) as if at `time_ms`.
+    /// Fires the cron trigger (the gateway's scheduled handler) as if at `time_ms`. The runtime's
+    /// `/cdn-cgi/handler/scheduled` passes `time` on as the event's scheduled time, which the
+    /// handlers use as `now` (`/__scheduled` would not).
     pub fn fire_cron_at(&self, time_ms: Option<i64>) -> Resp {
-        let mut path = "/__scheduled?cron=*+*+*+*+*".to_string();
+        let mut path = "/cdn-cgi/handler/scheduled?cron=*+*+*+*+*".to_string();
         if let Some(t) = time_ms {
             path.push_str(&format!("&time={t}"));
         }

@@ -52,7 +52,7 @@ async fn fetch(req: Request, env: Env, _ctx: WorkerContext) -> worker::Result<Re
 /// The handlers with periodic work. The system has one cron trigger, on this worker: it calls
 /// each of these at `/internal/tick`, concurrently, each in its own invocation and CPU budget.
 /// (One schedule to reason about; and the local runtime can fire the primary worker's trigger.)
-const TICKED: &[Service] = &[];
+const TICKED: &[Service] = &[Service::Intake];
 
 #[event(scheduled)]
 async fn scheduled(event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
@@ -214,7 +214,10 @@ async fn forward(
     }
     let method = req.method();
     let mut init = RequestInit::new();
-    init.with_method(method.clone()).with_headers(headers);
+    // Redirects are the handler's answer to the client (a form's 303), never ours to follow.
+    init.with_method(method.clone())
+        .with_headers(headers)
+        .with_redirect(worker::RequestRedirect::Manual);
     if !matches!(method, worker::Method::Get | worker::Method::Head) {
         init.with_body(req.inner().body().map(Into::into));
     }
@@ -227,7 +230,13 @@ async fn forward(
         .fetch_request(forwarded)
         .await
         .context(&format!("forwarding to {}", target.name()))?;
-    Ok(response)
+    // A fetched response's headers are immutable: copy them so the envelope can stamp its own.
+    let headers = Headers::new();
+    for (name, value) in response.headers().entries() {
+        headers.append(&name, &value)?;
+    }
+    let (builder, body) = response.into_parts();
+    Ok(builder.with_headers(headers).body(body))
 }
 
 async fn serve_own(cx: Cx, req: Request) -> Result<Response> {

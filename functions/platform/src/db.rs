@@ -4,6 +4,7 @@
 //! f64, so integers stored here stay within 2^53 (epoch milliseconds, counters, versions).
 
 use serde::de::DeserializeOwned;
+use serde_json::Value;
 use worker::wasm_bindgen::JsValue;
 use worker::{D1Database, D1PreparedStatement, Env};
 
@@ -110,13 +111,31 @@ impl Db {
     }
 
     pub async fn first<T: DeserializeOwned>(&self, sql: &str, args: Vec<Arg>) -> Result<Option<T>> {
+        self.first_value(sql, args)
+            .await?
+            .map(|row| from_row(sql, row))
+            .transpose()
+    }
+
+    pub async fn all<T: DeserializeOwned>(&self, sql: &str, args: Vec<Arg>) -> Result<Vec<T>> {
+        self.all_values(sql, args)
+            .await?
+            .into_iter()
+            .map(|row| from_row(sql, row))
+            .collect()
+    }
+
+    // Rows cross the JS boundary as `serde_json::Value` in these two non-generic functions; only
+    // the conversion to `T` is generic. Keeping the async part monomorphic keeps each worker's
+    // WASM small (one state machine instead of one per row type).
+    async fn first_value(&self, sql: &str, args: Vec<Arg>) -> Result<Option<Value>> {
         self.stmt(sql, args)?
-            .first::<T>(None)
+            .first::<Value>(None)
             .await
             .map_err(|e| Error::Internal(format!("`{}`: {e}", head(sql))))
     }
 
-    pub async fn all<T: DeserializeOwned>(&self, sql: &str, args: Vec<Arg>) -> Result<Vec<T>> {
+    async fn all_values(&self, sql: &str, args: Vec<Arg>) -> Result<Vec<Value>> {
         let result = self
             .stmt(sql, args)?
             .all()
@@ -126,7 +145,7 @@ impl Db {
             return Err(Error::Internal(format!("`{}`: {err}", head(sql))));
         }
         result
-            .results::<T>()
+            .results::<Value>()
             .map_err(|e| Error::Internal(format!("rows of `{}`: {e}", head(sql))))
     }
 
@@ -160,25 +179,10 @@ impl Db {
             .map(|r| r.meta().ok().flatten().and_then(|m| m.changes).unwrap_or(0))
             .collect())
     }
+}
 
-    /// Runs statements atomically and returns each one's rows, for batches that end in a read.
-    pub async fn batch_rows<T: DeserializeOwned>(
-        &self,
-        statements: Vec<D1PreparedStatement>,
-    ) -> Result<Vec<Vec<T>>> {
-        let results = self
-            .0
-            .batch(statements)
-            .await
-            .map_err(|e| Error::Internal(format!("batch: {e}")))?;
-        results
-            .iter()
-            .map(|r| {
-                r.results::<T>()
-                    .map_err(|e| Error::Internal(format!("batch rows: {e}")))
-            })
-            .collect()
-    }
+fn from_row<T: DeserializeOwned>(sql: &str, row: Value) -> Result<T> {
+    serde_json::from_value(row).map_err(|e| Error::Internal(format!("row of `{}`: {e}", head(sql))))
 }
 
 fn head(sql: &str) -> String {

@@ -95,6 +95,13 @@ fn too_large(max: usize) -> Error {
 
 /// Reads a JSON body: requires `application/json` (or `+json`), a size limit, and valid JSON.
 pub async fn json_body<T: DeserializeOwned>(req: &mut Request, max: usize) -> Result<T> {
+    let bytes = json_bytes(req, max).await?;
+    parse_json(&bytes)
+}
+
+/// The body of a JSON request (content type and size checked); non-generic, so one copy of the
+/// reading state machine serves every body type.
+async fn json_bytes(req: &mut Request, max: usize) -> Result<Vec<u8>> {
     let media = media_type(req.headers());
     if media != "application/json" && !media.ends_with("+json") {
         return Err(problem(
@@ -105,8 +112,7 @@ pub async fn json_body<T: DeserializeOwned>(req: &mut Request, max: usize) -> Re
             ),
         ));
     }
-    let bytes = body_bytes(req, max).await?;
-    parse_json(&bytes)
+    body_bytes(req, max).await
 }
 
 /// Parses JSON, telling malformed JSON (400) from JSON of the wrong shape (422).
@@ -123,4 +129,25 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T> {
             e.to_string(),
         )]))
     })
+}
+
+/// The query string's parameters, decoded.
+pub fn query(req: &Request) -> Vec<(String, String)> {
+    let url = req.inner().url();
+    url.split_once('?')
+        .map(|(_, q)| q.split('#').next().unwrap_or(""))
+        .map(revops::intake::normalize::parse_urlencoded)
+        .unwrap_or_default()
+}
+
+pub fn query_param(req: &Request, name: &str) -> Option<String> {
+    query(req)
+        .into_iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v)
+}
+
+/// The caller's IP address as Cloudflare saw it.
+pub fn client_ip(req: &Request) -> Option<String> {
+    header(req, "cf-connecting-ip").or_else(|| header(req, "x-real-ip"))
 }

@@ -4,11 +4,14 @@
 //!
 //! Business rules do not live here; they live in `revops` (the `shared/` crate).
 
+pub mod cache;
 pub mod cx;
 pub mod db;
 pub mod error;
 pub mod health;
 pub mod http;
+pub mod idempotency;
+pub mod jobs;
 pub mod services;
 pub mod tick;
 

@@ -3,7 +3,8 @@
 //!
 //! Generated from the `pycountry` (ISO 3166) and `phonenumbers` (libphonenumber metadata)
 //! Python packages, with hand-added aliases (USA, U.K., Deutschland, Holland, ...). Aliases are
-//! stored folded: lower-case ASCII, accents removed, punctuation turned into single spaces.
+//! stored folded (lower-case ASCII, accents removed, punctuation turned into single spaces) and
+//! joined by `|`: one string per country keeps the table small in each worker's WASM.
 
 pub struct Country {
     pub alpha2: &'static str,
@@ -15,7 +16,8 @@ pub struct Country {
     pub national_prefix: &'static str,
     pub national_min_len: u8,
     pub national_max_len: u8,
-    pub aliases: &'static [&'static str],
+    /// Folded names, separated by `|`.
+    pub aliases: &'static str,
 }
 
 pub const COUNTRIES: &[Country] = &[
@@ -27,7 +29,7 @@ pub const COUNTRIES: &[Country] = &[
         national_prefix: "",
         national_min_len: 6,
         national_max_len: 9,
-        aliases: &["andorra", "principality of andorra"],
+        aliases: "andorra|principality of andorra",
     },
     Country {
         alpha2: "AE",
@@ -37,7 +39,7 @@ pub const COUNTRIES: &[Country] = &[
         national_prefix: "0",
         national_min_len: 5,
         national_max_len: 12,
-        aliases: &["emirates", "u a e", "uae", "united arab emirates"],
+        aliases: "emirates|u a e|uae|united arab emirates",
     },
     Country {
         alpha2: "AF",
@@ -47,7 +49,7 @@ pub const COUNTRIES: &[Country] = &[
         national_prefix: "0",
         national_min_len: 9,
         national_max_len: 9,
-        aliases: &["afghanistan", "islamic republic of afghanistan"],
+        aliases: "afghanistan|islamic republic of afghanistan",
     },
     Country {
         alpha2: "AG",
@@ -57,7 +59,7 @@ pub const COUNTRIES: &[Country] = &[
         national_prefix: "1",
         national_min_len: 10,
         national_max_len: 10,
-        aliases: &["antigua and barbuda"],
+        aliases: "antigua and barbuda",
     },
     Country {
         alpha2: "AI",
@@ -67,7 +69,7 @@ pub const COUNTRIES: &[Country] = &[
         national_prefix: "1",
         national_min_len: 10,
         national_max_len: 10,
-        aliases: &["anguilla"],
+        aliases: "anguilla",
     },
     Country {
         alpha2: "AL",
@@ -77,7 +79,7 @@ pub const COUNTRIES: &[Country] = &[
         national_prefix: "0",
         national_min_len: 6,
         national_max_len: 9,
-        aliases: &["albania", "republic of albania"],
+        aliases: "albania|republic of albania",
     },
     Country {
         alpha2: "AM",
@@ -87,7 +89,7 @@ pub const COUNTRIES: &[Country] = &[
         national_prefix: "0",
         national_min_len: 8,
         national_max_len: 8,
-        aliases: &["armenia", "republic of armenia"],
+        aliases: "armenia|republic of armenia",
     },
     Country {
         alpha2: "AO",
@@ -97,7 +99,7 @@ pub const COUNTRIES: &[Country] = &[
         national_prefix: "",
         national_min_len: 9,
         national_max_len: 9,
-        aliases: &["angola", "republic of angola"],
+        aliases: "angola|republic of angola",
     },
     Country {
         alpha2: "AQ",
@@ -107,7 +109,7 @@ pub const COUNTRIES: &[Country] = &[
         national_prefix: "",
         national_min_len: 4,
         national_max_len: 14,
-        aliases: &["antarctica"],
+        aliases: "antarctica",
     },
     Country {
         alpha2: "AR",
@@ -117,7 +119,7 @@ pub const COUNTRIES: &[Country] = &[
         national_prefix: "0",
         national_min_len: 10,
         national_max_len: 11,
-        aliases: &["argentina", "argentine republic"],
+        aliases: "argentina|argentine republic",
     },
     Country {
         alpha2: "AS",
@@ -127,7 +129,7 @@ pub const COUNTRIES: &[Country] = &[
         national_prefix: "1",
         national_min_len: 10,
         national_max_len: 10,
-        aliases: &["american samoa"],
+        aliases: "american samoa",
     },
     Country {
         alpha2: "AT",
@@ -137,13 +139,7 @@ pub const COUNTRIES: &[Country] = &[
         national_prefix: "0",
         national_min_len: 4,
         national_max_len: 13,
-        aliases: &[
-            "austria",
-            "autriche",
-            "oesterreich",
-            "osterreich",
-            "republic of austria",
-        ],
+        aliases: "austria|autriche|oesterreich|osterreich|republic of austria",
     },
     Country {
         alpha2: "AU",
@@ -153,7 +149,7 @@ pub const COUNTRIES: &[Country] = &[
         national_prefix: "0",
         national_min_len: 5,
         national_max_len: 12,
-        aliases: &["australia"],
+        aliases: "australia",
     },
     Country {
         alpha2: "AW",
@@ -163,7 +159,7 @@ pub const COUNTRIES: &[Country] = &[
         national_prefix: "",
         national_min_len: 7,
         national_max_len: 7,
-        aliases: &["aruba"],
+        aliases: "aruba",
     },
     Country {
         alpha2: "AX",
@@ -173,7 +169,7 @@ pub const COUNTRIES: &[Country] = &[
         national_prefix: "0",
         national_min_len: 5,
         national_max_len: 12,
-        aliases: &["aland islands"],
+        aliases: "aland islands",
     },
     Country {
         alpha2: "AZ",
@@ -183,7 +179,7 @@ pub const COUNTRIES: &[Country] = &[
         national_prefix: "0",
         national_min_len: 9,
         national_max_len: 9,
-        aliases: &["azerbaijan", "republic of azerbaijan"],
+        aliases: "azerbaijan|republic of azerbaijan",
     },
     Country {
         alpha2: "BA",
@@ -193,11 +189,7 @@ pub const COUNTRIES: &[Country] = &[
         national_prefix: "0",
         national_min_len: 8,
         national_max_len: 9,
-        aliases: &[
-            "bosnia",
-            "bosnia and herzegovina",
-            "republic of bosnia and herzegovina",
-        ],
+        aliases: "bosnia|bosnia and herzegovina|republic of bosnia and herzegovina",
     },
     Country {
         alpha2: "BB",
@@ -207,7 +199,7 @@ pub const COUNTRIES: &[Country] = &[
         national_prefix: "1",
         national_min_len: 10,
         national_max_len: 10,
-        aliases: &["barbados"],
+        aliases: "barbados",
     },
     Country {
         alpha2: "BD",
@@ -217,7 +209,7 @@ pub const COUNTRIES: &[Country] = &[
         national_prefix: "0",
         national_min_len: 6,
         national_max_len: 10,
-        aliases: &["bangladesh", "people s republic of bangladesh"],
+        aliases: "bangladesh|people s republic of bangladesh",
     },
     Country {
         alpha2: "BE",
@@ -227,13 +219,7 @@ pub const COUNTRIES: &[Country] = &[
         national_prefix: "0",
         national_min_len: 8,
         national_max_len: 9,
-        aliases: &[
-            "belgie",
-            "belgien",
-            "belgique",
-            "belgium",
-            "kingdom of belgium",
-        ],
+        aliases: "belgie|belgien|belgique|belgium|kingdom of belgium",
     },
     Country {
         alpha2: "BF",
@@ -243,7 +229,7 @@ pub const COUNTRIES: &[Country] = &[
         national_prefix: "",
         national_min_len: 8,
         national_max_len: 8,
-        aliases: &["burkina faso"],
+        aliases: "burkina faso",
     },
     Country {
         alpha2: "BG",
@@ -253,7 +239,7 @@ pub const COUNTRIES: &[Country] = &[
         national_prefix: "0",
         national_min_len: 6,
         national_max_len: 12,
-        aliases: &["bulgaria", "republic of bulgaria"],
+        aliases: "bulgaria|republic of bulgaria",
     },
     Country {
         alpha2: "BH",
@@ -263,7 +249,7 @@ pub const COUNTRIES: &[Country] = &[
         national_prefix: "",
         national_min_len: 8,
         national_max_len: 8,
-        aliases: &["bahrain", "kingdom of bahrain"],
+        aliases: "bahrain|kingdom of bahrain",
     },
     Country {
         alpha2: "BI",
@@ -273,7 +259,7 @@ pub const COUNTRIES: &[Country] = &[
         national_prefix: "",
         national_min_len: 8,
         national_max_len: 8,
-        aliases: &["burundi", "republic of burundi"],
+        aliases: "burundi|republic of burundi",
     },
     Country {
         alpha2: "BJ",
@@ -283,7 +269,7 @@ pub const COUNTRIES: &[Country] = &[
         national_prefix: "",
         national_min_len: 10,
         national_max_len: 10,
-        aliases: &["benin", "republic of benin"],
+        aliases: "benin|republic of benin",
     },
     Country {
         alpha2: "BL",
@@ -293,7 +279,7 @@ pub const COUNTRIES: &[Country] = &[
         national_prefix: "0",
         national_min_len: 9,
         national_max_len: 9,
-        aliases: &["saint barthelemy"],
+        aliases: "saint barthelemy",
     },
     Country {
         alpha2: "BM",
@@ -303,7 +289,7 @@ pub const COUNTRIES: &[Country] = &[
         national_prefix: "1",
         national_min_len: 10,
         national_max_len: 10,
-        aliases: &["bermuda"],
+        aliases: "bermuda",
     },
     Country {
         alpha2: "BN",
@@ -313,7 +299,7 @@ pub const COUNTRIES: &[Country] = &[
         national_prefix: "",
         national_min_len: 7,
         national_max_len: 7,
-        aliases: &["brunei", "brunei darussalam"],
+        aliases: "brunei|brunei darussalam",
     },
     Country {
         alpha2: "BO",
@@ -323,11 +309,7 @@ pub const COUNTRIES: &[Country] = &[
         national_prefix: "0",
         national_min_len: 8,
         national_max_len: 9,
-        aliases: &[
-            "bolivia",
-            "bolivia plurinational state of",
-            "plurinational state of bolivia",
-        ],
+        aliases: "bolivia|bolivia plurinational state of|plurinational state of bolivia",
     },
     Country {
         alpha2: "BQ",
@@ -337,7 +319,7 @@ pub const COUNTRIES: &[Country] = &[
         national_prefix: "",
         national_min_len: 7,
         national_max_len: 7,
-        aliases: &["bonaire sint eustatius and saba"],
+        aliases: "bonaire sint eustatius and saba",
     },
     Country {
         alpha2: "BR",
@@ -347,7 +329,7 @@ pub const COUNTRIES: &[Country] = &[
         national_prefix: "0",
         national_min_len: 8,
         national_max_len: 11,
-        aliases: &["brasil", "brazil", "federative republic of brazil"],
+        aliases: "brasil|brazil|federative republic of brazil",
     },
     Country {
         alpha2: "BS",
@@ -357,7 +339,7 @@ pub const COUNTRIES: &[Country] = &[
         national_prefix: "1",
         national_min_len: 10,
         national_max_len: 10,
-        aliases: &["bahamas", "commonwealth of the bahamas"],
+        aliases: "bahamas|commonwealth of the bahamas",
     },
     Country {
         alpha2: "BT",
@@ -367,7 +349,7 @@ pub const COUNTRIES: &[Country] = &[
         national_prefix: "",
         national_min_len: 7,
         national_max_len: 8,
-        aliases: &["bhutan", "kingdom of bhutan"],
+        aliases: "bhutan|kingdom of bhutan",
     },
     Country {
         alpha2: "BV",
@@ -377,7 +359,7 @@ pub const COUNTRIES: &[Country] = &[
         national_prefix: "",
         national_min_len: 4,
         national_max_len: 14,
-        aliases: &["bouvet island"],
+        aliases: "bouvet island",
     },
     Country {
         alpha2: "BW",
@@ -387,7 +369,7 @@ pub const COUNTRIES: &[Country] = &[
         national_prefix: "",
         national_min_len: 7,
         national_max_len: 10,
-        aliases: &["botswana", "republic of botswana"],
+        aliases: "botswana|republic of botswana",
     },
     Country {
         alpha2: "BY",
@@ -397,7 +379,7 @@ pub const COUNTRIES: &[Country] = &[
         national_prefix: "8",
         national_min_len: 6,
         national_max_len: 11,
-        aliases: &["belarus", "republic of belarus"],
+        aliases: "belarus|republic of belarus",
     },
     Country {
         alpha2: "BZ",
@@ -407,7 +389,7 @@ pub const COUNTRIES: &[Country] = &[
         national_prefix: "",
         national_min_len: 7,
         national_max_len: 11,
-        aliases: &["belize"],
+        aliases: "belize",
     },
     Country {
         alpha2: "CA",
@@ -417,7 +399,7 @@ pub const COUNTRIES: &[Country] = &[
         national_prefix: "1",
         national_min_len: 7,
         national_max_len: 10,
-        aliases: &["canada"],
+        aliases: "canada",
     },
     Country {
         alpha2: "CC",
@@ -427,7 +409,7 @@ pub const COUNTRIES: &[Country] = &[
         national_prefix: "0",
         national_min_len: 6,
         national_max_len: 12,
-        aliases: &["cocos keeling islands"],
+        aliases: "cocos keeling islands",
     },
     Country {
         alpha2: "CD",
@@ -437,13 +419,7 @@ pub const COUNTRIES: &[Country] = &[
         national_prefix: "0",
         national_min_len: 7,
         national_max_len: 10,
-        aliases: &[
-            "congo kinshasa",
-            "congo the democratic republic of the",
-            "democratic republic of the congo",
-            "dr congo",
-            "drc",
-        ],
+        aliases: "congo kinshasa|congo the democratic republic of the|democratic republic of the congo|dr congo|drc",
     },
     Country {
         alpha2: "CF",
@@ -453,7 +429,7 @@ pub const COUNTRIES: &[Country] = &[
         national_prefix: "",
         national_min_len: 8,
         national_max_len: 8,
-        aliases: &["central african republic"],
+        aliases: "central african republic",
     },
     Country {
         alpha2: "CG",
@@ -463,7 +439,7 @@ pub const COUNTRIES: &[Country] = &[
         national_prefix: "",
         national_min_len: 9,
         national_max_len: 9,
-        aliases: &["congo", "congo brazzaville", "republic of the congo"],
+        aliases: "congo|congo brazzaville|republic of the congo",
     },
     Country {
         alpha2: "CH",
@@ -473,13 +449,7 @@ pub const COUNTRIES: &[Country] = &[
         national_prefix: "0",
         national_min_len: 9,
         national_max_len: 12,
-        aliases: &[
-            "schweiz",
-            "suisse",
-            "svizzera",
-            "swiss confederation",
-            "switzerland",
-        ],
+        aliases: "schweiz|suisse|svizzera|swiss confederation|switzerland",
     },
     Country {
         alpha2: "CI",
@@ -489,7 +459,7 @@ pub const COUNTRIES: &[Country] = &[
         national_prefix: "",
         national_min_len: 10,
         national_max_len: 10,
-        aliases: &["cote d ivoire", "ivory coast", "republic of cote d ivoire"],
+        aliases: "cote d ivoire|ivory coast|republic of cote d ivoire",
     },
     Country {
         alpha2: "CK",
@@ -499,7 +469,7 @@ pub const COUNTRIES: &[Country] = &[
         national_prefix: "",
         national_min_len: 5,
         national_max_len: 5,
-        aliases: &["cook islands"],
+        aliases: "cook islands",
     },
     Country {
         alpha2: "CL",
@@ -509,7 +479,7 @@ pub const COUNTRIES: &[Country] = &[
         national_prefix: "",
         national_min_len: 9,
         national_max_len: 11,
-        aliases: &["chile", "republic of chile"],
+        aliases: "chile|republic of chile",
     },
     Country {
         alpha2: "CM",
@@ -519,7 +489,7 @@ pub const COUNTRIES: &[Country] = &[
         national_prefix: "",
         national_min_len: 8,
         national_max_len: 9,
-        aliases: &["cameroon", "republic of cameroon"],
+        aliases: "cameroon|republic of cameroon",
     },
     Country {
         alpha2: "CN",
@@ -529,12 +499,7 @@ pub const COUNTRIES: &[Country] = &[
         national_prefix: "0",
         national_min_len: 7,
         national_max_len: 12,
-        aliases: &[
-            "china",
-            "people s republic of china",
-            "peoples republic of china",
-            "prc",
-        ],
+        aliases: "china|people s republic of china|peoples republic of china|prc",
     },
     Country {
         alpha2: "CO",
@@ -544,7 +509,7 @@ pub const COUNTRIES: &[Country] = &[
         national_prefix: "0",
         national_min_len: 8,
         national_max_len: 11,
-        aliases: &["colombia", "republic of colombia"],
+        aliases: "colombia|republic of colombia",
     },
     Country {
         alpha2: "CR",
@@ -554,7 +519,7 @@ pub const COUNTRIES: &[Country] = &[
         national_prefix: "",
         national_min_len: 8,
         national_max_len: 10,
-        aliases: &["costa rica", "republic of costa rica"],
+        aliases: "costa rica|republic of costa rica",
     },
     Country {
         alpha2: "CU",
@@ -564,7 +529,7 @@ pub const COUNTRIES: &[Country] = &[
         national_prefix: "0",
         national_min_len: 6,
         national_max_len: 10,
-        aliases: &["cuba", "republic of cuba"],
+        aliases: "cuba|republic of cuba",
     },
     Country {
         alpha2: "CV",
@@ -574,7 +539,7 @@ pub const COUNTRIES: &[Country] = &[
         national_prefix: "",
         national_min_len: 7,
         national_max_len: 7,
-        aliases: &["cabo verde", "cape verde", "republic of cabo verde"],
+        aliases: "cabo verde|cape verde|republic of cabo verde",
     },
     Country {
         alpha2: "CW",
@@ -584,7 +549,7 @@ pub const COUNTRIES: &[Country] = &[
         national_prefix: "",
         national_min_len: 7,
         national_max_len: 8,
-        aliases: &["curacao"],
+        aliases: "curacao",
     },
     Country {
         alpha2: "CX",
@@ -594,7 +559,7 @@ pub const COUNTRIES: &[Country] = &[
         national_prefix: "0",
         national_min_len: 6,
         national_max_len: 12,
-        aliases: &["christmas island"],
+        aliases: "christmas island",
     },
     Country {
         alpha2: "CY",
@@ -604,7 +569,7 @@ pub const COUNTRIES: &[Country] = &[
         national_prefix: "",
         national_min_len: 8,
         national_max_len: 8,
-        aliases: &["cyprus", "republic of cyprus"],
+        aliases: "cyprus|republic of cyprus",
     },
     Country {
         alpha2: "CZ",
@@ -614,7 +579,7 @@ pub const COUNTRIES: &[Country] = &[
         national_prefix: "",
         national_min_len: 9,
         national_max_len: 12,
-        aliases: &["czech republic", "czechia"],
+        aliases: "czech republic|czechia",
     },
     Country {
         alpha2: "DE",
@@ -624,14 +589,7 @@ pub const COUNTRIES: &[Country] = &[
         national_prefix: "0",
         national_min_len: 4,
         national_max_len: 15,
-        aliases: &[
-            "alemania",
-            "allemagne",
-            "deutschland",
-            "federal republic of germany",
-            "germania",
-            "germany",
-        ],
+        aliases: "alemania|allemagne|deutschland|federal republic of germany|germania|germany",
     },
     Country {
         alpha2: "DJ",
@@ -641,7 +599,7 @@ pub const COUNTRIES: &[Country] = &[
         national_prefix: "",
         national_min_len: 8,
         national_max_len: 8,
-        aliases: &["djibouti", "republic of djibouti"],
+        aliases: "djibouti|republic of djibouti",
     },
     Country {
         alpha2: "DK",
@@ -651,7 +609,7 @@ pub const COUNTRIES: &[Country] = &[
         national_prefix: "",
         national_min_len: 8,
         national_max_len: 8,
-        aliases: &["danmark", "denmark", "kingdom of denmark"],
+        aliases: "danmark|denmark|kingdom of denmark",
     },
     Country {
         alpha2: "DM",
@@ -661,7 +619,7 @@ pub const COUNTRIES: &[Country] = &[
         national_prefix: "1",
         national_min_len: 10,
         national_max_len: 10,
-        aliases: &["commonwealth of dominica", "dominica"],
+        aliases: "commonwealth of dominica|dominica",
     },
     Country {
         alpha2: "DO",
@@ -671,7 +629,7 @@ pub const COUNTRIES: &[Country] = &[
         national_prefix: "1",
         national_min_len: 10,
         national_max_len: 10,
-        aliases: &["dominican republic"],
+        aliases: "dominican republic",
     },
     Country {
         alpha2: "DZ",
@@ -681,7 +639,7 @@ pub const COUNTRIES: &[Country] = &[
         national_prefix: "0",
         national_min_len: 8,
         national_max_len: 9,
-        aliases: &["algeria", "people s democratic republic of algeria"],
+        aliases: "algeria|people s democratic republic of algeria",
     },
     Country {
         alpha2: "EC",
@@ -691,7 +649,7 @@ pub const COUNTRIES: &[Country] = &[
         national_prefix: "0",
         national_min_len: 8,
         national_max_len: 11,
-        aliases: &["ecuador", "republic of ecuador"],
+        aliases: "ecuador|republic of ecuador",
     },
     Country {
         alpha2: "EE",
@@ -701,7 +659,7 @@ pub const COUNTRIES: &[Country] = &[
         national_prefix: "",
         national_min_len: 7,
         national_max_len: 10,
-        aliases: &["estonia", "republic of estonia"],
+        aliases: "estonia|republic of estonia",
     },
     Country {
         alpha2: "EG",
@@ -711,7 +669,7 @@ pub const COUNTRIES: &[Country] = &[
         national_prefix: "0",
         national_min_len: 8,
         national_max_len: 10,
-        aliases: &["arab republic of egypt", "egypt"],
+        aliases: "arab republic of egypt|egypt",
     },
     Country {
         alpha2: "EH",
@@ -721,7 +679,7 @@ pub const COUNTRIES: &[Country] = &[
         national_prefix: "0",
         national_min_len: 9,
         national_max_len: 9,
-        aliases: &["western sahara"],
+        aliases: "western sahara",
     },
     Country {
         alpha2: "ER",
@@ -731,7 +689,7 @@ pub const COUNTRIES: &[Country] = &[
         national_prefix: "0",
         national_min_len: 7,
         national_max_len: 7,
-        aliases: &["eritrea", "the state of eritrea"],
+        aliases: "eritrea|the state of eritrea",
     },
     Country {
         alpha2: "ES",
@@ -741,7 +699,7 @@ pub const COUNTRIES: &[Country] = &[
         national_prefix: "",
         national_min_len: 9,
         national_max_len: 9,
-        aliases: &["espagne", "espana", "kingdom of spain", "spain", "spanien"],
+        aliases: "espagne|espana|kingdom of spain|spain|spanien",
     },
     Country {
         alpha2: "ET",
@@ -751,7 +709,7 @@ pub const COUNTRIES: &[Country] = &[
         national_prefix: "0",
         national_min_len: 9,
         national_max_len: 9,
-        aliases: &["ethiopia", "federal democratic republic of ethiopia"],
+        aliases: "ethiopia|federal democratic republic of ethiopia",
     },
     Country {
         alpha2: "FI",
@@ -761,7 +719,7 @@ pub const COUNTRIES: &[Country] = &[
         national_prefix: "0",
         national_min_len: 5,
         national_max_len: 12,
-        aliases: &["finland", "republic of finland", "suomi"],
+        aliases: "finland|republic of finland|suomi",
     },
     Country {
         alpha2: "FJ",
@@ -771,7 +729,7 @@ pub const COUNTRIES: &[Country] = &[
         national_prefix: "",
         national_min_len: 7,
         national_max_len: 11,
-        aliases: &["fiji", "republic of fiji"],
+        aliases: "fiji|republic of fiji",
     },
     Country {
         alpha2: "FK",
@@ -781,7 +739,7 @@ pub const COUNTRIES: &[Country] = &[
         national_prefix: "",
         national_min_len: 5,
         national_max_len: 5,
-        aliases: &["falkland islands malvinas"],
+        aliases: "falkland islands malvinas",
     },
     Country {
         alpha2: "FM",
@@ -791,11 +749,7 @@ pub const COUNTRIES: &[Country] = &[
         national_prefix: "",
         national_min_len: 7,
         national_max_len: 7,
-        aliases: &[
-            "federated states of micronesia",
-            "micronesia",
-            "micronesia federated states of",
-        ],
+        aliases: "federated states of micronesia|micronesia|micronesia federated states of",
     },
     Country {
         alpha2: "FO",
@@ -805,7 +759,7 @@ pub const COUNTRIES: &[Country] = &[
         national_prefix: "",
         national_min_len: 6,
         national_max_len: 6,
-        aliases: &["faroe islands"],
+        aliases: "faroe islands",
     },
     Country {
         alpha2: "FR",
@@ -815,7 +769,7 @@ pub const COUNTRIES: &[Country] = &[
         national_prefix: "0",
         national_min_len: 9,
         national_max_len: 9,
-        aliases: &["france", "frankreich", "french republic"],
+        aliases: "france|frankreich|french republic",
     },
     Country {
         alpha2: "GA",
@@ -825,7 +779,7 @@ pub const COUNTRIES: &[Country] = &[
         national_prefix: "",
         national_min_len: 7,
         national_max_len: 8,
-        aliases: &["gabon", "gabonese republic"],
+        aliases: "gabon|gabonese republic",
     },
     Country {
         alpha2: "GB",
@@ -835,21 +789,7 @@ pub const COUNTRIES: &[Country] = &[
         national_prefix: "0",
         national_min_len: 7,
         national_max_len: 10,
-        aliases: &[
-            "britain",
-            "england",
-            "great britain",
-            "grossbritannien",
-            "northern ireland",
-            "reino unido",
-            "royaume uni",
-            "scotland",
-            "u k",
-            "uk",
-            "united kingdom",
-            "united kingdom of great britain and northern ireland",
-            "wales",
-        ],
+        aliases: "britain|england|great britain|grossbritannien|northern ireland|reino unido|royaume uni|scotland|u k|uk|united kingdom|united kingdom of great britain and northern ireland|wales",
     },
     Country {
         alpha2: "GD",
@@ -859,7 +799,7 @@ pub const COUNTRIES: &[Country] = &[
         national_prefix: "1",
         national_min_len: 10,
         national_max_len: 10,
-        aliases: &["grenada"],
+        aliases: "grenada",
     },
     Country {
         alpha2: "GE",
@@ -869,7 +809,7 @@ pub const COUNTRIES: &[Country] = &[
         national_prefix: "0",
         national_min_len: 9,
         national_max_len: 9,
-        aliases: &["georgia"],
+        aliases: "georgia",
     },
     Country {
         alpha2: "GF",
@@ -879,7 +819,7 @@ pub const COUNTRIES: &[Country] = &[
         national_prefix: "0",
         national_min_len: 9,
         national_max_len: 9,
-        aliases: &["french guiana"],
+        aliases: "french guiana",
     },
     Country {
         alpha2: "GG",
@@ -889,7 +829,7 @@ pub const COUNTRIES: &[Country] = &[
         national_prefix: "0",
         national_min_len: 7,
         national_max_len: 10,
-        aliases: &["guernsey"],
+        aliases: "guernsey",
     },
     Country {
         alpha2: "GH",
@@ -899,7 +839,7 @@ pub const COUNTRIES: &[Country] = &[
         national_prefix: "0",
         national_min_len: 8,
         national_max_len: 9,
-        aliases: &["ghana", "republic of ghana"],
+        aliases: "ghana|republic of ghana",
     },
     Country {
         alpha2: "GI",
@@ -909,7 +849,7 @@ pub const COUNTRIES: &[Country] = &[
         national_prefix: "",
         national_min_len: 8,
         national_max_len: 8,
-        aliases: &["gibraltar"],
+        aliases: "gibraltar",
     },
     Country {
         alpha2: "GL",
@@ -919,7 +859,7 @@ pub const COUNTRIES: &[Country] = &[
         national_prefix: "",
         national_min_len: 6,
         national_max_len: 6,
-        aliases: &["greenland"],
+        aliases: "greenland",
     },
     Country {
         alpha2: "GM",
@@ -929,7 +869,7 @@ pub const COUNTRIES: &[Country] = &[
         national_prefix: "",
         national_min_len: 7,
         national_max_len: 9,
-        aliases: &["gambia", "republic of the gambia"],
+        aliases: "gambia|republic of the gambia",
     },
     Country {
         alpha2: "GN",
@@ -939,7 +879,7 @@ pub const COUNTRIES: &[Country] = &[
         national_prefix: "",
         national_min_len: 8,
         national_max_len: 9,
-        aliases: &["guinea", "republic of guinea"],
+        aliases: "guinea|republic of guinea",
     },
     Country {
         alpha2: "GP",
@@ -949,7 +889,7 @@ pub const COUNTRIES: &[Country] = &[
         national_prefix: "0",
         national_min_len: 9,
         national_max_len: 9,
-        aliases: &["guadeloupe"],
+        aliases: "guadeloupe",
     },
     Country {
         alpha2: "GQ",
@@ -959,7 +899,7 @@ pub const COUNTRIES: &[Country] = &[
         national_prefix: "",
         national_min_len: 9,
         national_max_len: 9,
-        aliases: &["equatorial guinea", "republic of equatorial guinea"],
+        aliases: "equatorial guinea|republic of equatorial guinea",
     },
     Country {
         alpha2: "GR",
@@ -969,7 +909,7 @@ pub const COUNTRIES: &[Country] = &[
         national_prefix: "",
         national_min_len: 10,
         national_max_len: 12,
-        aliases: &["greece", "hellas", "hellenic republic"],
+        aliases: "greece|hellas|hellenic republic",
     },
     Country {
         alpha2: "GS",
@@ -979,7 +919,7 @@ pub const COUNTRIES: &[Country] = &[
         national_prefix: "",
         national_min_len: 4,
         national_max_len: 14,
-        aliases: &["south georgia and the south sandwich islands"],
+        aliases: "south georgia and the south sandwich islands",
     },
     Country {
         alpha2: "GT",
@@ -989,7 +929,7 @@ pub const COUNTRIES: &[Country] = &[
         national_prefix: "",
         national_min_len: 8,
         national_max_len: 11,
-        aliases: &["guatemala", "republic of guatemala"],
+        aliases: "guatemala|republic of guatemala",
     },
     Country {
         alpha2: "GU",
@@ -999,7 +939,7 @@ pub const COUNTRIES: &[Country] = &[
         national_prefix: "1",
         national_min_len: 10,
         national_max_len: 10,
-        aliases: &["guam"],
+        aliases: "guam",
     },
     Country {
         alpha2: "GW",
@@ -1009,7 +949,7 @@ pub const COUNTRIES: &[Country] = &[
         national_prefix: "",
         national_min_len: 7,
         national_max_len: 9,
-        aliases: &["guinea bissau", "republic of guinea bissau"],
+        aliases: "guinea bissau|republic of guinea bissau",
     },
     Country {
         alpha2: "GY",
@@ -1019,7 +959,7 @@ pub const COUNTRIES: &[Country] = &[
         national_prefix: "",
         national_min_len: 7,
         national_max_len: 7,
-        aliases: &["guyana", "republic of guyana"],
+        aliases: "guyana|republic of guyana",
     },
     Country {
         alpha2: "HK",
@@ -1029,11 +969,7 @@ pub const COUNTRIES: &[Country] = &[
         national_prefix: "",
         national_min_len: 5,
         national_max_len: 11,
-        aliases: &[
-            "hong kong",
-            "hong kong sar",
-            "hong kong special administrative region of china",
-        ],
+        aliases: "hong kong|hong kong sar|hong kong special administrative region of china",
     },
     Country {
         alpha2: "HM",
@@ -1043,7 +979,7 @@ pub const COUNTRIES: &[Country] = &[
         national_prefix: "",
         national_min_len: 4,
         national_max_len: 14,
-        aliases: &["heard island and mcdonald islands"],
+        aliases: "heard island and mcdonald islands",
     },
     Country {
         alpha2: "HN",
@@ -1053,7 +989,7 @@ pub const COUNTRIES: &[Country] = &[
         national_prefix: "",
         national_min_len: 8,
         national_max_len: 11,
-        aliases: &["honduras", "republic of honduras"],
+        aliases: "honduras|republic of honduras",
     },
     Country {
         alpha2: "HR",
@@ -1063,7 +999,7 @@ pub const COUNTRIES: &[Country] = &[
         national_prefix: "0",
         national_min_len: 7,
         national_max_len: 9,
-        aliases: &["croatia", "republic of croatia"],
+        aliases: "croatia|republic of croatia",
     },
     Country {
         alpha2: "HT",
@@ -1073,7 +1009,7 @@ pub const COUNTRIES: &[Country] = &[
         national_prefix: "",
         national_min_len: 8,
         national_max_len: 8,
-        aliases: &["haiti", "republic of haiti"],
+        aliases: "haiti|republic of haiti",
     },
     Country {
         alpha2: "HU",
@@ -1083,7 +1019,7 @@ pub const COUNTRIES: &[Country] = &[
         national_prefix: "06",
         national_min_len: 8,
         national_max_len: 9,
-        aliases: &["hungary", "magyarorszag"],
+        aliases: "hungary|magyarorszag",
     },
     Country {
         alpha2: "ID",
@@ -1093,7 +1029,7 @@ pub const COUNTRIES: &[Country] = &[
         national_prefix: "0",
         national_min_len: 7,
         national_max_len: 17,
-        aliases: &["indonesia", "republic of indonesia"],
+        aliases: "indonesia|republic of indonesia",
     },
     Country {
         alpha2: "IE",
@@ -1103,7 +1039,7 @@ pub const COUNTRIES: &[Country] = &[
         national_prefix: "0",
         national_min_len: 7,
         national_max_len: 10,
-        aliases: &["eire", "ireland", "republic of ireland"],
+        aliases: "eire|ireland|republic of ireland",
     },
     Country {
         alpha2: "IL",
@@ -1113,7 +1049,7 @@ pub const COUNTRIES: &[Country] = &[
         national_prefix: "0",
         national_min_len: 7,
         national_max_len: 12,
-        aliases: &["israel", "state of israel"],
+        aliases: "israel|state of israel",
     },
     Country {
         alpha2: "IM",
@@ -1123,7 +1059,7 @@ pub const COUNTRIES: &[Country] = &[
         national_prefix: "0",
         national_min_len: 10,
         national_max_len: 10,
-        aliases: &["isle of man"],
+        aliases: "isle of man",
     },
     Country {
         alpha2: "IN",
@@ -1133,7 +1069,7 @@ pub const COUNTRIES: &[Country] = &[
         national_prefix: "0",
         national_min_len: 8,
         national_max_len: 13,
-        aliases: &["bharat", "india", "republic of india"],
+        aliases: "bharat|india|republic of india",
     },
     Country {
         alpha2: "IO",
@@ -1143,7 +1079,7 @@ pub const COUNTRIES: &[Country] = &[
         national_prefix: "",
         national_min_len: 7,
         national_max_len: 7,
-        aliases: &["british indian ocean territory"],
+        aliases: "british indian ocean territory",
     },
     Country {
         alpha2: "IQ",
@@ -1153,7 +1089,7 @@ pub const COUNTRIES: &[Country] = &[
         national_prefix: "0",
         national_min_len: 8,
         national_max_len: 10,
-        aliases: &["iraq", "republic of iraq"],
+        aliases: "iraq|republic of iraq",
     },
     Country {
         alpha2: "IR",
@@ -1163,11 +1099,7 @@ pub const COUNTRIES: &[Country] = &[
         national_prefix: "0",
         national_min_len: 4,
         national_max_len: 10,
-        aliases: &[
-            "iran",
-            "iran islamic republic of",
-            "islamic republic of iran",
-        ],
+        aliases: "iran|iran islamic republic of|islamic republic of iran",
     },
     Country {
         alpha2: "IS",
@@ -1177,7 +1109,7 @@ pub const COUNTRIES: &[Country] = &[
         national_prefix: "",
         national_min_len: 7,
         national_max_len: 9,
-        aliases: &["iceland", "republic of iceland"],
+        aliases: "iceland|republic of iceland",
     },
     Country {
         alpha2: "IT",
@@ -1187,7 +1119,7 @@ pub const COUNTRIES: &[Country] = &[
         national_prefix: "",
         national_min_len: 6,
         national_max_len: 12,
-        aliases: &["italia", "italian republic", "italie", "italien", "italy"],
+        aliases: "italia|italian republic|italie|italien|italy",
     },
     Country {
         alpha2: "JE",
@@ -1197,7 +1129,7 @@ pub const COUNTRIES: &[Country] = &[
         national_prefix: "0",
         national_min_len: 10,
         national_max_len: 10,
-        aliases: &["jersey"],
+        aliases: "jersey",
     },
     Country {
         alpha2: "JM",
@@ -1207,7 +1139,7 @@ pub const COUNTRIES: &[Country] = &[
         national_prefix: "1",
         national_min_len: 10,
         national_max_len: 10,
-        aliases: &["jamaica"],
+        aliases: "jamaica",
     },
     Country {
         alpha2: "JO",
@@ -1217,7 +1149,7 @@ pub const COUNTRIES: &[Country] = &[
         national_prefix: "0",
         national_min_len: 8,
         national_max_len: 9,
-        aliases: &["hashemite kingdom of jordan", "jordan"],
+        aliases: "hashemite kingdom of jordan|jordan",
     },
     Country {
         alpha2: "JP",
@@ -1227,7 +1159,7 @@ pub const COUNTRIES: &[Country] = &[
         national_prefix: "0",
         national_min_len: 8,
         national_max_len: 17,
-        aliases: &["japan", "nippon"],
+        aliases: "japan|nippon",
     },
     Country {
         alpha2: "KE",
@@ -1237,7 +1169,7 @@ pub const COUNTRIES: &[Country] = &[
         national_prefix: "0",
         national_min_len: 7,
         national_max_len: 10,
-        aliases: &["kenya", "republic of kenya"],
+        aliases: "kenya|republic of kenya",
     },
     Country {
         alpha2: "KG",
@@ -1247,7 +1179,7 @@ pub const COUNTRIES: &[Country] = &[
         national_prefix: "0",
         national_min_len: 9,
         national_max_len: 10,
-        aliases: &["kyrgyz republic", "kyrgyzstan"],
+        aliases: "kyrgyz republic|kyrgyzstan",
     },
     Country {
         alpha2: "KH",
@@ -1257,7 +1189,7 @@ pub const COUNTRIES: &[Country] = &[
         national_prefix: "0",
         national_min_len: 8,
         national_max_len: 10,
-        aliases: &["cambodia", "kingdom of cambodia"],
+        aliases: "cambodia|kingdom of cambodia",
     },
     Country {
         alpha2: "KI",
@@ -1267,7 +1199,7 @@ pub const COUNTRIES: &[Country] = &[
         national_prefix: "0",
         national_min_len: 5,
         national_max_len: 8,
-        aliases: &["kiribati", "republic of kiribati"],
+        aliases: "kiribati|republic of kiribati",
     },
     Country {
         alpha2: "KM",
@@ -1277,7 +1209,7 @@ pub const COUNTRIES: &[Country] = &[
         national_prefix: "",
         national_min_len: 7,
         national_max_len: 7,
-        aliases: &["comoros", "union of the comoros"],
+        aliases: "comoros|union of the comoros",
     },
     Country {
         alpha2: "KN",
@@ -1287,7 +1219,7 @@ pub const COUNTRIES: &[Country] = &[
         national_prefix: "1",
         national_min_len: 10,
         national_max_len: 10,
-        aliases: &["saint kitts and nevis"],
+        aliases: "saint kitts and nevis",
     },
     Country {
         alpha2: "KP",
@@ -1297,12 +1229,7 @@ pub const COUNTRIES: &[Country] = &[
         national_prefix: "0",
         national_min_len: 8,
         national_max_len: 10,
-        aliases: &[
-            "democratic people s republic of korea",
-            "korea democratic people s republic of",
-            "korea north",
-            "north korea",
-        ],
+        aliases: "democratic people s republic of korea|korea democratic people s republic of|korea north|north korea",
     },
     Country {
         alpha2: "KR",
@@ -1312,13 +1239,7 @@ pub const COUNTRIES: &[Country] = &[
         national_prefix: "0",
         national_min_len: 5,
         national_max_len: 14,
-        aliases: &[
-            "korea",
-            "korea republic of",
-            "korea south",
-            "republic of korea",
-            "south korea",
-        ],
+        aliases: "korea|korea republic of|korea south|republic of korea|south korea",
     },
     Country {
         alpha2: "KW",
@@ -1328,7 +1249,7 @@ pub const COUNTRIES: &[Country] = &[
         national_prefix: "",
         national_min_len: 7,
         national_max_len: 8,
-        aliases: &["kuwait", "state of kuwait"],
+        aliases: "kuwait|state of kuwait",
     },
     Country {
         alpha2: "KY",
@@ -1338,7 +1259,7 @@ pub const COUNTRIES: &[Country] = &[
         national_prefix: "1",
         national_min_len: 10,
         national_max_len: 10,
-        aliases: &["cayman islands"],
+        aliases: "cayman islands",
     },
     Country {
         alpha2: "KZ",
@@ -1348,7 +1269,7 @@ pub const COUNTRIES: &[Country] = &[
         national_prefix: "8",
         national_min_len: 10,
         national_max_len: 14,
-        aliases: &["kazakhstan", "republic of kazakhstan"],
+        aliases: "kazakhstan|republic of kazakhstan",
     },
     Country {
         alpha2: "LA",
@@ -1358,7 +1279,7 @@ pub const COUNTRIES: &[Country] = &[
         national_prefix: "0",
         national_min_len: 8,
         national_max_len: 10,
-        aliases: &["lao people s democratic republic", "laos"],
+        aliases: "lao people s democratic republic|laos",
     },
     Country {
         alpha2: "LB",
@@ -1368,7 +1289,7 @@ pub const COUNTRIES: &[Country] = &[
         national_prefix: "0",
         national_min_len: 7,
         national_max_len: 8,
-        aliases: &["lebanese republic", "lebanon"],
+        aliases: "lebanese republic|lebanon",
     },
     Country {
         alpha2: "LC",
@@ -1378,7 +1299,7 @@ pub const COUNTRIES: &[Country] = &[
         national_prefix: "1",
         national_min_len: 10,
         national_max_len: 10,
-        aliases: &["saint lucia"],
+        aliases: "saint lucia",
     },
     Country {
         alpha2: "LI",
@@ -1388,7 +1309,7 @@ pub const COUNTRIES: &[Country] = &[
         national_prefix: "0",
         national_min_len: 7,
         national_max_len: 9,
-        aliases: &["liechtenstein", "principality of liechtenstein"],
+        aliases: "liechtenstein|principality of liechtenstein",
     },
     Country {
         alpha2: "LK",
@@ -1398,7 +1319,7 @@ pub const COUNTRIES: &[Country] = &[
         national_prefix: "0",
         national_min_len: 9,
         national_max_len: 9,
-        aliases: &["democratic socialist republic of sri lanka", "sri lanka"],
+        aliases: "democratic socialist republic of sri lanka|sri lanka",
     },
     Country {
         alpha2: "LR",
@@ -1408,7 +1329,7 @@ pub const COUNTRIES: &[Country] = &[
         national_prefix: "0",
         national_min_len: 7,
         national_max_len: 9,
-        aliases: &["liberia", "republic of liberia"],
+        aliases: "liberia|republic of liberia",
     },
     Country {
         alpha2: "LS",
@@ -1418,7 +1339,7 @@ pub const COUNTRIES: &[Country] = &[
         national_prefix: "",
         national_min_len: 8,
         national_max_len: 8,
-        aliases: &["kingdom of lesotho", "lesotho"],
+        aliases: "kingdom of lesotho|lesotho",
     },
     Country {
         alpha2: "LT",
@@ -1428,7 +1349,7 @@ pub const COUNTRIES: &[Country] = &[
         national_prefix: "0",
         national_min_len: 8,
         national_max_len: 8,
-        aliases: &["lithuania", "republic of lithuania"],
+        aliases: "lithuania|republic of lithuania",
     },
     Country {
         alpha2: "LU",
@@ -1438,7 +1359,7 @@ pub const COUNTRIES: &[Country] = &[
         national_prefix: "",
         national_min_len: 4,
         national_max_len: 11,
-        aliases: &["grand duchy of luxembourg", "luxembourg"],
+        aliases: "grand duchy of luxembourg|luxembourg",
     },
     Country {
         alpha2: "LV",
@@ -1448,7 +1369,7 @@ pub const COUNTRIES: &[Country] = &[
         national_prefix: "",
         national_min_len: 8,
         national_max_len: 8,
-        aliases: &["latvia", "republic of latvia"],
+        aliases: "latvia|republic of latvia",
     },
     Country {
         alpha2: "LY",
@@ -1458,7 +1379,7 @@ pub const COUNTRIES: &[Country] = &[
         national_prefix: "0",
         national_min_len: 9,
         national_max_len: 9,
-        aliases: &["libya"],
+        aliases: "libya",
     },
     Country {
         alpha2: "MA",
@@ -1468,7 +1389,7 @@ pub const COUNTRIES: &[Country] = &[
         national_prefix: "0",
         national_min_len: 9,
         national_max_len: 9,
-        aliases: &["kingdom of morocco", "morocco"],
+        aliases: "kingdom of morocco|morocco",
     },
     Country {
         alpha2: "MC",
@@ -1478,7 +1399,7 @@ pub const COUNTRIES: &[Country] = &[
         national_prefix: "0",
         national_min_len: 8,
         national_max_len: 9,
-        aliases: &["monaco", "principality of monaco"],
+        aliases: "monaco|principality of monaco",
     },
     Country {
         alpha2: "MD",
@@ -1488,7 +1409,7 @@ pub const COUNTRIES: &[Country] = &[
         national_prefix: "0",
         national_min_len: 8,
         national_max_len: 8,
-        aliases: &["moldova", "moldova republic of", "republic of moldova"],
+        aliases: "moldova|moldova republic of|republic of moldova",
     },
     Country {
         alpha2: "ME",
@@ -1498,7 +1419,7 @@ pub const COUNTRIES: &[Country] = &[
         national_prefix: "0",
         national_min_len: 8,
         national_max_len: 9,
-        aliases: &["montenegro"],
+        aliases: "montenegro",
     },
     Country {
         alpha2: "MF",
@@ -1508,7 +1429,7 @@ pub const COUNTRIES: &[Country] = &[
         national_prefix: "0",
         national_min_len: 9,
         national_max_len: 9,
-        aliases: &["saint martin french part"],
+        aliases: "saint martin french part",
     },
     Country {
         alpha2: "MG",
@@ -1518,7 +1439,7 @@ pub const COUNTRIES: &[Country] = &[
         national_prefix: "0",
         national_min_len: 9,
         national_max_len: 9,
-        aliases: &["madagascar", "republic of madagascar"],
+        aliases: "madagascar|republic of madagascar",
     },
     Country {
         alpha2: "MH",
@@ -1528,7 +1449,7 @@ pub const COUNTRIES: &[Country] = &[
         national_prefix: "1",
         national_min_len: 7,
         national_max_len: 7,
-        aliases: &["marshall islands", "republic of the marshall islands"],
+        aliases: "marshall islands|republic of the marshall islands",
     },
     Country {
         alpha2: "MK",
@@ -1538,11 +1459,7 @@ pub const COUNTRIES: &[Country] = &[
         national_prefix: "0",
         national_min_len: 8,
         national_max_len: 8,
-        aliases: &[
-            "macedonia",
-            "north macedonia",
-            "republic of north macedonia",
-        ],
+        aliases: "macedonia|north macedonia|republic of north macedonia",
     },
     Country {
         alpha2: "ML",
@@ -1552,7 +1469,7 @@ pub const COUNTRIES: &[Country] = &[
         national_prefix: "",
         national_min_len: 8,
         national_max_len: 8,
-        aliases: &["mali", "republic of mali"],
+        aliases: "mali|republic of mali",
     },
     Country {
         alpha2: "MM",
@@ -1562,7 +1479,7 @@ pub const COUNTRIES: &[Country] = &[
         national_prefix: "0",
         national_min_len: 6,
         national_max_len: 10,
-        aliases: &["burma", "myanmar", "republic of myanmar"],
+        aliases: "burma|myanmar|republic of myanmar",
     },
     Country {
         alpha2: "MN",
@@ -1572,7 +1489,7 @@ pub const COUNTRIES: &[Country] = &[
         national_prefix: "0",
         national_min_len: 8,
         national_max_len: 10,
-        aliases: &["mongolia"],
+        aliases: "mongolia",
     },
     Country {
         alpha2: "MO",
@@ -1582,7 +1499,7 @@ pub const COUNTRIES: &[Country] = &[
         national_prefix: "",
         national_min_len: 7,
         national_max_len: 8,
-        aliases: &["macao", "macao special administrative region of china"],
+        aliases: "macao|macao special administrative region of china",
     },
     Country {
         alpha2: "MP",
@@ -1592,10 +1509,7 @@ pub const COUNTRIES: &[Country] = &[
         national_prefix: "1",
         national_min_len: 10,
         national_max_len: 10,
-        aliases: &[
-            "commonwealth of the northern mariana islands",
-            "northern mariana islands",
-        ],
+        aliases: "commonwealth of the northern mariana islands|northern mariana islands",
     },
     Country {
         alpha2: "MQ",
@@ -1605,7 +1519,7 @@ pub const COUNTRIES: &[Country] = &[
         national_prefix: "0",
         national_min_len: 9,
         national_max_len: 9,
-        aliases: &["martinique"],
+        aliases: "martinique",
     },
     Country {
         alpha2: "MR",
@@ -1615,7 +1529,7 @@ pub const COUNTRIES: &[Country] = &[
         national_prefix: "",
         national_min_len: 8,
         national_max_len: 8,
-        aliases: &["islamic republic of mauritania", "mauritania"],
+        aliases: "islamic republic of mauritania|mauritania",
     },
     Country {
         alpha2: "MS",
@@ -1625,7 +1539,7 @@ pub const COUNTRIES: &[Country] = &[
         national_prefix: "1",
         national_min_len: 10,
         national_max_len: 10,
-        aliases: &["montserrat"],
+        aliases: "montserrat",
     },
     Country {
         alpha2: "MT",
@@ -1635,7 +1549,7 @@ pub const COUNTRIES: &[Country] = &[
         national_prefix: "",
         national_min_len: 8,
         national_max_len: 8,
-        aliases: &["malta", "republic of malta"],
+        aliases: "malta|republic of malta",
     },
     Country {
         alpha2: "MU",
@@ -1645,7 +1559,7 @@ pub const COUNTRIES: &[Country] = &[
         national_prefix: "",
         national_min_len: 7,
         national_max_len: 10,
-        aliases: &["mauritius", "republic of mauritius"],
+        aliases: "mauritius|republic of mauritius",
     },
     Country {
         alpha2: "MV",
@@ -1655,7 +1569,7 @@ pub const COUNTRIES: &[Country] = &[
         national_prefix: "",
         national_min_len: 7,
         national_max_len: 10,
-        aliases: &["maldives", "republic of maldives"],
+        aliases: "maldives|republic of maldives",
     },
     Country {
         alpha2: "MW",
@@ -1665,7 +1579,7 @@ pub const COUNTRIES: &[Country] = &[
         national_prefix: "0",
         national_min_len: 7,
         national_max_len: 9,
-        aliases: &["malawi", "republic of malawi"],
+        aliases: "malawi|republic of malawi",
     },
     Country {
         alpha2: "MX",
@@ -1675,7 +1589,7 @@ pub const COUNTRIES: &[Country] = &[
         national_prefix: "",
         national_min_len: 10,
         national_max_len: 10,
-        aliases: &["mexico", "united mexican states"],
+        aliases: "mexico|united mexican states",
     },
     Country {
         alpha2: "MY",
@@ -1685,7 +1599,7 @@ pub const COUNTRIES: &[Country] = &[
         national_prefix: "0",
         national_min_len: 8,
         national_max_len: 10,
-        aliases: &["malaysia"],
+        aliases: "malaysia",
     },
     Country {
         alpha2: "MZ",
@@ -1695,7 +1609,7 @@ pub const COUNTRIES: &[Country] = &[
         national_prefix: "",
         national_min_len: 8,
         national_max_len: 9,
-        aliases: &["mozambique", "republic of mozambique"],
+        aliases: "mozambique|republic of mozambique",
     },
     Country {
         alpha2: "NA",
@@ -1705,7 +1619,7 @@ pub const COUNTRIES: &[Country] = &[
         national_prefix: "0",
         national_min_len: 8,
         national_max_len: 9,
-        aliases: &["namibia", "republic of namibia"],
+        aliases: "namibia|republic of namibia",
     },
     Country {
         alpha2: "NC",
@@ -1715,7 +1629,7 @@ pub const COUNTRIES: &[Country] = &[
         national_prefix: "",
         national_min_len: 6,
         national_max_len: 6,
-        aliases: &["new caledonia"],
+        aliases: "new caledonia",
     },
     Country {
         alpha2: "NE",
@@ -1725,7 +1639,7 @@ pub const COUNTRIES: &[Country] = &[
         national_prefix: "",
         national_min_len: 8,
         national_max_len: 8,
-        aliases: &["niger", "republic of the niger"],
+        aliases: "niger|republic of the niger",
     },
     Country {
         alpha2: "NF",
@@ -1735,7 +1649,7 @@ pub const COUNTRIES: &[Country] = &[
         national_prefix: "",
         national_min_len: 6,
         national_max_len: 6,
-        aliases: &["norfolk island"],
+        aliases: "norfolk island",
     },
     Country {
         alpha2: "NG",
@@ -1745,7 +1659,7 @@ pub const COUNTRIES: &[Country] = &[
         national_prefix: "0",
         national_min_len: 10,
         national_max_len: 14,
-        aliases: &["federal republic of nigeria", "nigeria"],
+        aliases: "federal republic of nigeria|nigeria",
     },
     Country {
         alpha2: "NI",
@@ -1755,7 +1669,7 @@ pub const COUNTRIES: &[Country] = &[
         national_prefix: "",
         national_min_len: 8,
         national_max_len: 8,
-        aliases: &["nicaragua", "republic of nicaragua"],
+        aliases: "nicaragua|republic of nicaragua",
     },
     Country {
         alpha2: "NL",
@@ -1765,15 +1679,7 @@ pub const COUNTRIES: &[Country] = &[
         national_prefix: "0",
         national_min_len: 5,
         national_max_len: 11,
-        aliases: &[
-            "holland",
-            "kingdom of the netherlands",
-            "nederland",
-            "netherlands",
-            "niederlande",
-            "pays bas",
-            "the netherlands",
-        ],
+        aliases: "holland|kingdom of the netherlands|nederland|netherlands|niederlande|pays bas|the netherlands",
     },
     Country {
         alpha2: "NO",
@@ -1783,7 +1689,7 @@ pub const COUNTRIES: &[Country] = &[
         national_prefix: "",
         national_min_len: 5,
         national_max_len: 8,
-        aliases: &["kingdom of norway", "norge", "norway"],
+        aliases: "kingdom of norway|norge|norway",
     },
     Country {
         alpha2: "NP",
@@ -1793,7 +1699,7 @@ pub const COUNTRIES: &[Country] = &[
         national_prefix: "0",
         national_min_len: 8,
         national_max_len: 11,
-        aliases: &["federal democratic republic of nepal", "nepal"],
+        aliases: "federal democratic republic of nepal|nepal",
     },
     Country {
         alpha2: "NR",
@@ -1803,7 +1709,7 @@ pub const COUNTRIES: &[Country] = &[
         national_prefix: "",
         national_min_len: 7,
         national_max_len: 7,
-        aliases: &["nauru", "republic of nauru"],
+        aliases: "nauru|republic of nauru",
     },
     Country {
         alpha2: "NU",
@@ -1813,7 +1719,7 @@ pub const COUNTRIES: &[Country] = &[
         national_prefix: "",
         national_min_len: 4,
         national_max_len: 7,
-        aliases: &["niue"],
+        aliases: "niue",
     },
     Country {
         alpha2: "NZ",
@@ -1823,7 +1729,7 @@ pub const COUNTRIES: &[Country] = &[
         national_prefix: "0",
         national_min_len: 5,
         national_max_len: 10,
-        aliases: &["aotearoa", "new zealand"],
+        aliases: "aotearoa|new zealand",
     },
     Country {
         alpha2: "OM",
@@ -1833,7 +1739,7 @@ pub const COUNTRIES: &[Country] = &[
         national_prefix: "",
         national_min_len: 7,
         national_max_len: 9,
-        aliases: &["oman", "sultanate of oman"],
+        aliases: "oman|sultanate of oman",
     },
     Country {
         alpha2: "PA",
@@ -1843,7 +1749,7 @@ pub const COUNTRIES: &[Country] = &[
         national_prefix: "",
         national_min_len: 7,
         national_max_len: 11,
-        aliases: &["panama", "republic of panama"],
+        aliases: "panama|republic of panama",
     },
     Country {
         alpha2: "PE",
@@ -1853,7 +1759,7 @@ pub const COUNTRIES: &[Country] = &[
         national_prefix: "0",
         national_min_len: 8,
         national_max_len: 9,
-        aliases: &["peru", "republic of peru"],
+        aliases: "peru|republic of peru",
     },
     Country {
         alpha2: "PF",
@@ -1863,7 +1769,7 @@ pub const COUNTRIES: &[Country] = &[
         national_prefix: "",
         national_min_len: 6,
         national_max_len: 9,
-        aliases: &["french polynesia"],
+        aliases: "french polynesia",
     },
     Country {
         alpha2: "PG",
@@ -1873,7 +1779,7 @@ pub const COUNTRIES: &[Country] = &[
         national_prefix: "",
         national_min_len: 7,
         national_max_len: 8,
-        aliases: &["independent state of papua new guinea", "papua new guinea"],
+        aliases: "independent state of papua new guinea|papua new guinea",
     },
     Country {
         alpha2: "PH",
@@ -1883,7 +1789,7 @@ pub const COUNTRIES: &[Country] = &[
         national_prefix: "0",
         national_min_len: 6,
         national_max_len: 13,
-        aliases: &["philippines", "republic of the philippines"],
+        aliases: "philippines|republic of the philippines",
     },
     Country {
         alpha2: "PK",
@@ -1893,7 +1799,7 @@ pub const COUNTRIES: &[Country] = &[
         national_prefix: "0",
         national_min_len: 8,
         national_max_len: 12,
-        aliases: &["islamic republic of pakistan", "pakistan"],
+        aliases: "islamic republic of pakistan|pakistan",
     },
     Country {
         alpha2: "PL",
@@ -1903,7 +1809,7 @@ pub const COUNTRIES: &[Country] = &[
         national_prefix: "",
         national_min_len: 6,
         national_max_len: 10,
-        aliases: &["poland", "polska", "republic of poland"],
+        aliases: "poland|polska|republic of poland",
     },
     Country {
         alpha2: "PM",
@@ -1913,7 +1819,7 @@ pub const COUNTRIES: &[Country] = &[
         national_prefix: "0",
         national_min_len: 6,
         national_max_len: 9,
-        aliases: &["saint pierre and miquelon"],
+        aliases: "saint pierre and miquelon",
     },
     Country {
         alpha2: "PN",
@@ -1923,7 +1829,7 @@ pub const COUNTRIES: &[Country] = &[
         national_prefix: "",
         national_min_len: 4,
         national_max_len: 14,
-        aliases: &["pitcairn"],
+        aliases: "pitcairn",
     },
     Country {
         alpha2: "PR",
@@ -1933,7 +1839,7 @@ pub const COUNTRIES: &[Country] = &[
         national_prefix: "1",
         national_min_len: 10,
         national_max_len: 10,
-        aliases: &["puerto rico"],
+        aliases: "puerto rico",
     },
     Country {
         alpha2: "PS",
@@ -1943,7 +1849,7 @@ pub const COUNTRIES: &[Country] = &[
         national_prefix: "0",
         national_min_len: 8,
         national_max_len: 10,
-        aliases: &["palestine", "palestine state of", "the state of palestine"],
+        aliases: "palestine|palestine state of|the state of palestine",
     },
     Country {
         alpha2: "PT",
@@ -1953,7 +1859,7 @@ pub const COUNTRIES: &[Country] = &[
         national_prefix: "",
         national_min_len: 9,
         national_max_len: 9,
-        aliases: &["portugal", "portuguese republic"],
+        aliases: "portugal|portuguese republic",
     },
     Country {
         alpha2: "PW",
@@ -1963,7 +1869,7 @@ pub const COUNTRIES: &[Country] = &[
         national_prefix: "",
         national_min_len: 7,
         national_max_len: 7,
-        aliases: &["palau", "republic of palau"],
+        aliases: "palau|republic of palau",
     },
     Country {
         alpha2: "PY",
@@ -1973,7 +1879,7 @@ pub const COUNTRIES: &[Country] = &[
         national_prefix: "0",
         national_min_len: 6,
         national_max_len: 11,
-        aliases: &["paraguay", "republic of paraguay"],
+        aliases: "paraguay|republic of paraguay",
     },
     Country {
         alpha2: "QA",
@@ -1983,7 +1889,7 @@ pub const COUNTRIES: &[Country] = &[
         national_prefix: "",
         national_min_len: 7,
         national_max_len: 11,
-        aliases: &["qatar", "state of qatar"],
+        aliases: "qatar|state of qatar",
     },
     Country {
         alpha2: "RE",
@@ -1993,7 +1899,7 @@ pub const COUNTRIES: &[Country] = &[
         national_prefix: "0",
         national_min_len: 9,
         national_max_len: 9,
-        aliases: &["reunion"],
+        aliases: "reunion",
     },
     Country {
         alpha2: "RO",
@@ -2003,7 +1909,7 @@ pub const COUNTRIES: &[Country] = &[
         national_prefix: "0",
         national_min_len: 6,
         national_max_len: 9,
-        aliases: &["romania"],
+        aliases: "romania",
     },
     Country {
         alpha2: "RS",
@@ -2013,7 +1919,7 @@ pub const COUNTRIES: &[Country] = &[
         national_prefix: "0",
         national_min_len: 6,
         national_max_len: 12,
-        aliases: &["republic of serbia", "serbia"],
+        aliases: "republic of serbia|serbia",
     },
     Country {
         alpha2: "RU",
@@ -2023,7 +1929,7 @@ pub const COUNTRIES: &[Country] = &[
         national_prefix: "8",
         national_min_len: 10,
         national_max_len: 14,
-        aliases: &["russia", "russian federation"],
+        aliases: "russia|russian federation",
     },
     Country {
         alpha2: "RW",
@@ -2033,7 +1939,7 @@ pub const COUNTRIES: &[Country] = &[
         national_prefix: "0",
         national_min_len: 8,
         national_max_len: 9,
-        aliases: &["rwanda", "rwandese republic"],
+        aliases: "rwanda|rwandese republic",
     },
     Country {
         alpha2: "SA",
@@ -2043,7 +1949,7 @@ pub const COUNTRIES: &[Country] = &[
         national_prefix: "0",
         national_min_len: 9,
         national_max_len: 10,
-        aliases: &["kingdom of saudi arabia", "ksa", "saudi arabia"],
+        aliases: "kingdom of saudi arabia|ksa|saudi arabia",
     },
     Country {
         alpha2: "SB",
@@ -2053,7 +1959,7 @@ pub const COUNTRIES: &[Country] = &[
         national_prefix: "",
         national_min_len: 5,
         national_max_len: 7,
-        aliases: &["solomon islands"],
+        aliases: "solomon islands",
     },
     Country {
         alpha2: "SC",
@@ -2063,7 +1969,7 @@ pub const COUNTRIES: &[Country] = &[
         national_prefix: "",
         national_min_len: 7,
         national_max_len: 7,
-        aliases: &["republic of seychelles", "seychelles"],
+        aliases: "republic of seychelles|seychelles",
     },
     Country {
         alpha2: "SD",
@@ -2073,7 +1979,7 @@ pub const COUNTRIES: &[Country] = &[
         national_prefix: "0",
         national_min_len: 9,
         national_max_len: 9,
-        aliases: &["republic of the sudan", "sudan"],
+        aliases: "republic of the sudan|sudan",
     },
     Country {
         alpha2: "SE",
@@ -2083,7 +1989,7 @@ pub const COUNTRIES: &[Country] = &[
         national_prefix: "0",
         national_min_len: 6,
         national_max_len: 12,
-        aliases: &["kingdom of sweden", "sverige", "sweden"],
+        aliases: "kingdom of sweden|sverige|sweden",
     },
     Country {
         alpha2: "SG",
@@ -2093,7 +1999,7 @@ pub const COUNTRIES: &[Country] = &[
         national_prefix: "",
         national_min_len: 8,
         national_max_len: 11,
-        aliases: &["republic of singapore", "singapore"],
+        aliases: "republic of singapore|singapore",
     },
     Country {
         alpha2: "SH",
@@ -2103,7 +2009,7 @@ pub const COUNTRIES: &[Country] = &[
         national_prefix: "",
         national_min_len: 4,
         national_max_len: 5,
-        aliases: &["saint helena ascension and tristan da cunha"],
+        aliases: "saint helena ascension and tristan da cunha",
     },
     Country {
         alpha2: "SI",
@@ -2113,7 +2019,7 @@ pub const COUNTRIES: &[Country] = &[
         national_prefix: "0",
         national_min_len: 5,
         national_max_len: 8,
-        aliases: &["republic of slovenia", "slovenia"],
+        aliases: "republic of slovenia|slovenia",
     },
     Country {
         alpha2: "SJ",
@@ -2123,7 +2029,7 @@ pub const COUNTRIES: &[Country] = &[
         national_prefix: "",
         national_min_len: 5,
         national_max_len: 8,
-        aliases: &["svalbard and jan mayen"],
+        aliases: "svalbard and jan mayen",
     },
     Country {
         alpha2: "SK",
@@ -2133,7 +2039,7 @@ pub const COUNTRIES: &[Country] = &[
         national_prefix: "0",
         national_min_len: 6,
         national_max_len: 9,
-        aliases: &["slovak republic", "slovakia"],
+        aliases: "slovak republic|slovakia",
     },
     Country {
         alpha2: "SL",
@@ -2143,7 +2049,7 @@ pub const COUNTRIES: &[Country] = &[
         national_prefix: "0",
         national_min_len: 8,
         national_max_len: 8,
-        aliases: &["republic of sierra leone", "sierra leone"],
+        aliases: "republic of sierra leone|sierra leone",
     },
     Country {
         alpha2: "SM",
@@ -2153,7 +2059,7 @@ pub const COUNTRIES: &[Country] = &[
         national_prefix: "",
         national_min_len: 8,
         national_max_len: 10,
-        aliases: &["republic of san marino", "san marino"],
+        aliases: "republic of san marino|san marino",
     },
     Country {
         alpha2: "SN",
@@ -2163,7 +2069,7 @@ pub const COUNTRIES: &[Country] = &[
         national_prefix: "",
         national_min_len: 9,
         national_max_len: 9,
-        aliases: &["republic of senegal", "senegal"],
+        aliases: "republic of senegal|senegal",
     },
     Country {
         alpha2: "SO",
@@ -2173,7 +2079,7 @@ pub const COUNTRIES: &[Country] = &[
         national_prefix: "0",
         national_min_len: 6,
         national_max_len: 9,
-        aliases: &["federal republic of somalia", "somalia"],
+        aliases: "federal republic of somalia|somalia",
     },
     Country {
         alpha2: "SR",
@@ -2183,7 +2089,7 @@ pub const COUNTRIES: &[Country] = &[
         national_prefix: "",
         national_min_len: 6,
         national_max_len: 7,
-        aliases: &["republic of suriname", "suriname"],
+        aliases: "republic of suriname|suriname",
     },
     Country {
         alpha2: "SS",
@@ -2193,7 +2099,7 @@ pub const COUNTRIES: &[Country] = &[
         national_prefix: "0",
         national_min_len: 9,
         national_max_len: 9,
-        aliases: &["republic of south sudan", "south sudan"],
+        aliases: "republic of south sudan|south sudan",
     },
     Country {
         alpha2: "ST",
@@ -2203,10 +2109,7 @@ pub const COUNTRIES: &[Country] = &[
         national_prefix: "",
         national_min_len: 7,
         national_max_len: 7,
-        aliases: &[
-            "democratic republic of sao tome and principe",
-            "sao tome and principe",
-        ],
+        aliases: "democratic republic of sao tome and principe|sao tome and principe",
     },
     Country {
         alpha2: "SV",
@@ -2216,7 +2119,7 @@ pub const COUNTRIES: &[Country] = &[
         national_prefix: "",
         national_min_len: 7,
         national_max_len: 11,
-        aliases: &["el salvador", "republic of el salvador"],
+        aliases: "el salvador|republic of el salvador",
     },
     Country {
         alpha2: "SX",
@@ -2226,7 +2129,7 @@ pub const COUNTRIES: &[Country] = &[
         national_prefix: "1",
         national_min_len: 10,
         national_max_len: 10,
-        aliases: &["sint maarten dutch part"],
+        aliases: "sint maarten dutch part",
     },
     Country {
         alpha2: "SY",
@@ -2236,7 +2139,7 @@ pub const COUNTRIES: &[Country] = &[
         national_prefix: "0",
         national_min_len: 8,
         national_max_len: 9,
-        aliases: &["syria", "syrian arab republic"],
+        aliases: "syria|syrian arab republic",
     },
     Country {
         alpha2: "SZ",
@@ -2246,7 +2149,7 @@ pub const COUNTRIES: &[Country] = &[
         national_prefix: "",
         national_min_len: 8,
         national_max_len: 9,
-        aliases: &["eswatini", "kingdom of eswatini", "swaziland"],
+        aliases: "eswatini|kingdom of eswatini|swaziland",
     },
     Country {
         alpha2: "TC",
@@ -2256,7 +2159,7 @@ pub const COUNTRIES: &[Country] = &[
         national_prefix: "1",
         national_min_len: 10,
         national_max_len: 10,
-        aliases: &["turks and caicos islands"],
+        aliases: "turks and caicos islands",
     },
     Country {
         alpha2: "TD",
@@ -2266,7 +2169,7 @@ pub const COUNTRIES: &[Country] = &[
         national_prefix: "",
         national_min_len: 8,
         national_max_len: 8,
-        aliases: &["chad", "republic of chad"],
+        aliases: "chad|republic of chad",
     },
     Country {
         alpha2: "TF",
@@ -2276,7 +2179,7 @@ pub const COUNTRIES: &[Country] = &[
         national_prefix: "",
         national_min_len: 4,
         national_max_len: 14,
-        aliases: &["french southern territories"],
+        aliases: "french southern territories",
     },
     Country {
         alpha2: "TG",
@@ -2286,7 +2189,7 @@ pub const COUNTRIES: &[Country] = &[
         national_prefix: "",
         national_min_len: 8,
         national_max_len: 8,
-        aliases: &["togo", "togolese republic"],
+        aliases: "togo|togolese republic",
     },
     Country {
         alpha2: "TH",
@@ -2296,7 +2199,7 @@ pub const COUNTRIES: &[Country] = &[
         national_prefix: "0",
         national_min_len: 8,
         national_max_len: 13,
-        aliases: &["kingdom of thailand", "thailand"],
+        aliases: "kingdom of thailand|thailand",
     },
     Country {
         alpha2: "TJ",
@@ -2306,7 +2209,7 @@ pub const COUNTRIES: &[Country] = &[
         national_prefix: "",
         national_min_len: 9,
         national_max_len: 9,
-        aliases: &["republic of tajikistan", "tajikistan"],
+        aliases: "republic of tajikistan|tajikistan",
     },
     Country {
         alpha2: "TK",
@@ -2316,7 +2219,7 @@ pub const COUNTRIES: &[Country] = &[
         national_prefix: "",
         national_min_len: 4,
         national_max_len: 7,
-        aliases: &["tokelau"],
+        aliases: "tokelau",
     },
     Country {
         alpha2: "TL",
@@ -2326,11 +2229,7 @@ pub const COUNTRIES: &[Country] = &[
         national_prefix: "",
         national_min_len: 7,
         national_max_len: 8,
-        aliases: &[
-            "democratic republic of timor leste",
-            "east timor",
-            "timor leste",
-        ],
+        aliases: "democratic republic of timor leste|east timor|timor leste",
     },
     Country {
         alpha2: "TM",
@@ -2340,7 +2239,7 @@ pub const COUNTRIES: &[Country] = &[
         national_prefix: "8",
         national_min_len: 8,
         national_max_len: 8,
-        aliases: &["turkmenistan"],
+        aliases: "turkmenistan",
     },
     Country {
         alpha2: "TN",
@@ -2350,7 +2249,7 @@ pub const COUNTRIES: &[Country] = &[
         national_prefix: "",
         national_min_len: 8,
         national_max_len: 8,
-        aliases: &["republic of tunisia", "tunisia"],
+        aliases: "republic of tunisia|tunisia",
     },
     Country {
         alpha2: "TO",
@@ -2360,7 +2259,7 @@ pub const COUNTRIES: &[Country] = &[
         national_prefix: "",
         national_min_len: 5,
         national_max_len: 7,
-        aliases: &["kingdom of tonga", "tonga"],
+        aliases: "kingdom of tonga|tonga",
     },
     Country {
         alpha2: "TR",
@@ -2370,7 +2269,7 @@ pub const COUNTRIES: &[Country] = &[
         national_prefix: "0",
         national_min_len: 7,
         national_max_len: 13,
-        aliases: &["republic of turkiye", "turkey", "turkiye"],
+        aliases: "republic of turkiye|turkey|turkiye",
     },
     Country {
         alpha2: "TT",
@@ -2380,7 +2279,7 @@ pub const COUNTRIES: &[Country] = &[
         national_prefix: "1",
         national_min_len: 10,
         national_max_len: 10,
-        aliases: &["republic of trinidad and tobago", "trinidad and tobago"],
+        aliases: "republic of trinidad and tobago|trinidad and tobago",
     },
     Country {
         alpha2: "TV",
@@ -2390,7 +2289,7 @@ pub const COUNTRIES: &[Country] = &[
         national_prefix: "",
         national_min_len: 5,
         national_max_len: 7,
-        aliases: &["tuvalu"],
+        aliases: "tuvalu",
     },
     Country {
         alpha2: "TW",
@@ -2400,7 +2299,7 @@ pub const COUNTRIES: &[Country] = &[
         national_prefix: "0",
         national_min_len: 7,
         national_max_len: 11,
-        aliases: &["republic of china", "taiwan", "taiwan province of china"],
+        aliases: "republic of china|taiwan|taiwan province of china",
     },
     Country {
         alpha2: "TZ",
@@ -2410,11 +2309,7 @@ pub const COUNTRIES: &[Country] = &[
         national_prefix: "0",
         national_min_len: 9,
         national_max_len: 9,
-        aliases: &[
-            "tanzania",
-            "tanzania united republic of",
-            "united republic of tanzania",
-        ],
+        aliases: "tanzania|tanzania united republic of|united republic of tanzania",
     },
     Country {
         alpha2: "UA",
@@ -2424,7 +2319,7 @@ pub const COUNTRIES: &[Country] = &[
         national_prefix: "0",
         national_min_len: 9,
         national_max_len: 10,
-        aliases: &["ukraine"],
+        aliases: "ukraine",
     },
     Country {
         alpha2: "UG",
@@ -2434,7 +2329,7 @@ pub const COUNTRIES: &[Country] = &[
         national_prefix: "0",
         national_min_len: 9,
         national_max_len: 9,
-        aliases: &["republic of uganda", "uganda"],
+        aliases: "republic of uganda|uganda",
     },
     Country {
         alpha2: "UM",
@@ -2444,7 +2339,7 @@ pub const COUNTRIES: &[Country] = &[
         national_prefix: "",
         national_min_len: 4,
         national_max_len: 14,
-        aliases: &["united states minor outlying islands"],
+        aliases: "united states minor outlying islands",
     },
     Country {
         alpha2: "US",
@@ -2454,18 +2349,7 @@ pub const COUNTRIES: &[Country] = &[
         national_prefix: "1",
         national_min_len: 10,
         national_max_len: 10,
-        aliases: &[
-            "america",
-            "estados unidos",
-            "etats unis",
-            "the united states",
-            "u s",
-            "u s a",
-            "united states",
-            "united states of america",
-            "unitedstates",
-            "vereinigte staaten",
-        ],
+        aliases: "america|estados unidos|etats unis|the united states|u s|u s a|united states|united states of america|unitedstates|vereinigte staaten",
     },
     Country {
         alpha2: "UY",
@@ -2475,7 +2359,7 @@ pub const COUNTRIES: &[Country] = &[
         national_prefix: "0",
         national_min_len: 4,
         national_max_len: 13,
-        aliases: &["eastern republic of uruguay", "uruguay"],
+        aliases: "eastern republic of uruguay|uruguay",
     },
     Country {
         alpha2: "UZ",
@@ -2485,7 +2369,7 @@ pub const COUNTRIES: &[Country] = &[
         national_prefix: "",
         national_min_len: 9,
         national_max_len: 9,
-        aliases: &["republic of uzbekistan", "uzbekistan"],
+        aliases: "republic of uzbekistan|uzbekistan",
     },
     Country {
         alpha2: "VA",
@@ -2495,12 +2379,7 @@ pub const COUNTRIES: &[Country] = &[
         national_prefix: "",
         national_min_len: 6,
         national_max_len: 12,
-        aliases: &[
-            "holy see",
-            "holy see vatican city state",
-            "vatican",
-            "vatican city",
-        ],
+        aliases: "holy see|holy see vatican city state|vatican|vatican city",
     },
     Country {
         alpha2: "VC",
@@ -2510,7 +2389,7 @@ pub const COUNTRIES: &[Country] = &[
         national_prefix: "1",
         national_min_len: 10,
         national_max_len: 10,
-        aliases: &["saint vincent and the grenadines"],
+        aliases: "saint vincent and the grenadines",
     },
     Country {
         alpha2: "VE",
@@ -2520,11 +2399,7 @@ pub const COUNTRIES: &[Country] = &[
         national_prefix: "0",
         national_min_len: 10,
         national_max_len: 10,
-        aliases: &[
-            "bolivarian republic of venezuela",
-            "venezuela",
-            "venezuela bolivarian republic of",
-        ],
+        aliases: "bolivarian republic of venezuela|venezuela|venezuela bolivarian republic of",
     },
     Country {
         alpha2: "VG",
@@ -2534,7 +2409,7 @@ pub const COUNTRIES: &[Country] = &[
         national_prefix: "1",
         national_min_len: 10,
         national_max_len: 10,
-        aliases: &["british virgin islands", "virgin islands british"],
+        aliases: "british virgin islands|virgin islands british",
     },
     Country {
         alpha2: "VI",
@@ -2544,12 +2419,7 @@ pub const COUNTRIES: &[Country] = &[
         national_prefix: "1",
         national_min_len: 10,
         national_max_len: 10,
-        aliases: &[
-            "u s virgin islands",
-            "us virgin islands",
-            "virgin islands of the united states",
-            "virgin islands u s",
-        ],
+        aliases: "u s virgin islands|us virgin islands|virgin islands of the united states|virgin islands u s",
     },
     Country {
         alpha2: "VN",
@@ -2559,7 +2429,7 @@ pub const COUNTRIES: &[Country] = &[
         national_prefix: "0",
         national_min_len: 7,
         national_max_len: 10,
-        aliases: &["socialist republic of viet nam", "viet nam", "vietnam"],
+        aliases: "socialist republic of viet nam|viet nam|vietnam",
     },
     Country {
         alpha2: "VU",
@@ -2569,7 +2439,7 @@ pub const COUNTRIES: &[Country] = &[
         national_prefix: "",
         national_min_len: 5,
         national_max_len: 7,
-        aliases: &["republic of vanuatu", "vanuatu"],
+        aliases: "republic of vanuatu|vanuatu",
     },
     Country {
         alpha2: "WF",
@@ -2579,7 +2449,7 @@ pub const COUNTRIES: &[Country] = &[
         national_prefix: "",
         national_min_len: 6,
         national_max_len: 9,
-        aliases: &["wallis and futuna"],
+        aliases: "wallis and futuna",
     },
     Country {
         alpha2: "WS",
@@ -2589,7 +2459,7 @@ pub const COUNTRIES: &[Country] = &[
         national_prefix: "",
         national_min_len: 5,
         national_max_len: 10,
-        aliases: &["independent state of samoa", "samoa"],
+        aliases: "independent state of samoa|samoa",
     },
     Country {
         alpha2: "YE",
@@ -2599,7 +2469,7 @@ pub const COUNTRIES: &[Country] = &[
         national_prefix: "0",
         national_min_len: 7,
         national_max_len: 9,
-        aliases: &["republic of yemen", "yemen"],
+        aliases: "republic of yemen|yemen",
     },
     Country {
         alpha2: "YT",
@@ -2609,7 +2479,7 @@ pub const COUNTRIES: &[Country] = &[
         national_prefix: "0",
         national_min_len: 9,
         national_max_len: 9,
-        aliases: &["mayotte"],
+        aliases: "mayotte",
     },
     Country {
         alpha2: "ZA",
@@ -2619,7 +2489,7 @@ pub const COUNTRIES: &[Country] = &[
         national_prefix: "0",
         national_min_len: 5,
         national_max_len: 10,
-        aliases: &["republic of south africa", "rsa", "south africa"],
+        aliases: "republic of south africa|rsa|south africa",
     },
     Country {
         alpha2: "ZM",
@@ -2629,7 +2499,7 @@ pub const COUNTRIES: &[Country] = &[
         national_prefix: "0",
         national_min_len: 9,
         national_max_len: 9,
-        aliases: &["republic of zambia", "zambia"],
+        aliases: "republic of zambia|zambia",
     },
     Country {
         alpha2: "ZW",
@@ -2639,7 +2509,7 @@ pub const COUNTRIES: &[Country] = &[
         national_prefix: "0",
         national_min_len: 7,
         national_max_len: 10,
-        aliases: &["republic of zimbabwe", "zimbabwe"],
+        aliases: "republic of zimbabwe|zimbabwe",
     },
 ];
 

@@ -57,7 +57,9 @@ pub fn parse_country(raw: &str) -> Option<&'static Country> {
         }
     }
     COUNTRIES.iter().find(|c| {
-        c.aliases.contains(&folded) || c.aliases.iter().any(|a| a.replace(' ', "") == compact)
+        c.aliases
+            .split('|')
+            .any(|a| a == folded || a.replace(' ', "") == compact)
     })
 }
 

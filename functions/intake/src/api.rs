@@ -1,0 +1,187 @@
+//! The JSON API for marketing tools: create or update a lead, read it, record activities.
+
+use revops::ids::{self, prefix};
+use revops::intake::activity::{self, ActivityBody};
+use revops::intake::fields::FieldMap;
+use revops::intake::normalize::{normalise, Submission};
+use revops::problem::{FieldError, Problem, ProblemKind};
+use serde_json::{json, Value};
+use worker::{Request, Response};
+
+use crate::pipeline;
+use crate::store::{self, Extras, NewSubmission};
+use platform::{http, problem, Cx, Error, Result};
+
+const MAX_BODY: usize = 64 * 1024;
+
+fn require_json(req: &Request) -> Result<()> {
+    let media = http::media_type(req.headers());
+    if media == "application/json" || media.ends_with("+json") {
+        Ok(())
+    } else {
+        Err(problem(
+            ProblemKind::UnsupportedMediaType,
+            format!("send application/json (got `{media}`)"),
+        ))
+    }
+}
+
+/// The headers of an API or form request worth keeping with the submission.
+pub fn kept_headers(req: &Request) -> Value {
+    let mut kept = serde_json::Map::new();
+    for name in [
+        "content-type",
+        "user-agent",
+        "origin",
+        "referer",
+        "idempotency-key",
+    ] {
+        if let Some(v) = http::header(req, name) {
+            kept.insert(name.into(), Value::String(v));
+        }
+    }
+    if let Some(ip) = http::client_ip(req) {
+        kept.insert("ip".into(), Value::String(ip));
+    }
+    Value::Object(kept)
+}
+
+/// `POST /v1/leads`: same person (normalised email), same lead.
+pub async fn create_lead(cx: &Cx, mut req: Request) -> Result<Response> {
+    require_json(&req)?;
+    let body = http::body_bytes(&mut req, MAX_BODY).await?;
+    platform::idempotency::run(cx, &req, &body, || async {
+        let value: Value = http::parse_json(&body)?;
+        let Value::Object(obj) = value else {
+            return Err(Error::Problem(Problem::validation(vec![FieldError::new(
+                "body",
+                "must be a JSON object",
+            )])));
+        };
+        let mut fields = Vec::new();
+        let mut map = FieldMap::new();
+        let mut consent = None;
+        for (k, v) in obj {
+            match (k.as_str(), v) {
+                ("custom", Value::Object(custom)) => {
+                    for (ck, cv) in custom {
+                        let name = format!("custom.{ck}");
+                        map.insert(name.clone(), format!("custom:{ck}"));
+                        fields.push((name, cv));
+                    }
+                }
+                ("consent", c @ Value::Object(_)) => consent = Some(c),
+                (_, v) => fields.push((k, v)),
+            }
+        }
+        let n = normalise(&Submission {
+            fields: &fields,
+            field_map: &map,
+            default_lead_source: None,
+            received_at: cx.now_ms,
+        })
+        .map_err(|errors| Error::Problem(Problem::validation(errors)))?;
+        let extras = Extras {
+            activity: None,
+            consent,
+        };
+        let headers = kept_headers(&req);
+        let text = String::from_utf8_lossy(&body);
+        let outcome = pipeline::accept(
+            cx,
+            NewSubmission {
+                kind: "api",
+                source_id: Some(&cx.actor()),
+                content_type: Some("application/json"),
+                body: &text,
+                headers: &headers,
+                normalised: &n,
+                extras: &extras,
+            },
+            pipeline::injected_fault(cx, &req).as_deref(),
+        )
+        .await?;
+        Ok((outcome.status_code(), outcome.view()))
+    })
+    .await
+}
+
+/// `GET /v1/leads/{id}`: the lead, normalised, with its submission history.
+pub async fn get_lead(cx: &Cx) -> Result<Response> {
+    let id = cx.param("lead_id");
+    let not_found = || Error::Problem(Problem::not_found(format!("lead {id}")));
+    if !ids::is_id(prefix::LEAD, id) {
+        return Err(not_found());
+    }
+    let lead = store::lead_by_id(cx, id).await?.ok_or_else(not_found)?;
+    let mut view = lead.view();
+    view["history"] = Value::Array(store::history(cx, id).await?);
+    http::json(200, &view)
+}
+
+/// `POST /v1/activities`: an activity against a lead, by id or email (an unknown email becomes
+/// a new lead, so engagement sent before the lead is never lost).
+pub async fn create_activity(cx: &Cx, mut req: Request) -> Result<Response> {
+    require_json(&req)?;
+    let body = http::body_bytes(&mut req, MAX_BODY).await?;
+    platform::idempotency::run(cx, &req, &body, || async {
+        let parsed: ActivityBody = http::parse_json(&body)?;
+        let a = activity::validate(parsed, cx.now_ms)
+            .map_err(|e| Error::Problem(Problem::validation(e)))?;
+        let lead_id = match (&a.lead_id, &a.email) {
+            (Some(id), _) => {
+                store::lead_by_id(cx, id)
+                    .await?
+                    .ok_or_else(|| Error::Problem(Problem::not_found(format!("lead {id}"))))?
+                    .id
+            }
+            (None, Some(email)) => match store::lead_by_email(cx, email.as_str()).await? {
+                Some((lead, _)) => lead.id,
+                None => lead_for_email(cx, &req, email.as_str(), a.source.as_deref()).await?,
+            },
+            (None, None) => unreachable!("validated"),
+        };
+        let (id, new) = store::insert_activity(cx, &lead_id, &a).await?;
+        Ok((
+            if new { 201 } else { 200 },
+            json!({ "id": id, "lead_id": lead_id, "duplicate": !new }),
+        ))
+    })
+    .await
+}
+
+async fn lead_for_email(
+    cx: &Cx,
+    req: &Request,
+    email: &str,
+    source: Option<&str>,
+) -> Result<String> {
+    let fields = vec![("email".to_string(), Value::String(email.to_string()))];
+    let map = FieldMap::new();
+    let n = normalise(&Submission {
+        fields: &fields,
+        field_map: &map,
+        default_lead_source: source,
+        received_at: cx.now_ms,
+    })
+    .map_err(|errors| Error::Problem(Problem::validation(errors)))?;
+    let headers = kept_headers(req);
+    let body = json!({ "email": email, "from": "activity" }).to_string();
+    let outcome = pipeline::accept(
+        cx,
+        NewSubmission {
+            kind: "api",
+            source_id: Some(&cx.actor()),
+            content_type: Some("application/json"),
+            body: &body,
+            headers: &headers,
+            normalised: &n,
+            extras: &Extras::default(),
+        },
+        None,
+    )
+    .await?;
+    outcome
+        .lead_id
+        .ok_or_else(|| Error::internal("the lead for the activity could not be created yet; retry"))
+}

@@ -1,0 +1,479 @@
+//! HTML forms: `POST /f/{form_id}` from plain `<form>` tags on any registered site, its CORS
+//! preflight, and the forms' administration and counters.
+
+use revops::html;
+use revops::ids::prefix;
+use revops::intake::form::{self, FormConfig, Refusal};
+use revops::intake::normalize::{normalise, parse_urlencoded, Submission};
+use revops::problem::{Problem, ProblemKind};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+use worker::{Request, Response};
+
+use crate::api::kept_headers;
+use crate::pipeline;
+use crate::store::{Extras, NewSubmission};
+use platform::{args, cache, http, Cx, Error, Result};
+
+const MAX_BODY: usize = 64 * 1024;
+
+fn cache_key(id: &str) -> String {
+    format!("form:{id}")
+}
+
+pub async fn load(cx: &Cx, id: &str) -> Result<Option<FormConfig>> {
+    if !revops::ids::is_id(prefix::FORM, id) {
+        return Ok(None);
+    }
+    cache::get_or_load(cx, &cache_key(id), "forms", id).await
+}
+
+/// Counts a post's outcome for the form's statistics.
+async fn count(cx: &Cx, form_id: &str, outcome: &str) -> Result<()> {
+    let day = revops::time::rfc3339(cx.now_ms)[..10].to_string();
+    cx.db
+        .run(
+            "INSERT INTO form_counters (form_id, day, outcome, count) VALUES (?, ?, ?, 1) \
+             ON CONFLICT (form_id, day, outcome) DO UPDATE SET count = count + 1",
+            args![form_id, day, outcome],
+        )
+        .await?;
+    Ok(())
+}
+
+/// Takes one slot of the form's per-address window; `Err` with the seconds to wait when full.
+async fn rate_limit(
+    cx: &Cx,
+    form_id: &str,
+    config: &FormConfig,
+    ip: Option<&str>,
+) -> Result<std::result::Result<(), i64>> {
+    let window_ms = i64::from(config.rate_limit.window_seconds) * 1000;
+    let window_start = cx.now_ms - cx.now_ms.rem_euclid(window_ms);
+    let address = revops::auth::hex(&Sha256::digest(ip.unwrap_or("unknown").as_bytes()));
+    let key = format!("{form_id}:{}", &address[..16]);
+    #[derive(Deserialize)]
+    struct Count {
+        count: i64,
+    }
+    let taken: Option<Count> = cx
+        .db
+        .first(
+            "INSERT INTO rate_windows (key, window_start, count) VALUES (?1, ?2, 1) \
+             ON CONFLICT (key) DO UPDATE SET count = CASE WHEN window_start = ?2 THEN count + 1 ELSE 1 END, window_start = ?2 \
+             RETURNING count",
+            args![key, window_start],
+        )
+        .await?;
+    let count = taken.map_or(1, |c| c.count);
+    if count > i64::from(config.rate_limit.max) {
+        Ok(Err((window_start + window_ms - cx.now_ms + 999) / 1000))
+    } else {
+        Ok(Ok(()))
+    }
+}
+
+fn cors(response: &Response, origin: Option<&str>) -> Result<()> {
+    if let Some(origin) = origin {
+        response
+            .headers()
+            .set("access-control-allow-origin", origin)?;
+        response.headers().set("vary", "Origin")?;
+    }
+    Ok(())
+}
+
+/// The post's fields, from urlencoded, multipart or JSON bodies.
+async fn read_fields(
+    req: &mut Request,
+) -> std::result::Result<(Vec<(String, Value)>, String, String), Refusal> {
+    let content_type = http::header(req, "content-type").unwrap_or_default();
+    let media = http::media_type(req.headers());
+    let body = http::body_bytes(req, MAX_BODY).await.map_err(|e| match e {
+        Error::Problem(p) if p.kind == ProblemKind::PayloadTooLarge => Refusal::TooLarge(MAX_BODY),
+        other => Refusal::Malformed(other.to_string()),
+    })?;
+    let text = String::from_utf8_lossy(&body).into_owned();
+    let fields: Vec<(String, Value)> = match media.as_str() {
+        "application/x-www-form-urlencoded" => parse_urlencoded(&text)
+            .into_iter()
+            .map(|(k, v)| (k, Value::String(v)))
+            .collect(),
+        "multipart/form-data" => {
+            let parsed = form::parse_multipart(&body, &content_type).map_err(Refusal::Malformed)?;
+            let stored = serde_json::to_string(&parsed).unwrap_or_default();
+            return Ok((
+                parsed
+                    .into_iter()
+                    .map(|(k, v)| (k, Value::String(v)))
+                    .collect(),
+                stored,
+                media,
+            ));
+        }
+        "application/json" => match serde_json::from_slice::<Value>(&body) {
+            Ok(Value::Object(obj)) => obj.into_iter().collect(),
+            Ok(_) => return Err(Refusal::Malformed("the JSON body is not an object".into())),
+            Err(e) => {
+                return Err(Refusal::Malformed(format!(
+                    "the body is not valid JSON: {e}"
+                )))
+            }
+        },
+        other => {
+            return Err(Refusal::UnsupportedMediaType(if other.is_empty() {
+                "nothing".into()
+            } else {
+                other.into()
+            }))
+        }
+    };
+    Ok((fields, text, media))
+}
+
+/// `POST /f/{form_id}`.
+pub async fn submit(cx: &Cx, mut req: Request) -> Result<Response> {
+    let form_id = cx.param("form_id").to_string();
+    let json_mode = form::wants_json(http::header(&req, "accept").as_deref());
+    let Some(config) = load(cx, &form_id).await? else {
+        let p = Problem::not_found(format!("form {form_id}"));
+        if json_mode {
+            return Err(Error::Problem(p));
+        }
+        let page = html::page("This form does not exist", "<p>The form you submitted is not registered with us. Please contact the site owner.</p>");
+        return http::html(404, page);
+    };
+    let origin = match config.check_origin(
+        http::header(&req, "origin").as_deref(),
+        http::header(&req, "referer").as_deref(),
+    ) {
+        Ok(o) => o,
+        Err(refusal) => return refuse(cx, &form_id, &config, None, json_mode, refusal).await,
+    };
+    if !config.enabled {
+        return refuse(
+            cx,
+            &form_id,
+            &config,
+            origin.as_deref(),
+            json_mode,
+            Refusal::Disabled,
+        )
+        .await;
+    }
+    let (fields, raw, media) = match read_fields(&mut req).await {
+        Ok(r) => r,
+        Err(refusal) => {
+            return refuse(cx, &form_id, &config, origin.as_deref(), json_mode, refusal).await
+        }
+    };
+    if config.honeypot_tripped(&fields) {
+        return refuse(
+            cx,
+            &form_id,
+            &config,
+            origin.as_deref(),
+            json_mode,
+            Refusal::Honeypot,
+        )
+        .await;
+    }
+    if let Err(retry_after_seconds) =
+        rate_limit(cx, &form_id, &config, http::client_ip(&req).as_deref()).await?
+    {
+        return refuse(
+            cx,
+            &form_id,
+            &config,
+            origin.as_deref(),
+            json_mode,
+            Refusal::RateLimited {
+                retry_after_seconds,
+            },
+        )
+        .await;
+    }
+    let mut map = config.field_map.clone();
+    if let Some(hp) = &config.honeypot_field {
+        map.insert(hp.clone(), "ignore".into());
+    }
+    let n = match normalise(&Submission {
+        fields: &fields,
+        field_map: &map,
+        default_lead_source: config.lead_source.as_deref(),
+        received_at: cx.now_ms,
+    }) {
+        Ok(n) => n,
+        Err(errors) => {
+            return refuse(
+                cx,
+                &form_id,
+                &config,
+                origin.as_deref(),
+                json_mode,
+                Refusal::Invalid(errors),
+            )
+            .await
+        }
+    };
+    let consent = match (&config.consent, n.consent) {
+        (Some(c), Some(true)) => Some(json!({
+            "granted": true,
+            "topics": c.topics,
+            "wording": c.wording,
+            "wording_version": c.wording_version,
+        })),
+        _ => None,
+    };
+    let headers = kept_headers(&req);
+    let extras = Extras {
+        activity: Some("form_submission".into()),
+        consent,
+    };
+    let outcome = pipeline::accept(
+        cx,
+        NewSubmission {
+            kind: "form",
+            source_id: Some(&form_id),
+            content_type: Some(&media),
+            body: &raw,
+            headers: &headers,
+            normalised: &n,
+            extras: &extras,
+        },
+        pipeline::injected_fault(cx, &req).as_deref(),
+    )
+    .await?;
+    count(cx, &form_id, "accepted").await?;
+    if json_mode {
+        let response = http::json(outcome.status_code(), &outcome.view())?;
+        cors(&response, origin.as_deref())?;
+        return Ok(response);
+    }
+    match &config.success_url {
+        Some(url) => http::redirect(url),
+        None => http::html(
+            200,
+            html::page(
+                "Thank you",
+                "<p>We received your submission and will be in touch.</p>",
+            ),
+        ),
+    }
+}
+
+/// Answers a refused post: counted, then JSON (with CORS for allowed origins) or, for browsers,
+/// a redirect to the form's error page with the reason, or a page explaining it.
+async fn refuse(
+    cx: &Cx,
+    form_id: &str,
+    config: &FormConfig,
+    origin: Option<&str>,
+    json_mode: bool,
+    refusal: Refusal,
+) -> Result<Response> {
+    count(cx, form_id, refusal.code()).await?;
+    cx.log(
+        revops::logging::Level::Info,
+        "form.refused",
+        json!({ "form_id": form_id, "reason": refusal.code() }),
+    );
+    let retry_after = match &refusal {
+        Refusal::RateLimited {
+            retry_after_seconds,
+        } => Some(retry_after_seconds.to_string()),
+        _ => None,
+    };
+    let response = if json_mode {
+        let mut p = Problem::new(refusal.kind(), refusal.message());
+        p.errors = refusal.field_errors();
+        let response = http::problem_response(&p, &format!("/f/{form_id}"), &cx.request_id)?;
+        cors(&response, origin)?;
+        response
+    } else if let Some(url) = &config.error_url {
+        let fields: Vec<String> = refusal
+            .field_errors()
+            .into_iter()
+            .map(|e| e.field)
+            .collect();
+        let target = form::with_query(
+            url,
+            &[
+                ("error", refusal.code()),
+                ("message", &refusal.message()),
+                ("fields", &fields.join(",")),
+            ],
+        );
+        http::redirect(&target)?
+    } else {
+        let mut body = format!("<p>{}</p>", html::escape(&refusal.message()));
+        let errors = refusal.field_errors();
+        if !errors.is_empty() {
+            body.push_str("<ul class=\"errors\">");
+            for e in errors {
+                body.push_str(&format!(
+                    "<li><strong>{}</strong> {}</li>",
+                    html::escape(&e.field),
+                    html::escape(&e.reason)
+                ));
+            }
+            body.push_str("</ul>");
+        }
+        body.push_str("<p>Please go back, correct the form and send it again.</p>");
+        http::html(
+            refusal.kind().status(),
+            html::page("We could not accept your submission", &body),
+        )?
+    };
+    if let Some(seconds) = retry_after {
+        response.headers().set("retry-after", &seconds)?;
+    }
+    Ok(response)
+}
+
+/// `OPTIONS /f/{form_id}`: CORS preflight for `fetch()` callers on registered origins.
+pub async fn preflight(cx: &Cx, req: Request) -> Result<Response> {
+    let form_id = cx.param("form_id");
+    let config = load(cx, form_id)
+        .await?
+        .ok_or_else(|| Error::Problem(Problem::not_found(format!("form {form_id}"))))?;
+    let origin = config
+        .check_origin(http::header(&req, "origin").as_deref(), None)
+        .map_err(|r| Error::Problem(Problem::new(r.kind(), r.message())))?;
+    let response = http::no_content()?;
+    cors(&response, origin.as_deref())?;
+    response
+        .headers()
+        .set("access-control-allow-methods", "POST")?;
+    response
+        .headers()
+        .set("access-control-allow-headers", "content-type, accept")?;
+    response.headers().set("access-control-max-age", "600")?;
+    Ok(response)
+}
+
+fn view(id: &str, config: &FormConfig) -> Value {
+    let mut v = serde_json::to_value(config).unwrap_or_default();
+    v["id"] = Value::String(id.to_string());
+    v["post_url"] = Value::String(format!("/f/{id}"));
+    v
+}
+
+async fn store_config(cx: &Cx, id: &str, config: &FormConfig, create: bool) -> Result<()> {
+    let json = serde_json::to_string(config)?;
+    if create {
+        cx.db
+            .run(
+                "INSERT INTO forms (id, config, created_at, created_by, updated_at) VALUES (?, ?, ?, ?, ?)",
+                args![id, json, cx.now_ms, cx.actor(), cx.now_ms],
+            )
+            .await?;
+    } else {
+        cx.db
+            .run(
+                "UPDATE forms SET config = ?, updated_at = ? WHERE id = ?",
+                args![json, cx.now_ms, id],
+            )
+            .await?;
+    }
+    cache::put(cx, &cache_key(id), config).await
+}
+
+async fn parse_config(req: &mut Request) -> Result<FormConfig> {
+    let config: FormConfig = http::json_body(req, 64 * 1024).await?;
+    config
+        .validate()
+        .map_err(|e| Error::Problem(Problem::validation(e)))
+}
+
+pub async fn create(cx: &Cx, mut req: Request) -> Result<Response> {
+    let config = parse_config(&mut req).await?;
+    let id = cx.new_id(prefix::FORM);
+    store_config(cx, &id, &config, true).await?;
+    http::json(201, &view(&id, &config))
+}
+
+pub async fn update(cx: &Cx, mut req: Request) -> Result<Response> {
+    let id = cx.param("form_id").to_string();
+    if load(cx, &id).await?.is_none() {
+        return Err(Error::Problem(Problem::not_found(format!("form {id}"))));
+    }
+    let config = parse_config(&mut req).await?;
+    store_config(cx, &id, &config, false).await?;
+    http::json(200, &view(&id, &config))
+}
+
+pub async fn get(cx: &Cx) -> Result<Response> {
+    let id = cx.param("form_id");
+    let config = load(cx, id)
+        .await?
+        .ok_or_else(|| Error::Problem(Problem::not_found(format!("form {id}"))))?;
+    http::json(200, &view(id, &config))
+}
+
+pub async fn list(cx: &Cx) -> Result<Response> {
+    #[derive(Deserialize)]
+    struct Row {
+        id: String,
+        config: String,
+    }
+    let rows: Vec<Row> = cx
+        .db
+        .all(
+            "SELECT id, config FROM forms ORDER BY created_at DESC",
+            vec![],
+        )
+        .await?;
+    let forms: Vec<Value> = rows
+        .iter()
+        .filter_map(|r| {
+            serde_json::from_str::<FormConfig>(&r.config)
+                .ok()
+                .map(|c| view(&r.id, &c))
+        })
+        .collect();
+    http::json(200, &json!({ "forms": forms }))
+}
+
+/// Accepted and refused posts per day (last 30 days) with totals.
+pub async fn stats(cx: &Cx) -> Result<Response> {
+    let id = cx.param("form_id");
+    if load(cx, id).await?.is_none() {
+        return Err(Error::Problem(Problem::not_found(format!("form {id}"))));
+    }
+    #[derive(Deserialize)]
+    struct Row {
+        day: String,
+        outcome: String,
+        count: i64,
+    }
+    let since = revops::time::rfc3339(cx.now_ms - 30 * revops::time::DAY)[..10].to_string();
+    let rows: Vec<Row> = cx
+        .db
+        .all(
+            "SELECT day, outcome, count FROM form_counters WHERE form_id = ? AND day >= ? ORDER BY day",
+            args![id, since],
+        )
+        .await?;
+    let mut days: Vec<Value> = Vec::new();
+    let mut totals = json!({ "accepted": 0, "refused": {} });
+    for r in rows {
+        if days.last().is_none_or(|d| d["day"] != r.day.as_str()) {
+            days.push(json!({ "day": r.day, "accepted": 0, "refused": {} }));
+        }
+        let day = days.last_mut().expect("pushed above");
+        if r.outcome == "accepted" {
+            day["accepted"] = json!(day["accepted"].as_i64().unwrap_or(0) + r.count);
+            totals["accepted"] = json!(totals["accepted"].as_i64().unwrap_or(0) + r.count);
+        } else {
+            day["refused"][&r.outcome] = json!(r.count);
+            let t = totals["refused"][&r.outcome].as_i64().unwrap_or(0);
+            totals["refused"][&r.outcome] = json!(t + r.count);
+        }
+    }
+    http::json(
+        200,
+        &json!({ "form_id": id, "days": days, "totals": totals }),
+    )
+}

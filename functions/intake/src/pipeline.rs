@@ -1,0 +1,196 @@
+//! What happens to a submission once it is stored: merge into its lead, then hand the lead on.
+//! Each step is idempotent, so the cron tick can re-run the whole pipeline for a submission whose
+//! first run failed or died midway until it completes.
+
+use revops::intake::normalize::Normalised;
+use revops::logging::Level;
+use serde_json::{json, Value};
+
+use crate::store::{self, Extras, NewSubmission, SubmissionRow, PROCESS_JOB};
+use platform::{jobs, Cx, Error, Result};
+
+/// Where a submission got to, for the response.
+#[derive(Debug, Default)]
+pub struct Outcome {
+    pub submission_id: String,
+    pub lead_id: Option<String>,
+    pub created: bool,
+    /// `processed`, or `pending` when a step failed and will be retried.
+    pub status: &'static str,
+    pub pending_step: Option<String>,
+    pub handoff: Value,
+}
+
+impl Outcome {
+    pub fn view(&self) -> Value {
+        json!({
+            "id": self.lead_id,
+            "created": self.created,
+            "submission_id": self.submission_id,
+            "status": self.status,
+            "pending_step": self.pending_step,
+            "score": self.handoff.get("score").cloned().unwrap_or(Value::Null),
+            "owner": self.handoff.get("owner").cloned().unwrap_or(Value::Null),
+        })
+    }
+
+    /// 201 for a new lead, 200 for a merge, 202 when the submission is stored but not yet merged.
+    pub fn status_code(&self) -> u16 {
+        match (&self.lead_id, self.created) {
+            (None, _) => 202,
+            (Some(_), true) => 201,
+            (Some(_), false) => 200,
+        }
+    }
+}
+
+/// Stores submissions (the commit point: after this nothing is lost) and runs the pipeline for
+/// each. Extra statements (a webhook's replay receipt) commit in the same batch. `fault` forces a
+/// step to fail on this first run (see [`injected_fault`]).
+pub async fn accept_all(
+    cx: &Cx,
+    subs: &[NewSubmission<'_>],
+    extra: Vec<worker::D1PreparedStatement>,
+    fault: Option<&str>,
+) -> Result<Vec<Outcome>> {
+    let ids: Vec<String> = subs
+        .iter()
+        .map(|_| cx.new_id(revops::ids::prefix::SUBMISSION))
+        .collect();
+    let mut batch = extra;
+    for (id, s) in ids.iter().zip(subs) {
+        batch.extend(store::insert_submission(cx, id, s)?);
+    }
+    cx.db.batch(batch).await?;
+    let mut outcomes = Vec::with_capacity(ids.len());
+    for (id, s) in ids.iter().zip(subs) {
+        outcomes.push(run_now(cx, id, s.normalised, s.extras, fault).await?);
+    }
+    Ok(outcomes)
+}
+
+pub async fn accept(cx: &Cx, sub: NewSubmission<'_>, fault: Option<&str>) -> Result<Outcome> {
+    let mut outcomes = accept_all(cx, std::slice::from_ref(&sub), Vec::new(), fault).await?;
+    Ok(outcomes.remove(0))
+}
+
+/// The step a request asks to fail, via `x-revops-inject-fault: merge|handoff`. Honoured only
+/// when the worker runs with `ALLOW_FAULT_INJECTION=true` (the integration tests' runtime), so
+/// the retry path can be tested end to end on the real runtime; never set it in production.
+pub fn injected_fault(cx: &Cx, req: &worker::Request) -> Option<String> {
+    if cx.var("ALLOW_FAULT_INJECTION").as_deref() != Some("true") {
+        return None;
+    }
+    platform::http::header(req, "x-revops-inject-fault")
+}
+
+/// Runs the pipeline inside the request that stored the submission. A failing step does not fail
+/// the request: the submission is safe, the job is rescheduled and the answer says `pending`.
+async fn run_now(
+    cx: &Cx,
+    id: &str,
+    n: &Normalised,
+    extras: &Extras,
+    fault: Option<&str>,
+) -> Result<Outcome> {
+    let row = store::submission(cx, id)
+        .await?
+        .ok_or_else(|| Error::internal(format!("submission {id} was stored but cannot be read")))?;
+    match process(cx, &row, n, extras, fault).await {
+        Ok(outcome) => {
+            jobs::complete(&cx.db, PROCESS_JOB, id).await?;
+            Ok(outcome)
+        }
+        Err(e) => {
+            let step = match &e {
+                Error::Problem(p) => p.to_string(),
+                Error::Internal(m) => m.clone(),
+            };
+            cx.log(
+                Level::Warn,
+                "intake.step_failed",
+                json!({ "submission_id": id, "error": step }),
+            );
+            jobs::fail(&cx.db, PROCESS_JOB, id, &step, cx.now_ms).await?;
+            let lead_id = store::submission(cx, id).await?.and_then(|s| s.lead_id);
+            Ok(Outcome {
+                submission_id: id.to_string(),
+                pending_step: Some(
+                    if lead_id.is_some() {
+                        "handoff"
+                    } else {
+                        "merge"
+                    }
+                    .to_string(),
+                ),
+                lead_id,
+                created: false,
+                status: "pending",
+                handoff: Value::Null,
+            })
+        }
+    }
+}
+
+/// The cron tick's retry of a submission's pipeline.
+pub async fn retry(cx: &Cx, submission_id: &str, extras: &Extras) -> Result<()> {
+    let row = store::submission(cx, submission_id)
+        .await?
+        .ok_or_else(|| Error::internal(format!("submission {submission_id} is gone")))?;
+    let n: Normalised =
+        serde_json::from_str(row.normalised.as_deref().unwrap_or("null")).map_err(|e| {
+            Error::internal(format!(
+                "submission {submission_id} has no normalised form: {e}"
+            ))
+        })?;
+    process(cx, &row, &n, extras, None).await.map(|_| ())
+}
+
+/// The steps, each skipped when already done.
+async fn process(
+    cx: &Cx,
+    row: &SubmissionRow,
+    n: &Normalised,
+    extras: &Extras,
+    fault: Option<&str>,
+) -> Result<Outcome> {
+    let fail_at = |step: &str| -> Result<()> {
+        match fault {
+            Some(f) if f == step => Err(Error::internal(format!("injected fault at {step}"))),
+            _ => Ok(()),
+        }
+    };
+    let mut outcome = Outcome {
+        submission_id: row.id.clone(),
+        status: "processed",
+        ..Outcome::default()
+    };
+    if row.status == "discarded" {
+        outcome.status = "discarded";
+        return Ok(outcome);
+    }
+    let lead_id = match &row.lead_id {
+        Some(id) => id.clone(),
+        None => {
+            fail_at("merge")?;
+            let (id, created) = store::merge_submission(cx, row, n, extras).await?;
+            outcome.created = created;
+            cx.log(
+                Level::Info,
+                if created {
+                    "lead.created"
+                } else {
+                    "lead.merged"
+                },
+                json!({ "lead_id": id, "submission_id": row.id }),
+            );
+            id
+        }
+    };
+    outcome.lead_id = Some(lead_id);
+    fail_at("handoff")?;
+    if row.status != "processed" {
+        store::set_submission_status(cx, &row.id, "processed", None).await?;
+    }
+    Ok(outcome)
+}

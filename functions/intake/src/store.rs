@@ -1,0 +1,272 @@
+//! Intake's D1 storage: submissions, leads (with the atomic merge), activities.
+
+use revops::ids::{self, prefix};
+use revops::intake::lead::Lead;
+use revops::intake::normalize::Normalised;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use worker::D1PreparedStatement;
+
+use platform::{args, jobs, Cx, Error, Result};
+
+/// The retry job that carries a submission through the pipeline.
+pub const PROCESS_JOB: &str = "intake.process_submission";
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct SubmissionRow {
+    pub id: String,
+    pub kind: String,
+    pub lead_id: Option<String>,
+    pub received_at: i64,
+    pub normalised: Option<String>,
+    pub status: String,
+}
+
+/// What the pipeline needs besides the normalised fields; stored in the job's payload.
+#[derive(Debug, Clone, Default, serde::Serialize, Deserialize)]
+pub struct Extras {
+    /// An activity the submission itself is (a form fill is a `form_submission`).
+    pub activity: Option<String>,
+    /// Consent the submission explicitly gives, with its proof (applied by the consent handler).
+    pub consent: Option<Value>,
+}
+
+/// A new submission to store.
+pub struct NewSubmission<'a> {
+    pub kind: &'a str,
+    pub source_id: Option<&'a str>,
+    pub content_type: Option<&'a str>,
+    pub body: &'a str,
+    pub headers: &'a Value,
+    pub normalised: &'a Normalised,
+    pub extras: &'a Extras,
+}
+
+/// The statements that commit a submission and its claimed pipeline job (for one batch).
+pub fn insert_submission(cx: &Cx, id: &str, s: &NewSubmission) -> Result<Vec<D1PreparedStatement>> {
+    Ok(vec![
+        cx.db.stmt(
+            "INSERT INTO submissions (id, kind, source_id, email, received_at, content_type, body, headers, normalised, status) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'received')",
+            args![
+                id,
+                s.kind,
+                s.source_id,
+                s.normalised.email.as_str(),
+                s.normalised.received_at,
+                s.content_type,
+                s.body,
+                s.headers,
+                serde_json::to_string(s.normalised)?,
+            ],
+        )?,
+        jobs::enqueue_claimed(&cx.db, &cx.new_id(prefix::JOB), PROCESS_JOB, id, &serde_json::to_value(s.extras)?, cx.now_ms)?,
+    ])
+}
+
+pub async fn submission(cx: &Cx, id: &str) -> Result<Option<SubmissionRow>> {
+    cx.db
+        .first(
+            "SELECT id, kind, lead_id, received_at, normalised, status FROM submissions WHERE id = ?",
+            args![id],
+        )
+        .await
+}
+
+pub async fn set_submission_status(
+    cx: &Cx,
+    id: &str,
+    status: &str,
+    note: Option<&str>,
+) -> Result<()> {
+    cx.db
+        .run(
+            "UPDATE submissions SET status = ?, note = ? WHERE id = ?",
+            args![status, note, id],
+        )
+        .await?;
+    Ok(())
+}
+
+#[derive(Deserialize)]
+struct LeadRow {
+    data: String,
+    version: i64,
+}
+
+pub async fn lead_by_email(cx: &Cx, email: &str) -> Result<Option<(Lead, i64)>> {
+    let row: Option<LeadRow> = cx
+        .db
+        .first(
+            "SELECT data, version FROM leads WHERE email = ?",
+            args![email],
+        )
+        .await?;
+    row.map(|r| Ok((serde_json::from_str(&r.data)?, r.version)))
+        .transpose()
+}
+
+pub async fn lead_by_id(cx: &Cx, id: &str) -> Result<Option<Lead>> {
+    let row: Option<LeadRow> = cx
+        .db
+        .first("SELECT data, version FROM leads WHERE id = ?", args![id])
+        .await?;
+    row.map(|r| Ok(serde_json::from_str(&r.data)?)).transpose()
+}
+
+/// The activity a submission itself is (a form fill), inserted only if the lead write it is
+/// batched with committed (the lead's `last_submission` is this submission). Repeats are ignored.
+fn insert_submission_activity(
+    cx: &Cx,
+    lead_id: &str,
+    kind: &str,
+    sub: &SubmissionRow,
+) -> Result<D1PreparedStatement> {
+    cx.db.stmt(
+        "INSERT OR IGNORE INTO activities (id, lead_id, type, occurred_at, properties, source, external_id, created_at) \
+         SELECT ?, ?, ?, ?, '{}', ?, ?, ? WHERE EXISTS (SELECT 1 FROM leads WHERE id = ? AND last_submission = ?)",
+        args![cx.new_id(prefix::ACTIVITY), lead_id, kind, sub.received_at, &sub.kind, &sub.id, cx.now_ms, lead_id, &sub.id],
+    )
+}
+
+/// Merges a stored submission into the lead for its email, creating the lead if there is none.
+/// The lead write and the submission's `merged` mark commit together or not at all; a concurrent
+/// writer of the same lead makes the version check fail and this retries on the fresh lead, so
+/// two simultaneous first submissions for one email still make exactly one lead.
+pub async fn merge_submission(
+    cx: &Cx,
+    sub: &SubmissionRow,
+    n: &Normalised,
+    extras: &Extras,
+) -> Result<(String, bool)> {
+    for _ in 0..8 {
+        let (lead, created, write) = match lead_by_email(cx, &n.email).await? {
+            None => {
+                let lead = Lead::new(ids::new_id(prefix::LEAD, platform::cx::random_bytes()), n);
+                let stmt = cx.db.stmt(
+                    "INSERT INTO leads (id, email, company_domain, lead_source, data, version, last_submission, created_at, updated_at) \
+                     VALUES (?, ?, ?, ?, ?, 1, ?, ?, ?) ON CONFLICT (email) DO NOTHING",
+                    args![
+                        &lead.id,
+                        &lead.email,
+                        lead.company_domain.as_deref(),
+                        lead.lead_source.as_deref(),
+                        serde_json::to_string(&lead)?,
+                        &sub.id,
+                        lead.created_at,
+                        lead.updated_at,
+                    ],
+                )?;
+                (lead, true, stmt)
+            }
+            Some((mut lead, version)) => {
+                lead.merge(n);
+                let stmt = cx.db.stmt(
+                    "UPDATE leads SET data = ?, company_domain = ?, lead_source = ?, updated_at = ?, version = version + 1, last_submission = ? \
+                     WHERE id = ? AND version = ?",
+                    args![
+                        serde_json::to_string(&lead)?,
+                        lead.company_domain.as_deref(),
+                        lead.lead_source.as_deref(),
+                        lead.updated_at,
+                        &sub.id,
+                        &lead.id,
+                        version,
+                    ],
+                )?;
+                (lead, false, stmt)
+            }
+        };
+        let mut batch = vec![
+            write,
+            cx.db.stmt(
+                "UPDATE submissions SET status = 'merged', lead_id = ? WHERE id = ? \
+                 AND EXISTS (SELECT 1 FROM leads WHERE id = ? AND last_submission = ?)",
+                args![&lead.id, &sub.id, &lead.id, &sub.id],
+            )?,
+        ];
+        if let Some(kind) = &extras.activity {
+            batch.push(insert_submission_activity(cx, &lead.id, kind, sub)?);
+        }
+        let changes = cx.db.batch(batch).await?;
+        if changes.first() == Some(&1) {
+            return Ok((lead.id, created));
+        }
+    }
+    Err(Error::internal(format!(
+        "lead for submission {} stayed contended",
+        sub.id
+    )))
+}
+
+/// The submissions that made up a lead, newest first.
+pub async fn history(cx: &Cx, lead_id: &str) -> Result<Vec<Value>> {
+    #[derive(Deserialize)]
+    struct Row {
+        id: String,
+        kind: String,
+        source_id: Option<String>,
+        received_at: i64,
+        status: String,
+    }
+    let rows: Vec<Row> = cx
+        .db
+        .all(
+            "SELECT id, kind, source_id, received_at, status FROM submissions WHERE lead_id = ? ORDER BY received_at DESC LIMIT 100",
+            args![lead_id],
+        )
+        .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| {
+            json!({
+                "submission_id": r.id,
+                "kind": r.kind,
+                "source_id": r.source_id,
+                "received_at": revops::time::rfc3339(r.received_at),
+                "status": r.status,
+            })
+        })
+        .collect())
+}
+
+/// Records an activity for a lead; a repeat of the same external id is recorded once.
+/// Returns the activity id and whether it was new.
+pub async fn insert_activity(
+    cx: &Cx,
+    lead_id: &str,
+    a: &revops::intake::activity::NewActivity,
+) -> Result<(String, bool)> {
+    let id = cx.new_id(prefix::ACTIVITY);
+    let changes = cx
+        .db
+        .run(
+            "INSERT OR IGNORE INTO activities (id, lead_id, type, occurred_at, properties, source, external_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            args![
+                &id,
+                lead_id,
+                &a.kind,
+                a.occurred_at,
+                serde_json::to_string(&a.properties)?,
+                a.source.as_deref(),
+                a.external_id.as_deref(),
+                cx.now_ms,
+            ],
+        )
+        .await?;
+    if changes == 1 {
+        return Ok((id, true));
+    }
+    #[derive(Deserialize)]
+    struct Existing {
+        id: String,
+    }
+    let existing: Option<Existing> = cx
+        .db
+        .first(
+            "SELECT id FROM activities WHERE lead_id = ? AND external_id = ?",
+            args![lead_id, a.external_id.as_deref()],
+        )
+        .await?;
+    Ok((existing.map(|e| e.id).unwrap_or(id), false))
+}
