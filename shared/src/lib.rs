@@ -15,5 +15,6 @@ pub mod logging;
 pub mod openapi;
 pub mod problem;
 pub mod routes;
+pub mod text;
 pub mod time;
 pub mod webhooks;

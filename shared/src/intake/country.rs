@@ -7,7 +7,7 @@ use super::countries::{Country, COUNTRIES, SUBDIVISIONS};
 /// spaces. "Côte d'Ivoire" → "cote d ivoire", "U.S.A." → "u s a".
 pub fn fold(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
-    for c in text.chars().flat_map(char::to_lowercase) {
+    for c in text.chars().map(crate::text::lower) {
         let base = match c {
             'à' | 'á' | 'â' | 'ã' | 'ä' | 'å' | 'ā' | 'ă' | 'ą' => "a",
             'æ' => "ae",
@@ -28,7 +28,7 @@ pub fn fold(text: &str) -> String {
             'ý' | 'ÿ' => "y",
             'ź' | 'ż' | 'ž' => "z",
             'þ' => "th",
-            c if c.is_alphanumeric() => {
+            c if crate::text::is_letter_or_digit(c) => {
                 out.push(c);
                 continue;
             }

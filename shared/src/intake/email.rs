@@ -25,7 +25,7 @@ impl Email {
         if s.is_empty() {
             return Err("is missing");
         }
-        let email = s.to_lowercase();
+        let email = crate::text::lowercase(s);
         if email.chars().count() > 254 {
             return Err("is longer than 254 characters");
         }
@@ -83,7 +83,7 @@ fn validate_local(local: &str) -> Result<(), &'static str> {
     }
     let ok = local
         .chars()
-        .all(|c| c.is_alphanumeric() || "!#$%&'*+-/=?^_`{|}~.".contains(c));
+        .all(|c| crate::text::is_letter_or_digit(c) || "!#$%&'*+-/=?^_`{|}~.".contains(c));
     if !ok {
         return Err("has characters not allowed in an address");
     }
@@ -105,7 +105,10 @@ fn validate_domain(domain: &str) -> Result<(), &'static str> {
         if label.starts_with('-') || label.ends_with('-') {
             return Err("has an invalid domain");
         }
-        if !label.chars().all(|c| c.is_alphanumeric() || c == '-') {
+        if !label
+            .chars()
+            .all(|c| crate::text::is_letter_or_digit(c) || c == '-')
+        {
             return Err("has an invalid domain");
         }
     }
@@ -261,7 +264,7 @@ const ROLE_ACCOUNTS: &[&str] = &[
 
 /// The bare host of a website or URL (`https://www.Acme.com/about` → `acme.com`).
 pub fn domain_of_website(raw: &str) -> Option<String> {
-    let s = raw.trim().to_lowercase();
+    let s = crate::text::lowercase(raw.trim());
     let s = s
         .strip_prefix("https://")
         .or_else(|| s.strip_prefix("http://"))
@@ -269,9 +272,11 @@ pub fn domain_of_website(raw: &str) -> Option<String> {
     let host = s.split(['/', '?', '#', ':']).next().unwrap_or("");
     let host = host.strip_prefix("www.").unwrap_or(host);
     let valid = host.contains('.')
-        && host
-            .split('.')
-            .all(|l| !l.is_empty() && l.chars().all(|c| c.is_alphanumeric() || c == '-'));
+        && host.split('.').all(|l| {
+            !l.is_empty()
+                && l.chars()
+                    .all(|c| crate::text::is_letter_or_digit(c) || c == '-')
+        });
     valid.then(|| host.to_string())
 }
 

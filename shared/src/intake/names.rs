@@ -6,6 +6,8 @@
 //! `McX`, and keeps nobiliary particles (van, von, de, da, …) lower-case unless they start the
 //! name.
 
+use crate::text;
+
 const PARTICLES: &[&str] = &[
     "van", "von", "der", "den", "de", "del", "della", "di", "da", "dos", "das", "du", "la", "le",
     "ter", "ten", "bin", "al", "y", "e",
@@ -38,8 +40,8 @@ pub fn normalise_name(raw: &str) -> Option<String> {
     if collapsed.is_empty() {
         return None;
     }
-    let has_lower = collapsed.chars().any(char::is_lowercase);
-    let has_upper = collapsed.chars().any(char::is_uppercase);
+    let has_lower = collapsed.chars().any(text::is_lower);
+    let has_upper = collapsed.chars().any(text::is_upper);
     if has_lower && has_upper {
         return Some(collapsed);
     }
@@ -47,7 +49,7 @@ pub fn normalise_name(raw: &str) -> Option<String> {
         .split(' ')
         .enumerate()
         .map(|(i, word)| {
-            let lower = word.to_lowercase();
+            let lower = text::lowercase(word);
             if i > 0 && PARTICLES.contains(&lower.as_str()) {
                 lower
             } else {
@@ -63,8 +65,8 @@ fn recase_word(lower: &str) -> String {
     let mut out = String::with_capacity(lower.len());
     let mut start_of_segment = true;
     for c in lower.chars() {
-        if start_of_segment && c.is_alphabetic() {
-            out.extend(c.to_uppercase());
+        if start_of_segment && text::is_letter(c) {
+            out.push(text::upper(c));
             start_of_segment = false;
         } else {
             out.push(c);
@@ -76,8 +78,8 @@ fn recase_word(lower: &str) -> String {
     // McDonald, McKenzie: "Mc" followed by a letter.
     if out.len() > 3 && out.starts_with("Mc") {
         let mut chars: Vec<char> = out.chars().collect();
-        if chars[2].is_alphabetic() {
-            chars[2] = chars[2].to_uppercase().next().unwrap_or(chars[2]);
+        if text::is_letter(chars[2]) {
+            chars[2] = text::upper(chars[2]);
             out = chars.into_iter().collect();
         }
     }

@@ -26,7 +26,7 @@ fn strip_extension(raw: &str) -> &str {
 /// The number in E.164 (`+14155550100`), or `None` when it cannot be derived with confidence.
 pub fn to_e164(raw: &str, country: Option<&str>) -> Option<String> {
     let number = strip_extension(raw.trim());
-    if number.chars().any(|c| c.is_alphabetic()) {
+    if number.chars().any(crate::text::is_letter) {
         return None;
     }
     let plus = number.trim_start().starts_with('+');
