@@ -21,7 +21,7 @@ fmt:
 	cargo fmt --all
 
 bench:
-	@scripts/bench.sh
+	@scripts/bench.sh $(ARGS)
 
 clean:
 	cargo clean
