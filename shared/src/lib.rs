@@ -6,6 +6,7 @@
 //! keeps each rule unit-testable on the host with time under the test's control.
 
 pub mod auth;
+pub mod consent;
 pub mod html;
 pub mod idempotency;
 pub mod ids;

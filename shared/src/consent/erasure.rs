@@ -1,0 +1,92 @@
+//! Where a person lives in storage, for erasure (GDPR art. 17) and export (arts. 15, 20).
+//!
+//! Every D1 table is listed here, either with how rows about a person are found (by email, by
+//! lead id, by a submission of theirs, or by a text search for tables that keep request bodies)
+//! or as holding no personal data. A unit test reads the migrations and fails if a table is
+//! missing, so a new table cannot silently escape erasure.
+
+/// How the rows about one person are found in a table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Locator {
+    /// `column = <email>`.
+    Email(&'static str),
+    /// `column = <lead id>` (the lead found by email).
+    Lead(&'static str),
+    /// `column` names one of the person's submissions.
+    Submission(&'static str),
+    /// `column` contains the email or lead id as text (JSON payloads, stored responses).
+    Mentions(&'static str),
+    /// The consent ledger's subject key (keyed hash).
+    Subject(&'static str),
+    /// The table holds no personal data.
+    None,
+}
+
+pub struct Table {
+    pub name: &'static str,
+    pub locators: &'static [Locator],
+}
+
+use Locator::*;
+
+/// Every table, in the order erasure deletes from it (children before parents).
+pub const TABLES: &[Table] = &[
+    Table { name: "activities", locators: &[Lead("lead_id")] },
+    Table { name: "jobs", locators: &[Submission("subject"), Lead("subject"), Mentions("payload")] },
+    Table { name: "idempotency_keys", locators: &[Mentions("body")] },
+    Table { name: "submissions", locators: &[Email("email"), Lead("lead_id")] },
+    Table { name: "consent_events", locators: &[Email("email")] },
+    Table { name: "consent_states", locators: &[Email("email")] },
+    Table { name: "consent_subjects", locators: &[Email("email")] },
+    Table { name: "leads", locators: &[Email("email")] },
+    Table { name: "erased_subjects", locators: &[None] },
+    Table { name: "api_keys", locators: &[None] },
+    Table { name: "forms", locators: &[None] },
+    Table { name: "webhook_sources", locators: &[None] },
+    Table { name: "webhook_receipts", locators: &[None] },
+    Table { name: "rate_windows", locators: &[None] },
+    Table { name: "form_counters", locators: &[None] },
+    Table { name: "settings", locators: &[None] },
+    Table { name: "d1_migrations", locators: &[None] },
+];
+
+/// Table names created by SQL migration text (`CREATE TABLE name`).
+pub fn tables_in(sql: &str) -> Vec<String> {
+    let upper = sql.to_ascii_uppercase();
+    let mut out = Vec::new();
+    let mut from = 0;
+    while let Some(pos) = upper[from..].find("CREATE TABLE") {
+        let start = from + pos + "CREATE TABLE".len();
+        let rest = sql[start..].trim_start();
+        let rest = rest.strip_prefix("IF NOT EXISTS").map(str::trim_start).unwrap_or(rest);
+        let name: String = rest.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
+        out.push(name.to_ascii_lowercase());
+        from = start;
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_table_in_the_migrations_is_covered() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../migrations");
+        let mut missing = Vec::new();
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let sql = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+            for table in tables_in(&sql) {
+                if !TABLES.iter().any(|t| t.name == table) {
+                    missing.push(table);
+                }
+            }
+        }
+        assert!(missing.is_empty(), "tables with no erasure rule in consent/erasure.rs: {missing:?}");
+    }
+
+    #[test]
+    fn finds_table_names() {
+        assert_eq!(tables_in("create table a (x);\nCREATE TABLE IF NOT EXISTS b_c(\n"), ["a", "b_c"]);
+    }
+}
