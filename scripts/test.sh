@@ -31,6 +31,8 @@ ADMIN_KEY="test-admin-$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')"
 cat > "$RUN_DIR/test.vars" <<EOF
 ADMIN_API_KEY=$ADMIN_KEY
 ALLOW_FAULT_INJECTION=true
+SUBJECT_HASH_KEY=test-subject-key-$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')
+UNSUBSCRIBE_TOKEN_KEY=test-token-key-$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')
 EOF
 
 CONFIGS="$RUN_DIR/configs"
@@ -69,6 +71,7 @@ done
 echo "== integration tests against http://127.0.0.1:$PORT" >&2
 status=0
 REVOPS_BASE_URL="http://127.0.0.1:$PORT" REVOPS_ADMIN_KEY="$ADMIN_KEY" REVOPS_RUNTIME_LOG="$RUN_DIR/runtime.log" \
+  REVOPS_STATE_DIR="$STATE" REVOPS_CONFIG_DIR="$CONFIGS" \
   cargo test -p revops-tests -- "$@" || status=$?
 if [ "$status" != 0 ]; then
   echo "integration tests failed; the runtime's log is $RUN_DIR/runtime.log (last lines below)" >&2

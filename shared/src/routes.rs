@@ -151,6 +151,25 @@ routes! {
     UpdateSource: Put "/v1/admin/sources/{source_id}" => Intake, scope(Scope::ConfigWrite);
     ListIntakeJobs: Get "/v1/intake/jobs" => Intake, scope(Scope::ReportsRead);
     RetryIntakeJob: Post "/v1/intake/jobs/{job_id}/retry" => Intake, scope(Scope::ConfigWrite);
+
+    // Consent: the ledger, fast checks, signed links, provider feedback, erasure and export.
+    CheckConsent: Post "/v1/consent/check" => Consent, scope(Scope::ConsentRead);
+    RecordConsent: Post "/v1/consent" => Consent, scope(Scope::ConsentWrite);
+    IssueUnsubscribeToken: Post "/v1/consent/unsubscribe-tokens" => Consent, scope(Scope::ConsentWrite);
+    GetConsent: Get "/v1/consent/{email}" => Consent, scope(Scope::ConsentRead);
+    ConsentHistory: Get "/v1/consent/{email}/history" => Consent, scope(Scope::ConsentRead);
+    UnsubscribePage: Get "/u/{token}" => Consent, Public;
+    Unsubscribe: Post "/u/{token}" => Consent, Public;
+    ConfirmPage: Get "/c/{token}" => Consent, Public;
+    Confirm: Post "/c/{token}" => Consent, Public;
+    EmailProviderWebhook: Post "/hooks/email/{provider}" => Consent, Public;
+    GetConsentTopics: Get "/v1/admin/consent/topics" => Consent, scope(Scope::ConfigWrite);
+    PutConsentTopics: Put "/v1/admin/consent/topics" => Consent, scope(Scope::ConfigWrite);
+    GetEmailProviders: Get "/v1/admin/consent/providers" => Consent, scope(Scope::ConfigWrite);
+    PutEmailProviders: Put "/v1/admin/consent/providers" => Consent, scope(Scope::ConfigWrite);
+    EraseSubject: Delete "/v1/subjects/{email}" => Consent, scope(Scope::SubjectsAdmin);
+    ExportSubject: Get "/v1/subjects/{email}/export" => Consent, scope(Scope::SubjectsAdmin);
+    ConsentForIntake: Post "/internal/consent/intake" => Consent, Internal;
 }
 
 impl RouteId {

@@ -272,3 +272,94 @@ impl Resp {
         body
     }
 }
+
+/// Reads the local runtime's storage the way an auditor would, through Wrangler: every row of
+/// every D1 table, every KV key, and every KV value (the blob files of the local KV store).
+/// Needs `REVOPS_STATE_DIR` and `REVOPS_CONFIG_DIR` (set by scripts/test.sh).
+pub mod storage {
+    use serde_json::Value;
+    use std::process::Command;
+
+    fn env(name: &str) -> String {
+        std::env::var(name).unwrap_or_else(|_| panic!("{name} is not set: run through `make test`"))
+    }
+
+    fn wrangler(args: &[&str]) -> Value {
+        let out = Command::new("wrangler")
+            .args(args)
+            .args(["--local", "--persist-to", &env("REVOPS_STATE_DIR")])
+            .env("WRANGLER_SEND_METRICS", "false")
+            .output()
+            .expect("wrangler runs (PATH from scripts/toolchain.sh)");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "wrangler {args:?}: {}{}",
+            text,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let start = text.find(['[', '{']).unwrap_or(0);
+        serde_json::from_str(&text[start..])
+            .unwrap_or_else(|e| panic!("wrangler {args:?} printed no JSON ({e}): {text}"))
+    }
+
+    fn d1(sql: &str) -> Value {
+        let config = format!("{}/gateway.toml", env("REVOPS_CONFIG_DIR"));
+        wrangler(&[
+            "d1",
+            "execute",
+            "revops",
+            "-c",
+            &config,
+            "--json",
+            "--command",
+            sql,
+        ])
+    }
+
+    /// Every D1 table with all its rows: (table, rows as JSON text).
+    pub fn d1_tables() -> Vec<(String, String)> {
+        let tables = d1("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name NOT LIKE '_cf_%' ORDER BY name");
+        let names: Vec<String> = tables[0]["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["name"].as_str().unwrap().to_string())
+            .collect();
+        let sql: Vec<String> = names.iter().map(|n| format!("SELECT * FROM {n}")).collect();
+        let results = d1(&sql.join("; "));
+        names
+            .into_iter()
+            .zip(results.as_array().unwrap())
+            .map(|(n, r)| (n, r["results"].to_string()))
+            .collect()
+    }
+
+    /// Every key of a KV namespace binding (as configured for `worker`).
+    pub fn kv_keys(worker: &str, binding: &str) -> Vec<String> {
+        let config = format!("{}/{worker}.toml", env("REVOPS_CONFIG_DIR"));
+        let keys = wrangler(&["kv", "key", "list", "--binding", binding, "-c", &config]);
+        keys.as_array()
+            .unwrap()
+            .iter()
+            .map(|k| k["name"].as_str().unwrap().to_string())
+            .collect()
+    }
+
+    /// Every stored KV value of every namespace, as text.
+    pub fn kv_values() -> Vec<String> {
+        let root = std::path::Path::new(&env("REVOPS_STATE_DIR")).join("v3/kv");
+        let mut out = Vec::new();
+        for ns in std::fs::read_dir(root).unwrap().flatten() {
+            let blobs = ns.path().join("blobs");
+            if let Ok(files) = std::fs::read_dir(blobs) {
+                for f in files.flatten() {
+                    out.push(
+                        String::from_utf8_lossy(&std::fs::read(f.path()).unwrap()).into_owned(),
+                    );
+                }
+            }
+        }
+        out
+    }
+}

@@ -1,23 +1,64 @@
-//! The consent handler.
+//! The consent handler: one source of truth for who may be contacted about what, with proof —
+//! the ledger and its fast KV-backed check, one-click unsubscribe and double opt-in pages, email
+//! providers' feedback, and data-subject erasure and export.
 
-use revops::routes::Service;
+mod api;
+mod pages;
+mod providers;
+mod store;
+mod subjects;
+
+use revops::routes::{RouteId, Service};
+use serde_json::json;
 use worker::{event, Context, Env, Request, Response};
 
-use platform::{Cx, Error, Result};
+use platform::tick::Tick;
+use platform::{http, jobs, Cx, Error, Result};
 
-const SERVICE: Service = Service::Consent;
-/// The KV namespaces this handler uses (its health check reads each one).
-const KV: &[&str] = &["CONSENT"];
+static SPEC: platform::Spec = platform::Spec {
+    service: Service::Consent,
+    kv: &[platform::cache::CONFIG, store::KV],
+    secrets: &["SUBJECT_HASH_KEY", "UNSUBSCRIBE_TOKEN_KEY"],
+};
 
 #[event(fetch)]
 async fn fetch(req: Request, env: Env, _ctx: Context) -> worker::Result<Response> {
-    platform::serve(req, env, SERVICE, KV, route).await
+    platform::serve(req, env, &SPEC, route).await
 }
 
-async fn route(cx: Cx, _req: Request) -> Result<Response> {
-    Err(Error::internal(format!(
-        "{} has no handler for {:?}",
-        SERVICE.name(),
-        cx.route.id
-    )))
+async fn route(cx: Cx, req: Request) -> Result<Response> {
+    match cx.route.id {
+        RouteId::GetConsent => api::get(&cx, &req).await,
+        RouteId::CheckConsent => api::check(&cx, req).await,
+        RouteId::RecordConsent => api::record(&cx, req).await,
+        RouteId::ConsentHistory => api::history(&cx).await,
+        RouteId::IssueUnsubscribeToken => api::issue_token(&cx, req).await,
+        RouteId::UnsubscribePage => pages::preferences(&cx).await,
+        RouteId::Unsubscribe => pages::unsubscribe(&cx, req).await,
+        RouteId::ConfirmPage => pages::confirm_page(&cx).await,
+        RouteId::Confirm => pages::confirm(&cx, req).await,
+        RouteId::EmailProviderWebhook => providers::receive(&cx, req).await,
+        RouteId::GetConsentTopics => api::get_topics(&cx).await,
+        RouteId::PutConsentTopics => api::put_topics(&cx, req).await,
+        RouteId::GetEmailProviders => api::get_providers(&cx).await,
+        RouteId::PutEmailProviders => api::put_providers(&cx, req).await,
+        RouteId::EraseSubject => subjects::erase(&cx).await,
+        RouteId::ExportSubject => subjects::export(&cx).await,
+        RouteId::ConsentForIntake => api::for_intake(&cx, req).await,
+        RouteId::HandlerTick => tick(&cx, req).await,
+        other => Err(Error::internal(format!(
+            "consent has no handler for {other:?}"
+        ))),
+    }
+}
+
+/// The cron tick: rewrite KV snapshots whose write-through failed.
+async fn tick(cx: &Cx, mut req: Request) -> Result<Response> {
+    let tick: Tick = http::json_body(&mut req, 4096).await?;
+    let now = tick.scheduled_ms.max(cx.now_ms);
+    let (done, failed) = jobs::run_due(cx, store::SYNC_JOB, now, 100, |job| async move {
+        store::resync(cx, &job.subject).await
+    })
+    .await?;
+    http::json(200, &json!({ "kv_resynced": done, "failed": failed }))
 }

@@ -52,7 +52,7 @@ async fn fetch(req: Request, env: Env, _ctx: WorkerContext) -> worker::Result<Re
 /// The handlers with periodic work. The system has one cron trigger, on this worker: it calls
 /// each of these at `/internal/tick`, concurrently, each in its own invocation and CPU budget.
 /// (One schedule to reason about; and the local runtime can fire the primary worker's trigger.)
-const TICKED: &[Service] = &[Service::Intake];
+const TICKED: &[Service] = &[Service::Intake, Service::Consent];
 
 #[event(scheduled)]
 async fn scheduled(event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {

@@ -26,6 +26,11 @@ fn require_json(req: &Request) -> Result<()> {
     }
 }
 
+/// The public origin a request arrived at (links handed back to the submitter point there).
+pub fn origin(req: &Request) -> Option<String> {
+    revops::intake::form::origin_of_url(&req.inner().url())
+}
+
 /// The headers of an API or form request worth keeping with the submission.
 pub fn kept_headers(req: &Request) -> Value {
     let mut kept = serde_json::Map::new();
@@ -84,6 +89,7 @@ pub async fn create_lead(cx: &Cx, mut req: Request) -> Result<Response> {
         let extras = Extras {
             activity: None,
             consent,
+            base_url: origin(&req),
         };
         let headers = kept_headers(&req);
         let text = String::from_utf8_lossy(&body);

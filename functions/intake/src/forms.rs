@@ -26,7 +26,13 @@ pub async fn load(cx: &Cx, id: &str) -> Result<Option<FormConfig>> {
     if !revops::ids::is_id(prefix::FORM, id) {
         return Ok(None);
     }
-    cache::get_or_load(cx, &cache_key(id), "forms", id).await
+    cache::get_or_load(
+        cx,
+        &cache_key(id),
+        "SELECT config FROM forms WHERE id = ?",
+        id,
+    )
+    .await
 }
 
 /// Counts a post's outcome for the form's statistics.
@@ -230,6 +236,7 @@ pub async fn submit(cx: &Cx, mut req: Request) -> Result<Response> {
     let extras = Extras {
         activity: Some("form_submission".into()),
         consent,
+        base_url: crate::api::origin(&req),
     };
     let outcome = pipeline::accept(
         cx,

@@ -24,7 +24,13 @@ async fn load(cx: &Cx, id: &str) -> Result<Option<SourceConfig>> {
     if !revops::ids::is_id(prefix::SOURCE, id) {
         return Ok(None);
     }
-    cache::get_or_load(cx, &cache_key(id), "webhook_sources", id).await
+    cache::get_or_load(
+        cx,
+        &cache_key(id),
+        "SELECT config FROM webhook_sources WHERE id = ?",
+        id,
+    )
+    .await
 }
 
 /// The headers a vendor request carries that identify or sign it, kept with the submission.
@@ -135,6 +141,7 @@ pub async fn receive(cx: &Cx, mut req: Request) -> Result<Response> {
     let extras = Extras {
         activity: is_form_vendor.then(|| "form_submission".to_string()),
         consent: None,
+        base_url: None,
     };
     let kept = kept_headers(&headers);
     let text = String::from_utf8_lossy(&body).into_owned();

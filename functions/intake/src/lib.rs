@@ -16,12 +16,15 @@ use platform::tick::Tick;
 use platform::{http, jobs, Cx, Error, Result};
 
 const SERVICE: Service = Service::Intake;
-/// The KV namespaces this handler uses (its health check reads each one).
-const KV: &[&str] = &[platform::cache::CONFIG];
+static SPEC: platform::Spec = platform::Spec {
+    service: SERVICE,
+    kv: &[platform::cache::CONFIG],
+    secrets: &["SUBJECT_HASH_KEY"],
+};
 
 #[event(fetch)]
 async fn fetch(req: Request, env: Env, _ctx: Context) -> worker::Result<Response> {
-    platform::serve(req, env, SERVICE, KV, route).await
+    platform::serve(req, env, &SPEC, route).await
 }
 
 async fn route(cx: Cx, req: Request) -> Result<Response> {

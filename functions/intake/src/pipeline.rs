@@ -4,6 +4,7 @@
 
 use revops::intake::normalize::Normalised;
 use revops::logging::Level;
+use revops::routes::{Method, Service};
 use serde_json::{json, Value};
 
 use crate::store::{self, Extras, NewSubmission, SubmissionRow, PROCESS_JOB};
@@ -19,6 +20,8 @@ pub struct Outcome {
     pub status: &'static str,
     pub pending_step: Option<String>,
     pub handoff: Value,
+    /// What the consent handler recorded (and a confirmation link for double opt-in topics).
+    pub consent: Value,
 }
 
 impl Outcome {
@@ -31,11 +34,15 @@ impl Outcome {
             "pending_step": self.pending_step,
             "score": self.handoff.get("score").cloned().unwrap_or(Value::Null),
             "owner": self.handoff.get("owner").cloned().unwrap_or(Value::Null),
+            "consent": self.consent,
         })
     }
 
     /// 201 for a new lead, 200 for a merge, 202 when the submission is stored but not yet merged.
     pub fn status_code(&self) -> u16 {
+        if self.status == "discarded" {
+            return 200;
+        }
         match (&self.lead_id, self.created) {
             (None, _) => 202,
             (Some(_), true) => 201,
@@ -53,17 +60,38 @@ pub async fn accept_all(
     extra: Vec<worker::D1PreparedStatement>,
     fault: Option<&str>,
 ) -> Result<Vec<Outcome>> {
+    // An erased person is not re-imported: their submissions are not even stored, unless the
+    // submission is their own explicit new opt-in.
+    let mut admitted = Vec::with_capacity(subs.len());
+    for s in subs {
+        admitted.push(s.extras.opts_in() || !store::is_erased(cx, &s.normalised.email).await?);
+    }
     let ids: Vec<String> = subs
         .iter()
         .map(|_| cx.new_id(revops::ids::prefix::SUBMISSION))
         .collect();
     let mut batch = extra;
-    for (id, s) in ids.iter().zip(subs) {
-        batch.extend(store::insert_submission(cx, id, s)?);
+    for ((id, s), admit) in ids.iter().zip(subs).zip(&admitted) {
+        if *admit {
+            batch.extend(store::insert_submission(cx, id, s)?);
+        }
     }
     cx.db.batch(batch).await?;
     let mut outcomes = Vec::with_capacity(ids.len());
-    for (id, s) in ids.iter().zip(subs) {
+    for ((id, s), admit) in ids.iter().zip(subs).zip(admitted) {
+        if !admit {
+            cx.log(
+                Level::Info,
+                "intake.discarded_erased",
+                json!({ "submission_id": id }),
+            );
+            outcomes.push(Outcome {
+                submission_id: id.clone(),
+                status: "discarded",
+                ..Outcome::default()
+            });
+            continue;
+        }
         outcomes.push(run_now(cx, id, s.normalised, s.extras, fault).await?);
     }
     Ok(outcomes)
@@ -112,21 +140,18 @@ async fn run_now(
                 json!({ "submission_id": id, "error": step }),
             );
             jobs::fail(&cx.db, PROCESS_JOB, id, &step, cx.now_ms).await?;
-            let lead_id = store::submission(cx, id).await?.and_then(|s| s.lead_id);
+            let row = store::submission(cx, id).await?;
+            let pending_step = match row.as_ref().map(|r| r.status.as_str()) {
+                Some("received") | None => "merge",
+                Some("merged") if extras.consent.is_some() => "consent",
+                _ => "handoff",
+            };
             Ok(Outcome {
                 submission_id: id.to_string(),
-                pending_step: Some(
-                    if lead_id.is_some() {
-                        "handoff"
-                    } else {
-                        "merge"
-                    }
-                    .to_string(),
-                ),
-                lead_id,
-                created: false,
+                pending_step: Some(pending_step.to_string()),
+                lead_id: row.and_then(|r| r.lead_id),
                 status: "pending",
-                handoff: Value::Null,
+                ..Outcome::default()
             })
         }
     }
@@ -188,9 +213,46 @@ async fn process(
         }
     };
     outcome.lead_id = Some(lead_id);
+    if extras.consent.is_some() && !matches!(row.status.as_str(), "consented" | "processed") {
+        fail_at("consent")?;
+        outcome.consent = apply_consent(cx, row, n, extras).await?;
+        store::set_submission_status(cx, &row.id, "consented", None).await?;
+    }
     fail_at("handoff")?;
     if row.status != "processed" {
         store::set_submission_status(cx, &row.id, "processed", None).await?;
     }
     Ok(outcome)
+}
+
+/// Hands the submission's explicit consent to the consent handler, which owns the rules (an
+/// opt-in with its proof; nothing else changes an unsubscribe or a suppression).
+async fn apply_consent(
+    cx: &Cx,
+    row: &SubmissionRow,
+    n: &Normalised,
+    extras: &Extras,
+) -> Result<Value> {
+    let headers: Value = serde_json::from_str(&row.headers).unwrap_or(Value::Null);
+    let body = json!({
+        "email": n.email,
+        "claim": extras.consent,
+        "base_url": extras.base_url.clone().unwrap_or_default(),
+        "proof": {
+            "source": row.kind,
+            "source_id": row.source_id,
+            "ip": headers["ip"],
+            "user_agent": headers["user-agent"],
+            "at": n.received_at,
+        },
+    });
+    let reply: Value = cx
+        .call_ok(
+            Service::Consent,
+            Method::Post,
+            "/internal/consent/intake",
+            Some(&body),
+        )
+        .await?;
+    Ok(json!({ "recorded": reply["recorded"], "confirm_url": reply["confirm_url"] }))
 }

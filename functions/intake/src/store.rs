@@ -16,6 +16,8 @@ pub const PROCESS_JOB: &str = "intake.process_submission";
 pub struct SubmissionRow {
     pub id: String,
     pub kind: String,
+    pub source_id: Option<String>,
+    pub headers: String,
     pub lead_id: Option<String>,
     pub received_at: i64,
     pub normalised: Option<String>,
@@ -27,8 +29,19 @@ pub struct SubmissionRow {
 pub struct Extras {
     /// An activity the submission itself is (a form fill is a `form_submission`).
     pub activity: Option<String>,
-    /// Consent the submission explicitly gives, with its proof (applied by the consent handler).
+    /// Consent the submission explicitly gives (applied by the consent handler, with the
+    /// submission's IP and user agent as proof).
     pub consent: Option<Value>,
+    /// The public origin the submission arrived at, for links the consent handler returns.
+    #[serde(default)]
+    pub base_url: Option<String>,
+}
+
+impl Extras {
+    /// Whether the submission explicitly opts in (which alone re-admits an erased person).
+    pub fn opts_in(&self) -> bool {
+        self.consent.as_ref().is_some_and(|c| c["granted"] == true)
+    }
 }
 
 /// A new submission to store.
@@ -67,10 +80,26 @@ pub fn insert_submission(cx: &Cx, id: &str, s: &NewSubmission) -> Result<Vec<D1P
 pub async fn submission(cx: &Cx, id: &str) -> Result<Option<SubmissionRow>> {
     cx.db
         .first(
-            "SELECT id, kind, lead_id, received_at, normalised, status FROM submissions WHERE id = ?",
+            "SELECT id, kind, source_id, headers, lead_id, received_at, normalised, status FROM submissions WHERE id = ?",
             args![id],
         )
         .await
+}
+
+/// Whether the person was erased (only the keyed hash of their address remains).
+pub async fn is_erased(cx: &Cx, email: &str) -> Result<bool> {
+    let key = cx
+        .var("SUBJECT_HASH_KEY")
+        .ok_or_else(|| Error::internal("SUBJECT_HASH_KEY is not set"))?;
+    let subject = revops::consent::subject_key(key.as_bytes(), email);
+    let row: Option<Value> = cx
+        .db
+        .first(
+            "SELECT 1 AS erased FROM erased_subjects WHERE subject = ?",
+            args![subject],
+        )
+        .await?;
+    Ok(row.is_some())
 }
 
 pub async fn set_submission_status(

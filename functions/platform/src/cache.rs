@@ -11,17 +11,17 @@ use crate::error::Result;
 
 pub const CONFIG: &str = "CONFIG";
 
-/// The configuration cached under `key`, or else the JSON `config` column of row `id` of `table`
-/// in D1 (then cached).
+/// The configuration cached under `key`, or else what `sql` (selecting one JSON column named
+/// `config`, with `id` bound) reads from D1, then cached.
 pub async fn get_or_load<T: DeserializeOwned>(
     cx: &Cx,
     key: &str,
-    table: &str,
+    sql: &str,
     id: &str,
 ) -> Result<Option<T>> {
     let text = match get_text(cx, key).await? {
         Some(text) => Some(text),
-        None => load_text(cx, key, table, id).await?,
+        None => load_text(cx, key, sql, id).await?,
     };
     text.map(|t| Ok(serde_json::from_str(&t)?)).transpose()
 }
@@ -35,14 +35,8 @@ struct ConfigRow {
     config: String,
 }
 
-async fn load_text(cx: &Cx, key: &str, table: &str, id: &str) -> Result<Option<String>> {
-    let row: Option<ConfigRow> = cx
-        .db
-        .first(
-            &format!("SELECT config FROM {table} WHERE id = ?"),
-            crate::args![id],
-        )
-        .await?;
+async fn load_text(cx: &Cx, key: &str, sql: &str, id: &str) -> Result<Option<String>> {
+    let row: Option<ConfigRow> = cx.db.first(sql, crate::args![id]).await?;
     let text = row.map(|r| r.config);
     if let Some(t) = &text {
         put_text(cx, key, t).await?;

@@ -175,19 +175,27 @@ pub fn finish(
     Ok(response)
 }
 
-/// The whole `fetch` of a handler worker. `kv_bindings` are the KV namespaces this handler uses
-/// (checked by its health endpoint); `handler` serves every route the table assigns to `service`.
+/// What a handler worker is: its service, the KV namespaces it uses and the secrets it needs
+/// (its health check reads each namespace and reports any missing secret, never a value).
+pub struct Spec {
+    pub service: Service,
+    pub kv: &'static [&'static str],
+    pub secrets: &'static [&'static str],
+}
+
+/// The whole `fetch` of a handler worker: `handler` serves every route the table assigns to the
+/// spec's service.
 pub async fn serve<F, Fut>(
     req: Request,
     env: Env,
-    service: Service,
-    kv_bindings: &'static [&'static str],
+    spec: &'static Spec,
     handler: F,
 ) -> worker::Result<Response>
 where
     F: FnOnce(Cx, Request) -> Fut,
     Fut: Future<Output = Result<Response>>,
 {
+    let service = spec.service;
     let started = now_ms();
     let request_id = request_id_of(&req);
     let principal: Option<Principal> =
@@ -198,7 +206,7 @@ where
     let (pattern, result) = match matched {
         RouteMatch::Found { route, params } => {
             let result = if route.id == RouteId::HandlerHealth {
-                crate::health::check(&env, service, kv_bindings).await
+                crate::health::check(&env, spec).await
             } else if route.service != service && !route.id.served_by_each_handler() {
                 Err(problem(
                     ProblemKind::NotFound,

@@ -4,17 +4,16 @@
 use serde_json::{json, Map, Value};
 use worker::{Env, Response};
 
-use crate::cx::now_ms;
+use crate::cx::{env_var, now_ms, Spec};
 use crate::db::Db;
 use crate::error::Result;
-use revops::routes::Service;
 
 #[derive(serde::Deserialize)]
 struct Migration {
     name: String,
 }
 
-pub async fn check(env: &Env, service: Service, kv_bindings: &[&str]) -> Result<Response> {
+pub async fn check(env: &Env, spec: &Spec) -> Result<Response> {
     let started = now_ms();
     let d1 = match Db::from_env(env) {
         Ok(db) => match db
@@ -31,7 +30,7 @@ pub async fn check(env: &Env, service: Service, kv_bindings: &[&str]) -> Result<
         Err(e) => json!({ "ok": false, "error": e.to_string() }),
     };
     let mut kv = Map::new();
-    for binding in kv_bindings {
+    for binding in spec.kv {
         let started = now_ms();
         let status = match env.kv(binding) {
             Ok(store) => match store.get("health:probe").text().await {
@@ -42,12 +41,20 @@ pub async fn check(env: &Env, service: Service, kv_bindings: &[&str]) -> Result<
         };
         kv.insert((*binding).to_string(), status);
     }
-    let ok = d1["ok"] == true && kv.values().all(|v| v["ok"] == true);
+    let missing: Vec<&str> = spec
+        .secrets
+        .iter()
+        .copied()
+        .filter(|s| env_var(env, s).is_none())
+        .collect();
+    let secrets = json!({ "ok": missing.is_empty(), "missing": missing });
+    let ok = d1["ok"] == true && kv.values().all(|v| v["ok"] == true) && missing.is_empty();
     let body = json!({
-        "service": service.name(),
+        "service": spec.service.name(),
         "ok": ok,
         "d1": d1,
         "kv": Value::Object(kv),
+        "secrets": secrets,
     });
     crate::http::json(if ok { 200 } else { 503 }, &body)
 }

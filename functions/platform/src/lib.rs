@@ -5,6 +5,7 @@
 //! Business rules do not live here; they live in `revops` (the `shared/` crate).
 
 pub mod cache;
+pub mod crypto;
 pub mod cx;
 pub mod db;
 pub mod error;
@@ -13,8 +14,9 @@ pub mod http;
 pub mod idempotency;
 pub mod jobs;
 pub mod services;
+pub mod settings;
 pub mod tick;
 
-pub use cx::{serve, Cx};
+pub use cx::{serve, Cx, Spec};
 pub use db::{Arg, Db};
 pub use error::{problem, Context, Error, Result};

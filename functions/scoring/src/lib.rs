@@ -6,12 +6,15 @@ use worker::{event, Context, Env, Request, Response};
 use platform::{Cx, Error, Result};
 
 const SERVICE: Service = Service::Scoring;
-/// The KV namespaces this handler uses (its health check reads each one).
-const KV: &[&str] = &["CONFIG"];
+static SPEC: platform::Spec = platform::Spec {
+    service: SERVICE,
+    kv: &["CONFIG"],
+    secrets: &[],
+};
 
 #[event(fetch)]
 async fn fetch(req: Request, env: Env, _ctx: Context) -> worker::Result<Response> {
-    platform::serve(req, env, SERVICE, KV, route).await
+    platform::serve(req, env, &SPEC, route).await
 }
 
 async fn route(cx: Cx, _req: Request) -> Result<Response> {

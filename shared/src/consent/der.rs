@@ -34,7 +34,14 @@ pub fn read(input: &[u8]) -> Option<(Tlv<'_>, &[u8])> {
     if end > input.len() {
         return None;
     }
-    Some((Tlv { tag, value: &input[header..end], raw: &input[..end] }, &input[end..]))
+    Some((
+        Tlv {
+            tag,
+            value: &input[header..end],
+            raw: &input[..end],
+        },
+        &input[end..],
+    ))
 }
 
 /// The elements inside a constructed element's content.
@@ -67,7 +74,10 @@ pub fn pem_to_der(pem: &str) -> Option<Vec<u8>> {
     let start = pem.find("-----BEGIN ")?;
     let body_start = pem[start..].find('\n')? + start + 1;
     let end = pem[body_start..].find("-----END ")? + body_start;
-    let b64: String = pem[body_start..end].chars().filter(|c| !c.is_whitespace()).collect();
+    let b64: String = pem[body_start..end]
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .collect();
     base64::engine::general_purpose::STANDARD.decode(b64).ok()
 }
 
@@ -106,7 +116,10 @@ mod tests {
     #[test]
     fn reads_short_and_long_lengths() {
         let (t, rest) = read(&[0x04, 0x02, 0xAA, 0xBB, 0xCC]).unwrap();
-        assert_eq!((t.tag, t.value, rest), (0x04, &[0xAA, 0xBB][..], &[0xCC][..]));
+        assert_eq!(
+            (t.tag, t.value, rest),
+            (0x04, &[0xAA, 0xBB][..], &[0xCC][..])
+        );
         let mut long = vec![0x04, 0x81, 0x80];
         long.extend(vec![7u8; 128]);
         assert_eq!(read(&long).unwrap().0.value.len(), 128);

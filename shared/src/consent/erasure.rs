@@ -31,23 +31,74 @@ use Locator::*;
 
 /// Every table, in the order erasure deletes from it (children before parents).
 pub const TABLES: &[Table] = &[
-    Table { name: "activities", locators: &[Lead("lead_id")] },
-    Table { name: "jobs", locators: &[Submission("subject"), Lead("subject"), Mentions("payload")] },
-    Table { name: "idempotency_keys", locators: &[Mentions("body")] },
-    Table { name: "submissions", locators: &[Email("email"), Lead("lead_id")] },
-    Table { name: "consent_events", locators: &[Email("email")] },
-    Table { name: "consent_states", locators: &[Email("email")] },
-    Table { name: "consent_subjects", locators: &[Email("email")] },
-    Table { name: "leads", locators: &[Email("email")] },
-    Table { name: "erased_subjects", locators: &[None] },
-    Table { name: "api_keys", locators: &[None] },
-    Table { name: "forms", locators: &[None] },
-    Table { name: "webhook_sources", locators: &[None] },
-    Table { name: "webhook_receipts", locators: &[None] },
-    Table { name: "rate_windows", locators: &[None] },
-    Table { name: "form_counters", locators: &[None] },
-    Table { name: "settings", locators: &[None] },
-    Table { name: "d1_migrations", locators: &[None] },
+    Table {
+        name: "activities",
+        locators: &[Lead("lead_id")],
+    },
+    Table {
+        name: "jobs",
+        locators: &[Submission("subject"), Lead("subject"), Mentions("payload")],
+    },
+    Table {
+        name: "idempotency_keys",
+        locators: &[Mentions("body")],
+    },
+    Table {
+        name: "submissions",
+        locators: &[Email("email"), Lead("lead_id")],
+    },
+    Table {
+        name: "consent_events",
+        locators: &[Email("email")],
+    },
+    Table {
+        name: "consent_states",
+        locators: &[Email("email")],
+    },
+    Table {
+        name: "consent_subjects",
+        locators: &[Email("email")],
+    },
+    Table {
+        name: "leads",
+        locators: &[Email("email")],
+    },
+    Table {
+        name: "erased_subjects",
+        locators: &[None],
+    },
+    Table {
+        name: "api_keys",
+        locators: &[None],
+    },
+    Table {
+        name: "forms",
+        locators: &[None],
+    },
+    Table {
+        name: "webhook_sources",
+        locators: &[None],
+    },
+    Table {
+        name: "webhook_receipts",
+        locators: &[None],
+    },
+    Table {
+        name: "rate_windows",
+        locators: &[None],
+    },
+    Table {
+        name: "form_counters",
+        locators: &[None],
+    },
+    Table {
+        name: "settings",
+        locators: &[None],
+    },
+    Table {
+        name: "d1_migrations",
+        locators: &[None],
+    },
 ];
 
 /// Table names created by SQL migration text (`CREATE TABLE name`).
@@ -58,8 +109,14 @@ pub fn tables_in(sql: &str) -> Vec<String> {
     while let Some(pos) = upper[from..].find("CREATE TABLE") {
         let start = from + pos + "CREATE TABLE".len();
         let rest = sql[start..].trim_start();
-        let rest = rest.strip_prefix("IF NOT EXISTS").map(str::trim_start).unwrap_or(rest);
-        let name: String = rest.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
+        let rest = rest
+            .strip_prefix("IF NOT EXISTS")
+            .map(str::trim_start)
+            .unwrap_or(rest);
+        let name: String = rest
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .collect();
         out.push(name.to_ascii_lowercase());
         from = start;
     }
@@ -82,11 +139,30 @@ mod tests {
                 }
             }
         }
-        assert!(missing.is_empty(), "tables with no erasure rule in consent/erasure.rs: {missing:?}");
+        assert!(
+            missing.is_empty(),
+            "tables with no erasure rule in consent/erasure.rs: {missing:?}"
+        );
+        let mut created: Vec<String> = Vec::new();
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            created.extend(tables_in(
+                &std::fs::read_to_string(entry.unwrap().path()).unwrap(),
+            ));
+        }
+        for t in TABLES.iter().filter(|t| t.name != "d1_migrations") {
+            assert!(
+                created.iter().any(|c| c == t.name),
+                "{} is listed but no migration creates it",
+                t.name
+            );
+        }
     }
 
     #[test]
     fn finds_table_names() {
-        assert_eq!(tables_in("create table a (x);\nCREATE TABLE IF NOT EXISTS b_c(\n"), ["a", "b_c"]);
+        assert_eq!(
+            tables_in("create table a (x);\nCREATE TABLE IF NOT EXISTS b_c(\n"),
+            ["a", "b_c"]
+        );
     }
 }

@@ -34,7 +34,10 @@ pub struct Proof {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Change {
     /// An explicit opt-in. Topics with double opt-in become pending unless `confirmed`.
-    OptIn { topics: Vec<String>, confirmed: bool },
+    OptIn {
+        topics: Vec<String>,
+        confirmed: bool,
+    },
     /// Opt out of these topics, or of every topic when `None`.
     OptOut { topics: Option<Vec<String>> },
     /// The address stopped accepting mail, or the person complained.
@@ -93,7 +96,12 @@ fn check_topics(topics: &[String], config: &TopicsConfig) -> Result<(), LedgerEr
 
 /// Applies `change` at `at`. Every change is recorded, including ones that leave a state as it
 /// was (a repeated opt-in is still evidence).
-pub fn apply(snapshot: &Snapshot, change: &Change, config: &TopicsConfig, at: i64) -> Result<(Snapshot, Vec<Event>), LedgerError> {
+pub fn apply(
+    snapshot: &Snapshot,
+    change: &Change,
+    config: &TopicsConfig,
+    at: i64,
+) -> Result<(Snapshot, Vec<Event>), LedgerError> {
     let mut next = snapshot.clone();
     let mut events = Vec::new();
     let suppressed = |s: &Snapshot| s.suppressed.map(|r| r.as_str().to_string());
@@ -111,13 +119,29 @@ pub fn apply(snapshot: &Snapshot, change: &Change, config: &TopicsConfig, at: i6
                 };
                 opted_in |= to == TopicState::OptedIn;
                 next.topics.insert(id.clone(), to);
-                let kind = if *confirmed { "confirmed" } else if to == TopicState::Pending { "confirmation_requested" } else { "opted_in" };
-                events.push(event(Some(id), kind, Some(from.as_str()), Some(to.as_str())));
+                let kind = if *confirmed {
+                    "confirmed"
+                } else if to == TopicState::Pending {
+                    "confirmation_requested"
+                } else {
+                    "opted_in"
+                };
+                events.push(event(
+                    Some(id),
+                    kind,
+                    Some(from.as_str()),
+                    Some(to.as_str()),
+                ));
             }
             // A new, explicit (and where required, confirmed) opt-in overrides an earlier
             // suppression: the person gave the address again. Erasure is lifted the same way.
             if opted_in && next.suppressed.is_some() {
-                events.push(event(None, "unsuppressed", suppressed(&next).as_deref(), None));
+                events.push(event(
+                    None,
+                    "unsuppressed",
+                    suppressed(&next).as_deref(),
+                    None,
+                ));
                 next.suppressed = None;
             }
             if opted_in {
@@ -135,29 +159,60 @@ pub fn apply(snapshot: &Snapshot, change: &Change, config: &TopicsConfig, at: i6
             for id in ids {
                 let from = next.state(&id);
                 next.topics.insert(id.clone(), TopicState::OptedOut);
-                events.push(event(Some(&id), "opted_out", Some(from.as_str()), Some(TopicState::OptedOut.as_str())));
+                events.push(event(
+                    Some(&id),
+                    "opted_out",
+                    Some(from.as_str()),
+                    Some(TopicState::OptedOut.as_str()),
+                ));
             }
         }
         Change::Suppress(reason) => {
             let from = suppressed(&next);
             // A complaint or hard bounce is not softened by a later, milder reason.
-            let keep = matches!(next.suppressed, Some(SuppressionReason::Complaint | SuppressionReason::HardBounce | SuppressionReason::Erased))
-                && matches!(reason, SuppressionReason::SoftBounceLimit);
+            let keep = matches!(
+                next.suppressed,
+                Some(
+                    SuppressionReason::Complaint
+                        | SuppressionReason::HardBounce
+                        | SuppressionReason::Erased
+                )
+            ) && matches!(reason, SuppressionReason::SoftBounceLimit);
             if !keep {
                 next.suppressed = Some(*reason);
             }
-            events.push(event(None, "suppressed", from.as_deref(), suppressed(&next).as_deref()));
+            events.push(event(
+                None,
+                "suppressed",
+                from.as_deref(),
+                suppressed(&next).as_deref(),
+            ));
         }
         Change::SoftBounce => {
             next.soft_bounces += 1;
-            events.push(event(None, "soft_bounce", Some(&snapshot.soft_bounces.to_string()), Some(&next.soft_bounces.to_string())));
+            events.push(event(
+                None,
+                "soft_bounce",
+                Some(&snapshot.soft_bounces.to_string()),
+                Some(&next.soft_bounces.to_string()),
+            ));
             if next.soft_bounces >= config.soft_bounce_limit && next.suppressed.is_none() {
                 next.suppressed = Some(SuppressionReason::SoftBounceLimit);
-                events.push(event(None, "suppressed", None, Some(SuppressionReason::SoftBounceLimit.as_str())));
+                events.push(event(
+                    None,
+                    "suppressed",
+                    None,
+                    Some(SuppressionReason::SoftBounceLimit.as_str()),
+                ));
             }
         }
         Change::Unsuppress => {
-            events.push(event(None, "unsuppressed", suppressed(&next).as_deref(), None));
+            events.push(event(
+                None,
+                "unsuppressed",
+                suppressed(&next).as_deref(),
+                None,
+            ));
             next.suppressed = None;
             next.soft_bounces = 0;
         }
@@ -180,31 +235,59 @@ mod tests {
     }
 
     fn opt_in(topics: &[&str]) -> Change {
-        Change::OptIn { topics: topics.iter().map(|t| t.to_string()).collect(), confirmed: false }
+        Change::OptIn {
+            topics: topics.iter().map(|t| t.to_string()).collect(),
+            confirmed: false,
+        }
     }
 
     #[test]
     fn opt_in_and_out() {
         let (s, events) = run(&Snapshot::default(), opt_in(&["marketing_email"]));
         assert_eq!(s.state("marketing_email"), TopicState::OptedIn);
-        assert_eq!(events, vec![event(Some("marketing_email"), "opted_in", Some("unknown"), Some("opted_in"))]);
+        assert_eq!(
+            events,
+            vec![event(
+                Some("marketing_email"),
+                "opted_in",
+                Some("unknown"),
+                Some("opted_in")
+            )]
+        );
         let (s, events) = run(&s, Change::OptOut { topics: None });
         assert!(s.topics.values().all(|t| *t == TopicState::OptedOut));
-        assert_eq!(events.len(), cfg().topics.len(), "opting out of all records each topic");
+        assert_eq!(
+            events.len(),
+            cfg().topics.len(),
+            "opting out of all records each topic"
+        );
         assert_eq!(s.updated_at, 100);
     }
 
     #[test]
     fn double_opt_in_waits_for_the_link() {
-        let (s, events) = run(&Snapshot::default(), opt_in(&["newsletter", "marketing_email"]));
+        let (s, events) = run(
+            &Snapshot::default(),
+            opt_in(&["newsletter", "marketing_email"]),
+        );
         assert_eq!(s.state("newsletter"), TopicState::Pending);
         assert_eq!(s.state("marketing_email"), TopicState::OptedIn);
         assert_eq!(events[0].kind, "confirmation_requested");
-        let (s, events) = run(&s, Change::OptIn { topics: vec!["newsletter".into()], confirmed: true });
+        let (s, events) = run(
+            &s,
+            Change::OptIn {
+                topics: vec!["newsletter".into()],
+                confirmed: true,
+            },
+        );
         assert_eq!(s.state("newsletter"), TopicState::OptedIn);
         assert_eq!(events[0].kind, "confirmed");
         let (s2, _) = run(&s, opt_in(&["newsletter"]));
-        assert_eq!(s2.state("newsletter"), TopicState::OptedIn, "an opted-in topic never falls back to pending");
+        assert_eq!(
+            s2.state("newsletter"),
+            TopicState::OptedIn,
+            "an opted-in topic never falls back to pending"
+        );
     }
 
     #[test]
@@ -213,10 +296,19 @@ mod tests {
         let (s, events) = run(&s, Change::Suppress(SuppressionReason::HardBounce));
         assert_eq!(s.suppressed, Some(SuppressionReason::HardBounce));
         assert_eq!(events[0].to.as_deref(), Some("hard_bounce"));
-        let (s, _) = run(&s, Change::OptOut { topics: Some(vec!["newsletter".into()]) });
+        let (s, _) = run(
+            &s,
+            Change::OptOut {
+                topics: Some(vec!["newsletter".into()]),
+            },
+        );
         assert_eq!(s.suppressed, Some(SuppressionReason::HardBounce));
         let (pending, _) = run(&s, opt_in(&["newsletter"]));
-        assert_eq!(pending.suppressed, Some(SuppressionReason::HardBounce), "a pending double opt-in lifts nothing yet");
+        assert_eq!(
+            pending.suppressed,
+            Some(SuppressionReason::HardBounce),
+            "a pending double opt-in lifts nothing yet"
+        );
         let (s, events) = run(&s, opt_in(&["marketing_email"]));
         assert_eq!(s.suppressed, None);
         assert_eq!(events.last().unwrap().kind, "unsuppressed");
@@ -239,7 +331,10 @@ mod tests {
 
     #[test]
     fn milder_reasons_do_not_soften_a_complaint() {
-        let (s, _) = run(&Snapshot::default(), Change::Suppress(SuppressionReason::Complaint));
+        let (s, _) = run(
+            &Snapshot::default(),
+            Change::Suppress(SuppressionReason::Complaint),
+        );
         let (s, _) = run(&s, Change::Suppress(SuppressionReason::SoftBounceLimit));
         assert_eq!(s.suppressed, Some(SuppressionReason::Complaint));
         let (s, events) = run(&s, Change::Unsuppress);
@@ -252,7 +347,13 @@ mod tests {
         let (s, events) = run(&Snapshot::default(), Change::Note("auto_reply".into()));
         assert_eq!(s.topics.len(), 0);
         assert_eq!(events[0].kind, "auto_reply");
-        assert_eq!(apply(&Snapshot::default(), &opt_in(&["fax"]), &cfg(), 0), Err(LedgerError::UnknownTopic("fax".into())));
-        assert_eq!(apply(&Snapshot::default(), &opt_in(&[]), &cfg(), 0), Err(LedgerError::NoTopics));
+        assert_eq!(
+            apply(&Snapshot::default(), &opt_in(&["fax"]), &cfg(), 0),
+            Err(LedgerError::UnknownTopic("fax".into()))
+        );
+        assert_eq!(
+            apply(&Snapshot::default(), &opt_in(&[]), &cfg(), 0),
+            Err(LedgerError::NoTopics)
+        );
     }
 }

@@ -75,11 +75,41 @@ impl Default for TopicsConfig {
         };
         TopicsConfig {
             topics: vec![
-                t("marketing_email", "Marketing email", Channel::Email, Basis::Consent, false),
-                t("newsletter", "Newsletter", Channel::Email, Basis::Consent, true),
-                t("product_updates", "Product updates", Channel::Email, Basis::Consent, false),
-                t("sales_outreach", "Sales outreach", Channel::Email, Basis::LegitimateInterest, false),
-                t("phone", "Phone calls", Channel::Phone, Basis::LegitimateInterest, false),
+                t(
+                    "marketing_email",
+                    "Marketing email",
+                    Channel::Email,
+                    Basis::Consent,
+                    false,
+                ),
+                t(
+                    "newsletter",
+                    "Newsletter",
+                    Channel::Email,
+                    Basis::Consent,
+                    true,
+                ),
+                t(
+                    "product_updates",
+                    "Product updates",
+                    Channel::Email,
+                    Basis::Consent,
+                    false,
+                ),
+                t(
+                    "sales_outreach",
+                    "Sales outreach",
+                    Channel::Email,
+                    Basis::LegitimateInterest,
+                    false,
+                ),
+                t(
+                    "phone",
+                    "Phone calls",
+                    Channel::Phone,
+                    Basis::LegitimateInterest,
+                    false,
+                ),
             ],
             soft_bounce_limit: 3,
         }
@@ -100,18 +130,32 @@ impl TopicsConfig {
         for (i, t) in self.topics.iter().enumerate() {
             let valid_id = !t.id.is_empty()
                 && t.id.len() <= 64
-                && t.id.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+                && t.id
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
             if !valid_id {
-                errors.push(FieldError::new(format!("topics[{i}].id"), "use snake_case, at most 64 characters"));
+                errors.push(FieldError::new(
+                    format!("topics[{i}].id"),
+                    "use snake_case, at most 64 characters",
+                ));
             } else if !seen.insert(t.id.clone()) {
-                errors.push(FieldError::new(format!("topics[{i}].id"), format!("`{}` is listed twice", t.id)));
+                errors.push(FieldError::new(
+                    format!("topics[{i}].id"),
+                    format!("`{}` is listed twice", t.id),
+                ));
             }
             if t.name.trim().is_empty() {
-                errors.push(FieldError::new(format!("topics[{i}].name"), "give the topic a name people understand"));
+                errors.push(FieldError::new(
+                    format!("topics[{i}].name"),
+                    "give the topic a name people understand",
+                ));
             }
         }
         if !(1..=50).contains(&self.soft_bounce_limit) {
-            errors.push(FieldError::new("soft_bounce_limit", "must be between 1 and 50"));
+            errors.push(FieldError::new(
+                "soft_bounce_limit",
+                "must be between 1 and 50",
+            ));
         }
         if errors.is_empty() {
             Ok(self)
@@ -144,9 +188,14 @@ impl TopicState {
     }
 
     pub fn parse(s: &str) -> Option<TopicState> {
-        [TopicState::Unknown, TopicState::Pending, TopicState::OptedIn, TopicState::OptedOut]
-            .into_iter()
-            .find(|t| t.as_str() == s)
+        [
+            TopicState::Unknown,
+            TopicState::Pending,
+            TopicState::OptedIn,
+            TopicState::OptedOut,
+        ]
+        .into_iter()
+        .find(|t| t.as_str() == s)
     }
 }
 
@@ -204,12 +253,16 @@ impl Snapshot {
 
     pub fn verdict(&self, topic: &Topic) -> Verdict {
         let state = self.state(&topic.id);
-        let suppressed = self.suppressed.filter(|_| topic.channel == Channel::Email || self.suppressed == Some(SuppressionReason::Erased));
+        let suppressed = self.suppressed.filter(|_| {
+            topic.channel == Channel::Email || self.suppressed == Some(SuppressionReason::Erased)
+        });
         let (may_send, reason) = match (suppressed, state, topic.basis) {
             (Some(_), _, _) => (false, "the address is suppressed"),
             (None, TopicState::OptedOut, _) => (false, "the person opted out"),
             (None, TopicState::OptedIn, _) => (true, "the person opted in"),
-            (None, TopicState::Pending, Basis::Consent) => (false, "the opt-in awaits confirmation"),
+            (None, TopicState::Pending, Basis::Consent) => {
+                (false, "the opt-in awaits confirmation")
+            }
             (None, TopicState::Unknown, Basis::Consent) => (false, "no opt-in is recorded"),
             (None, TopicState::Pending | TopicState::Unknown, Basis::LegitimateInterest) => {
                 (true, "legitimate interest, and the person has not objected")
@@ -230,7 +283,8 @@ impl Snapshot {
 /// it; a bare SHA-256 would be reversible by hashing a list of addresses.
 pub fn subject_key(key: &[u8], email: &str) -> String {
     use hmac::Mac;
-    let mut mac = <hmac::Hmac<Sha256> as Mac>::new_from_slice(key).expect("HMAC takes keys of any length");
+    let mut mac =
+        <hmac::Hmac<Sha256> as Mac>::new_from_slice(key).expect("HMAC takes keys of any length");
     mac.update(b"subject:");
     mac.update(email.as_bytes());
     crate::auth::hex(&mac.finalize().into_bytes())
@@ -251,25 +305,48 @@ mod tests {
         let outreach = cfg.topic("sales_outreach").unwrap();
         let phone = cfg.topic("phone").unwrap();
         let mut s = Snapshot::default();
-        assert!(!s.verdict(marketing).may_send, "consent topics need an opt-in");
-        assert!(s.verdict(outreach).may_send, "legitimate interest until an objection");
-        s.topics.insert("sales_outreach".into(), TopicState::OptedOut);
+        assert!(
+            !s.verdict(marketing).may_send,
+            "consent topics need an opt-in"
+        );
+        assert!(
+            s.verdict(outreach).may_send,
+            "legitimate interest until an objection"
+        );
+        s.topics
+            .insert("sales_outreach".into(), TopicState::OptedOut);
         assert!(!s.verdict(outreach).may_send);
-        s.topics.insert("marketing_email".into(), TopicState::OptedIn);
+        s.topics
+            .insert("marketing_email".into(), TopicState::OptedIn);
         assert!(s.verdict(marketing).may_send);
         s.suppressed = Some(SuppressionReason::HardBounce);
-        assert!(!s.verdict(marketing).may_send, "suppression blocks email whatever the opt-in");
+        assert!(
+            !s.verdict(marketing).may_send,
+            "suppression blocks email whatever the opt-in"
+        );
         assert_eq!(s.verdict(marketing).reason, "the address is suppressed");
-        assert!(s.verdict(phone).may_send, "a bouncing mailbox says nothing about phone calls");
+        assert!(
+            s.verdict(phone).may_send,
+            "a bouncing mailbox says nothing about phone calls"
+        );
         s.suppressed = Some(SuppressionReason::Erased);
-        assert!(!s.verdict(phone).may_send, "an erased person is contacted on no channel");
+        assert!(
+            !s.verdict(phone).may_send,
+            "an erased person is contacted on no channel"
+        );
     }
 
     #[test]
     fn topics_config_is_validated() {
         let mut cfg = topics();
         cfg.topics.push(cfg.topics[0].clone());
-        cfg.topics.push(Topic { id: "Bad Id".into(), name: "".into(), channel: Channel::Sms, basis: Basis::Consent, double_opt_in: false });
+        cfg.topics.push(Topic {
+            id: "Bad Id".into(),
+            name: "".into(),
+            channel: Channel::Sms,
+            basis: Basis::Consent,
+            double_opt_in: false,
+        });
         let errors = cfg.validate().unwrap_err();
         let fields: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
         assert_eq!(fields, ["topics[5].id", "topics[6].id", "topics[6].name"]);
@@ -282,6 +359,9 @@ mod tests {
         assert_eq!(a, subject_key(b"key-one", "jane@acme.com"));
         assert_ne!(a, subject_key(b"key-two", "jane@acme.com"));
         assert_ne!(a, subject_key(b"key-one", "john@acme.com"));
-        assert_ne!(a, crate::auth::hex(&<Sha256 as sha2::Digest>::digest(b"jane@acme.com")));
+        assert_ne!(
+            a,
+            crate::auth::hex(&<Sha256 as sha2::Digest>::digest(b"jane@acme.com"))
+        );
     }
 }

@@ -35,7 +35,8 @@ impl std::fmt::Display for TokenError {
 
 fn mac(key: &[u8], kind: &str, payload: &[u8]) -> hmac::Hmac<Sha256> {
     use hmac::Mac;
-    let mut mac = <hmac::Hmac<Sha256> as Mac>::new_from_slice(key).expect("HMAC takes keys of any length");
+    let mut mac =
+        <hmac::Hmac<Sha256> as Mac>::new_from_slice(key).expect("HMAC takes keys of any length");
     mac.update(b"revops-token:");
     mac.update(kind.as_bytes());
     mac.update(b":");
@@ -46,21 +47,34 @@ fn mac(key: &[u8], kind: &str, payload: &[u8]) -> hmac::Hmac<Sha256> {
 fn sign(key: &[u8], kind: &str, payload: &str) -> String {
     use hmac::Mac;
     let tag = mac(key, kind, payload.as_bytes()).finalize().into_bytes();
-    format!("{kind}.{}.{}", URL_SAFE_NO_PAD.encode(payload), URL_SAFE_NO_PAD.encode(tag))
+    format!(
+        "{kind}.{}.{}",
+        URL_SAFE_NO_PAD.encode(payload),
+        URL_SAFE_NO_PAD.encode(tag)
+    )
 }
 
 fn open(keys: &[&[u8]], kind: &str, token: &str) -> Result<String, TokenError> {
     use hmac::Mac;
     let mut parts = token.trim().split('.');
-    let (Some(k), Some(payload), Some(tag), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
+    let (Some(k), Some(payload), Some(tag), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
         return Err(TokenError::Malformed);
     };
     if k != kind {
         return Err(TokenError::WrongKind);
     }
-    let payload = URL_SAFE_NO_PAD.decode(payload).map_err(|_| TokenError::Malformed)?;
-    let tag = URL_SAFE_NO_PAD.decode(tag).map_err(|_| TokenError::Malformed)?;
-    if !keys.iter().any(|key| mac(key, kind, &payload).verify_slice(&tag).is_ok()) {
+    let payload = URL_SAFE_NO_PAD
+        .decode(payload)
+        .map_err(|_| TokenError::Malformed)?;
+    let tag = URL_SAFE_NO_PAD
+        .decode(tag)
+        .map_err(|_| TokenError::Malformed)?;
+    if !keys
+        .iter()
+        .any(|key| mac(key, kind, &payload).verify_slice(&tag).is_ok())
+    {
         return Err(TokenError::BadSignature);
     }
     String::from_utf8(payload).map_err(|_| TokenError::Malformed)
@@ -80,21 +94,37 @@ pub fn open_unsubscribe(keys: &[&[u8]], token: &str) -> Result<(String, String),
 
 /// A double opt-in confirmation token, valid until `expires_at` (epoch ms).
 pub fn confirmation(key: &[u8], subject: &str, topics: &[String], expires_at: i64) -> String {
-    sign(key, "c1", &format!("{subject}|{}|{expires_at}", topics.join(",")))
+    sign(
+        key,
+        "c1",
+        &format!("{subject}|{}|{expires_at}", topics.join(",")),
+    )
 }
 
 /// The (subject, topics) a confirmation token confirms, if it has not expired at `now`.
-pub fn open_confirmation(keys: &[&[u8]], token: &str, now: i64) -> Result<(String, Vec<String>), TokenError> {
+pub fn open_confirmation(
+    keys: &[&[u8]],
+    token: &str,
+    now: i64,
+) -> Result<(String, Vec<String>), TokenError> {
     let payload = open(keys, "c1", token)?;
     let mut parts = payload.splitn(3, '|');
-    let (Some(subject), Some(topics), Some(expires)) = (parts.next(), parts.next(), parts.next()) else {
+    let (Some(subject), Some(topics), Some(expires)) = (parts.next(), parts.next(), parts.next())
+    else {
         return Err(TokenError::Malformed);
     };
     let expires: i64 = expires.parse().map_err(|_| TokenError::Malformed)?;
     if now > expires {
         return Err(TokenError::Expired);
     }
-    Ok((subject.to_string(), topics.split(',').filter(|t| !t.is_empty()).map(str::to_string).collect()))
+    Ok((
+        subject.to_string(),
+        topics
+            .split(',')
+            .filter(|t| !t.is_empty())
+            .map(str::to_string)
+            .collect(),
+    ))
 }
 
 #[cfg(test)]
@@ -110,30 +140,58 @@ mod tests {
         let t = unsubscribe(KEY, JANE, "newsletter");
         assert!(t.starts_with("u1."));
         assert!(!t.contains('='), "URL-safe, no padding");
-        assert_eq!(open_unsubscribe(&[KEY], &t), Ok((JANE.into(), "newsletter".into())));
+        assert_eq!(
+            open_unsubscribe(&[KEY], &t),
+            Ok((JANE.into(), "newsletter".into()))
+        );
     }
 
     #[test]
     fn forged_tokens_fail() {
-        let forged = format!("u1.{}.{}", URL_SAFE_NO_PAD.encode(format!("{JANE}|newsletter")), URL_SAFE_NO_PAD.encode([0u8; 32]));
-        assert_eq!(open_unsubscribe(&[KEY], &forged), Err(TokenError::BadSignature));
-        assert_eq!(open_unsubscribe(&[KEY], &unsubscribe(b"another-key", JANE, "newsletter")), Err(TokenError::BadSignature));
+        let forged = format!(
+            "u1.{}.{}",
+            URL_SAFE_NO_PAD.encode(format!("{JANE}|newsletter")),
+            URL_SAFE_NO_PAD.encode([0u8; 32])
+        );
+        assert_eq!(
+            open_unsubscribe(&[KEY], &forged),
+            Err(TokenError::BadSignature)
+        );
+        assert_eq!(
+            open_unsubscribe(&[KEY], &unsubscribe(b"another-key", JANE, "newsletter")),
+            Err(TokenError::BadSignature)
+        );
     }
 
     #[test]
     fn altered_tokens_fail_for_other_addresses_and_topics() {
         let t = unsubscribe(KEY, JANE, "newsletter");
         let mac = t.rsplit('.').next().unwrap();
-        let other_person = format!("u1.{}.{mac}", URL_SAFE_NO_PAD.encode(format!("{JOHN}|newsletter")));
-        assert_eq!(open_unsubscribe(&[KEY], &other_person), Err(TokenError::BadSignature));
+        let other_person = format!(
+            "u1.{}.{mac}",
+            URL_SAFE_NO_PAD.encode(format!("{JOHN}|newsletter"))
+        );
+        assert_eq!(
+            open_unsubscribe(&[KEY], &other_person),
+            Err(TokenError::BadSignature)
+        );
         let other_topic = format!("u1.{}.{mac}", URL_SAFE_NO_PAD.encode(format!("{JANE}|*")));
-        assert_eq!(open_unsubscribe(&[KEY], &other_topic), Err(TokenError::BadSignature));
+        assert_eq!(
+            open_unsubscribe(&[KEY], &other_topic),
+            Err(TokenError::BadSignature)
+        );
         let mut flipped = t.clone().into_bytes();
         let i = 10;
         flipped[i] = if flipped[i] == b'A' { b'B' } else { b'A' };
         assert!(open_unsubscribe(&[KEY], &String::from_utf8(flipped).unwrap()).is_err());
-        assert_eq!(open_unsubscribe(&[KEY], "u1.only-two"), Err(TokenError::Malformed));
-        assert_eq!(open_unsubscribe(&[KEY], "garbage"), Err(TokenError::Malformed));
+        assert_eq!(
+            open_unsubscribe(&[KEY], "u1.only-two"),
+            Err(TokenError::Malformed)
+        );
+        assert_eq!(
+            open_unsubscribe(&[KEY], "garbage"),
+            Err(TokenError::Malformed)
+        );
     }
 
     #[test]
@@ -141,15 +199,36 @@ mod tests {
         let c = confirmation(KEY, JANE, &["newsletter".into()], 1_000);
         assert_eq!(open_unsubscribe(&[KEY], &c), Err(TokenError::WrongKind));
         let swapped = c.replacen("c1.", "u1.", 1);
-        assert_eq!(open_unsubscribe(&[KEY], &swapped), Err(TokenError::BadSignature), "the kind is signed too");
+        assert_eq!(
+            open_unsubscribe(&[KEY], &swapped),
+            Err(TokenError::BadSignature),
+            "the kind is signed too"
+        );
     }
 
     #[test]
     fn confirmations_expire_and_keys_rotate() {
-        let c = confirmation(KEY, JANE, &["newsletter".into(), "product_updates".into()], 1_000);
-        assert_eq!(open_confirmation(&[KEY], &c, 999), Ok((JANE.into(), vec!["newsletter".into(), "product_updates".into()])));
-        assert_eq!(open_confirmation(&[KEY], &c, 1_001), Err(TokenError::Expired));
+        let c = confirmation(
+            KEY,
+            JANE,
+            &["newsletter".into(), "product_updates".into()],
+            1_000,
+        );
+        assert_eq!(
+            open_confirmation(&[KEY], &c, 999),
+            Ok((
+                JANE.into(),
+                vec!["newsletter".into(), "product_updates".into()]
+            ))
+        );
+        assert_eq!(
+            open_confirmation(&[KEY], &c, 1_001),
+            Err(TokenError::Expired)
+        );
         let old = unsubscribe(b"old-key", JANE, "newsletter");
-        assert!(open_unsubscribe(&[KEY, b"old-key"], &old).is_ok(), "the previous key still verifies");
+        assert!(
+            open_unsubscribe(&[KEY, b"old-key"], &old).is_ok(),
+            "the previous key still verifies"
+        );
     }
 }

@@ -32,7 +32,12 @@ pub enum Provider {
 }
 
 impl Provider {
-    pub const ALL: [Provider; 4] = [Provider::Sendgrid, Provider::Postmark, Provider::Mailgun, Provider::Ses];
+    pub const ALL: [Provider; 4] = [
+        Provider::Sendgrid,
+        Provider::Postmark,
+        Provider::Mailgun,
+        Provider::Ses,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -82,7 +87,9 @@ impl FeedbackKind {
             FeedbackKind::Complaint => Change::Suppress(SuppressionReason::Complaint),
             FeedbackKind::SoftBounce => Change::SoftBounce,
             FeedbackKind::Unsubscribe => Change::OptOut { topics: None },
-            FeedbackKind::AutoReply | FeedbackKind::Blocked => Change::Note(format!("provider_{}", self.as_str())),
+            FeedbackKind::AutoReply | FeedbackKind::Blocked => {
+                Change::Note(format!("provider_{}", self.as_str()))
+            }
         }
     }
 }
@@ -101,9 +108,18 @@ pub struct Feedback {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SignatureCheck {
     /// ECDSA P-256 with SHA-256; `signature` is `r || s` (64 bytes).
-    EcdsaP256Sha256 { spki: Vec<u8>, signature: Vec<u8>, message: Vec<u8> },
+    EcdsaP256Sha256 {
+        spki: Vec<u8>,
+        signature: Vec<u8>,
+        message: Vec<u8>,
+    },
     /// RSASSA-PKCS1-v1_5; `sha1` selects SHA-1 (SNS SignatureVersion 1) over SHA-256.
-    RsaPkcs1 { sha1: bool, spki: Vec<u8>, signature: Vec<u8>, message: Vec<u8> },
+    RsaPkcs1 {
+        sha1: bool,
+        spki: Vec<u8>,
+        signature: Vec<u8>,
+        message: Vec<u8>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -119,7 +135,9 @@ impl std::fmt::Display for ProviderError {
         match self {
             ProviderError::NotConfigured => write!(f, "this provider is not configured"),
             ProviderError::Unauthenticated(why) => write!(f, "{why}"),
-            ProviderError::Stale => write!(f, "the signed timestamp is outside the tolerance window"),
+            ProviderError::Stale => {
+                write!(f, "the signed timestamp is outside the tolerance window")
+            }
             ProviderError::Payload(why) => write!(f, "{why}"),
         }
     }
@@ -178,19 +196,33 @@ impl ProvidersConfig {
 
 /// Lower-cased addresses, skipping values that are not addresses.
 pub(crate) fn address(raw: &str) -> Option<String> {
-    crate::intake::email::Email::parse(raw).ok().map(|e| e.as_str().to_string())
+    crate::intake::email::Email::parse(raw)
+        .ok()
+        .map(|e| e.as_str().to_string())
 }
 
 pub(crate) type Headers<'a> = &'a [(String, String)];
 
 pub(crate) fn header<'a>(headers: Headers<'a>, name: &str) -> Option<&'a str> {
-    headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    headers
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.as_str())
 }
 
 pub(crate) fn certificates_field_errors(certs: &BTreeMap<String, String>) -> Vec<FieldError> {
     certs
         .iter()
-        .filter(|(_, pem)| super::der::pem_to_der(pem).and_then(|d| super::der::spki_from_certificate(&d)).is_none())
-        .map(|(url, _)| FieldError::new("ses.certificates", format!("the certificate for {url} is not a PEM X.509 certificate")))
+        .filter(|(_, pem)| {
+            super::der::pem_to_der(pem)
+                .and_then(|d| super::der::spki_from_certificate(&d))
+                .is_none()
+        })
+        .map(|(url, _)| {
+            FieldError::new(
+                "ses.certificates",
+                format!("the certificate for {url} is not a PEM X.509 certificate"),
+            )
+        })
         .collect()
 }

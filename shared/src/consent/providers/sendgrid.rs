@@ -23,13 +23,18 @@ impl Config {
     pub fn validate(&self) -> Vec<FieldError> {
         match spki(&self.public_key) {
             Some(_) => Vec::new(),
-            None => vec![FieldError::new("sendgrid.public_key", "must be SendGrid's base64 verification key (MFkw…)")],
+            None => vec![FieldError::new(
+                "sendgrid.public_key",
+                "must be SendGrid's base64 verification key (MFkw…)",
+            )],
         }
     }
 }
 
 fn spki(key: &str) -> Option<Vec<u8>> {
-    let der = base64::engine::general_purpose::STANDARD.decode(key.trim()).ok()?;
+    let der = base64::engine::general_purpose::STANDARD
+        .decode(key.trim())
+        .ok()?;
     let (tlv, rest) = der::read(&der)?;
     (tlv.tag == 0x30 && rest.is_empty()).then_some(der)
 }
@@ -38,25 +43,40 @@ pub const SIGNATURE: &str = "x-twilio-email-event-webhook-signature";
 pub const TIMESTAMP: &str = "x-twilio-email-event-webhook-timestamp";
 
 /// The signature to verify for a request.
-pub fn prepare(config: &Config, headers: Headers, body: &[u8]) -> Result<SignatureCheck, ProviderError> {
-    let sig = header(headers, SIGNATURE).ok_or_else(|| ProviderError::Unauthenticated("the signature header is missing".into()))?;
-    let ts = header(headers, TIMESTAMP).ok_or_else(|| ProviderError::Unauthenticated("the timestamp header is missing".into()))?;
+pub fn prepare(
+    config: &Config,
+    headers: Headers,
+    body: &[u8],
+) -> Result<SignatureCheck, ProviderError> {
+    let sig = header(headers, SIGNATURE)
+        .ok_or_else(|| ProviderError::Unauthenticated("the signature header is missing".into()))?;
+    let ts = header(headers, TIMESTAMP)
+        .ok_or_else(|| ProviderError::Unauthenticated("the timestamp header is missing".into()))?;
     let der_sig = base64::engine::general_purpose::STANDARD
         .decode(sig.trim())
         .map_err(|_| ProviderError::Unauthenticated("the signature is not base64".into()))?;
-    let signature = der::ecdsa_der_to_raw(&der_sig, 32).ok_or_else(|| ProviderError::Unauthenticated("the signature is not a DER ECDSA signature".into()))?;
+    let signature = der::ecdsa_der_to_raw(&der_sig, 32).ok_or_else(|| {
+        ProviderError::Unauthenticated("the signature is not a DER ECDSA signature".into())
+    })?;
     let spki = spki(&config.public_key).ok_or(ProviderError::NotConfigured)?;
     let mut message = ts.trim().as_bytes().to_vec();
     message.extend_from_slice(body);
-    Ok(SignatureCheck::EcdsaP256Sha256 { spki, signature, message })
+    Ok(SignatureCheck::EcdsaP256Sha256 {
+        spki,
+        signature,
+        message,
+    })
 }
 
 /// The feedback in an event batch; events that say nothing about consent are skipped.
 pub fn parse(body: &[u8]) -> Result<Vec<Feedback>, ProviderError> {
-    let events: Vec<Value> = serde_json::from_slice(body).map_err(|e| ProviderError::Payload(format!("not a JSON array of events: {e}")))?;
+    let events: Vec<Value> = serde_json::from_slice(body)
+        .map_err(|e| ProviderError::Payload(format!("not a JSON array of events: {e}")))?;
     let mut out = Vec::new();
     for e in events {
-        let Some(email) = e["email"].as_str().and_then(address) else { continue };
+        let Some(email) = e["email"].as_str().and_then(address) else {
+            continue;
+        };
         let kind = match (e["event"].as_str().unwrap_or(""), e["type"].as_str()) {
             ("bounce", Some("blocked")) => FeedbackKind::Blocked,
             ("bounce", _) => FeedbackKind::HardBounce,
@@ -65,7 +85,10 @@ pub fn parse(body: &[u8]) -> Result<Vec<Feedback>, ProviderError> {
             // `dropped`, `deferred`, deliveries, opens and clicks say nothing new about consent.
             _ => continue,
         };
-        let event_id = e["sg_event_id"].as_str().map(str::to_string).unwrap_or_else(|| format!("{email}:{}", e["timestamp"]));
+        let event_id = e["sg_event_id"]
+            .as_str()
+            .map(str::to_string)
+            .unwrap_or_else(|| format!("{email}:{}", e["timestamp"]));
         out.push(Feedback {
             email,
             kind,
@@ -96,15 +119,32 @@ mod tests {
 
     /// Verifies a prepared check the way WebCrypto does: raw r||s, SHA-256, P-256, SPKI key.
     pub(crate) fn host_verify(check: &SignatureCheck) -> bool {
-        let SignatureCheck::EcdsaP256Sha256 { spki, signature, message } = check else { return false };
+        let SignatureCheck::EcdsaP256Sha256 {
+            spki,
+            signature,
+            message,
+        } = check
+        else {
+            return false;
+        };
         let key = p256::ecdsa::VerifyingKey::from_public_key_der(spki).unwrap();
         let sig = p256::ecdsa::Signature::from_slice(signature).unwrap();
         key.verify(message, &sig).is_ok()
     }
 
     fn check(key: &str, sig: &str, ts: &str, body: &str) -> SignatureCheck {
-        let h = vec![(SIGNATURE.to_string(), sig.to_string()), (TIMESTAMP.to_string(), ts.to_string())];
-        prepare(&Config { public_key: key.into() }, &h, body.as_bytes()).unwrap()
+        let h = vec![
+            (SIGNATURE.to_string(), sig.to_string()),
+            (TIMESTAMP.to_string(), ts.to_string()),
+        ];
+        prepare(
+            &Config {
+                public_key: key.into(),
+            },
+            &h,
+            body.as_bytes(),
+        )
+        .unwrap()
     }
 
     #[test]
@@ -122,31 +162,62 @@ mod tests {
         assert!(!host_verify(&check(KEY, wrong_sig, TS, PAYLOAD)));
         assert!(!host_verify(&check(KEY, SIG, "timestamp", PAYLOAD)));
         let h: Vec<(String, String)> = vec![];
-        assert!(matches!(prepare(&Config { public_key: KEY.into() }, &h, b""), Err(ProviderError::Unauthenticated(_))));
+        assert!(matches!(
+            prepare(
+                &Config {
+                    public_key: KEY.into()
+                },
+                &h,
+                b""
+            ),
+            Err(ProviderError::Unauthenticated(_))
+        ));
     }
 
     #[test]
     fn events_map_to_feedback() {
-        assert!(parse(PAYLOAD.as_bytes()).unwrap().is_empty(), "dropped says nothing new");
+        assert!(
+            parse(PAYLOAD.as_bytes()).unwrap().is_empty(),
+            "dropped says nothing new"
+        );
         let f = parse(PAYLOAD2.as_bytes()).unwrap();
         assert_eq!(f.len(), 1);
-        assert_eq!(f[0].kind, FeedbackKind::Blocked, "a block is not an opt-out");
+        assert_eq!(
+            f[0].kind,
+            FeedbackKind::Blocked,
+            "a block is not an opt-out"
+        );
         let batch = r#"[{"email":"A@x.com","event":"bounce","type":"bounce","sg_event_id":"1","timestamp":10},
             {"email":"b@x.com","event":"spamreport","sg_event_id":"2","timestamp":11},
             {"email":"c@x.com","event":"group_unsubscribe","asm_group_id":7,"sg_event_id":"3","timestamp":12},
             {"email":"d@x.com","event":"open","sg_event_id":"4","timestamp":13}]"#;
-        let kinds: Vec<(String, FeedbackKind)> = parse(batch.as_bytes()).unwrap().into_iter().map(|f| (f.email, f.kind)).collect();
-        assert_eq!(kinds, vec![
-            ("a@x.com".into(), FeedbackKind::HardBounce),
-            ("b@x.com".into(), FeedbackKind::Complaint),
-            ("c@x.com".into(), FeedbackKind::Unsubscribe),
-        ]);
+        let kinds: Vec<(String, FeedbackKind)> = parse(batch.as_bytes())
+            .unwrap()
+            .into_iter()
+            .map(|f| (f.email, f.kind))
+            .collect();
+        assert_eq!(
+            kinds,
+            vec![
+                ("a@x.com".into(), FeedbackKind::HardBounce),
+                ("b@x.com".into(), FeedbackKind::Complaint),
+                ("c@x.com".into(), FeedbackKind::Unsubscribe),
+            ]
+        );
         assert!(parse(b"{}").is_err());
     }
 
     #[test]
     fn keys_are_validated() {
-        assert!(Config { public_key: KEY.into() }.validate().is_empty());
-        assert!(!Config { public_key: "not a key".into() }.validate().is_empty());
+        assert!(Config {
+            public_key: KEY.into()
+        }
+        .validate()
+        .is_empty());
+        assert!(!Config {
+            public_key: "not a key".into()
+        }
+        .validate()
+        .is_empty());
     }
 }

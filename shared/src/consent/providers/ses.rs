@@ -10,7 +10,9 @@ use base64::Engine;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use super::{address, certificates_field_errors, Feedback, FeedbackKind, ProviderError, SignatureCheck};
+use super::{
+    address, certificates_field_errors, Feedback, FeedbackKind, ProviderError, SignatureCheck,
+};
 use crate::consent::der;
 use crate::problem::FieldError;
 
@@ -29,11 +31,17 @@ impl Config {
     pub fn validate(&self) -> Vec<FieldError> {
         let mut errors = Vec::new();
         if self.topic_arns.is_empty() || self.topic_arns.iter().any(|a| !a.starts_with("arn:aws")) {
-            errors.push(FieldError::new("ses.topic_arns", "list the SNS topic ARNs (arn:aws:sns:…) SES publishes to"));
+            errors.push(FieldError::new(
+                "ses.topic_arns",
+                "list the SNS topic ARNs (arn:aws:sns:…) SES publishes to",
+            ));
         }
         for url in self.certificates.keys() {
             if !is_sns_url(url, true) {
-                errors.push(FieldError::new("ses.certificates", format!("{url} is not an SNS certificate URL")));
+                errors.push(FieldError::new(
+                    "ses.certificates",
+                    format!("{url} is not an SNS certificate URL"),
+                ));
             }
         }
         errors.extend(certificates_field_errors(&self.certificates));
@@ -49,8 +57,16 @@ pub fn is_sns_url(url: &str, pem: bool) -> bool {
     let (host, path) = rest.split_once('/').unwrap_or((rest, ""));
     let host_ok = host
         .strip_prefix("sns.")
-        .and_then(|h| h.strip_suffix(".amazonaws.com").or_else(|| h.strip_suffix(".amazonaws.com.cn")))
-        .is_some_and(|region| region.len() >= 3 && region.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'));
+        .and_then(|h| {
+            h.strip_suffix(".amazonaws.com")
+                .or_else(|| h.strip_suffix(".amazonaws.com.cn"))
+        })
+        .is_some_and(|region| {
+            region.len() >= 3
+                && region
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-')
+        });
     host_ok && (!pem || path.split('?').next().is_some_and(|p| p.ends_with(".pem")))
 }
 
@@ -81,7 +97,8 @@ fn field<'a>(v: &'a Value, name: &str) -> Option<&'a str> {
 
 /// Parses and checks an SNS message's envelope (type, topic, certificate URL).
 pub fn envelope(config: &Config, body: &[u8]) -> Result<Envelope, ProviderError> {
-    let v: Value = serde_json::from_slice(body).map_err(|e| ProviderError::Payload(format!("not an SNS message: {e}")))?;
+    let v: Value = serde_json::from_slice(body)
+        .map_err(|e| ProviderError::Payload(format!("not an SNS message: {e}")))?;
     let bad = |why: &str| ProviderError::Unauthenticated(why.to_string());
     let kind = match field(&v, "Type") {
         Some("Notification") => MessageType::Notification,
@@ -89,11 +106,15 @@ pub fn envelope(config: &Config, body: &[u8]) -> Result<Envelope, ProviderError>
         Some("UnsubscribeConfirmation") => MessageType::UnsubscribeConfirmation,
         _ => return Err(ProviderError::Payload("unknown SNS message Type".into())),
     };
-    let topic_arn = field(&v, "TopicArn").ok_or_else(|| bad("TopicArn is missing"))?.to_string();
+    let topic_arn = field(&v, "TopicArn")
+        .ok_or_else(|| bad("TopicArn is missing"))?
+        .to_string();
     if !config.topic_arns.contains(&topic_arn) {
         return Err(bad("the topic is not one configured for SES"));
     }
-    let cert_url = field(&v, "SigningCertURL").or_else(|| field(&v, "SigningCertUrl")).ok_or_else(|| bad("SigningCertURL is missing"))?;
+    let cert_url = field(&v, "SigningCertURL")
+        .or_else(|| field(&v, "SigningCertUrl"))
+        .ok_or_else(|| bad("SigningCertURL is missing"))?;
     if !is_sns_url(cert_url, true) {
         return Err(bad("SigningCertURL is not an Amazon SNS certificate URL"));
     }
@@ -107,8 +128,23 @@ pub fn envelope(config: &Config, body: &[u8]) -> Result<Envelope, ProviderError>
         .map_err(|_| bad("Signature is not base64"))?;
     // The string to sign: each present field of the type's list, as "Name\nvalue\n".
     let names: &[&str] = match kind {
-        MessageType::Notification => &["Message", "MessageId", "Subject", "Timestamp", "TopicArn", "Type"],
-        _ => &["Message", "MessageId", "SubscribeURL", "Timestamp", "Token", "TopicArn", "Type"],
+        MessageType::Notification => &[
+            "Message",
+            "MessageId",
+            "Subject",
+            "Timestamp",
+            "TopicArn",
+            "Type",
+        ],
+        _ => &[
+            "Message",
+            "MessageId",
+            "SubscribeURL",
+            "Timestamp",
+            "Token",
+            "TopicArn",
+            "Type",
+        ],
     };
     let mut string_to_sign = String::new();
     for name in names {
@@ -119,7 +155,9 @@ pub fn envelope(config: &Config, body: &[u8]) -> Result<Envelope, ProviderError>
             string_to_sign.push('\n');
         }
     }
-    let subscribe_url = field(&v, "SubscribeURL").or_else(|| field(&v, "SubscribeUrl")).map(str::to_string);
+    let subscribe_url = field(&v, "SubscribeURL")
+        .or_else(|| field(&v, "SubscribeUrl"))
+        .map(str::to_string);
     if let Some(url) = &subscribe_url {
         if !is_sns_url(url, false) {
             return Err(bad("SubscribeURL is not an Amazon SNS URL"));
@@ -143,7 +181,9 @@ impl Envelope {
     pub fn check(&self, certificate_pem: &str) -> Result<SignatureCheck, ProviderError> {
         let spki = der::pem_to_der(certificate_pem)
             .and_then(|d| der::spki_from_certificate(&d))
-            .ok_or_else(|| ProviderError::Unauthenticated("the signing certificate cannot be read".into()))?;
+            .ok_or_else(|| {
+                ProviderError::Unauthenticated("the signing certificate cannot be read".into())
+            })?;
         Ok(SignatureCheck::RsaPkcs1 {
             sha1: self.sha1,
             spki,
@@ -158,7 +198,10 @@ impl Envelope {
             // e.g. "Successfully validated SNS topic for Amazon SES event publishing."
             return Vec::new();
         };
-        let kind_name = m["notificationType"].as_str().or(m["eventType"].as_str()).unwrap_or("");
+        let kind_name = m["notificationType"]
+            .as_str()
+            .or(m["eventType"].as_str())
+            .unwrap_or("");
         let (kind, recipients, when) = match kind_name {
             "Bounce" => {
                 let b = &m["bounce"];
@@ -173,11 +216,18 @@ impl Envelope {
                 if c["complaintFeedbackType"] == "not-spam" {
                     return Vec::new();
                 }
-                (FeedbackKind::Complaint, &c["complainedRecipients"], &c["timestamp"])
+                (
+                    FeedbackKind::Complaint,
+                    &c["complainedRecipients"],
+                    &c["timestamp"],
+                )
             }
             _ => return Vec::new(),
         };
-        let at = when.as_str().and_then(crate::time::parse_rfc3339).unwrap_or(0);
+        let at = when
+            .as_str()
+            .and_then(crate::time::parse_rfc3339)
+            .unwrap_or(0);
         recipients
             .as_array()
             .into_iter()
@@ -209,14 +259,26 @@ mod tests {
 
     /// Verifies a prepared check the way WebCrypto does (RSASSA-PKCS1-v1_5, SHA-1 or SHA-256).
     pub(crate) fn host_verify(check: &SignatureCheck) -> bool {
-        let SignatureCheck::RsaPkcs1 { sha1, spki, signature, message } = check else { return false };
+        let SignatureCheck::RsaPkcs1 {
+            sha1,
+            spki,
+            signature,
+            message,
+        } = check
+        else {
+            return false;
+        };
         let key = rsa::RsaPublicKey::from_public_key_der(spki).unwrap();
         let sig = rsa::pkcs1v15::Signature::try_from(signature.as_slice()).unwrap();
         use rsa::signature::Verifier;
         if *sha1 {
-            rsa::pkcs1v15::VerifyingKey::<sha1::Sha1>::new(key).verify(message, &sig).is_ok()
+            rsa::pkcs1v15::VerifyingKey::<sha1::Sha1>::new(key)
+                .verify(message, &sig)
+                .is_ok()
         } else {
-            rsa::pkcs1v15::VerifyingKey::<sha2::Sha256>::new(key).verify(message, &sig).is_ok()
+            rsa::pkcs1v15::VerifyingKey::<sha2::Sha256>::new(key)
+                .verify(message, &sig)
+                .is_ok()
         }
     }
 
@@ -230,7 +292,10 @@ mod tests {
     }
 
     fn config_for(v: &Value) -> Config {
-        Config { topic_arns: vec![v["TopicArn"].as_str().unwrap().into()], certificates: BTreeMap::new() }
+        Config {
+            topic_arns: vec![v["TopicArn"].as_str().unwrap().into()],
+            certificates: BTreeMap::new(),
+        }
     }
 
     #[test]
@@ -251,13 +316,19 @@ mod tests {
         let mut f = fixtures()[2].clone();
         f.as_object_mut().unwrap().remove("Subject");
         let env = envelope(&config_for(&f), f.to_string().as_bytes()).unwrap();
-        assert!(!host_verify(&env.check(CERT).unwrap()), "Subject is part of the signed string when present");
+        assert!(
+            !host_verify(&env.check(CERT).unwrap()),
+            "Subject is part of the signed string when present"
+        );
     }
 
     #[test]
     fn envelopes_are_checked_before_any_fetch() {
         let f = fixtures()[0].clone();
-        let other_topic = Config { topic_arns: vec!["arn:aws:sns:us-east-1:1:other".into()], certificates: BTreeMap::new() };
+        let other_topic = Config {
+            topic_arns: vec!["arn:aws:sns:us-east-1:1:other".into()],
+            certificates: BTreeMap::new(),
+        };
         assert!(envelope(&other_topic, f.to_string().as_bytes()).is_err());
         for url in [
             "http://sns.us-east-2.amazonaws.com/x.pem",
@@ -267,9 +338,15 @@ mod tests {
         ] {
             let mut g = f.clone();
             g["SigningCertURL"] = json!(url);
-            assert!(envelope(&config_for(&g), g.to_string().as_bytes()).is_err(), "{url}");
+            assert!(
+                envelope(&config_for(&g), g.to_string().as_bytes()).is_err(),
+                "{url}"
+            );
         }
-        assert!(is_sns_url("https://sns.cn-north-1.amazonaws.com.cn/c.pem", true));
+        assert!(is_sns_url(
+            "https://sns.cn-north-1.amazonaws.com.cn/c.pem",
+            true
+        ));
         let mut g = f.clone();
         g["SignatureVersion"] = json!("3");
         assert!(envelope(&config_for(&g), g.to_string().as_bytes()).is_err());
@@ -280,7 +357,10 @@ mod tests {
         let msg = json!({"Type": "SubscriptionConfirmation", "MessageId": "m1", "Token": "tok", "TopicArn": "arn:aws:sns:us-east-1:1:ses",
             "Message": "You have chosen to subscribe", "SubscribeURL": "https://sns.us-east-1.amazonaws.com/?Action=ConfirmSubscription&Token=tok",
             "Timestamp": "2026-01-01T00:00:00.000Z", "SignatureVersion": "2", "Signature": "", "SigningCertURL": "https://sns.us-east-1.amazonaws.com/c.pem"});
-        let cfg = Config { topic_arns: vec!["arn:aws:sns:us-east-1:1:ses".into()], certificates: BTreeMap::new() };
+        let cfg = Config {
+            topic_arns: vec!["arn:aws:sns:us-east-1:1:ses".into()],
+            certificates: BTreeMap::new(),
+        };
         let env = envelope(&cfg, msg.to_string().as_bytes()).unwrap();
         assert_eq!(
             env.string_to_sign,
@@ -298,16 +378,59 @@ mod tests {
             "bouncedRecipients": [{"emailAddress": "jane@example.com", "status": "5.1.1", "action": "failed", "diagnosticCode": "smtp; 550 5.1.1 <jane@example.com>... User unknown"}],
             "timestamp": "2016-01-27T14:59:44.101Z", "feedbackId": "00000138111222aa-44455566-cccc-cccc-cccc-ddddaaaa068a-000000"},
             "mail": {"timestamp": "2016-01-27T14:59:38.237Z", "source": "john@example.com", "destination": ["jane@example.com", "mary@example.com", "richard@example.com"]}});
-        let env = Envelope { kind: MessageType::Notification, message_id: "m".into(), topic_arn: String::new(), message: bounce.to_string(), signing_cert_url: String::new(), subscribe_url: None, sha1: false, signature: vec![], string_to_sign: String::new() };
+        let env = Envelope {
+            kind: MessageType::Notification,
+            message_id: "m".into(),
+            topic_arn: String::new(),
+            message: bounce.to_string(),
+            signing_cert_url: String::new(),
+            subscribe_url: None,
+            sha1: false,
+            signature: vec![],
+            string_to_sign: String::new(),
+        };
         let f = env.feedback();
-        assert_eq!(f.len(), 1, "only the bounced recipient, not every destination");
-        assert_eq!((f[0].email.as_str(), f[0].kind), ("jane@example.com", FeedbackKind::HardBounce));
+        assert_eq!(
+            f.len(),
+            1,
+            "only the bounced recipient, not every destination"
+        );
+        assert_eq!(
+            (f[0].email.as_str(), f[0].kind),
+            ("jane@example.com", FeedbackKind::HardBounce)
+        );
         let transient = bounce.to_string().replace("\"Permanent\"", "\"Transient\"");
-        assert_eq!(Envelope { message: transient, ..env.clone() }.feedback()[0].kind, FeedbackKind::SoftBounce);
+        assert_eq!(
+            Envelope {
+                message: transient,
+                ..env.clone()
+            }
+            .feedback()[0]
+                .kind,
+            FeedbackKind::SoftBounce
+        );
         let complaint = json!({"eventType": "Complaint", "complaint": {"complainedRecipients": [{"emailAddress": "a@b.co"}], "timestamp": "2026-01-01T00:00:00Z", "complaintFeedbackType": "abuse"}});
-        assert_eq!(Envelope { message: complaint.to_string(), ..env.clone() }.feedback()[0].kind, FeedbackKind::Complaint);
+        assert_eq!(
+            Envelope {
+                message: complaint.to_string(),
+                ..env.clone()
+            }
+            .feedback()[0]
+                .kind,
+            FeedbackKind::Complaint
+        );
         let not_spam = complaint.to_string().replace("abuse", "not-spam");
-        assert!(Envelope { message: not_spam, ..env.clone() }.feedback().is_empty());
-        assert!(Envelope { message: "Successfully validated SNS topic for Amazon SES event publishing.".into(), ..env }.feedback().is_empty());
+        assert!(Envelope {
+            message: not_spam,
+            ..env.clone()
+        }
+        .feedback()
+        .is_empty());
+        assert!(Envelope {
+            message: "Successfully validated SNS topic for Amazon SES event publishing.".into(),
+            ..env
+        }
+        .feedback()
+        .is_empty());
     }
 }
