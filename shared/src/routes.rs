@@ -125,6 +125,19 @@ routes! {
     CreateApiKey: Post "/v1/admin/keys" => Gateway, scope(Scope::Admin);
     ListApiKeys: Get "/v1/admin/keys" => Gateway, scope(Scope::Admin);
     RevokeApiKey: Delete "/v1/admin/keys/{key_id}" => Gateway, scope(Scope::Admin);
+    // The gateway also serves the configuration documents (control plane), so the handlers'
+    // workers stay lean for the data plane, and the retry queue of every handler.
+    CreateForm: Post "/v1/admin/forms" => Gateway, scope(Scope::ConfigWrite);
+    ListForms: Get "/v1/admin/forms" => Gateway, scope(Scope::ConfigWrite);
+    GetForm: Get "/v1/admin/forms/{form_id}" => Gateway, scope(Scope::ConfigWrite);
+    UpdateForm: Put "/v1/admin/forms/{form_id}" => Gateway, scope(Scope::ConfigWrite);
+    FormStats: Get "/v1/admin/forms/{form_id}/stats" => Gateway, scope(Scope::ReportsRead);
+    CreateSource: Post "/v1/admin/sources" => Gateway, scope(Scope::ConfigWrite);
+    ListSources: Get "/v1/admin/sources" => Gateway, scope(Scope::ConfigWrite);
+    GetSource: Get "/v1/admin/sources/{source_id}" => Gateway, scope(Scope::ConfigWrite);
+    UpdateSource: Put "/v1/admin/sources/{source_id}" => Gateway, scope(Scope::ConfigWrite);
+    ListJobs: Get "/v1/admin/jobs" => Gateway, scope(Scope::ReportsRead);
+    RetryJob: Post "/v1/admin/jobs/{job_id}/retry" => Gateway, scope(Scope::ConfigWrite);
 
     // Internal, served by every handler: its health check (gathered by the gateway's /health)
     // and its share of the cron trigger (the gateway's scheduled handler calls each one).
@@ -139,18 +152,6 @@ routes! {
     CreateLead: Post "/v1/leads" => Intake, scope(Scope::IntakeWrite);
     GetLead: Get "/v1/leads/{lead_id}" => Intake, scope(Scope::LeadsRead);
     CreateActivity: Post "/v1/activities" => Intake, scope(Scope::IntakeWrite);
-    // Intake: administration.
-    CreateForm: Post "/v1/admin/forms" => Intake, scope(Scope::ConfigWrite);
-    ListForms: Get "/v1/admin/forms" => Intake, scope(Scope::ConfigWrite);
-    GetForm: Get "/v1/admin/forms/{form_id}" => Intake, scope(Scope::ConfigWrite);
-    UpdateForm: Put "/v1/admin/forms/{form_id}" => Intake, scope(Scope::ConfigWrite);
-    FormStats: Get "/v1/admin/forms/{form_id}/stats" => Intake, scope(Scope::ReportsRead);
-    CreateSource: Post "/v1/admin/sources" => Intake, scope(Scope::ConfigWrite);
-    ListSources: Get "/v1/admin/sources" => Intake, scope(Scope::ConfigWrite);
-    GetSource: Get "/v1/admin/sources/{source_id}" => Intake, scope(Scope::ConfigWrite);
-    UpdateSource: Put "/v1/admin/sources/{source_id}" => Intake, scope(Scope::ConfigWrite);
-    ListIntakeJobs: Get "/v1/intake/jobs" => Intake, scope(Scope::ReportsRead);
-    RetryIntakeJob: Post "/v1/intake/jobs/{job_id}/retry" => Intake, scope(Scope::ConfigWrite);
 
     // Consent: the ledger, fast checks, signed links, provider feedback, erasure and export.
     CheckConsent: Post "/v1/consent/check" => Consent, scope(Scope::ConsentRead);

@@ -293,7 +293,7 @@ fn a_failed_step_is_retried_by_cron_to_completion() {
     let submission = out["submission_id"].as_str().unwrap().to_string();
 
     let jobs = api
-        .get("/v1/intake/jobs?state=pending")
+        .get("/v1/admin/jobs?state=pending")
         .bearer(&api.admin_key)
         .send()
         .json();
@@ -313,7 +313,7 @@ fn a_failed_step_is_retried_by_cron_to_completion() {
     // Nothing is due yet; a tick two minutes later retries it.
     api.fire_cron_at(Some(now_ms() + 3 * 60_000));
     let jobs = api
-        .get("/v1/intake/jobs")
+        .get("/v1/admin/jobs")
         .bearer(&api.admin_key)
         .send()
         .json();

@@ -6,6 +6,7 @@
 //! the request id. It serves `/health` (gathered from all five handlers), `/openapi.json`, the
 //! problem-type pages and the API-key administration itself.
 
+mod admin;
 mod keys;
 
 use revops::auth::{self, Principal};
@@ -20,7 +21,9 @@ use worker::{
 
 use platform::cx::{self, finish, log};
 use platform::http::{self, header, PRINCIPAL, REQUEST_ID};
+use platform::resources::Resource;
 use platform::{problem, Context, Cx, Db, Result};
+use revops::intake::{form::FormConfig, source::SourceConfig};
 
 const SERVICE: Service = Service::Gateway;
 
@@ -49,6 +52,22 @@ async fn fetch(req: Request, env: Env, _ctx: WorkerContext) -> worker::Result<Re
     Ok(response)
 }
 
+/// Forms and webhook sources, administered here (the control plane) and read by intake.
+static FORM_ADMIN: Resource = Resource {
+    store: &platform::configs::FORMS,
+    param: "form_id",
+    plural: "forms",
+    validate: FormConfig::validate_json,
+    view: FormConfig::view_json,
+};
+static SOURCE_ADMIN: Resource = Resource {
+    store: &platform::configs::SOURCES,
+    param: "source_id",
+    plural: "sources",
+    validate: SourceConfig::validate_json,
+    view: SourceConfig::view_json,
+};
+
 /// The handlers with periodic work. The system has one cron trigger, on this worker: it calls
 /// each of these at `/internal/tick`, concurrently, each in its own invocation and CPU budget.
 /// (One schedule to reason about; and the local runtime can fire the primary worker's trigger.)
@@ -62,6 +81,26 @@ async fn scheduled(event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
         scheduled_ms: event.schedule() as i64,
     };
     let body = serde_json::to_value(&tick).unwrap_or_default();
+    let pruned = match Db::from_env(&env) {
+        Ok(db) => platform::maintenance::prune(&db, tick.scheduled_ms).await,
+        Err(e) => Err(e),
+    };
+    match pruned {
+        Ok(counts) => log(
+            revops::logging::Level::Info,
+            SERVICE,
+            &request_id,
+            "cron.pruned",
+            counts,
+        ),
+        Err(e) => log(
+            revops::logging::Level::Error,
+            SERVICE,
+            &request_id,
+            "cron.prune_failed",
+            json!({ "error": e.to_string() }),
+        ),
+    }
     let calls = TICKED.iter().map(|service| {
         let (env, body, request_id) = (&env, &body, &request_id);
         async move {
@@ -252,6 +291,17 @@ async fn serve_own(cx: Cx, req: Request) -> Result<Response> {
         RouteId::CreateApiKey => keys::create(&cx, req).await,
         RouteId::ListApiKeys => keys::list(&cx).await,
         RouteId::RevokeApiKey => keys::revoke(&cx).await,
+        RouteId::CreateForm => FORM_ADMIN.create(&cx, req).await,
+        RouteId::ListForms => FORM_ADMIN.list(&cx).await,
+        RouteId::GetForm => FORM_ADMIN.get(&cx).await,
+        RouteId::UpdateForm => FORM_ADMIN.update(&cx, req).await,
+        RouteId::FormStats => admin::form_stats(&cx).await,
+        RouteId::CreateSource => SOURCE_ADMIN.create(&cx, req).await,
+        RouteId::ListSources => SOURCE_ADMIN.list(&cx).await,
+        RouteId::GetSource => SOURCE_ADMIN.get(&cx).await,
+        RouteId::UpdateSource => SOURCE_ADMIN.update(&cx, req).await,
+        RouteId::ListJobs => admin::list_jobs(&cx, &req).await,
+        RouteId::RetryJob => admin::retry_job(&cx).await,
         other => Err(platform::Error::internal(format!(
             "gateway has no handler for {other:?}"
         ))),
@@ -270,6 +320,15 @@ async fn health(cx: &Cx) -> Result<Response> {
         }
     });
     let reports: Vec<Value> = futures_util::future::join_all(calls).await;
+    let gateway_kv = match cx
+        .kv(platform::cache::CONFIG)?
+        .get("health:probe")
+        .text()
+        .await
+    {
+        Ok(_) => json!({ "ok": true }),
+        Err(e) => json!({ "ok": false, "error": format!("{e:?}") }),
+    };
     let gateway_d1 = match cx
         .db
         .first::<Value>("SELECT COUNT(*) AS keys FROM api_keys", vec![])
@@ -283,10 +342,12 @@ async fn health(cx: &Cx) -> Result<Response> {
         let name = report["service"].as_str().unwrap_or("unknown").to_string();
         handlers.insert(name, report);
     }
-    let ok = gateway_d1["ok"] == true && handlers.values().all(|r| r["ok"] == true);
+    let ok = gateway_d1["ok"] == true
+        && gateway_kv["ok"] == true
+        && handlers.values().all(|r| r["ok"] == true);
     let body = json!({
         "status": if ok { "ok" } else { "degraded" },
-        "gateway": { "d1": gateway_d1 },
+        "gateway": { "d1": gateway_d1, "kv": { "CONFIG": gateway_kv } },
         "handlers": handlers,
     });
     http::json(if ok { 200 } else { 503 }, &body)

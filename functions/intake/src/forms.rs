@@ -2,7 +2,6 @@
 //! preflight, and the forms' administration and counters.
 
 use revops::html;
-use revops::ids::prefix;
 use revops::intake::form::{self, FormConfig, Refusal};
 use revops::intake::normalize::{normalise, parse_urlencoded, Submission};
 use revops::problem::{Problem, ProblemKind};
@@ -14,25 +13,12 @@ use worker::{Request, Response};
 use crate::api::kept_headers;
 use crate::pipeline;
 use crate::store::{Extras, NewSubmission};
-use platform::{args, cache, http, Cx, Error, Result};
+use platform::{args, http, Cx, Error, Result};
 
 const MAX_BODY: usize = 64 * 1024;
 
-fn cache_key(id: &str) -> String {
-    format!("form:{id}")
-}
-
 pub async fn load(cx: &Cx, id: &str) -> Result<Option<FormConfig>> {
-    if !revops::ids::is_id(prefix::FORM, id) {
-        return Ok(None);
-    }
-    cache::get_or_load(
-        cx,
-        &cache_key(id),
-        "SELECT config FROM forms WHERE id = ?",
-        id,
-    )
-    .await
+    platform::configs::FORMS.load(cx, id).await
 }
 
 /// Counts a post's outcome for the form's statistics.
@@ -358,129 +344,4 @@ pub async fn preflight(cx: &Cx, req: Request) -> Result<Response> {
         .set("access-control-allow-headers", "content-type, accept")?;
     response.headers().set("access-control-max-age", "600")?;
     Ok(response)
-}
-
-fn view(id: &str, config: &FormConfig) -> Value {
-    let mut v = serde_json::to_value(config).unwrap_or_default();
-    v["id"] = Value::String(id.to_string());
-    v["post_url"] = Value::String(format!("/f/{id}"));
-    v
-}
-
-async fn store_config(cx: &Cx, id: &str, config: &FormConfig, create: bool) -> Result<()> {
-    let json = serde_json::to_string(config)?;
-    if create {
-        cx.db
-            .run(
-                "INSERT INTO forms (id, config, created_at, created_by, updated_at) VALUES (?, ?, ?, ?, ?)",
-                args![id, json, cx.now_ms, cx.actor(), cx.now_ms],
-            )
-            .await?;
-    } else {
-        cx.db
-            .run(
-                "UPDATE forms SET config = ?, updated_at = ? WHERE id = ?",
-                args![json, cx.now_ms, id],
-            )
-            .await?;
-    }
-    cache::put(cx, &cache_key(id), config).await
-}
-
-async fn parse_config(req: &mut Request) -> Result<FormConfig> {
-    let config: FormConfig = http::json_body(req, 64 * 1024).await?;
-    config
-        .validate()
-        .map_err(|e| Error::Problem(Problem::validation(e)))
-}
-
-pub async fn create(cx: &Cx, mut req: Request) -> Result<Response> {
-    let config = parse_config(&mut req).await?;
-    let id = cx.new_id(prefix::FORM);
-    store_config(cx, &id, &config, true).await?;
-    http::json(201, &view(&id, &config))
-}
-
-pub async fn update(cx: &Cx, mut req: Request) -> Result<Response> {
-    let id = cx.param("form_id").to_string();
-    if load(cx, &id).await?.is_none() {
-        return Err(Error::Problem(Problem::not_found(format!("form {id}"))));
-    }
-    let config = parse_config(&mut req).await?;
-    store_config(cx, &id, &config, false).await?;
-    http::json(200, &view(&id, &config))
-}
-
-pub async fn get(cx: &Cx) -> Result<Response> {
-    let id = cx.param("form_id");
-    let config = load(cx, id)
-        .await?
-        .ok_or_else(|| Error::Problem(Problem::not_found(format!("form {id}"))))?;
-    http::json(200, &view(id, &config))
-}
-
-pub async fn list(cx: &Cx) -> Result<Response> {
-    #[derive(Deserialize)]
-    struct Row {
-        id: String,
-        config: String,
-    }
-    let rows: Vec<Row> = cx
-        .db
-        .all(
-            "SELECT id, config FROM forms ORDER BY created_at DESC",
-            vec![],
-        )
-        .await?;
-    let forms: Vec<Value> = rows
-        .iter()
-        .filter_map(|r| {
-            serde_json::from_str::<FormConfig>(&r.config)
-                .ok()
-                .map(|c| view(&r.id, &c))
-        })
-        .collect();
-    http::json(200, &json!({ "forms": forms }))
-}
-
-/// Accepted and refused posts per day (last 30 days) with totals.
-pub async fn stats(cx: &Cx) -> Result<Response> {
-    let id = cx.param("form_id");
-    if load(cx, id).await?.is_none() {
-        return Err(Error::Problem(Problem::not_found(format!("form {id}"))));
-    }
-    #[derive(Deserialize)]
-    struct Row {
-        day: String,
-        outcome: String,
-        count: i64,
-    }
-    let since = revops::time::rfc3339(cx.now_ms - 30 * revops::time::DAY)[..10].to_string();
-    let rows: Vec<Row> = cx
-        .db
-        .all(
-            "SELECT day, outcome, count FROM form_counters WHERE form_id = ? AND day >= ? ORDER BY day",
-            args![id, since],
-        )
-        .await?;
-    let mut days: Vec<Value> = Vec::new();
-    let mut totals = json!({ "accepted": 0, "refused": {} });
-    for r in rows {
-        if days.last().is_none_or(|d| d["day"] != r.day.as_str()) {
-            days.push(json!({ "day": r.day, "accepted": 0, "refused": {} }));
-        }
-        let day = days.last_mut().expect("pushed above");
-        if r.outcome == "accepted" {
-            day["accepted"] = json!(day["accepted"].as_i64().unwrap_or(0) + r.count);
-            totals["accepted"] = json!(totals["accepted"].as_i64().unwrap_or(0) + r.count);
-        } else {
-            day["refused"][&r.outcome] = json!(r.count);
-            let t = totals["refused"][&r.outcome].as_i64().unwrap_or(0);
-            totals["refused"][&r.outcome] = json!(t + r.count);
-        }
-    }
-    http::json(
-        200,
-        &json!({ "form_id": id, "days": days, "totals": totals }),
-    )
 }

@@ -1,37 +1,18 @@
 //! Signed vendor webhooks: `POST /hooks/{source_id}` verified before anything is stored, and
 //! the sources' administration.
 
-use revops::ids::prefix;
 use revops::intake::normalize::{normalise, Submission};
 use revops::intake::source::SourceConfig;
 use revops::problem::{FieldError, Problem, ProblemKind};
 use revops::webhooks::{self, adapters, Inbound, Vendor, VerifyError};
-use serde::Deserialize;
 use serde_json::{json, Value};
 use worker::{Request, Response};
 
 use crate::pipeline;
 use crate::store::{Extras, NewSubmission};
-use platform::{args, cache, http, problem, Cx, Error, Result};
+use platform::{args, http, problem, Cx, Error, Result};
 
 const MAX_BODY: usize = 256 * 1024;
-
-fn cache_key(id: &str) -> String {
-    format!("source:{id}")
-}
-
-async fn load(cx: &Cx, id: &str) -> Result<Option<SourceConfig>> {
-    if !revops::ids::is_id(prefix::SOURCE, id) {
-        return Ok(None);
-    }
-    cache::get_or_load(
-        cx,
-        &cache_key(id),
-        "SELECT config FROM webhook_sources WHERE id = ?",
-        id,
-    )
-    .await
-}
 
 /// The headers a vendor request carries that identify or sign it, kept with the submission.
 fn kept_headers(headers: &[(String, String)]) -> Value {
@@ -55,7 +36,10 @@ fn kept_headers(headers: &[(String, String)]) -> Value {
 /// `POST /hooks/{source_id}`: verify, refuse replays, store every person in the payload, process.
 pub async fn receive(cx: &Cx, mut req: Request) -> Result<Response> {
     let id = cx.param("source_id").to_string();
-    let config = match load(cx, &id).await? {
+    let config = match platform::configs::SOURCES
+        .load::<SourceConfig>(cx, &id)
+        .await?
+    {
         Some(c) if c.enabled => c,
         _ => {
             return Err(Error::Problem(Problem::not_found(format!(
@@ -195,96 +179,4 @@ pub async fn receive(cx: &Cx, mut req: Request) -> Result<Response> {
         200,
         &json!({ "received": true, "message_id": verified.message_id, "accepted": accepted, "rejected": rejected }),
     )
-}
-
-async fn store_config(cx: &Cx, id: &str, config: &SourceConfig, create: bool) -> Result<()> {
-    let json = serde_json::to_string(config)?;
-    if create {
-        cx.db
-            .run(
-                "INSERT INTO webhook_sources (id, config, created_at, created_by, updated_at) VALUES (?, ?, ?, ?, ?)",
-                args![id, json, cx.now_ms, cx.actor(), cx.now_ms],
-            )
-            .await?;
-    } else {
-        cx.db
-            .run(
-                "UPDATE webhook_sources SET config = ?, updated_at = ? WHERE id = ?",
-                args![json, cx.now_ms, id],
-            )
-            .await?;
-    }
-    cache::put(cx, &cache_key(id), config).await
-}
-
-fn with_url(id: &str, config: &SourceConfig) -> Value {
-    let mut v = config.view(id);
-    v["post_url"] = Value::String(format!("/hooks/{id}"));
-    v
-}
-
-pub async fn create(cx: &Cx, mut req: Request) -> Result<Response> {
-    let config: SourceConfig = http::json_body(&mut req, 64 * 1024).await?;
-    let config = config
-        .validate(None)
-        .map_err(|e| Error::Problem(Problem::validation(e)))?;
-    let id = cx.new_id(prefix::SOURCE);
-    store_config(cx, &id, &config, true).await?;
-    http::json(201, &with_url(&id, &config))
-}
-
-/// Replaces a source's configuration; omitting `secrets` keeps the current ones.
-pub async fn update(cx: &Cx, mut req: Request) -> Result<Response> {
-    let id = cx.param("source_id").to_string();
-    let current = load(cx, &id)
-        .await?
-        .ok_or_else(|| Error::Problem(Problem::not_found(format!("webhook source {id}"))))?;
-    let config: SourceConfig = http::json_body(&mut req, 64 * 1024).await?;
-    let config = config
-        .validate(Some(&current.secrets))
-        .map_err(|e| Error::Problem(Problem::validation(e)))?;
-    store_config(cx, &id, &config, false).await?;
-    http::json(200, &with_url(&id, &config))
-}
-
-pub async fn get(cx: &Cx) -> Result<Response> {
-    let id = cx.param("source_id");
-    let config = load(cx, id)
-        .await?
-        .ok_or_else(|| Error::Problem(Problem::not_found(format!("webhook source {id}"))))?;
-    http::json(200, &with_url(id, &config))
-}
-
-pub async fn list(cx: &Cx) -> Result<Response> {
-    #[derive(Deserialize)]
-    struct Row {
-        id: String,
-        config: String,
-    }
-    let rows: Vec<Row> = cx
-        .db
-        .all(
-            "SELECT id, config FROM webhook_sources ORDER BY created_at DESC",
-            vec![],
-        )
-        .await?;
-    let sources: Vec<Value> = rows
-        .iter()
-        .filter_map(|r| {
-            serde_json::from_str::<SourceConfig>(&r.config)
-                .ok()
-                .map(|c| with_url(&r.id, &c))
-        })
-        .collect();
-    http::json(200, &json!({ "sources": sources }))
-}
-
-/// Forgets receipts no replay could use any more.
-pub async fn prune_receipts(cx: &Cx, now: i64) -> Result<usize> {
-    cx.db
-        .run(
-            "DELETE FROM webhook_receipts WHERE expires_at < ?",
-            args![now],
-        )
-        .await
 }

@@ -35,17 +35,6 @@ async fn route(cx: Cx, req: Request) -> Result<Response> {
         RouteId::CreateLead => api::create_lead(&cx, req).await,
         RouteId::GetLead => api::get_lead(&cx).await,
         RouteId::CreateActivity => api::create_activity(&cx, req).await,
-        RouteId::CreateForm => forms::create(&cx, req).await,
-        RouteId::ListForms => forms::list(&cx).await,
-        RouteId::GetForm => forms::get(&cx).await,
-        RouteId::UpdateForm => forms::update(&cx, req).await,
-        RouteId::FormStats => forms::stats(&cx).await,
-        RouteId::CreateSource => hooks::create(&cx, req).await,
-        RouteId::ListSources => hooks::list(&cx).await,
-        RouteId::GetSource => hooks::get(&cx).await,
-        RouteId::UpdateSource => hooks::update(&cx, req).await,
-        RouteId::ListIntakeJobs => list_jobs(&cx, &req).await,
-        RouteId::RetryIntakeJob => retry_job(&cx).await,
         RouteId::HandlerTick => tick(&cx, req).await,
         other => Err(Error::internal(format!(
             "intake has no handler for {other:?}"
@@ -53,32 +42,7 @@ async fn route(cx: Cx, req: Request) -> Result<Response> {
     }
 }
 
-/// `GET /v1/intake/jobs?state=pending|dead`: what is waiting to be retried, and what gave up.
-async fn list_jobs(cx: &Cx, req: &Request) -> Result<Response> {
-    let state = http::query_param(req, "state");
-    if let Some(s) = &state {
-        if s != "pending" && s != "dead" {
-            return Err(platform::problem(
-                revops::problem::ProblemKind::BadRequest,
-                "state is pending or dead",
-            ));
-        }
-    }
-    let list = jobs::list(&cx.db, "intake.", state.as_deref(), 200).await?;
-    let views: Vec<_> = list.iter().map(jobs::Job::view).collect();
-    http::json(200, &json!({ "jobs": views }))
-}
-
-/// `POST /v1/intake/jobs/{id}/retry`: run a pending or dead job at the next tick.
-async fn retry_job(cx: &Cx) -> Result<Response> {
-    let id = cx.param("job_id");
-    let job = jobs::retry_now(&cx.db, id, "intake.", cx.now_ms)
-        .await?
-        .ok_or_else(|| Error::Problem(revops::problem::Problem::not_found(format!("job {id}"))))?;
-    http::json(200, &job.view())
-}
-
-/// The cron tick: retry due submissions, prune expired replay receipts, rate windows and keys.
+/// The cron tick: retry the submissions whose pipeline is due for another attempt.
 async fn tick(cx: &Cx, mut req: Request) -> Result<Response> {
     let tick: Tick = http::json_body(&mut req, 4096).await?;
     let now = tick.scheduled_ms.max(cx.now_ms);
@@ -87,23 +51,5 @@ async fn tick(cx: &Cx, mut req: Request) -> Result<Response> {
         pipeline::retry(cx, &job.subject, &extras).await
     })
     .await?;
-    let receipts = hooks::prune_receipts(cx, now).await?;
-    let windows = cx
-        .db
-        .run(
-            "DELETE FROM rate_windows WHERE window_start < ?",
-            platform::args![now - revops::time::DAY],
-        )
-        .await?;
-    let keys = cx
-        .db
-        .run(
-            "DELETE FROM idempotency_keys WHERE created_at < ?",
-            platform::args![now - revops::idempotency::RETENTION_MS],
-        )
-        .await?;
-    http::json(
-        200,
-        &json!({ "retried": done, "failed": failed, "pruned": { "receipts": receipts, "rate_windows": windows, "idempotency_keys": keys } }),
-    )
+    http::json(200, &json!({ "retried": done, "failed": failed }))
 }

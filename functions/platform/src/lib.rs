@@ -5,6 +5,7 @@
 //! Business rules do not live here; they live in `revops` (the `shared/` crate).
 
 pub mod cache;
+pub mod configs;
 pub mod crypto;
 pub mod cx;
 pub mod db;
@@ -13,6 +14,8 @@ pub mod health;
 pub mod http;
 pub mod idempotency;
 pub mod jobs;
+pub mod maintenance;
+pub mod resources;
 pub mod services;
 pub mod settings;
 pub mod tick;

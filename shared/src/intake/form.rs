@@ -196,6 +196,24 @@ impl FormConfig {
         }
     }
 
+    /// The admin API's validation: submitted JSON to the JSON to store.
+    pub fn validate_json(
+        body: serde_json::Value,
+        _stored: Option<&serde_json::Value>,
+    ) -> Result<serde_json::Value, Vec<FieldError>> {
+        let config: FormConfig = serde_json::from_value(body)
+            .map_err(|e| vec![FieldError::new("body", e.to_string())])?;
+        Ok(serde_json::to_value(config.validate()?).unwrap_or_default())
+    }
+
+    /// What the admin API shows for a stored form.
+    pub fn view_json(id: &str, stored: &serde_json::Value) -> serde_json::Value {
+        let mut v = stored.clone();
+        v["id"] = serde_json::Value::String(id.to_string());
+        v["post_url"] = serde_json::Value::String(format!("/f/{id}"));
+        v
+    }
+
     /// The origin a post came from, if it is allowed; otherwise why not.
     pub fn check_origin(
         &self,

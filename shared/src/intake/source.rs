@@ -113,6 +113,28 @@ impl SourceConfig {
         }
     }
 
+    /// The admin API's validation: submitted JSON (and the stored source, whose secrets are kept
+    /// when an update omits them) to the JSON to store.
+    pub fn validate_json(body: Value, stored: Option<&Value>) -> Result<Value, Vec<FieldError>> {
+        let config: SourceConfig = serde_json::from_value(body)
+            .map_err(|e| vec![FieldError::new("body", e.to_string())])?;
+        let previous: Option<Vec<String>> =
+            stored.and_then(|s| serde_json::from_value(s["secrets"].clone()).ok());
+        Ok(serde_json::to_value(config.validate(previous.as_deref())?).unwrap_or_default())
+    }
+
+    /// What the admin API shows for a stored source.
+    pub fn view_json(id: &str, stored: &Value) -> Value {
+        match serde_json::from_value::<SourceConfig>(stored.clone()) {
+            Ok(config) => {
+                let mut v = config.view(id);
+                v["post_url"] = Value::String(format!("/hooks/{id}"));
+                v
+            }
+            Err(_) => json!({ "id": id, "error": "unreadable configuration" }),
+        }
+    }
+
     /// The configuration as the API shows it: secrets only as fingerprints.
     pub fn view(&self, id: &str) -> Value {
         let fingerprints: Vec<String> = self

@@ -1,0 +1,95 @@
+//! The control plane the gateway serves for the handlers: form statistics and the retry queue
+//! of every handler. (Forms and webhook sources are `platform::configs` resources.)
+
+use revops::problem::{Problem, ProblemKind};
+use serde::Deserialize;
+use serde_json::json;
+use worker::{Request, Response};
+
+use platform::configs::FORMS;
+use platform::{args, http, jobs, problem, Cx, Error, Result};
+
+/// `GET /v1/admin/forms/{form_id}/stats`: accepted and refused posts per day (last 30 days),
+/// refusals by reason, with totals.
+pub async fn form_stats(cx: &Cx) -> Result<Response> {
+    let id = cx.param("form_id");
+    if FORMS.load_value(cx, id).await?.is_none() {
+        return Err(Error::Problem(Problem::not_found(format!("form {id}"))));
+    }
+    #[derive(Deserialize)]
+    struct Row {
+        day: String,
+        outcome: String,
+        count: i64,
+    }
+    let since = revops::time::rfc3339(cx.now_ms - 30 * revops::time::DAY)[..10].to_string();
+    let rows: Vec<Row> = cx
+        .db
+        .all(
+            "SELECT day, outcome, count FROM form_counters WHERE form_id = ? AND day >= ? ORDER BY day",
+            args![id, since],
+        )
+        .await?;
+    let mut days: Vec<serde_json::Value> = Vec::new();
+    let mut totals = json!({ "accepted": 0, "refused": {} });
+    for r in rows {
+        if days.last().is_none_or(|d| d["day"] != r.day.as_str()) {
+            days.push(json!({ "day": r.day, "accepted": 0, "refused": {} }));
+        }
+        let day = days.last_mut().expect("pushed above");
+        if r.outcome == "accepted" {
+            day["accepted"] = json!(day["accepted"].as_i64().unwrap_or(0) + r.count);
+            totals["accepted"] = json!(totals["accepted"].as_i64().unwrap_or(0) + r.count);
+        } else {
+            day["refused"][&r.outcome] = json!(r.count);
+            let t = totals["refused"][&r.outcome].as_i64().unwrap_or(0);
+            totals["refused"][&r.outcome] = json!(t + r.count);
+        }
+    }
+    http::json(
+        200,
+        &json!({ "form_id": id, "days": days, "totals": totals }),
+    )
+}
+
+/// The job-kind prefix of a handler named in a query (`handler=intake` → `intake.`).
+fn kind_prefix(req: &Request) -> Result<String> {
+    match http::query_param(req, "handler") {
+        None => Ok(String::new()),
+        Some(h)
+            if revops::routes::Service::HANDLERS
+                .iter()
+                .any(|s| s.name() == h) =>
+        {
+            Ok(format!("{h}."))
+        }
+        Some(h) => Err(problem(
+            ProblemKind::BadRequest,
+            format!("`{h}` is not a handler"),
+        )),
+    }
+}
+
+/// `GET /v1/admin/jobs[?handler=…][&state=pending|dead]`: what is waiting to be retried, and what
+/// gave up, for every handler.
+pub async fn list_jobs(cx: &Cx, req: &Request) -> Result<Response> {
+    let state = http::query_param(req, "state");
+    if state
+        .as_deref()
+        .is_some_and(|s| s != "pending" && s != "dead")
+    {
+        return Err(problem(ProblemKind::BadRequest, "state is pending or dead"));
+    }
+    let list = jobs::list(&cx.db, &kind_prefix(req)?, state.as_deref(), 200).await?;
+    let views: Vec<_> = list.iter().map(jobs::Job::view).collect();
+    http::json(200, &json!({ "jobs": views }))
+}
+
+/// `POST /v1/admin/jobs/{id}/retry`: run a pending or dead job at the next cron tick.
+pub async fn retry_job(cx: &Cx) -> Result<Response> {
+    let id = cx.param("job_id");
+    let job = jobs::retry_now(&cx.db, id, "", cx.now_ms)
+        .await?
+        .ok_or_else(|| Error::Problem(Problem::not_found(format!("job {id}"))))?;
+    http::json(200, &job.view())
+}
