@@ -16,6 +16,7 @@ pub mod logging;
 pub mod openapi;
 pub mod problem;
 pub mod routes;
+pub mod scoring;
 pub mod text;
 pub mod time;
 pub mod webhooks;

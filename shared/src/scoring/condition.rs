@@ -1,0 +1,483 @@
+//! The condition language of scoring (and routing) rules: tests on a lead's attributes, its
+//! consent, whether its company is a customer, combined with `all` / `any` / `not`.
+//!
+//! ```json
+//! {"field": "title", "contains": ["vp", "director"]}        case-insensitive substring, any
+//! {"field": "country", "in": ["US", "CA"]}                    case-insensitive equality, any
+//! {"field": "employees", "at_least": "201-500"}             size bands compare in order
+//! {"field": "custom.revenue", "at_least": 1000000}          numbers compare as numbers
+//! {"field": "company_domain", "present": true}
+//! {"field": "custom.student", "equals": true}
+//! {"field": "email_domain", "free_mail": true}
+//! {"consent": "opted_out", "topic": "marketing_email"}     or {"consent": "suppressed"}
+//! {"existing_customer": true}
+//! {"all": [...]}  {"any": [...]}  {"not": {...}}
+//! ```
+//! Conditions are parsed with errors that name the offending place (`fit[2].when.any[0].in`).
+
+use serde_json::Value;
+
+use crate::intake::email::is_free_mail_domain;
+use crate::intake::employees::EmployeeBand;
+use crate::intake::lead::Lead;
+
+/// What a condition is evaluated against.
+#[derive(Debug, Clone, Default)]
+pub struct Facts<'a> {
+    pub lead: Option<&'a Lead>,
+    /// Consent topics the person opted out of.
+    pub opted_out: Vec<String>,
+    pub suppressed: bool,
+    pub existing_customer: bool,
+}
+
+impl Facts<'_> {
+    /// A lead attribute as JSON (`custom.x` for custom attributes; `email_domain` derived).
+    pub fn field(&self, name: &str) -> Value {
+        let Some(lead) = self.lead else {
+            return Value::Null;
+        };
+        let s = |v: &Option<String>| v.clone().map(Value::String).unwrap_or(Value::Null);
+        match name {
+            "email" => Value::String(lead.email.clone()),
+            "email_domain" => lead
+                .email
+                .rsplit_once('@')
+                .map(|(_, d)| Value::String(d.to_string()))
+                .unwrap_or(Value::Null),
+            "first_name" => s(&lead.first_name),
+            "last_name" => s(&lead.last_name),
+            "company" => s(&lead.company),
+            "company_domain" => s(&lead.company_domain),
+            "title" => s(&lead.title),
+            "phone" => s(&lead.phone),
+            "country" => s(&lead.country),
+            "region" => s(&lead.region),
+            "city" => s(&lead.city),
+            "employees" => lead
+                .employees
+                .map(|b| Value::String(b.as_str().into()))
+                .unwrap_or(Value::Null),
+            "industry" => s(&lead.industry),
+            "website" => s(&lead.website),
+            "lead_source" => s(&lead.lead_source),
+            "utm_source" => lead
+                .latest_touch
+                .as_ref()
+                .and_then(|t| t.utm_source.clone())
+                .map(Value::String)
+                .unwrap_or(Value::Null),
+            "utm_medium" => lead
+                .latest_touch
+                .as_ref()
+                .and_then(|t| t.utm_medium.clone())
+                .map(Value::String)
+                .unwrap_or(Value::Null),
+            "utm_campaign" => lead
+                .latest_touch
+                .as_ref()
+                .and_then(|t| t.utm_campaign.clone())
+                .map(Value::String)
+                .unwrap_or(Value::Null),
+            other => match other.strip_prefix("custom.") {
+                Some(key) => lead.custom.get(key).cloned().unwrap_or(Value::Null),
+                None => Value::Null,
+            },
+        }
+    }
+}
+
+/// The attributes a condition may name (besides `custom.<name>`).
+pub const FIELDS: &[&str] = &[
+    "email",
+    "email_domain",
+    "first_name",
+    "last_name",
+    "company",
+    "company_domain",
+    "title",
+    "phone",
+    "country",
+    "region",
+    "city",
+    "employees",
+    "industry",
+    "website",
+    "lead_source",
+    "utm_source",
+    "utm_medium",
+    "utm_campaign",
+];
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Test {
+    Contains(Vec<String>),
+    In(Vec<String>),
+    AtLeast(Value),
+    AtMost(Value),
+    Present(bool),
+    Equals(Value),
+    FreeMail(bool),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Condition {
+    Field { field: String, test: Test },
+    OptedOut(String),
+    Suppressed,
+    ExistingCustomer(bool),
+    All(Vec<Condition>),
+    Any(Vec<Condition>),
+    Not(Box<Condition>),
+}
+
+fn strings(v: &Value, at: &str) -> Result<Vec<String>, String> {
+    let list = match v {
+        Value::String(s) => vec![s.clone()],
+        Value::Array(items) => items
+            .iter()
+            .map(|i| {
+                i.as_str()
+                    .map(|s| s.to_string())
+                    .ok_or_else(|| format!("{at}: list only strings"))
+            })
+            .collect::<Result<_, _>>()?,
+        _ => return Err(format!("{at}: give a string or a list of strings")),
+    };
+    if list.is_empty() || list.iter().any(|s| s.trim().is_empty()) {
+        return Err(format!("{at}: the list must hold non-empty strings"));
+    }
+    Ok(list
+        .into_iter()
+        .map(|s| crate::text::lowercase(s.trim()))
+        .collect())
+}
+
+fn bool_at(v: &Value, at: &str) -> Result<bool, String> {
+    v.as_bool()
+        .ok_or_else(|| format!("{at}: must be true or false"))
+}
+
+impl Condition {
+    /// Parses a condition; `at` is where it sits in the model, for error messages.
+    pub fn parse(v: &Value, at: &str) -> Result<Condition, String> {
+        let obj = v
+            .as_object()
+            .ok_or_else(|| format!("{at}: a condition is a JSON object"))?;
+        let list = |key: &str| -> Result<Vec<Condition>, String> {
+            let items = obj[key]
+                .as_array()
+                .ok_or_else(|| format!("{at}.{key}: give a list of conditions"))?;
+            if items.is_empty() {
+                return Err(format!("{at}.{key}: the list is empty"));
+            }
+            items
+                .iter()
+                .enumerate()
+                .map(|(i, c)| Condition::parse(c, &format!("{at}.{key}[{i}]")))
+                .collect()
+        };
+        if obj.contains_key("all") {
+            return Ok(Condition::All(list("all")?));
+        }
+        if obj.contains_key("any") {
+            return Ok(Condition::Any(list("any")?));
+        }
+        if let Some(inner) = obj.get("not") {
+            return Ok(Condition::Not(Box::new(Condition::parse(
+                inner,
+                &format!("{at}.not"),
+            )?)));
+        }
+        if let Some(c) = obj.get("consent") {
+            return match c.as_str() {
+                Some("suppressed") => Ok(Condition::Suppressed),
+                Some("opted_out") => match obj.get("topic").and_then(Value::as_str) {
+                    Some(t) if !t.is_empty() => Ok(Condition::OptedOut(t.to_string())),
+                    _ => Err(format!("{at}.topic: name the consent topic")),
+                },
+                _ => Err(format!(
+                    "{at}.consent: is `opted_out` (with a topic) or `suppressed`"
+                )),
+            };
+        }
+        if let Some(b) = obj.get("existing_customer") {
+            return Ok(Condition::ExistingCustomer(bool_at(
+                b,
+                &format!("{at}.existing_customer"),
+            )?));
+        }
+        let field = obj.get("field").and_then(Value::as_str).ok_or_else(|| {
+            format!("{at}: give a field, consent, existing_customer, all, any or not")
+        })?;
+        if !FIELDS.contains(&field) && field.strip_prefix("custom.").is_none_or(|k| k.is_empty()) {
+            return Err(format!(
+                "{at}.field: `{field}` is not a lead attribute (nor custom.<name>)"
+            ));
+        }
+        let tests: Vec<&str> = [
+            "contains",
+            "in",
+            "at_least",
+            "at_most",
+            "present",
+            "equals",
+            "free_mail",
+        ]
+        .into_iter()
+        .filter(|k| obj.contains_key(*k))
+        .collect();
+        let [test] = tests.as_slice() else {
+            return Err(format!("{at}: give exactly one of contains, in, at_least, at_most, present, equals, free_mail"));
+        };
+        let value = &obj[*test];
+        let here = format!("{at}.{test}");
+        let test = match *test {
+            "contains" => Test::Contains(strings(value, &here)?),
+            "in" => Test::In(strings(value, &here)?),
+            "at_least" | "at_most" => {
+                let ok = value.is_number()
+                    || (field == "employees"
+                        && value.as_str().and_then(EmployeeBand::parse_band).is_some());
+                if !ok {
+                    return Err(format!(
+                        "{here}: compare with a number (or an employee band such as 201-500)"
+                    ));
+                }
+                if *test == "at_least" {
+                    Test::AtLeast(value.clone())
+                } else {
+                    Test::AtMost(value.clone())
+                }
+            }
+            "present" => Test::Present(bool_at(value, &here)?),
+            "equals" => Test::Equals(value.clone()),
+            _ => {
+                if field != "email_domain" && field != "company_domain" {
+                    return Err(format!(
+                        "{here}: free_mail applies to email_domain or company_domain"
+                    ));
+                }
+                Test::FreeMail(bool_at(value, &here)?)
+            }
+        };
+        Ok(Condition::Field {
+            field: field.to_string(),
+            test,
+        })
+    }
+
+    pub fn matches(&self, facts: &Facts) -> bool {
+        match self {
+            Condition::All(cs) => cs.iter().all(|c| c.matches(facts)),
+            Condition::Any(cs) => cs.iter().any(|c| c.matches(facts)),
+            Condition::Not(c) => !c.matches(facts),
+            Condition::OptedOut(topic) => facts.opted_out.iter().any(|t| t == topic),
+            Condition::Suppressed => facts.suppressed,
+            Condition::ExistingCustomer(want) => facts.existing_customer == *want,
+            Condition::Field { field, test } => test.matches(field, &facts.field(field)),
+        }
+    }
+}
+
+fn text_of(v: &Value) -> Option<String> {
+    match v {
+        Value::Null => None,
+        Value::String(s) => Some(crate::text::lowercase(s.trim())),
+        Value::Array(items) => Some(
+            items
+                .iter()
+                .filter_map(text_of)
+                .collect::<Vec<_>>()
+                .join(", "),
+        ),
+        other => Some(other.to_string()),
+    }
+}
+
+fn number_of(field: &str, v: &Value) -> Option<f64> {
+    if field == "employees" {
+        return v
+            .as_str()
+            .and_then(EmployeeBand::parse_band)
+            .map(|b| b.lower_bound() as f64);
+    }
+    v.as_f64().or_else(|| {
+        v.as_str()
+            .and_then(|s| s.trim().replace(',', "").parse().ok())
+    })
+}
+
+impl Test {
+    pub fn matches(&self, field: &str, value: &Value) -> bool {
+        match self {
+            Test::Present(want) => {
+                let present =
+                    !matches!(value, Value::Null) && text_of(value).is_some_and(|t| !t.is_empty());
+                present == *want
+            }
+            Test::Contains(needles) => {
+                text_of(value).is_some_and(|t| needles.iter().any(|n| t.contains(n.as_str())))
+            }
+            Test::In(options) => match value {
+                // A list value (a multi-select) matches if any of its items is in the options.
+                Value::Array(items) => items
+                    .iter()
+                    .filter_map(text_of)
+                    .any(|t| options.contains(&t)),
+                v => text_of(v).is_some_and(|t| {
+                    options.iter().any(|o| {
+                        *o == t || (field.ends_with("domain") && t.ends_with(&format!(".{o}")))
+                    })
+                }),
+            },
+            Test::AtLeast(bound) | Test::AtMost(bound) => {
+                let (Some(v), Some(b)) = (number_of(field, value), number_of(field, bound)) else {
+                    return false;
+                };
+                if matches!(self, Test::AtLeast(_)) {
+                    v >= b
+                } else {
+                    v <= b
+                }
+            }
+            Test::Equals(expected) => match (value, expected) {
+                (Value::String(a), Value::String(b)) => a.trim().eq_ignore_ascii_case(b.trim()),
+                (Value::String(a), Value::Bool(b)) => {
+                    crate::intake::normalize::parse_yes_no(a) == Some(*b)
+                }
+                (Value::String(a), Value::Number(_)) => {
+                    number_of(field, value) == number_of(field, expected) && !a.is_empty()
+                }
+                (a, b) => a == b,
+            },
+            Test::FreeMail(want) => {
+                text_of(value).is_some_and(|d| is_free_mail_domain(&d) == *want)
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn lead() -> Lead {
+        Lead {
+            email: "ana@globex.com".into(),
+            title: Some("VP of Sales".into()),
+            country: Some("US".into()),
+            employees: Some(EmployeeBand::B201To500),
+            company_domain: Some("globex.com".into()),
+            custom: [
+                ("student".to_string(), json!("yes")),
+                ("revenue".to_string(), json!("2,500,000")),
+                ("tags".to_string(), json!(["a", "b"])),
+            ]
+            .into_iter()
+            .collect(),
+            ..Lead::default()
+        }
+    }
+
+    fn check(cond: Value) -> bool {
+        let lead = lead();
+        let facts = Facts {
+            lead: Some(&lead),
+            opted_out: vec!["newsletter".into()],
+            suppressed: false,
+            existing_customer: true,
+        };
+        Condition::parse(&cond, "rule").unwrap().matches(&facts)
+    }
+
+    #[test]
+    fn field_tests() {
+        assert!(check(
+            json!({"field": "title", "contains": ["vp", "director"]})
+        ));
+        assert!(!check(json!({"field": "title", "contains": "intern"})));
+        assert!(check(json!({"field": "country", "in": ["us", "ca"]})));
+        assert!(check(json!({"field": "employees", "at_least": "51-200"})));
+        assert!(!check(
+            json!({"field": "employees", "at_least": "501-1000"})
+        ));
+        assert!(check(json!({"field": "employees", "at_most": "201-500"})));
+        assert!(check(
+            json!({"field": "custom.revenue", "at_least": 1000000})
+        ));
+        assert!(check(json!({"field": "custom.student", "equals": true})));
+        assert!(check(json!({"field": "company_domain", "present": true})));
+        assert!(check(json!({"field": "industry", "present": false})));
+        assert!(check(json!({"field": "email_domain", "free_mail": false})));
+        assert!(check(
+            json!({"field": "email_domain", "in": ["globex.com"]})
+        ));
+        assert!(
+            check(json!({"field": "custom.tags", "in": ["b"]})),
+            "a multi-select matches any item"
+        );
+    }
+
+    #[test]
+    fn subdomains_match_domain_lists() {
+        let lead = Lead {
+            email: "x@mail.competitor.io".into(),
+            ..Lead::default()
+        };
+        let facts = Facts {
+            lead: Some(&lead),
+            ..Facts::default()
+        };
+        let c = Condition::parse(
+            &json!({"field": "email_domain", "in": ["competitor.io"]}),
+            "r",
+        )
+        .unwrap();
+        assert!(c.matches(&facts));
+        let c =
+            Condition::parse(&json!({"field": "email_domain", "in": ["petitor.io"]}), "r").unwrap();
+        assert!(!c.matches(&facts), "a suffix must be a whole label");
+    }
+
+    #[test]
+    fn combinators_consent_and_customers() {
+        assert!(check(
+            json!({"all": [{"field": "country", "in": ["US"]}, {"not": {"field": "title", "contains": "intern"}}]})
+        ));
+        assert!(check(
+            json!({"any": [{"field": "country", "in": ["DE"]}, {"existing_customer": true}]})
+        ));
+        assert!(check(
+            json!({"consent": "opted_out", "topic": "newsletter"})
+        ));
+        assert!(!check(
+            json!({"consent": "opted_out", "topic": "marketing_email"})
+        ));
+        assert!(!check(json!({"consent": "suppressed"})));
+    }
+
+    #[test]
+    fn errors_name_the_place() {
+        let err = |v: Value| Condition::parse(&v, "fit[2].when").unwrap_err();
+        assert_eq!(
+            err(json!({"field": "titel", "contains": "vp"})),
+            "fit[2].when.field: `titel` is not a lead attribute (nor custom.<name>)"
+        );
+        assert_eq!(err(json!({"any": [{"field": "title"}]})), "fit[2].when.any[0]: give exactly one of contains, in, at_least, at_most, present, equals, free_mail");
+        assert_eq!(
+            err(json!({"field": "country", "in": []})),
+            "fit[2].when.in: the list must hold non-empty strings"
+        );
+        assert_eq!(
+            err(json!({"field": "title", "at_least": "senior"})),
+            "fit[2].when.at_least: compare with a number (or an employee band such as 201-500)"
+        );
+        assert_eq!(
+            err(json!({"consent": "opted_out"})),
+            "fit[2].when.topic: name the consent topic"
+        );
+        assert_eq!(err(json!("x")), "fit[2].when: a condition is a JSON object");
+    }
+}
