@@ -152,6 +152,20 @@ routes! {
     CreateLead: Post "/v1/leads" => Intake, scope(Scope::IntakeWrite);
     GetLead: Get "/v1/leads/{lead_id}" => Intake, scope(Scope::LeadsRead);
     CreateActivity: Post "/v1/activities" => Intake, scope(Scope::IntakeWrite);
+    NormaliseLead: Post "/internal/normalise" => Intake, Internal;
+
+    // Scoring: previews, explanations, sales' outcomes, and the versioned model.
+    ScorePreview: Post "/v1/score" => Scoring, scope(Scope::LeadsRead);
+    GetLeadScore: Get "/v1/leads/{lead_id}/score" => Scoring, scope(Scope::LeadsRead);
+    RecordOutcome: Post "/v1/leads/{lead_id}/outcome" => Scoring, scope(Scope::LeadsWrite);
+    ListScoringModels: Get "/v1/admin/scoring/models" => Scoring, scope(Scope::ConfigWrite);
+    PublishScoringModel: Post "/v1/admin/scoring/models" => Scoring, scope(Scope::ConfigWrite);
+    GetScoringModel: Get "/v1/admin/scoring/models/{version}" => Scoring, scope(Scope::ConfigWrite);
+    DryRunScoringModel: Post "/v1/admin/scoring/dry-run" => Scoring, scope(Scope::ConfigWrite);
+    RollbackScoringModel: Post "/v1/admin/scoring/rollback" => Scoring, scope(Scope::ConfigWrite);
+    BacktestScoringModel: Post "/v1/admin/scoring/backtest" => Scoring, scope(Scope::ConfigWrite);
+    RescoringStatus: Get "/v1/admin/scoring/rescoring" => Scoring, scope(Scope::ConfigWrite);
+    ScoreLead: Post "/internal/leads/{lead_id}/score" => Scoring, Internal;
 
     // Consent: the ledger, fast checks, signed links, provider feedback, erasure and export.
     CheckConsent: Post "/v1/consent/check" => Consent, scope(Scope::ConsentRead);

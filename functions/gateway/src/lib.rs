@@ -71,7 +71,7 @@ static SOURCE_ADMIN: Resource = Resource {
 /// The handlers with periodic work. The system has one cron trigger, on this worker: it calls
 /// each of these at `/internal/tick`, concurrently, each in its own invocation and CPU budget.
 /// (One schedule to reason about; and the local runtime can fire the primary worker's trigger.)
-const TICKED: &[Service] = &[Service::Intake, Service::Consent];
+const TICKED: &[Service] = &[Service::Intake, Service::Scoring, Service::Consent];
 
 #[event(scheduled)]
 async fn scheduled(event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {

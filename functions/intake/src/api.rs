@@ -13,6 +13,8 @@ use crate::store::{self, Extras, NewSubmission};
 use platform::{http, problem, Cx, Error, Result};
 
 const MAX_BODY: usize = 64 * 1024;
+/// Scoring's retry of a re-score an activity asked for (the scoring handler runs these jobs).
+const SCORE_JOB: &str = "scoring.score_lead";
 
 fn require_json(req: &Request) -> Result<()> {
     let media = http::media_type(req.headers());
@@ -148,9 +150,26 @@ pub async fn create_activity(cx: &Cx, mut req: Request) -> Result<Response> {
             (None, None) => unreachable!("validated"),
         };
         let (id, new) = store::insert_activity(cx, &lead_id, &a).await?;
+        // Engagement changed: re-score now; if scoring is down, its tick retries the job.
+        let score = if new {
+            let job = platform::jobs::enqueue(&cx.db, &cx.new_id(prefix::JOB), SCORE_JOB, &lead_id, &Value::Null, cx.now_ms + revops::jobs::LEASE_MS, cx.now_ms)?;
+            cx.db.batch(vec![job]).await?;
+            match pipeline::hand_off(cx, &lead_id).await {
+                Ok(reply) => {
+                    platform::jobs::complete(&cx.db, SCORE_JOB, &lead_id).await?;
+                    reply
+                }
+                Err(e) => {
+                    cx.log(revops::logging::Level::Warn, "intake.score_deferred", json!({ "lead_id": lead_id, "error": e.to_string() }));
+                    Value::Null
+                }
+            }
+        } else {
+            Value::Null
+        };
         Ok((
             if new { 201 } else { 200 },
-            json!({ "id": id, "lead_id": lead_id, "duplicate": !new }),
+            json!({ "id": id, "lead_id": lead_id, "duplicate": !new, "score": score.get("score").cloned().unwrap_or(Value::Null), "stage": score.get("stage").cloned().unwrap_or(Value::Null) }),
         ))
     })
     .await
@@ -190,4 +209,23 @@ async fn lead_for_email(
     outcome
         .lead_id
         .ok_or_else(|| Error::internal("the lead for the activity could not be created yet; retry"))
+}
+
+/// `POST /internal/normalise`: what intake would make of these fields, as a lead, without storing
+/// anything (scoring's previews).
+pub async fn normalise_only(cx: &Cx, mut req: Request) -> Result<Response> {
+    let fields: serde_json::Map<String, Value> = http::json_body(&mut req, MAX_BODY).await?;
+    let fields: Vec<(String, Value)> = fields.into_iter().collect();
+    let map = FieldMap::new();
+    let n = normalise(&Submission {
+        fields: &fields,
+        field_map: &map,
+        default_lead_source: None,
+        received_at: cx.now_ms,
+    })
+    .map_err(|errors| Error::Problem(Problem::validation(errors)))?;
+    http::json(
+        200,
+        &revops::intake::lead::Lead::new("lead_preview".into(), &n),
+    )
 }

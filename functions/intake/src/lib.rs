@@ -35,6 +35,7 @@ async fn route(cx: Cx, req: Request) -> Result<Response> {
         RouteId::CreateLead => api::create_lead(&cx, req).await,
         RouteId::GetLead => api::get_lead(&cx).await,
         RouteId::CreateActivity => api::create_activity(&cx, req).await,
+        RouteId::NormaliseLead => api::normalise_only(&cx, req).await,
         RouteId::HandlerTick => tick(&cx, req).await,
         other => Err(Error::internal(format!(
             "intake has no handler for {other:?}"

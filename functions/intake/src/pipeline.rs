@@ -33,6 +33,7 @@ impl Outcome {
             "status": self.status,
             "pending_step": self.pending_step,
             "score": self.handoff.get("score").cloned().unwrap_or(Value::Null),
+            "stage": self.handoff.get("stage").cloned().unwrap_or(Value::Null),
             "owner": self.handoff.get("owner").cloned().unwrap_or(Value::Null),
             "consent": self.consent,
         })
@@ -218,11 +219,24 @@ async fn process(
         outcome.consent = apply_consent(cx, row, n, extras).await?;
         store::set_submission_status(cx, &row.id, "consented", None).await?;
     }
-    fail_at("handoff")?;
     if row.status != "processed" {
+        fail_at("handoff")?;
+        outcome.handoff = hand_off(cx, outcome.lead_id.as_deref().unwrap_or_default()).await?;
         store::set_submission_status(cx, &row.id, "processed", None).await?;
     }
     Ok(outcome)
+}
+
+/// Hands the lead to scoring, which scores it and, if it becomes an MQL, has routing assign it
+/// in the same request: the answer carries the score and the owner.
+pub async fn hand_off(cx: &Cx, lead_id: &str) -> Result<Value> {
+    cx.call_ok(
+        Service::Scoring,
+        Method::Post,
+        &format!("/internal/leads/{lead_id}/score"),
+        None,
+    )
+    .await
 }
 
 /// Hands the submission's explicit consent to the consent handler, which owns the rules (an

@@ -1,14 +1,25 @@
-//! The scoring handler.
+//! The scoring handler: scores leads with the active model (fit, engagement with caps and decay,
+//! a combined score and stages with hysteresis), explains every score, records sales' outcomes,
+//! and manages the model as a versioned operational parameter (publish, dry-run, rollback,
+//! backtest, bounded rescoring). New MQLs go on to routing.
 
-use revops::routes::Service;
+mod api;
+mod models;
+mod store;
+
+use revops::routes::{RouteId, Service};
+use serde_json::json;
 use worker::{event, Context, Env, Request, Response};
 
-use platform::{Cx, Error, Result};
+use platform::tick::Tick;
+use platform::{http, jobs, Cx, Error, Result};
 
-const SERVICE: Service = Service::Scoring;
+/// Re-scores a lead after an activity (enqueued by intake; retried by the tick if it failed).
+pub const SCORE_JOB: &str = "scoring.score_lead";
+
 static SPEC: platform::Spec = platform::Spec {
-    service: SERVICE,
-    kv: &["CONFIG"],
+    service: Service::Scoring,
+    kv: &[platform::cache::CONFIG],
     secrets: &[],
 };
 
@@ -17,10 +28,41 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> worker::Result<Response
     platform::serve(req, env, &SPEC, route).await
 }
 
-async fn route(cx: Cx, _req: Request) -> Result<Response> {
-    Err(Error::internal(format!(
-        "{} has no handler for {:?}",
-        SERVICE.name(),
-        cx.route.id
-    )))
+async fn route(cx: Cx, req: Request) -> Result<Response> {
+    match cx.route.id {
+        RouteId::ScoreLead => api::score_lead(&cx).await,
+        RouteId::GetLeadScore => api::get(&cx).await,
+        RouteId::ScorePreview => api::preview(&cx, req).await,
+        RouteId::RecordOutcome => api::outcome(&cx, req).await,
+        RouteId::ListScoringModels => models::list(&cx).await,
+        RouteId::PublishScoringModel => models::publish(&cx, req).await,
+        RouteId::GetScoringModel => models::get(&cx).await,
+        RouteId::RollbackScoringModel => models::rollback(&cx, req).await,
+        RouteId::DryRunScoringModel => models::dry_run(&cx, req).await,
+        RouteId::BacktestScoringModel => models::backtest(&cx, req).await,
+        RouteId::RescoringStatus => models::status(&cx).await,
+        RouteId::HandlerTick => tick(&cx, req).await,
+        other => Err(Error::internal(format!(
+            "scoring has no handler for {other:?}"
+        ))),
+    }
+}
+
+/// The cron tick: re-score leads whose hand-off failed, and the next batch of a rescoring.
+async fn tick(cx: &Cx, mut req: Request) -> Result<Response> {
+    let tick: Tick = http::json_body(&mut req, 4096).await?;
+    let now = tick.scheduled_ms.max(cx.now_ms);
+    let (done, failed) = jobs::run_due(cx, SCORE_JOB, now, 50, |job| async move {
+        let (_, became_mql) = api::rescore(cx, &job.subject).await?;
+        if became_mql {
+            api::route(cx, &job.subject).await;
+        }
+        Ok(())
+    })
+    .await?;
+    let rescoring = models::rescore_tick(cx, now).await?;
+    http::json(
+        200,
+        &json!({ "rescored_after_failure": done, "failed": failed, "rescoring": rescoring }),
+    )
 }

@@ -30,75 +30,30 @@ pub struct Table {
 use Locator::*;
 
 /// Every table, in the order erasure deletes from it (children before parents).
+#[rustfmt::skip]
 pub const TABLES: &[Table] = &[
-    Table {
-        name: "activities",
-        locators: &[Lead("lead_id")],
-    },
-    Table {
-        name: "jobs",
-        locators: &[Submission("subject"), Lead("subject"), Mentions("payload")],
-    },
-    Table {
-        name: "idempotency_keys",
-        locators: &[Mentions("body")],
-    },
-    Table {
-        name: "submissions",
-        locators: &[Email("email"), Lead("lead_id")],
-    },
-    Table {
-        name: "consent_events",
-        locators: &[Email("email")],
-    },
-    Table {
-        name: "consent_states",
-        locators: &[Email("email")],
-    },
-    Table {
-        name: "consent_subjects",
-        locators: &[Email("email")],
-    },
-    Table {
-        name: "leads",
-        locators: &[Email("email")],
-    },
-    Table {
-        name: "erased_subjects",
-        locators: &[None],
-    },
-    Table {
-        name: "api_keys",
-        locators: &[None],
-    },
-    Table {
-        name: "forms",
-        locators: &[None],
-    },
-    Table {
-        name: "webhook_sources",
-        locators: &[None],
-    },
-    Table {
-        name: "webhook_receipts",
-        locators: &[None],
-    },
-    Table {
-        name: "rate_windows",
-        locators: &[None],
-    },
-    Table {
-        name: "form_counters",
-        locators: &[None],
-    },
-    Table {
-        name: "settings",
-        locators: &[None],
-    },
-    Table {
-        name: "d1_migrations",
-        locators: &[None],
-    },
+    Table { name: "activities", locators: &[Lead("lead_id")] },
+    Table { name: "lead_scores", locators: &[Lead("lead_id")] },
+    Table { name: "stage_transitions", locators: &[Lead("lead_id")] },
+    Table { name: "lead_outcomes", locators: &[Lead("lead_id")] },
+    Table { name: "jobs", locators: &[Submission("subject"), Lead("subject"), Mentions("payload")] },
+    Table { name: "idempotency_keys", locators: &[Mentions("body")] },
+    Table { name: "submissions", locators: &[Email("email"), Lead("lead_id")] },
+    Table { name: "consent_events", locators: &[Email("email")] },
+    Table { name: "consent_states", locators: &[Email("email")] },
+    Table { name: "consent_subjects", locators: &[Email("email")] },
+    Table { name: "leads", locators: &[Email("email")] },
+    Table { name: "erased_subjects", locators: &[None] },
+    Table { name: "api_keys", locators: &[None] },
+    Table { name: "forms", locators: &[None] },
+    Table { name: "webhook_sources", locators: &[None] },
+    Table { name: "webhook_receipts", locators: &[None] },
+    Table { name: "rate_windows", locators: &[None] },
+    Table { name: "form_counters", locators: &[None] },
+    Table { name: "settings", locators: &[None] },
+    Table { name: "scoring_models", locators: &[None] },
+    Table { name: "scoring_activations", locators: &[None] },
+    Table { name: "d1_migrations", locators: &[None] },
 ];
 
 /// Table names created by SQL migration text (`CREATE TABLE name`).

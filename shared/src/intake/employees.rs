@@ -75,30 +75,6 @@ impl EmployeeBand {
     }
 }
 
-/// A non-negative decimal ("12", "2.5") without `f64::from_str`, whose tables would add about
-/// 15 KB (gzipped) to the intake worker for one use.
-fn parse_decimal(s: &str) -> Option<f64> {
-    let (int, frac) = s.split_once('.').unwrap_or((s, ""));
-    if int.is_empty() && frac.is_empty() {
-        return None;
-    }
-    let digits = |t: &str| t.bytes().all(|b| b.is_ascii_digit());
-    if !digits(int) || !digits(frac) || int.len() > 12 || frac.len() > 6 {
-        return None;
-    }
-    let whole = if int.is_empty() {
-        0
-    } else {
-        int.parse::<u64>().ok()?
-    };
-    let fraction = if frac.is_empty() {
-        0
-    } else {
-        frac.parse::<u64>().ok()?
-    };
-    Some(whole as f64 + fraction as f64 / 10u64.pow(frac.len() as u32) as f64)
-}
-
 /// Reads "1,000", "10k", "2.5K" as a number.
 fn number(s: &str) -> Option<u64> {
     let s = s
@@ -112,7 +88,7 @@ fn number(s: &str) -> Option<u64> {
             None => (s, 1.0),
         },
     };
-    let value = parse_decimal(&digits)?;
+    let value = crate::text::parse_number(&digits).filter(|v| *v >= 0.0)?;
     (value >= 0.0 && value.is_finite()).then(|| (value * multiplier).round() as u64)
 }
 

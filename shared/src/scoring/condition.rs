@@ -302,10 +302,8 @@ fn number_of(field: &str, v: &Value) -> Option<f64> {
             .and_then(EmployeeBand::parse_band)
             .map(|b| b.lower_bound() as f64);
     }
-    v.as_f64().or_else(|| {
-        v.as_str()
-            .and_then(|s| s.trim().replace(',', "").parse().ok())
-    })
+    v.as_f64()
+        .or_else(|| v.as_str().and_then(crate::text::parse_number))
 }
 
 impl Test {

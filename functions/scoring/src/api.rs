@@ -1,0 +1,376 @@
+//! Scoring a lead (the hand-off from intake), its explanation, previews for tools, and sales'
+//! outcomes (accept, reject with a reason, convert).
+
+use revops::intake::lead::Lead;
+use revops::problem::{FieldError, Problem, ProblemKind};
+use revops::routes::{Method, Service};
+use revops::scoring::backtest::Outcome;
+use revops::scoring::engine::{next_stage, Activity};
+use revops::scoring::{condition::Facts, Model, Recycle, MQL};
+use revops::time::rfc3339;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use worker::{Request, Response};
+
+use crate::store::{self, LeadData};
+use platform::{args, http, problem, Cx, Error, Result};
+
+fn not_found(id: &str) -> Error {
+    Error::Problem(Problem::not_found(format!("lead {id}")))
+}
+
+async fn one(cx: &Cx, id: &str) -> Result<LeadData> {
+    if !revops::ids::is_id(revops::ids::prefix::LEAD, id) {
+        return Err(not_found(id));
+    }
+    store::load(cx, &[id.to_string()], cx.now_ms)
+        .await?
+        .pop()
+        .ok_or_else(|| not_found(id))
+}
+
+/// Scores a lead with the active model and stores the result; returns the view and whether the
+/// lead just became an MQL.
+pub async fn rescore(cx: &Cx, id: &str) -> Result<(Value, bool)> {
+    let (version, model) = store::active(cx).await?;
+    for _ in 0..5 {
+        let data = one(cx, id).await?;
+        let score = data.score(&model, cx.now_ms);
+        let stage = next_stage(&model, data.stage(), score.total);
+        let since = data.current.as_ref().and_then(|c| c.engagement_since);
+        let (stmts, saved) =
+            store::save_statements(cx, &data, version, &score, &stage, "score", since)?;
+        if cx.db.batch(stmts).await?.first() == Some(&1) {
+            let became_mql = saved.to == MQL && saved.from != MQL;
+            let transition =
+                (saved.from != saved.to).then(|| json!({ "from": saved.from, "to": saved.to }));
+            return Ok((
+                json!({
+                    "lead_id": id,
+                    "score": { "fit": score.fit, "engagement": score.engagement, "total": score.total, "model_version": version },
+                    "stage": stage,
+                    "transition": transition,
+                }),
+                became_mql,
+            ));
+        }
+    }
+    Err(Error::internal(format!(
+        "the score of {id} stayed contended"
+    )))
+}
+
+/// `POST /internal/leads/{id}/score`: intake's hand-off after a submission or an activity. A lead
+/// that becomes an MQL goes on to routing in the same request.
+pub async fn score_lead(cx: &Cx) -> Result<Response> {
+    let id = cx.param("lead_id").to_string();
+    let (mut view, became_mql) = rescore(cx, &id).await?;
+    if became_mql {
+        view["owner"] = route(cx, &id).await;
+    }
+    http::json(200, &view)
+}
+
+/// Hands a new MQL to routing. A failure is logged and left to routing's own retry (its sweep
+/// routes every MQL without an owner), so scoring never fails because routing did.
+pub async fn route(cx: &Cx, id: &str) -> Value {
+    let body = json!({ "reason": "mql" });
+    match cx
+        .call(
+            Service::Routing,
+            Method::Post,
+            &format!("/internal/leads/{id}/route"),
+            Some(&body),
+        )
+        .await
+    {
+        Ok(reply) if reply.ok() => reply.body.get("owner").cloned().unwrap_or(Value::Null),
+        Ok(reply) => {
+            cx.log(
+                revops::logging::Level::Warn,
+                "scoring.route_failed",
+                json!({ "lead_id": id, "status": reply.status, "body": reply.body }),
+            );
+            Value::Null
+        }
+        Err(e) => {
+            cx.log(
+                revops::logging::Level::Warn,
+                "scoring.route_failed",
+                json!({ "lead_id": id, "error": e.to_string() }),
+            );
+            Value::Null
+        }
+    }
+}
+
+/// `GET /v1/leads/{id}/score`: the score, each rule that fired with its points and decay, the
+/// model version, the stage and its history.
+pub async fn get(cx: &Cx) -> Result<Response> {
+    let id = cx.param("lead_id").to_string();
+    let mut data = one(cx, &id).await?;
+    if data.current.is_none() {
+        rescore(cx, &id).await?;
+        data = one(cx, &id).await?;
+    }
+    let row = data
+        .current
+        .as_ref()
+        .ok_or_else(|| Error::internal("scored but unreadable"))?;
+    #[derive(Deserialize, serde::Serialize)]
+    struct Transition {
+        from_stage: String,
+        to_stage: String,
+        total: Option<f64>,
+        model_version: Option<i64>,
+        reason: String,
+        at: i64,
+    }
+    let transitions: Vec<Transition> = cx
+        .db
+        .all(
+            "SELECT from_stage, to_stage, total, model_version, reason, at FROM stage_transitions WHERE lead_id = ? ORDER BY at, id",
+            args![&id],
+        )
+        .await?;
+    let transitions: Vec<Value> = transitions
+        .into_iter()
+        .map(|t| {
+            let at = rfc3339(t.at);
+            let mut v = serde_json::to_value(t).unwrap_or_default();
+            v["at"] = Value::String(at);
+            v
+        })
+        .collect();
+    http::json(
+        200,
+        &json!({
+            "lead_id": id,
+            "model_version": row.model_version,
+            "fit": row.fit,
+            "engagement": row.engagement,
+            "total": row.total,
+            "stage": row.stage,
+            "scored_at": rfc3339(row.scored_at),
+            "engagement_since": row.engagement_since.map(rfc3339),
+            "rules": serde_json::from_str::<Value>(&row.explanation).unwrap_or(Value::Null),
+            "transitions": transitions,
+        }),
+    )
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ActivityInput {
+    #[serde(rename = "type")]
+    kind: String,
+    occurred_at: Option<String>,
+    #[serde(default)]
+    properties: Value,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PreviewBody {
+    lead: serde_json::Map<String, Value>,
+    #[serde(default)]
+    activities: Vec<ActivityInput>,
+    /// A candidate model to preview with, instead of the active one.
+    model: Option<Value>,
+}
+
+/// `POST /v1/score`: scores a payload without storing anything (a preview for tools).
+pub async fn preview(cx: &Cx, mut req: Request) -> Result<Response> {
+    let body: PreviewBody = http::json_body(&mut req, 256 * 1024).await?;
+    let (version, model) = match &body.model {
+        Some(m) => (
+            None,
+            Model::from_json(m).map_err(|e| Error::Problem(Problem::validation(e)))?,
+        ),
+        None => {
+            let (v, m) = store::active(cx).await?;
+            (Some(v), m)
+        }
+    };
+    // Intake normalises the payload exactly as it would a submission (and owns that code).
+    let reply = cx
+        .call(
+            Service::Intake,
+            Method::Post,
+            "/internal/normalise",
+            Some(&Value::Object(body.lead)),
+        )
+        .await?;
+    if reply.status == 422 {
+        let errors: Vec<FieldError> =
+            serde_json::from_value(reply.body["errors"].clone()).unwrap_or_default();
+        return Err(Error::Problem(Problem::validation(
+            errors
+                .into_iter()
+                .map(|f| FieldError::new(format!("lead.{}", f.field), f.reason))
+                .collect(),
+        )));
+    }
+    let lead: Lead = reply.into_result(Service::Intake)?;
+    let mut activities = Vec::new();
+    for (i, a) in body.activities.into_iter().enumerate() {
+        if !revops::intake::activity::is_activity_type(&a.kind) {
+            return Err(Error::Problem(Problem::validation(vec![FieldError::new(
+                format!("activities[{i}].type"),
+                format!("`{}` is not an activity type", a.kind),
+            )])));
+        }
+        let at = match a.occurred_at.as_deref() {
+            None => cx.now_ms,
+            Some(t) => revops::time::parse_rfc3339(t).ok_or_else(|| {
+                Error::Problem(Problem::validation(vec![FieldError::new(
+                    format!("activities[{i}].occurred_at"),
+                    "is not an RFC 3339 date-time",
+                )]))
+            })?,
+        };
+        activities.push(Activity {
+            kind: a.kind,
+            at,
+            properties: a.properties,
+        });
+    }
+    let facts = Facts {
+        lead: Some(&lead),
+        ..Facts::default()
+    };
+    let score = revops::scoring::engine::score(&model, &facts, &activities, cx.now_ms, None);
+    let stage = next_stage(&model, "new", score.total);
+    http::json(
+        200,
+        &json!({
+            "model_version": version,
+            "fit": score.fit,
+            "engagement": score.engagement,
+            "total": score.total,
+            "stage": stage,
+            "rules": score.hits,
+        }),
+    )
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OutcomeBody {
+    outcome: String,
+    reason: Option<String>,
+    note: Option<String>,
+}
+
+/// `POST /v1/leads/{id}/outcome`: sales accepts an MQL, rejects it with a reason from the model's
+/// list (which recycles the lead as the model says), or records a conversion.
+pub async fn outcome(cx: &Cx, mut req: Request) -> Result<Response> {
+    let id = cx.param("lead_id").to_string();
+    let body: OutcomeBody = http::json_body(&mut req, 16 * 1024).await?;
+    let outcome = Outcome::parse(&body.outcome).ok_or_else(|| {
+        Error::Problem(Problem::validation(vec![FieldError::new(
+            "outcome",
+            "is accepted, rejected or converted",
+        )]))
+    })?;
+    let (version, model) = store::active(cx).await?;
+    let recycle = match (outcome, body.reason.as_deref()) {
+        (Outcome::Rejected, None) => {
+            let codes: Vec<&str> = model
+                .spec
+                .rejection_reasons
+                .iter()
+                .map(|r| r.code.as_str())
+                .collect();
+            return Err(Error::Problem(Problem::validation(vec![FieldError::new(
+                "reason",
+                format!("give one of {}", codes.join(", ")),
+            )])));
+        }
+        (Outcome::Rejected, Some(code)) => match model.reason(code) {
+            Some(r) => Some(r.recycle),
+            None => {
+                let codes: Vec<&str> = model
+                    .spec
+                    .rejection_reasons
+                    .iter()
+                    .map(|r| r.code.as_str())
+                    .collect();
+                return Err(Error::Problem(Problem::validation(vec![FieldError::new(
+                    "reason",
+                    format!(
+                        "`{code}` is not a configured reason; use one of {}",
+                        codes.join(", ")
+                    ),
+                )])));
+            }
+        },
+        _ => None,
+    };
+    for _ in 0..5 {
+        let data = one(cx, &id).await?;
+        let current = data.stage().to_string();
+        let allowed = match outcome {
+            Outcome::Accepted | Outcome::Rejected => current == MQL || current == "accepted",
+            Outcome::Converted => current != "converted",
+        };
+        if !allowed {
+            return Err(problem(
+                ProblemKind::Conflict,
+                format!(
+                    "the lead is `{current}`; only an MQL (or accepted lead) can be {}",
+                    body.outcome
+                ),
+            ));
+        }
+        let (stage, since) = match (outcome, recycle) {
+            (Outcome::Accepted, _) => (
+                "accepted".to_string(),
+                data.current.as_ref().and_then(|c| c.engagement_since),
+            ),
+            (Outcome::Converted, _) => (
+                "converted".to_string(),
+                data.current.as_ref().and_then(|c| c.engagement_since),
+            ),
+            (Outcome::Rejected, Some(Recycle::Disqualify)) => (
+                "disqualified".to_string(),
+                data.current.as_ref().and_then(|c| c.engagement_since),
+            ),
+            (Outcome::Rejected, _) => ("nurture".to_string(), Some(cx.now_ms)),
+        };
+        let score = revops::scoring::engine::score(
+            &model,
+            &data.facts(),
+            &data.activities,
+            cx.now_ms,
+            since,
+        );
+        let reason = match &body.reason {
+            Some(code) if outcome == Outcome::Rejected => format!("rejected:{code}"),
+            _ => body.outcome.clone(),
+        };
+        let (mut stmts, saved) =
+            store::save_statements(cx, &data, version, &score, &stage, &reason, since)?;
+        stmts.push(cx.db.stmt(
+            "INSERT INTO lead_outcomes (id, lead_id, outcome, reason, note, at, by, model_version) \
+             SELECT ?, ?, ?, ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM lead_scores WHERE lead_id = ? AND last_change = ?)",
+            args![cx.new_id(revops::ids::prefix::REJECTION), &id, &body.outcome, body.reason.as_deref(), body.note.as_deref(), cx.now_ms, cx.actor(), version, &id, &saved.change],
+        )?);
+        if cx.db.batch(stmts).await?.first() == Some(&1) {
+            return http::json(
+                200,
+                &json!({
+                    "lead_id": id,
+                    "outcome": body.outcome,
+                    "reason": body.reason,
+                    "stage": stage,
+                    "recycled": recycle,
+                    "total": score.total,
+                }),
+            );
+        }
+    }
+    Err(Error::internal(format!(
+        "the outcome of {id} stayed contended"
+    )))
+}

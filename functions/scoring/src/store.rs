@@ -1,0 +1,280 @@
+//! Scoring's D1 access: the active model (cached in KV), what a lead's score is computed from
+//! (lead, activities, consent), and storing scores and stage transitions atomically.
+
+use std::collections::BTreeMap;
+
+use revops::intake::lead::Lead;
+use revops::scoring::engine::{self, Activity, Score};
+use revops::scoring::{condition::Facts, Model};
+use revops::time::DAY;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use platform::{args, cache, Arg, Cx, Error, Result};
+
+/// Activities older than this no longer count (every engagement rule decays long before).
+pub const ACTIVITY_HORIZON: i64 = 400 * DAY;
+/// D1 binds at most 100 parameters per statement.
+const CHUNK: usize = 90;
+
+#[derive(Clone, Serialize, Deserialize)]
+pub struct Active {
+    pub version: i64,
+    pub model: Value,
+}
+
+const ACTIVE_KEY: &str = "scoring:active";
+
+/// The active model and its version (0: the built-in model, until one is published).
+pub async fn active(cx: &Cx) -> Result<(i64, Model)> {
+    #[derive(Deserialize)]
+    struct Row {
+        version: i64,
+        model: Option<String>,
+    }
+    let cached: Option<Active> = match cx.kv(cache::CONFIG)?.get(ACTIVE_KEY).text().await? {
+        Some(t) => serde_json::from_str(&t).ok(),
+        None => None,
+    };
+    let active = match cached {
+        Some(a) => a,
+        None => {
+            let row: Option<Row> = cx
+                .db
+                .first(
+                    "SELECT a.version AS version, m.model AS model FROM scoring_activations a \
+                     LEFT JOIN scoring_models m ON m.version = a.version ORDER BY a.id DESC LIMIT 1",
+                    vec![],
+                )
+                .await?;
+            let active = match row {
+                Some(Row {
+                    version,
+                    model: Some(m),
+                }) => Active {
+                    version,
+                    model: serde_json::from_str(&m)?,
+                },
+                _ => Active {
+                    version: 0,
+                    model: serde_json::from_str(revops::scoring::BUILTIN)?,
+                },
+            };
+            set_active(cx, &active).await?;
+            active
+        }
+    };
+    let model = Model::from_json(&active.model).map_err(|e| {
+        Error::internal(format!("stored model {} is invalid: {e:?}", active.version))
+    })?;
+    Ok((active.version, model))
+}
+
+pub async fn set_active(cx: &Cx, active: &Active) -> Result<()> {
+    cache::put(cx, ACTIVE_KEY, active).await
+}
+
+/// A lead's current score row.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ScoreRow {
+    pub lead_id: String,
+    pub fit: f64,
+    pub engagement: f64,
+    pub total: f64,
+    pub stage: String,
+    pub model_version: i64,
+    pub explanation: String,
+    pub engagement_since: Option<i64>,
+    pub scored_at: i64,
+    pub version: i64,
+}
+
+/// Everything a lead's score is computed from.
+pub struct LeadData {
+    pub lead: Lead,
+    pub activities: Vec<Activity>,
+    pub opted_out: Vec<String>,
+    pub suppressed: bool,
+    pub existing_customer: bool,
+    pub current: Option<ScoreRow>,
+}
+
+impl LeadData {
+    pub fn facts(&self) -> Facts<'_> {
+        Facts {
+            lead: Some(&self.lead),
+            opted_out: self.opted_out.clone(),
+            suppressed: self.suppressed,
+            existing_customer: self.existing_customer,
+        }
+    }
+
+    pub fn stage(&self) -> &str {
+        self.current.as_ref().map_or("new", |c| c.stage.as_str())
+    }
+
+    pub fn score(&self, model: &Model, now: i64) -> Score {
+        let since = self.current.as_ref().and_then(|c| c.engagement_since);
+        engine::score(model, &self.facts(), &self.activities, now, since)
+    }
+}
+
+fn placeholders(n: usize) -> String {
+    vec!["?"; n].join(", ")
+}
+
+/// Loads the leads with these ids (missing ids are skipped), with their activities, consent and
+/// current scores, in a handful of queries per 90 leads.
+pub async fn load(cx: &Cx, ids: &[String], now: i64) -> Result<Vec<LeadData>> {
+    #[derive(Deserialize)]
+    struct LeadRow {
+        data: String,
+    }
+    #[derive(Deserialize)]
+    struct ActivityRow {
+        lead_id: String,
+        #[serde(rename = "type")]
+        kind: String,
+        occurred_at: i64,
+        properties: String,
+    }
+    #[derive(Deserialize)]
+    struct ConsentRow {
+        email: String,
+        suppressed: Option<String>,
+        topic: Option<String>,
+    }
+    let mut out = Vec::with_capacity(ids.len());
+    for chunk in ids.chunks(CHUNK) {
+        let in_ids = placeholders(chunk.len());
+        let arg_ids: Vec<Arg> = chunk.iter().map(Arg::from).collect();
+        let leads: Vec<LeadRow> = cx
+            .db
+            .all(
+                &format!("SELECT data FROM leads WHERE id IN ({in_ids})"),
+                arg_ids.clone(),
+            )
+            .await?;
+        let leads: Vec<Lead> = leads
+            .into_iter()
+            .filter_map(|r| serde_json::from_str(&r.data).ok())
+            .collect();
+        let mut acts_args = arg_ids.clone();
+        acts_args.push(Arg::Int(now - ACTIVITY_HORIZON));
+        let activities: Vec<ActivityRow> = cx
+            .db
+            .all(
+                &format!("SELECT lead_id, type, occurred_at, properties FROM activities WHERE lead_id IN ({in_ids}) AND occurred_at >= ?"),
+                acts_args,
+            )
+            .await?;
+        let scores: Vec<ScoreRow> = cx
+            .db
+            .all(
+                &format!("SELECT {SCORE_COLUMNS} FROM lead_scores WHERE lead_id IN ({in_ids})"),
+                arg_ids,
+            )
+            .await?;
+        let emails: Vec<Arg> = leads.iter().map(|l| Arg::from(l.email.as_str())).collect();
+        let consent: Vec<ConsentRow> = if emails.is_empty() {
+            Vec::new()
+        } else {
+            cx.db
+                .all(
+                    &format!(
+                        "SELECT s.email AS email, s.suppressed AS suppressed, st.topic AS topic FROM consent_subjects s \
+                         LEFT JOIN consent_states st ON st.email = s.email AND st.state = 'opted_out' WHERE s.email IN ({})",
+                        placeholders(emails.len())
+                    ),
+                    emails,
+                )
+                .await?
+        };
+        let mut by_lead: BTreeMap<String, Vec<Activity>> = BTreeMap::new();
+        for a in activities {
+            by_lead.entry(a.lead_id).or_default().push(Activity {
+                kind: a.kind,
+                at: a.occurred_at,
+                properties: serde_json::from_str(&a.properties).unwrap_or(Value::Null),
+            });
+        }
+        let mut scores: BTreeMap<String, ScoreRow> =
+            scores.into_iter().map(|s| (s.lead_id.clone(), s)).collect();
+        for lead in leads {
+            let rows: Vec<&ConsentRow> = consent.iter().filter(|c| c.email == lead.email).collect();
+            let customer = lead.custom.get("customer").is_some_and(|v| {
+                v.as_bool() == Some(true)
+                    || v.as_str().and_then(revops::intake::normalize::parse_yes_no) == Some(true)
+            });
+            out.push(LeadData {
+                activities: by_lead.remove(&lead.id).unwrap_or_default(),
+                opted_out: rows.iter().filter_map(|c| c.topic.clone()).collect(),
+                suppressed: rows.iter().any(|c| c.suppressed.is_some()),
+                existing_customer: customer,
+                current: scores.remove(&lead.id),
+                lead,
+            });
+        }
+    }
+    Ok(out)
+}
+
+pub const SCORE_COLUMNS: &str =
+    "lead_id, fit, engagement, total, stage, model_version, explanation, engagement_since, scored_at, version";
+
+/// What changed when a score was stored.
+pub struct Saved {
+    pub from: String,
+    pub to: String,
+    /// The change token: statements guarded by it commit only if the score row did.
+    pub change: String,
+}
+
+/// Statements storing a lead's new score and, if its stage changed, the transition — guarded by
+/// the row's version so a concurrent writer makes them no-ops (the caller retries).
+pub fn save_statements(
+    cx: &Cx,
+    data: &LeadData,
+    version: i64,
+    score: &Score,
+    stage: &str,
+    reason: &str,
+    engagement_since: Option<i64>,
+) -> Result<(Vec<worker::D1PreparedStatement>, Saved)> {
+    let change = cx.new_id(revops::ids::prefix::TRANSITION);
+    let explanation = serde_json::to_string(&score.hits)?;
+    let from = data.stage().to_string();
+    let changed_at = if from == stage {
+        data.current.as_ref().map_or(cx.now_ms, |c| c.scored_at)
+    } else {
+        cx.now_ms
+    };
+    let mut stmts = vec![match &data.current {
+        None => cx.db.stmt(
+            "INSERT INTO lead_scores (lead_id, fit, engagement, total, stage, model_version, explanation, engagement_since, scored_at, stage_changed_at, version, last_change) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?) ON CONFLICT (lead_id) DO NOTHING",
+            platform::args![&data.lead.id, score.fit, score.engagement, score.total, stage, version, &explanation, engagement_since, cx.now_ms, cx.now_ms, &change],
+        )?,
+        Some(row) => cx.db.stmt(
+            "UPDATE lead_scores SET fit = ?, engagement = ?, total = ?, stage = ?, model_version = ?, explanation = ?, engagement_since = ?, \
+             scored_at = ?, stage_changed_at = CASE WHEN stage = ? THEN stage_changed_at ELSE ? END, version = version + 1, last_change = ? \
+             WHERE lead_id = ? AND version = ?",
+            platform::args![score.fit, score.engagement, score.total, stage, version, &explanation, engagement_since, cx.now_ms, stage, changed_at, &change, &data.lead.id, row.version],
+        )?,
+    }];
+    if from != stage {
+        stmts.push(cx.db.stmt(
+            "INSERT INTO stage_transitions (id, lead_id, from_stage, to_stage, total, model_version, reason, at, by) \
+             SELECT ?, ?, ?, ?, ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM lead_scores WHERE lead_id = ? AND last_change = ?)",
+            args![&change, &data.lead.id, &from, stage, score.total, version, reason, cx.now_ms, cx.actor(), &data.lead.id, &change],
+        )?);
+    }
+    Ok((
+        stmts,
+        Saved {
+            from,
+            to: stage.to_string(),
+            change,
+        },
+    ))
+}
