@@ -1,24 +1,31 @@
--- Scoring: published model versions (kept forever, with who, when and why), which version is
--- active (every publish and rollback is an activation), each lead's current score with its
--- explanation and the version that produced it, stage transitions, and sales' outcomes.
+-- Versioned configuration (for scoring and the kinds after it), and scoring: each lead's current
+-- score with its explanation and the version that produced it, stage transitions, and sales'
+-- outcomes.
 
-CREATE TABLE scoring_models (
-    version      INTEGER PRIMARY KEY,     -- 1, 2, … (0 is the built-in model, never stored)
+-- Versioned configuration, for every kind (scoring models, routing rules, SLA policies): each
+-- published version is kept forever; each publish and rollback is an activation, and the latest
+-- activation of a kind says which version is active (none: the built-in version 0).
+CREATE TABLE config_versions (
+    kind         TEXT NOT NULL,           -- scoring | routing | sla
+    version      INTEGER NOT NULL,        -- 1, 2, …
     name         TEXT NOT NULL,
-    model        TEXT NOT NULL,           -- the JSON document
+    document     TEXT NOT NULL,           -- JSON
     published_at INTEGER NOT NULL,
     published_by TEXT NOT NULL,
-    reason       TEXT NOT NULL
+    reason       TEXT NOT NULL,
+    PRIMARY KEY (kind, version)
 );
 
-CREATE TABLE scoring_activations (
+CREATE TABLE config_activations (
     id      INTEGER PRIMARY KEY AUTOINCREMENT,
+    kind    TEXT NOT NULL,
     version INTEGER NOT NULL,
-    kind    TEXT NOT NULL,                -- publish | rollback
+    action  TEXT NOT NULL,                -- publish | rollback
     at      INTEGER NOT NULL,
     by      TEXT NOT NULL,
     reason  TEXT NOT NULL
 );
+CREATE INDEX config_activations_kind ON config_activations (kind, id);
 
 CREATE TABLE lead_scores (
     lead_id          TEXT PRIMARY KEY,

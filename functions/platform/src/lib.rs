@@ -19,6 +19,7 @@ pub mod resources;
 pub mod services;
 pub mod settings;
 pub mod tick;
+pub mod versions;
 
 pub use cx::{serve, Cx, Spec};
 pub use db::{Arg, Db};

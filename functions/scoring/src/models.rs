@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 use worker::{Request, Response};
 
 use crate::api;
-use crate::store::{self, Active};
+use crate::store;
 use platform::{args, http, jobs, settings, Cx, Error, Result};
 
 pub const RESCORE_JOB: &str = "scoring.rescore";
@@ -23,250 +23,48 @@ pub const SAMPLE: usize = 2000;
 const STATUS_KEY: &str = "scoring.rescoring";
 
 fn compile(v: &Value) -> Result<Model> {
-    Model::from_json(v).map_err(|errors| {
-        Error::Problem(Problem::validation(
-            errors
-                .into_iter()
-                .map(|e| FieldError::new(format!("model.{}", e.field), e.reason))
-                .collect(),
-        ))
-    })
+    Model::from_json(v).map_err(|errors| store::MODELS.invalid(errors))
 }
 
-#[derive(Deserialize)]
-struct VersionRow {
-    version: i64,
-    name: String,
-    published_at: i64,
-    published_by: String,
-    reason: String,
+/// The statement that (re)starts the one rescoring job with `version`, committed with the
+/// activation: a newer activation restarts it from the first lead.
+fn rescoring(cx: &Cx, version: i64) -> Result<(Vec<worker::D1PreparedStatement>, Value)> {
+    let stmt = cx.db.stmt(
+        "INSERT INTO jobs (id, kind, subject, payload, state, attempts, run_after, created_at, updated_at) VALUES (?, ?, ?, ?, 'pending', 0, ?, ?, ?) \
+         ON CONFLICT (kind, subject) DO UPDATE SET payload = excluded.payload, state = 'pending', attempts = 0, run_after = excluded.run_after, last_error = NULL, updated_at = excluded.updated_at",
+        args![
+            cx.new_id(revops::ids::prefix::JOB),
+            RESCORE_JOB,
+            RESCORE_SUBJECT,
+            json!({ "version": version, "cursor": "", "processed": 0, "started_at": cx.now_ms }).to_string(),
+            cx.now_ms,
+            cx.now_ms,
+            cx.now_ms
+        ],
+    )?;
+    Ok((
+        vec![stmt],
+        json!({ "rescoring": { "version": version, "state": "scheduled", "batch_per_tick": RESCORE_BATCH } }),
+    ))
 }
 
-fn version_view(r: &VersionRow, active: i64) -> Value {
-    json!({
-        "version": r.version,
-        "name": r.name,
-        "published_at": rfc3339(r.published_at),
-        "published_by": r.published_by,
-        "reason": r.reason,
-        "active": r.version == active,
-    })
-}
-
-/// `GET /v1/admin/scoring/models`: every version, the active one, and the activation history.
 pub async fn list(cx: &Cx) -> Result<Response> {
-    let (active, _) = store::active(cx).await?;
-    let rows: Vec<VersionRow> = cx
-        .db
-        .all("SELECT version, name, published_at, published_by, reason FROM scoring_models ORDER BY version DESC", vec![])
-        .await?;
-    #[derive(Deserialize, serde::Serialize)]
-    struct Activation {
-        version: i64,
-        kind: String,
-        at: i64,
-        by: String,
-        reason: String,
-    }
-    let activations: Vec<Activation> = cx
-        .db
-        .all("SELECT version, kind, at, by, reason FROM scoring_activations ORDER BY id DESC LIMIT 100", vec![])
-        .await?;
-    let activations: Vec<Value> = activations
-        .into_iter()
-        .map(|a| json!({ "version": a.version, "kind": a.kind, "at": rfc3339(a.at), "by": a.by, "reason": a.reason }))
-        .collect();
-    http::json(
-        200,
-        &json!({
-            "active_version": active,
-            "versions": rows.iter().map(|r| version_view(r, active)).collect::<Vec<_>>(),
-            "activations": activations,
-        }),
-    )
+    http::json(200, &store::MODELS.list(cx).await?)
 }
 
-/// `GET /v1/admin/scoring/models/{version}` (0 is the built-in model).
 pub async fn get(cx: &Cx) -> Result<Response> {
-    let raw = cx.param("version");
-    let not_found = || Error::Problem(Problem::not_found(format!("model version {raw}")));
-    let version: i64 = raw.parse().map_err(|_| not_found())?;
-    let (active, _) = store::active(cx).await?;
-    if version == 0 {
-        let model: Value = serde_json::from_str(revops::scoring::BUILTIN)?;
-        return http::json(
-            200,
-            &json!({ "version": 0, "name": model["name"], "active": active == 0, "model": model, "published_by": "revops-edge", "reason": "built-in default" }),
-        );
-    }
-    #[derive(Deserialize)]
-    struct Row {
-        version: i64,
-        name: String,
-        published_at: i64,
-        published_by: String,
-        reason: String,
-        model: String,
-    }
-    let row: Row = cx
-        .db
-        .first("SELECT version, name, published_at, published_by, reason, model FROM scoring_models WHERE version = ?", args![version])
-        .await?
-        .ok_or_else(not_found)?;
-    let mut view = version_view(
-        &VersionRow {
-            version: row.version,
-            name: row.name,
-            published_at: row.published_at,
-            published_by: row.published_by,
-            reason: row.reason,
-        },
-        active,
-    );
-    view["model"] = serde_json::from_str(&row.model)?;
-    http::json(200, &view)
+    http::json(200, &store::MODELS.get(cx).await?)
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct PublishBody {
-    model: Value,
-    reason: String,
-}
-
-fn need_reason(reason: &str) -> Result<()> {
-    if reason.trim().is_empty() {
-        return Err(Error::Problem(Problem::validation(vec![FieldError::new(
-            "reason",
-            "say why (it is kept with the version)",
-        )])));
-    }
-    Ok(())
-}
-
-/// Makes `version` active and starts rescoring every lead with it.
-async fn activate(cx: &Cx, version: i64, model: &Value, kind: &str, reason: &str) -> Result<Value> {
-    cx.db
-        .batch(vec![
-            cx.db.stmt(
-                "INSERT INTO scoring_activations (version, kind, at, by, reason) VALUES (?, ?, ?, ?, ?)",
-                args![version, kind, cx.now_ms, cx.actor(), reason],
-            )?,
-            // One rescoring at a time: a newer activation restarts it from the first lead.
-            cx.db.stmt(
-                "INSERT INTO jobs (id, kind, subject, payload, state, attempts, run_after, created_at, updated_at) VALUES (?, ?, ?, ?, 'pending', 0, ?, ?, ?) \
-                 ON CONFLICT (kind, subject) DO UPDATE SET payload = excluded.payload, state = 'pending', attempts = 0, run_after = excluded.run_after, last_error = NULL, updated_at = excluded.updated_at",
-                args![
-                    cx.new_id(revops::ids::prefix::JOB),
-                    RESCORE_JOB,
-                    RESCORE_SUBJECT,
-                    json!({ "version": version, "cursor": "", "processed": 0, "started_at": cx.now_ms }).to_string(),
-                    cx.now_ms,
-                    cx.now_ms,
-                    cx.now_ms
-                ],
-            )?,
-        ])
-        .await?;
-    store::set_active(
-        cx,
-        &Active {
-            version,
-            model: model.clone(),
-        },
-    )
-    .await?;
-    Ok(json!({ "version": version, "state": "scheduled", "batch_per_tick": RESCORE_BATCH }))
-}
-
-/// `POST /v1/admin/scoring/models`: publishes a new version (validated first) and activates it.
+/// `POST /v1/admin/scoring/models`: publishes a new version (validated first), activates it and
+/// starts rescoring every lead with it.
 pub async fn publish(cx: &Cx, mut req: Request) -> Result<Response> {
-    let body: PublishBody = http::json_body(&mut req, 512 * 1024).await?;
-    need_reason(&body.reason)?;
-    let model = compile(&body.model)?;
-    let doc = serde_json::to_value(&model.spec)?;
-    #[derive(Deserialize)]
-    struct Next {
-        next: i64,
-    }
-    for _ in 0..5 {
-        let next: Next = cx
-            .db
-            .first(
-                "SELECT COALESCE(MAX(version), 0) + 1 AS next FROM scoring_models",
-                vec![],
-            )
-            .await?
-            .unwrap_or(Next { next: 1 });
-        let inserted = cx
-            .db
-            .run(
-                "INSERT INTO scoring_models (version, name, model, published_at, published_by, reason) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-                args![next.next, &model.spec.name, doc.to_string(), cx.now_ms, cx.actor(), &body.reason],
-            )
-            .await?;
-        if inserted == 1 {
-            let rescoring = activate(cx, next.next, &doc, "publish", &body.reason).await?;
-            cx.log(
-                revops::logging::Level::Info,
-                "scoring.published",
-                json!({ "version": next.next, "by": cx.actor() }),
-            );
-            return http::json(
-                201,
-                &json!({
-                    "version": next.next,
-                    "name": model.spec.name,
-                    "published_at": rfc3339(cx.now_ms),
-                    "published_by": cx.actor(),
-                    "reason": body.reason,
-                    "active": true,
-                    "rescoring": rescoring,
-                }),
-            );
-        }
-    }
-    Err(Error::internal("publishing stayed contended"))
+    http::json(201, &store::MODELS.publish(cx, &mut req, rescoring).await?)
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RollbackBody {
-    version: i64,
-    reason: String,
-}
-
-/// `POST /v1/admin/scoring/rollback`: makes an earlier version active again (recorded as such).
+/// `POST /v1/admin/scoring/rollback`: makes an earlier version active again, and rescores.
 pub async fn rollback(cx: &Cx, mut req: Request) -> Result<Response> {
-    let body: RollbackBody = http::json_body(&mut req, 16 * 1024).await?;
-    need_reason(&body.reason)?;
-    let model: Value = if body.version == 0 {
-        serde_json::from_str(revops::scoring::BUILTIN)?
-    } else {
-        #[derive(Deserialize)]
-        struct Row {
-            model: String,
-        }
-        let row: Row = cx
-            .db
-            .first(
-                "SELECT model FROM scoring_models WHERE version = ?",
-                args![body.version],
-            )
-            .await?
-            .ok_or_else(|| {
-                Error::Problem(Problem::not_found(format!(
-                    "model version {}",
-                    body.version
-                )))
-            })?;
-        serde_json::from_str(&row.model)?
-    };
-    let rescoring = activate(cx, body.version, &model, "rollback", &body.reason).await?;
-    http::json(
-        200,
-        &json!({ "active_version": body.version, "reason": body.reason, "rescoring": rescoring }),
-    )
+    http::json(200, &store::MODELS.rollback(cx, &mut req, rescoring).await?)
 }
 
 /// The most recently updated leads, for dry runs and backtests.

@@ -7,71 +7,31 @@ use revops::intake::lead::Lead;
 use revops::scoring::engine::{self, Activity, Score};
 use revops::scoring::{condition::Facts, Model};
 use revops::time::DAY;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::Value;
 
-use platform::{args, cache, Arg, Cx, Error, Result};
+use platform::versions::Versioned;
+use platform::{args, Arg, Cx, Error, Result};
 
 /// Activities older than this no longer count (every engagement rule decays long before).
 pub const ACTIVITY_HORIZON: i64 = 400 * DAY;
 /// D1 binds at most 100 parameters per statement.
 const CHUNK: usize = 90;
 
-#[derive(Clone, Serialize, Deserialize)]
-pub struct Active {
-    pub version: i64,
-    pub model: Value,
-}
+/// Scoring models, versioned (version 0 is the built-in model).
+pub static MODELS: Versioned = Versioned {
+    kind: "scoring",
+    field: "model",
+    builtin: revops::scoring::BUILTIN,
+    validate: Model::validate_json,
+};
 
-const ACTIVE_KEY: &str = "scoring:active";
-
-/// The active model and its version (0: the built-in model, until one is published).
+/// The active model and its version.
 pub async fn active(cx: &Cx) -> Result<(i64, Model)> {
-    #[derive(Deserialize)]
-    struct Row {
-        version: i64,
-        model: Option<String>,
-    }
-    let cached: Option<Active> = match cx.kv(cache::CONFIG)?.get(ACTIVE_KEY).text().await? {
-        Some(t) => serde_json::from_str(&t).ok(),
-        None => None,
-    };
-    let active = match cached {
-        Some(a) => a,
-        None => {
-            let row: Option<Row> = cx
-                .db
-                .first(
-                    "SELECT a.version AS version, m.model AS model FROM scoring_activations a \
-                     LEFT JOIN scoring_models m ON m.version = a.version ORDER BY a.id DESC LIMIT 1",
-                    vec![],
-                )
-                .await?;
-            let active = match row {
-                Some(Row {
-                    version,
-                    model: Some(m),
-                }) => Active {
-                    version,
-                    model: serde_json::from_str(&m)?,
-                },
-                _ => Active {
-                    version: 0,
-                    model: serde_json::from_str(revops::scoring::BUILTIN)?,
-                },
-            };
-            set_active(cx, &active).await?;
-            active
-        }
-    };
-    let model = Model::from_json(&active.model).map_err(|e| {
-        Error::internal(format!("stored model {} is invalid: {e:?}", active.version))
-    })?;
-    Ok((active.version, model))
-}
-
-pub async fn set_active(cx: &Cx, active: &Active) -> Result<()> {
-    cache::put(cx, ACTIVE_KEY, active).await
+    let (version, doc) = MODELS.active(cx).await?;
+    let model = Model::from_json(&doc)
+        .map_err(|e| Error::internal(format!("stored model {version} is invalid: {e:?}")))?;
+    Ok((version, model))
 }
 
 /// A lead's current score row.

@@ -51,8 +51,8 @@ pub const TABLES: &[Table] = &[
     Table { name: "rate_windows", locators: &[None] },
     Table { name: "form_counters", locators: &[None] },
     Table { name: "settings", locators: &[None] },
-    Table { name: "scoring_models", locators: &[None] },
-    Table { name: "scoring_activations", locators: &[None] },
+    Table { name: "config_versions", locators: &[None] },
+    Table { name: "config_activations", locators: &[None] },
     Table { name: "d1_migrations", locators: &[None] },
 ];
 

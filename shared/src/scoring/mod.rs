@@ -410,6 +410,12 @@ impl Model {
         })
     }
 
+    /// For publishing: a document to its canonical stored form, or the errors.
+    pub fn validate_json(v: &Value) -> Result<Value, Vec<FieldError>> {
+        let model = Model::from_json(v)?;
+        Ok(serde_json::to_value(&model.spec).unwrap_or_default())
+    }
+
     pub fn reason(&self, code: &str) -> Option<&ReasonSpec> {
         self.spec.rejection_reasons.iter().find(|r| r.code == code)
     }
