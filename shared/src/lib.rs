@@ -7,6 +7,7 @@
 
 pub mod auth;
 pub mod consent;
+pub mod hours;
 pub mod html;
 pub mod idempotency;
 pub mod ids;
@@ -16,6 +17,7 @@ pub mod logging;
 pub mod openapi;
 pub mod problem;
 pub mod routes;
+pub mod routing;
 pub mod scoring;
 pub mod text;
 pub mod time;

@@ -15,7 +15,7 @@
 //! ```
 //! Conditions are parsed with errors that name the offending place (`fit[2].when.any[0].in`).
 
-use serde_json::Value;
+use serde_json::{json, Value};
 
 use crate::intake::email::is_free_mail_domain;
 use crate::intake::employees::EmployeeBand;
@@ -29,11 +29,38 @@ pub struct Facts<'a> {
     pub opted_out: Vec<String>,
     pub suppressed: bool,
     pub existing_customer: bool,
+    /// What routing knows beyond the lead (its score, stage and segment).
+    pub routing: Option<&'a RoutingFacts>,
 }
+
+/// The fields routing conditions may use besides the lead's: see [`ROUTING_FIELDS`].
+#[derive(Debug, Clone, Default)]
+pub struct RoutingFacts {
+    pub score: Option<f64>,
+    pub fit_score: Option<f64>,
+    pub engagement_score: Option<f64>,
+    pub stage: Option<String>,
+    pub segment: Option<String>,
+}
+
+/// Fields only routing rules can test (scoring computes them, so its rules cannot).
+pub const ROUTING_FIELDS: &[&str] = &["score", "fit_score", "engagement_score", "stage", "segment"];
 
 impl Facts<'_> {
     /// A lead attribute as JSON (`custom.x` for custom attributes; `email_domain` derived).
     pub fn field(&self, name: &str) -> Value {
+        if let Some(r) = self.routing {
+            let num = |v: Option<f64>| v.map(|n| json!(n)).unwrap_or(Value::Null);
+            let text = |v: &Option<String>| v.clone().map(Value::String).unwrap_or(Value::Null);
+            match name {
+                "score" => return num(r.score),
+                "fit_score" => return num(r.fit_score),
+                "engagement_score" => return num(r.engagement_score),
+                "stage" => return text(&r.stage),
+                "segment" => return text(&r.segment),
+                _ => {}
+            }
+        }
         let Some(lead) = self.lead else {
             return Value::Null;
         };
@@ -161,6 +188,11 @@ fn bool_at(v: &Value, at: &str) -> Result<bool, String> {
 impl Condition {
     /// Parses a condition; `at` is where it sits in the model, for error messages.
     pub fn parse(v: &Value, at: &str) -> Result<Condition, String> {
+        Condition::parse_with(v, at, &[])
+    }
+
+    /// Parses a condition that may also name the `extra` fields (routing's [`ROUTING_FIELDS`]).
+    pub fn parse_with(v: &Value, at: &str, extra: &[&str]) -> Result<Condition, String> {
         let obj = v
             .as_object()
             .ok_or_else(|| format!("{at}: a condition is a JSON object"))?;
@@ -174,7 +206,7 @@ impl Condition {
             items
                 .iter()
                 .enumerate()
-                .map(|(i, c)| Condition::parse(c, &format!("{at}.{key}[{i}]")))
+                .map(|(i, c)| Condition::parse_with(c, &format!("{at}.{key}[{i}]"), extra))
                 .collect()
         };
         if obj.contains_key("all") {
@@ -184,9 +216,10 @@ impl Condition {
             return Ok(Condition::Any(list("any")?));
         }
         if let Some(inner) = obj.get("not") {
-            return Ok(Condition::Not(Box::new(Condition::parse(
+            return Ok(Condition::Not(Box::new(Condition::parse_with(
                 inner,
                 &format!("{at}.not"),
+                extra,
             )?)));
         }
         if let Some(c) = obj.get("consent") {
@@ -210,7 +243,10 @@ impl Condition {
         let field = obj.get("field").and_then(Value::as_str).ok_or_else(|| {
             format!("{at}: give a field, consent, existing_customer, all, any or not")
         })?;
-        if !FIELDS.contains(&field) && field.strip_prefix("custom.").is_none_or(|k| k.is_empty()) {
+        if !FIELDS.contains(&field)
+            && !extra.contains(&field)
+            && field.strip_prefix("custom.").is_none_or(|k| k.is_empty())
+        {
             return Err(format!(
                 "{at}.field: `{field}` is not a lead attribute (nor custom.<name>)"
             ));
@@ -386,6 +422,7 @@ mod tests {
             opted_out: vec!["newsletter".into()],
             suppressed: false,
             existing_customer: true,
+            routing: None,
         };
         Condition::parse(&cond, "rule").unwrap().matches(&facts)
     }

@@ -1,0 +1,694 @@
+//! One routing decision: account owner, then the decision list, then the fallback; inside a team
+//! the distribution mode over the reps who can take the lead now. Every step and every candidate
+//! considered is written into the explanation that is stored with the assignment.
+
+use std::collections::HashMap;
+
+use serde_json::{json, Value};
+
+use super::roster::{HoursPolicy, Load, Mode, Rep, Skip, Team};
+use super::{wrr, Config, Target};
+use crate::scoring::condition::{Facts, RoutingFacts};
+
+/// An account the lead's company matched in the CRM data.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Account {
+    pub id: String,
+    pub name: String,
+    pub owner: Option<String>,
+    /// The domain that matched.
+    pub domain: String,
+}
+
+/// Everything a decision reads. `slots` holds the round-robin positions already drawn from D1.
+pub struct Inputs<'a> {
+    pub config: &'a Config,
+    pub version: i64,
+    pub facts: &'a Facts<'a>,
+    pub account: Option<&'a Account>,
+    pub reps: &'a HashMap<String, Rep>,
+    pub teams: &'a HashMap<String, Team>,
+    pub loads: &'a HashMap<String, Load>,
+    pub now: i64,
+    pub slots: &'a HashMap<String, u64>,
+}
+
+/// The decision needs the next round-robin position of this team: draw it (atomically, in D1)
+/// and decide again with it in `slots`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NeedSlot(pub String);
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Owner {
+    Rep(String),
+    Queue(String),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Via {
+    Account,
+    Rule,
+    Fallback,
+}
+
+impl Via {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Via::Account => "account_owner",
+            Via::Rule => "rule",
+            Via::Fallback => "fallback",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Decision {
+    pub owner: Owner,
+    pub via: Via,
+    pub rule: Option<String>,
+    pub team: Option<String>,
+    pub segment: Option<String>,
+    /// Why the fallback took the lead (`no_rule_matched`, `no_one_available`).
+    pub fallback_reason: Option<&'static str>,
+    pub explanation: Value,
+}
+
+/// The segment a lead falls in: the first whose condition matches.
+pub fn segment_of(config: &Config, facts: &Facts) -> Option<String> {
+    config
+        .segments
+        .iter()
+        .find(|s| s.when.matches(facts))
+        .map(|s| s.name.clone())
+}
+
+fn load_of(loads: &HashMap<String, Load>, rep: &str) -> Load {
+    loads.get(rep).copied().unwrap_or_default()
+}
+
+/// Why `rep` cannot take a lead directly (a rule naming the rep), if it cannot.
+fn direct_skip(inp: &Inputs, rep: &str) -> Option<Skip> {
+    let Some(r) = inp.reps.get(rep) else {
+        return Some(Skip::NotOnRoster);
+    };
+    r.away(inp.now)
+        .or_else(|| r.capacity(load_of(inp.loads, rep)))
+}
+
+/// Chooses inside a team; `Ok(None)` when nobody can take the lead.
+fn pick(inp: &Inputs, team: &Team) -> Result<(Option<String>, Value), NeedSlot> {
+    struct Candidate<'a> {
+        rep: &'a str,
+        weight: u32,
+        skip: Option<Skip>,
+        in_hours: bool,
+        load: Load,
+    }
+    let mut candidates: Vec<Candidate> = team
+        .members
+        .iter()
+        .map(|m| {
+            let load = load_of(inp.loads, &m.rep);
+            let (skip, in_hours) = match inp.reps.get(&m.rep) {
+                None => (Some(Skip::NotOnRoster), false),
+                Some(r) => (
+                    r.away(inp.now).or_else(|| r.capacity(load)),
+                    r.in_hours(inp.now),
+                ),
+            };
+            Candidate {
+                rep: &m.rep,
+                weight: m.weight,
+                skip,
+                in_hours,
+                load,
+            }
+        })
+        .collect();
+    let anyone_in_hours = candidates.iter().any(|c| c.skip.is_none() && c.in_hours);
+    for c in candidates
+        .iter_mut()
+        .filter(|c| c.skip.is_none() && !c.in_hours)
+    {
+        let excluded = match team.hours {
+            HoursPolicy::Strict => true,
+            HoursPolicy::Prefer => anyone_in_hours,
+            HoursPolicy::Ignore => false,
+        };
+        if excluded {
+            c.skip = Some(Skip::OutsideHours);
+        }
+    }
+    let mut slot = None;
+    let chosen: Option<usize> = if candidates.iter().all(|c| c.skip.is_some()) {
+        None
+    } else {
+        match team.mode {
+            Mode::LeastLoaded => candidates
+                .iter()
+                .enumerate()
+                .filter(|(_, c)| c.skip.is_none())
+                .min_by_key(|(i, c)| (c.load.open, c.load.today, *i))
+                .map(|(i, _)| i),
+            Mode::RoundRobin | Mode::WeightedRoundRobin => {
+                let position = *inp
+                    .slots
+                    .get(&team.id)
+                    .ok_or_else(|| NeedSlot(team.id.clone()))?;
+                let weights: Vec<u32> = candidates
+                    .iter()
+                    .map(|c| {
+                        if team.mode == Mode::RoundRobin {
+                            1
+                        } else {
+                            c.weight
+                        }
+                    })
+                    .collect();
+                let cycle = wrr::cycle(&weights);
+                let start = (position % cycle.len() as u64) as usize;
+                slot = Some(position);
+                (0..cycle.len())
+                    .map(|k| cycle[(start + k) % cycle.len()])
+                    .find(|&i| candidates[i].skip.is_none())
+            }
+        }
+    };
+    let view: Vec<Value> = candidates
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let mut v = json!({
+                "rep": c.rep,
+                "open": c.load.open,
+                "today": c.load.today,
+                "in_hours": c.in_hours,
+            });
+            if team.mode == Mode::WeightedRoundRobin {
+                v["weight"] = json!(c.weight);
+            }
+            match (chosen == Some(i), c.skip) {
+                (true, _) => v["result"] = json!("chosen"),
+                (false, Some(s)) => {
+                    v["result"] = json!("skipped");
+                    v["reason"] = json!(s.as_str());
+                }
+                (false, None) => v["result"] = json!("eligible"),
+            }
+            v
+        })
+        .collect();
+    let explained = json!({
+        "id": team.id,
+        "mode": team.mode.as_str(),
+        "slot": slot,
+        "candidates": view,
+    });
+    Ok((chosen.map(|i| candidates[i].rep.to_string()), explained))
+}
+
+/// Decides who owns the lead. Returns [`NeedSlot`] when a round-robin team needs its next
+/// position first.
+pub fn decide(inp: &Inputs) -> Result<Decision, NeedSlot> {
+    let config = inp.config;
+    let mut rf: RoutingFacts = inp.facts.routing.cloned().unwrap_or_default();
+    let mut facts = inp.facts.clone();
+    facts.routing = None;
+    let with_routing = |rf: &RoutingFacts| {
+        let mut f = facts.clone();
+        f.routing = Some(rf);
+        segment_of(config, &f)
+    };
+    let segment = with_routing(&rf);
+    rf.segment = segment.clone();
+    let facts = Facts {
+        routing: Some(&rf),
+        ..facts
+    };
+    let mut steps: Vec<Value> = Vec::new();
+    let done = |owner: Owner,
+                via: Via,
+                rule: Option<String>,
+                team: Option<String>,
+                fallback_reason: Option<&'static str>,
+                steps: Vec<Value>| {
+        let owner_view = match &owner {
+            Owner::Rep(id) => json!({ "rep": id }),
+            Owner::Queue(q) => json!({ "queue": q }),
+        };
+        Decision {
+            explanation: json!({
+                "config_version": inp.version,
+                "config_name": config.name,
+                "segment": segment,
+                "steps": steps,
+                "outcome": { "owner": owner_view, "via": via.as_str(), "rule": rule, "team": team, "fallback_reason": fallback_reason },
+            }),
+            owner,
+            via,
+            rule,
+            team,
+            segment: segment.clone(),
+            fallback_reason,
+        }
+    };
+    let account_view =
+        |a: &Account| json!({ "id": a.id, "name": a.name, "domain": a.domain, "owner": a.owner });
+    // The account owner, when the account is known and its owner can take the lead.
+    let owner_skip = |a: &Account| -> Option<&'static str> {
+        match &a.owner {
+            None => Some("account_has_no_owner"),
+            Some(o) => match inp.reps.get(o) {
+                None => Some(Skip::NotOnRoster.as_str()),
+                Some(r) => r.away(inp.now).map(Skip::as_str),
+            },
+        }
+    };
+    if config.account_owner_first {
+        match inp.account {
+            None => steps.push(json!({ "step": "account", "matched": false })),
+            Some(a) => match owner_skip(a) {
+                None => {
+                    steps.push(json!({ "step": "account", "matched": true, "account": account_view(a), "result": "assigned" }));
+                    let owner = a.owner.clone().unwrap_or_default();
+                    return Ok(done(Owner::Rep(owner), Via::Account, None, None, None, steps));
+                }
+                Some(reason) => steps.push(json!({ "step": "account", "matched": true, "account": account_view(a), "result": "skipped", "reason": reason })),
+            },
+        }
+    }
+    let mut any_matched = false;
+    for rule in &config.rules {
+        let matched = rule.when.as_ref().is_none_or(|c| c.matches(&facts));
+        if !matched {
+            steps.push(json!({ "step": "rule", "rule": rule.id, "matched": false }));
+            continue;
+        }
+        any_matched = true;
+        let mut step = json!({ "step": "rule", "rule": rule.id, "matched": true, "assign": rule.assign.to_json() });
+        match &rule.assign {
+            Target::Queue(q) => {
+                step["result"] = json!("assigned");
+                steps.push(step);
+                return Ok(done(
+                    Owner::Queue(q.clone()),
+                    Via::Rule,
+                    Some(rule.id.clone()),
+                    None,
+                    None,
+                    steps,
+                ));
+            }
+            Target::Rep(id) => match direct_skip(inp, id) {
+                None => {
+                    step["result"] = json!("assigned");
+                    steps.push(step);
+                    return Ok(done(
+                        Owner::Rep(id.clone()),
+                        Via::Rule,
+                        Some(rule.id.clone()),
+                        None,
+                        None,
+                        steps,
+                    ));
+                }
+                Some(s) => {
+                    step["result"] = json!("skipped");
+                    step["reason"] = json!(s.as_str());
+                }
+            },
+            Target::AccountOwner => match inp.account.map(|a| (a, owner_skip(a))) {
+                Some((a, None)) => {
+                    step["account"] = account_view(a);
+                    step["result"] = json!("assigned");
+                    steps.push(step);
+                    let owner = a.owner.clone().unwrap_or_default();
+                    return Ok(done(
+                        Owner::Rep(owner),
+                        Via::Account,
+                        Some(rule.id.clone()),
+                        None,
+                        None,
+                        steps,
+                    ));
+                }
+                Some((a, Some(reason))) => {
+                    step["account"] = account_view(a);
+                    step["result"] = json!("skipped");
+                    step["reason"] = json!(reason);
+                }
+                None => {
+                    step["result"] = json!("skipped");
+                    step["reason"] = json!("no_account_matched");
+                }
+            },
+            Target::Team(id) => match inp.teams.get(id) {
+                None => {
+                    step["result"] = json!("skipped");
+                    step["reason"] = json!("team_not_found");
+                }
+                Some(team) => {
+                    let (chosen, explained) = pick(inp, team)?;
+                    step["team"] = explained;
+                    match chosen {
+                        Some(rep) => {
+                            step["result"] = json!("assigned");
+                            steps.push(step);
+                            return Ok(done(
+                                Owner::Rep(rep),
+                                Via::Rule,
+                                Some(rule.id.clone()),
+                                Some(id.clone()),
+                                None,
+                                steps,
+                            ));
+                        }
+                        None => {
+                            step["result"] = json!("skipped");
+                            step["reason"] = json!("no_one_available");
+                        }
+                    }
+                }
+            },
+        }
+        steps.push(step);
+    }
+    let reason = if any_matched {
+        "no_one_available"
+    } else {
+        "no_rule_matched"
+    };
+    let mut step =
+        json!({ "step": "fallback", "reason": reason, "assign": config.fallback.to_json() });
+    let owner = match &config.fallback {
+        Target::Rep(id) => {
+            // The fallback always takes the lead; say so if the rep is away.
+            if let Some(s) = direct_skip(inp, id) {
+                step["note"] = json!(format!("assigned although {}", s.as_str()));
+            }
+            Owner::Rep(id.clone())
+        }
+        Target::Queue(q) => Owner::Queue(q.clone()),
+        // Config::parse allows only a rep or a queue as fallback.
+        Target::Team(id) => Owner::Queue(id.clone()),
+        Target::AccountOwner => Owner::Queue("unrouted".into()),
+    };
+    steps.push(step);
+    Ok(done(owner, Via::Fallback, None, None, Some(reason), steps))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::intake::lead::Lead;
+    use serde_json::json;
+
+    struct World {
+        config: Config,
+        reps: HashMap<String, Rep>,
+        teams: HashMap<String, Team>,
+        loads: HashMap<String, Load>,
+    }
+
+    const NOW: &str = "2026-11-23T15:00:00Z"; // Monday 10:00 in New York, 16:00 in Berlin.
+
+    fn now() -> i64 {
+        crate::time::parse_rfc3339(NOW).unwrap()
+    }
+
+    fn world(config: Value) -> World {
+        let mut reps = HashMap::new();
+        for (id, doc) in [
+            ("ava", json!({"name": "Ava"})),
+            ("bo", json!({"name": "Bo"})),
+            ("cy", json!({"name": "Cy"})),
+            ("owner", json!({"name": "Owner"})),
+            ("ops", json!({"name": "Ops"})),
+        ] {
+            reps.insert(id.to_string(), Rep::parse(id, &doc).unwrap());
+        }
+        let mut teams = HashMap::new();
+        teams.insert(
+            "emea".to_string(),
+            Team::parse("emea", &json!({"name": "EMEA", "mode": "weighted_round_robin",
+                "members": [{"rep": "ava", "weight": 3}, {"rep": "bo", "weight": 2}, {"rep": "cy", "weight": 1}]})).unwrap(),
+        );
+        World {
+            config: Config::parse(&config).unwrap(),
+            reps,
+            teams,
+            loads: HashMap::new(),
+        }
+    }
+
+    fn config() -> Value {
+        json!({
+            "name": "test",
+            "segments": [{"name": "enterprise", "when": {"field": "employees", "at_least": "1001-5000"}}],
+            "rules": [
+                {"id": "ent-named", "when": {"field": "segment", "in": ["enterprise"]}, "assign": {"account_owner": true}},
+                {"id": "hot", "when": {"field": "score", "at_least": 90}, "assign": {"rep": "ava"}},
+                {"id": "emea", "when": {"field": "country", "in": ["DE", "FR"]}, "assign": {"team": "emea"}},
+                {"id": "students", "when": {"field": "custom.student", "equals": true}, "assign": {"queue": "nurture"}}
+            ],
+            "fallback": {"rep": "ops"}
+        })
+    }
+
+    fn lead(doc: Value) -> Lead {
+        let mut base =
+            json!({"id": "lead_1", "email": "jo@acme.com", "created_at": 0, "updated_at": 0});
+        base.as_object_mut()
+            .unwrap()
+            .extend(doc.as_object().unwrap().clone());
+        serde_json::from_value(base).unwrap()
+    }
+
+    fn run(
+        w: &World,
+        lead: &Lead,
+        score: f64,
+        account: Option<&Account>,
+        slots: &HashMap<String, u64>,
+    ) -> Result<Decision, NeedSlot> {
+        let rf = RoutingFacts {
+            score: Some(score),
+            ..Default::default()
+        };
+        let facts = Facts {
+            lead: Some(lead),
+            routing: Some(&rf),
+            ..Default::default()
+        };
+        decide(&Inputs {
+            config: &w.config,
+            version: 7,
+            facts: &facts,
+            account,
+            reps: &w.reps,
+            teams: &w.teams,
+            loads: &w.loads,
+            now: now(),
+            slots,
+        })
+    }
+
+    fn decide_with_slot(
+        w: &World,
+        lead: &Lead,
+        score: f64,
+        account: Option<&Account>,
+        position: u64,
+    ) -> Decision {
+        let mut slots = HashMap::new();
+        match run(w, lead, score, account, &slots) {
+            Ok(d) => d,
+            Err(NeedSlot(team)) => {
+                slots.insert(team, position);
+                run(w, lead, score, account, &slots).unwrap()
+            }
+        }
+    }
+
+    fn acme(owner: &str) -> Account {
+        Account {
+            id: "acc_1".into(),
+            name: "Acme".into(),
+            owner: Some(owner.into()),
+            domain: "acme.com".into(),
+        }
+    }
+
+    #[test]
+    fn account_owner_comes_first_unless_away() {
+        let mut w = world(config());
+        let l = lead(json!({"country": "DE"}));
+        let d = decide_with_slot(&w, &l, 10.0, Some(&acme("owner")), 0);
+        assert_eq!((d.owner, d.via), (Owner::Rep("owner".into()), Via::Account));
+        assert_eq!(d.explanation["steps"][0]["result"], "assigned");
+        w.reps.get_mut("owner").unwrap().status = super::super::roster::Status::Left;
+        let d = decide_with_slot(&w, &l, 10.0, Some(&acme("owner")), 0);
+        assert_eq!(d.rule.as_deref(), Some("emea"));
+        assert_eq!(d.explanation["steps"][0]["reason"], "left");
+    }
+
+    #[test]
+    fn rules_match_in_order_on_segment_score_country_and_custom_fields() {
+        let w = world(json!({
+            "name": "t", "account_owner_first": false,
+            "segments": [{"name": "enterprise", "when": {"field": "employees", "at_least": "1001-5000"}}],
+            "rules": config()["rules"].clone(), "fallback": {"rep": "ops"}
+        }));
+        let ent = lead(json!({"employees": "5001-10000", "country": "DE"}));
+        let d = decide_with_slot(&w, &ent, 10.0, Some(&acme("owner")), 0);
+        assert_eq!(
+            (d.rule.as_deref(), d.owner.clone(), d.segment.as_deref()),
+            (
+                Some("ent-named"),
+                Owner::Rep("owner".into()),
+                Some("enterprise")
+            )
+        );
+        // Enterprise without a known account: the account-owner rule is skipped, the next ones run.
+        let d = decide_with_slot(&w, &ent, 95.0, None, 0);
+        assert_eq!(d.rule.as_deref(), Some("hot"));
+        assert_eq!(d.explanation["steps"][0]["reason"], "no_account_matched");
+        let d = decide_with_slot(&w, &lead(json!({"country": "FR"})), 10.0, None, 0);
+        assert_eq!(
+            (d.rule.as_deref(), d.team.as_deref()),
+            (Some("emea"), Some("emea"))
+        );
+        let d = decide_with_slot(
+            &w,
+            &lead(json!({"custom": {"student": true}})),
+            10.0,
+            None,
+            0,
+        );
+        assert_eq!(d.owner, Owner::Queue("nurture".into()));
+        let d = decide_with_slot(&w, &lead(json!({"country": "US"})), 10.0, None, 0);
+        assert_eq!(
+            (d.owner, d.via, d.fallback_reason),
+            (
+                Owner::Rep("ops".into()),
+                Via::Fallback,
+                Some("no_rule_matched")
+            )
+        );
+    }
+
+    #[test]
+    fn round_robin_needs_a_slot_and_follows_the_cycle() {
+        let w = world(config());
+        let l = lead(json!({"country": "DE"}));
+        assert_eq!(
+            run(&w, &l, 0.0, None, &HashMap::new()),
+            Err(NeedSlot("emea".into()))
+        );
+        let owners: Vec<Owner> = (0..6)
+            .map(|p| decide_with_slot(&w, &l, 0.0, None, p).owner)
+            .collect();
+        let r = |s: &str| Owner::Rep(s.into());
+        assert_eq!(
+            owners,
+            vec![r("ava"), r("bo"), r("ava"), r("cy"), r("bo"), r("ava")]
+        );
+        let d = decide_with_slot(&w, &l, 0.0, None, 9);
+        assert_eq!(d.explanation["steps"][3]["team"]["slot"], 9);
+    }
+
+    #[test]
+    fn capacity_availability_and_hours_skip_reps_with_reasons() {
+        let mut w = world(config());
+        let l = lead(json!({"country": "DE"}));
+        w.loads.insert("ava".into(), Load { open: 5, today: 0 });
+        w.reps.get_mut("ava").unwrap().max_open = Some(5);
+        w.reps.get_mut("bo").unwrap().out_of_office_until = Some(now() + 1);
+        // Cy works Berlin mornings only: outside hours at 16:00, but "prefer" lets Cy take it
+        // when nobody else can.
+        w.reps.get_mut("cy").unwrap().working_hours = Some(
+            crate::hours::Schedule::parse(
+                &json!({"timezone": "Europe/Berlin", "hours": {"mon": "08:00-12:00"}}),
+            )
+            .unwrap(),
+        );
+        let d = decide_with_slot(&w, &l, 0.0, None, 0);
+        assert_eq!(d.owner, Owner::Rep("cy".into()));
+        let team = &d.explanation["steps"][3]["team"];
+        let reasons: Vec<_> = team["candidates"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| (c["rep"].clone(), c["result"].clone(), c["reason"].clone()))
+            .collect();
+        assert_eq!(
+            reasons,
+            vec![
+                (json!("ava"), json!("skipped"), json!("capacity_open")),
+                (json!("bo"), json!("skipped"), json!("out_of_office")),
+                (json!("cy"), json!("chosen"), Value::Null),
+            ]
+        );
+        // Strict hours: nobody can take it, so the fallback does, counted as no_one_available.
+        w.teams.get_mut("emea").unwrap().hours = HoursPolicy::Strict;
+        let d = decide_with_slot(&w, &l, 0.0, None, 0);
+        assert_eq!(
+            (d.owner.clone(), d.fallback_reason),
+            (Owner::Rep("ops".into()), Some("no_one_available"))
+        );
+        assert_eq!(
+            d.explanation["steps"][3]["team"]["candidates"][2]["reason"],
+            "outside_hours"
+        );
+        // Daily capacity counts too.
+        w.teams.get_mut("emea").unwrap().hours = HoursPolicy::Ignore;
+        w.reps.get_mut("cy").unwrap().max_per_day = Some(2);
+        w.loads.insert("cy".into(), Load { open: 0, today: 2 });
+        let d = decide_with_slot(&w, &l, 0.0, None, 0);
+        assert_eq!(
+            d.explanation["steps"][3]["team"]["candidates"][2]["reason"],
+            "capacity_daily"
+        );
+        assert_eq!(d.via, Via::Fallback);
+    }
+
+    #[test]
+    fn a_rep_rule_skips_an_unavailable_rep_and_continues() {
+        let mut w = world(config());
+        w.reps.get_mut("ava").unwrap().status = super::super::roster::Status::Inactive;
+        let d = decide_with_slot(&w, &lead(json!({"country": "FR"})), 95.0, None, 1);
+        assert_eq!(d.explanation["steps"][2]["reason"], "inactive");
+        assert_eq!(d.rule.as_deref(), Some("emea"));
+        assert_eq!(d.owner, Owner::Rep("bo".into()));
+    }
+
+    #[test]
+    fn least_loaded_takes_the_lightest_rep() {
+        let mut w = world(config());
+        w.teams.get_mut("emea").unwrap().mode = Mode::LeastLoaded;
+        for m in &mut w.teams.get_mut("emea").unwrap().members {
+            m.weight = 1;
+        }
+        w.loads.insert("ava".into(), Load { open: 3, today: 1 });
+        w.loads.insert("bo".into(), Load { open: 1, today: 4 });
+        w.loads.insert("cy".into(), Load { open: 1, today: 2 });
+        let l = lead(json!({"country": "DE"}));
+        // No slot needed: least-loaded is decided from the loads alone.
+        let d = run(&w, &l, 0.0, None, &HashMap::new()).unwrap();
+        assert_eq!(d.owner, Owner::Rep("cy".into()));
+    }
+
+    #[test]
+    fn fallback_to_a_queue_and_a_missing_team() {
+        let w = world(
+            json!({"name": "t", "rules": [{"id": "x", "assign": {"team": "ghost"}}], "fallback": {"queue": "unrouted"}}),
+        );
+        let d = decide_with_slot(&w, &lead(json!({})), 0.0, None, 0);
+        assert_eq!(
+            (d.owner, d.fallback_reason),
+            (Owner::Queue("unrouted".into()), Some("no_one_available"))
+        );
+        assert_eq!(d.explanation["steps"][1]["reason"], "team_not_found");
+        assert_eq!(d.explanation["config_version"], 7);
+    }
+}

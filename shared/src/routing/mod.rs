@@ -1,0 +1,425 @@
+//! Routing: who owns a lead, and why.
+//!
+//! A routing configuration is an ordered decision list, versioned like scoring models:
+//!
+//! ```json
+//! {
+//!   "name": "Regions and segments, Q1",
+//!   "account_owner_first": true,
+//!   "segments": [
+//!     {"name": "enterprise", "when": {"field": "employees", "at_least": "1001-5000"}},
+//!     {"name": "smb", "when": {"field": "employees", "at_most": "51-200"}}
+//!   ],
+//!   "rules": [
+//!     {"id": "named-accounts", "when": {"field": "segment", "in": ["enterprise"]}, "assign": {"account_owner": true}},
+//!     {"id": "emea", "when": {"field": "country", "in": ["DE", "FR", "GB"]}, "assign": {"team": "emea-sdr"}},
+//!     {"id": "hot", "when": {"field": "score", "at_least": 90}, "assign": {"rep": "rep_ava"}}
+//!   ],
+//!   "fallback": {"queue": "unrouted"}
+//! }
+//! ```
+//! Rule conditions are scoring's condition language plus `score`, `fit_score`,
+//! `engagement_score`, `stage` and `segment`. The first matching rule whose target can take the
+//! lead wins; a lead nothing can take goes to the fallback (a rep or a queue), which is recorded
+//! and counted. [`decide`] makes the whole decision and explains it.
+
+pub mod decide;
+pub mod roster;
+pub mod wrr;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::problem::FieldError;
+use crate::scoring::condition::{Condition, ROUTING_FIELDS};
+
+pub use decide::{decide, Decision, NeedSlot};
+
+/// Where a rule sends a lead.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Target {
+    Rep(String),
+    Team(String),
+    Queue(String),
+    AccountOwner,
+}
+
+impl Target {
+    pub fn parse(v: &Value, at: &str, fallback: bool) -> Result<Target, FieldError> {
+        let obj = v.as_object();
+        let keys: Vec<&str> = ["rep", "team", "queue", "account_owner"]
+            .into_iter()
+            .filter(|k| obj.is_some_and(|o| o.contains_key(*k)))
+            .collect();
+        let allowed = if fallback {
+            "a rep or a queue: {\"rep\": \"rep_id\"} or {\"queue\": \"name\"}"
+        } else {
+            "one of {\"rep\": id}, {\"team\": id}, {\"queue\": name}, {\"account_owner\": true}"
+        };
+        let [key] = keys.as_slice() else {
+            return Err(FieldError::new(at, format!("give {allowed}")));
+        };
+        let value = &v[*key];
+        if *key == "account_owner" {
+            return match (fallback, value.as_bool()) {
+                (false, Some(true)) => Ok(Target::AccountOwner),
+                _ => Err(FieldError::new(at, format!("give {allowed}"))),
+            };
+        }
+        let id = match value.as_str().map(str::trim) {
+            Some(id) if !id.is_empty() && id.len() <= 100 => id.to_string(),
+            _ => {
+                return Err(FieldError::new(
+                    format!("{at}.{key}"),
+                    "give a non-empty id of at most 100 characters",
+                ))
+            }
+        };
+        match *key {
+            "rep" => Ok(Target::Rep(id)),
+            "queue" => Ok(Target::Queue(id)),
+            _ if fallback => Err(FieldError::new(
+                at,
+                "the fallback must always take the lead: give a rep or a queue, not a team",
+            )),
+            _ => Ok(Target::Team(id)),
+        }
+    }
+
+    pub fn to_json(&self) -> Value {
+        match self {
+            Target::Rep(id) => serde_json::json!({ "rep": id }),
+            Target::Team(id) => serde_json::json!({ "team": id }),
+            Target::Queue(id) => serde_json::json!({ "queue": id }),
+            Target::AccountOwner => serde_json::json!({ "account_owner": true }),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Segment {
+    pub name: String,
+    pub when: Condition,
+}
+
+#[derive(Debug, Clone)]
+pub struct Rule {
+    pub id: String,
+    pub when: Option<Condition>,
+    pub assign: Target,
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub name: String,
+    pub account_owner_first: bool,
+    pub segments: Vec<Segment>,
+    pub rules: Vec<Rule>,
+    pub fallback: Target,
+}
+
+/// The built-in configuration (version 0): account owners first, everything else to a queue, so
+/// nothing is lost before RevOps publishes real rules.
+pub const BUILTIN: &str = r#"{
+  "name": "built-in: account owners, then the unrouted queue",
+  "account_owner_first": true,
+  "segments": [],
+  "rules": [],
+  "fallback": {"queue": "unrouted"}
+}"#;
+
+pub(crate) fn id_ok(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 64
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
+}
+
+impl Config {
+    /// Parses and validates a configuration; every error names its place (`rules[2].when.in`).
+    pub fn parse(v: &Value) -> Result<Config, Vec<FieldError>> {
+        let mut errors = Vec::new();
+        let Some(obj) = v.as_object() else {
+            return Err(vec![FieldError::new(
+                "",
+                "a routing configuration is a JSON object",
+            )]);
+        };
+        for key in obj.keys() {
+            if ![
+                "name",
+                "account_owner_first",
+                "segments",
+                "rules",
+                "fallback",
+            ]
+            .contains(&key.as_str())
+            {
+                errors.push(FieldError::new(key.clone(), "unknown setting"));
+            }
+        }
+        let name = match v.get("name").and_then(Value::as_str).map(str::trim) {
+            Some(n) if !n.is_empty() && n.len() <= 200 => n.to_string(),
+            _ => {
+                errors.push(FieldError::new(
+                    "name",
+                    "give a name of at most 200 characters",
+                ));
+                String::new()
+            }
+        };
+        let account_owner_first = match v.get("account_owner_first") {
+            None => true,
+            Some(Value::Bool(b)) => *b,
+            Some(_) => {
+                errors.push(FieldError::new(
+                    "account_owner_first",
+                    "must be true or false",
+                ));
+                true
+            }
+        };
+        let list = |key: &str, errors: &mut Vec<FieldError>| -> Vec<Value> {
+            match v.get(key) {
+                None | Some(Value::Null) => Vec::new(),
+                Some(Value::Array(items)) => items.clone(),
+                Some(_) => {
+                    errors.push(FieldError::new(key, "give a list"));
+                    Vec::new()
+                }
+            }
+        };
+        let mut segments = Vec::new();
+        for (i, s) in list("segments", &mut errors).iter().enumerate() {
+            let at = format!("segments[{i}]");
+            let name = s.get("name").and_then(Value::as_str).unwrap_or("");
+            if !id_ok(name) {
+                errors.push(FieldError::new(
+                    format!("{at}.name"),
+                    "give a name of letters, digits, - _ .",
+                ));
+            }
+            match s.get("when") {
+                Some(w) => match Condition::parse_with(w, &format!("{at}.when"), ROUTING_FIELDS) {
+                    Ok(when) => segments.push(Segment {
+                        name: name.to_string(),
+                        when,
+                    }),
+                    Err(e) => errors.push(split(e)),
+                },
+                None => errors.push(FieldError::new(
+                    format!("{at}.when"),
+                    "give the condition for this segment",
+                )),
+            }
+        }
+        let mut rules: Vec<Rule> = Vec::new();
+        let items = list("rules", &mut errors);
+        if items.len() > 500 {
+            errors.push(FieldError::new("rules", "at most 500 rules"));
+        }
+        for (i, r) in items.iter().enumerate() {
+            let at = format!("rules[{i}]");
+            let id = r.get("id").and_then(Value::as_str).unwrap_or("");
+            if !id_ok(id) {
+                errors.push(FieldError::new(
+                    format!("{at}.id"),
+                    "give an id of letters, digits, - _ .",
+                ));
+            } else if rules.iter().any(|x| x.id == id) {
+                errors.push(FieldError::new(
+                    format!("{at}.id"),
+                    format!("`{id}` is used by an earlier rule"),
+                ));
+            }
+            let when = match r.get("when") {
+                None | Some(Value::Null) => None,
+                Some(w) => match Condition::parse_with(w, &format!("{at}.when"), ROUTING_FIELDS) {
+                    Ok(c) => Some(c),
+                    Err(e) => {
+                        errors.push(split(e));
+                        None
+                    }
+                },
+            };
+            match Target::parse(
+                r.get("assign").unwrap_or(&Value::Null),
+                &format!("{at}.assign"),
+                false,
+            ) {
+                Ok(assign) => rules.push(Rule {
+                    id: id.to_string(),
+                    when,
+                    assign,
+                }),
+                Err(e) => errors.push(e),
+            }
+        }
+        let fallback =
+            match Target::parse(v.get("fallback").unwrap_or(&Value::Null), "fallback", true) {
+                Ok(t) => t,
+                Err(e) => {
+                    errors.push(e);
+                    Target::Queue("unrouted".into())
+                }
+            };
+        if errors.is_empty() {
+            Ok(Config {
+                name,
+                account_owner_first,
+                segments,
+                rules,
+                fallback,
+            })
+        } else {
+            Err(errors)
+        }
+    }
+
+    /// Every rep and team the configuration names, for checking them against the roster.
+    pub fn references(&self) -> (Vec<String>, Vec<String>) {
+        let mut reps = Vec::new();
+        let mut teams = Vec::new();
+        for t in self.rules.iter().map(|r| &r.assign).chain([&self.fallback]) {
+            match t {
+                Target::Rep(id) if !reps.contains(id) => reps.push(id.clone()),
+                Target::Team(id) if !teams.contains(id) => teams.push(id.clone()),
+                _ => {}
+            }
+        }
+        (reps, teams)
+    }
+}
+
+/// Condition errors are `"<path>: <reason>"`; split them into a field error.
+fn split(e: String) -> FieldError {
+    match e.split_once(": ") {
+        Some((field, reason)) => FieldError::new(field, reason),
+        None => FieldError::new("", e),
+    }
+}
+
+/// Validates a document for publishing (the versioned-configuration hook).
+pub fn validate(doc: &Value) -> Result<Value, Vec<FieldError>> {
+    Config::parse(doc).map(|_| doc.clone())
+}
+
+/// The domains a lead's company may be known by, most specific first: the company domain, the
+/// email's domain unless it is free mail, and each parent domain (`eu.acme.com` → `acme.com`).
+pub fn account_domains(company_domain: Option<&str>, email: &str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    let email_domain = email.rsplit_once('@').map(|(_, d)| d);
+    let free = |d: &str| crate::intake::email::is_free_mail_domain(d);
+    for d in [company_domain, email_domain].into_iter().flatten() {
+        let d = crate::text::lowercase(d.trim().trim_end_matches('.'));
+        if d.is_empty() || free(&d) {
+            continue;
+        }
+        let mut rest = d.as_str();
+        loop {
+            if !out.iter().any(|x| x == rest) {
+                out.push(rest.to_string());
+            }
+            match rest.split_once('.') {
+                // Stop before a bare public suffix ("co.uk", "com").
+                Some((_, parent)) if parent.contains('.') && !is_second_level_suffix(parent) => {
+                    rest = parent
+                }
+                _ => break,
+            }
+        }
+    }
+    out
+}
+
+/// Two-label public suffixes common in B2B data (`co.uk`, `com.au`); not a full suffix list.
+fn is_second_level_suffix(d: &str) -> bool {
+    let Some((second, _tld)) = d.split_once('.') else {
+        return false;
+    };
+    !d[second.len() + 1..].contains('.')
+        && ["co", "com", "net", "org", "ac", "gov", "edu", "ne", "or"].contains(&second)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn builtin_parses() {
+        let c = Config::parse(&serde_json::from_str(BUILTIN).unwrap()).unwrap();
+        assert_eq!(c.fallback, Target::Queue("unrouted".into()));
+        assert!(c.account_owner_first);
+    }
+
+    #[test]
+    fn errors_point_at_the_offending_rule() {
+        let errors = Config::parse(&json!({
+            "name": "x",
+            "segments": [{"name": "ent", "when": {"field": "nope", "in": ["a"]}}],
+            "rules": [
+                {"id": "a", "when": {"field": "score", "at_least": 50}, "assign": {"team": "t"}},
+                {"id": "a", "assign": {"team": "t"}},
+                {"id": "c", "when": {"field": "country", "in": []}, "assign": {"rep": "r"}},
+                {"id": "d", "assign": {"team": "t", "rep": "r"}},
+                {"id": "e", "assign": {"account_owner": false}}
+            ],
+            "fallback": {"team": "t"},
+            "colour": "blue"
+        }))
+        .unwrap_err();
+        let fields: Vec<_> = errors.iter().map(|e| e.field.as_str()).collect();
+        for f in [
+            "segments[0].when.field",
+            "rules[1].id",
+            "rules[2].when.in",
+            "rules[3].assign",
+            "rules[4].assign",
+            "fallback",
+            "colour",
+        ] {
+            assert!(fields.contains(&f), "{f} missing from {fields:?}");
+        }
+        // Score fields are routing-only: scoring's parser refuses them.
+        assert!(Condition::parse(&json!({"field": "score", "at_least": 1}), "w").is_err());
+    }
+
+    #[test]
+    fn references_list_reps_and_teams_once() {
+        let c = Config::parse(&json!({
+            "name": "x",
+            "rules": [
+                {"id": "a", "assign": {"team": "t1"}},
+                {"id": "b", "assign": {"rep": "r1"}},
+                {"id": "c", "assign": {"team": "t1"}},
+                {"id": "d", "assign": {"account_owner": true}}
+            ],
+            "fallback": {"rep": "r2"}
+        }))
+        .unwrap();
+        assert_eq!(
+            c.references(),
+            (vec!["r1".into(), "r2".into()], vec!["t1".into()])
+        );
+    }
+
+    #[test]
+    fn account_domains_skip_free_mail_and_walk_up_to_the_registrable_domain() {
+        assert_eq!(
+            account_domains(Some("EU.Acme.com"), "jo@mail.acme.com"),
+            vec!["eu.acme.com", "acme.com", "mail.acme.com"]
+        );
+        assert_eq!(account_domains(None, "jo@gmail.com"), Vec::<String>::new());
+        assert_eq!(
+            account_domains(None, "jo@sales.acme.co.uk"),
+            vec!["sales.acme.co.uk", "acme.co.uk"]
+        );
+        assert_eq!(
+            account_domains(Some("acme.com"), "jo@acme.com"),
+            vec!["acme.com"]
+        );
+    }
+}
