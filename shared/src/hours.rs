@@ -4,7 +4,7 @@
 //! hour") across nights, weekends, holidays and daylight-saving changes. Both go through
 //! [`Schedule`], whose arithmetic works on real instants: each working interval is turned into
 //! UTC for its own date, so a 09:00–17:00 day is eight real hours on either side of a DST change
-//! and a local time that does not exist (the spring-forward gap) moves to the first one that does.
+//! and a local time that does not exist (the spring-forward gap) moves on by the gap.
 //!
 //! ```json
 //! {"timezone": "Europe/Berlin",
@@ -12,12 +12,111 @@
 //!  "holidays": ["2026-12-25", "2026-12-26"]}
 //! ```
 //! Days left out (or given as an empty string) are closed; `24:00` ends a day.
+//!
+//! Time-zone rules come from the platform: a [`Zones`] resolver installed with
+//! [`install_zones`] (the Workers handlers install one backed by the runtime's `Intl` data, so
+//! no zone database is compiled into the WASM). On the host the IANA database of `chrono-tz`
+//! is the default, for unit tests and benchmarks.
 
-use chrono::{Datelike, Duration, LocalResult, NaiveDate, NaiveDateTime, NaiveTime, TimeZone};
-use chrono_tz::Tz;
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use chrono::{DateTime, Datelike, Duration, NaiveDate, NaiveDateTime, NaiveTime};
 use serde_json::{json, Value};
 
 use crate::problem::FieldError;
+
+/// A time zone: its name and its UTC offset at any instant.
+pub trait Zone: std::fmt::Debug {
+    fn name(&self) -> &str;
+    /// The offset from UTC, in milliseconds, in force at the instant `utc_ms`.
+    fn offset_ms(&self, utc_ms: i64) -> i64;
+}
+
+/// Finds a zone by IANA name.
+pub trait Zones {
+    fn zone(&self, name: &str) -> Option<Rc<dyn Zone>>;
+}
+
+/// UTC, always available.
+#[derive(Debug)]
+pub struct Utc;
+
+impl Zone for Utc {
+    fn name(&self) -> &str {
+        "UTC"
+    }
+    fn offset_ms(&self, _: i64) -> i64 {
+        0
+    }
+}
+
+thread_local! {
+    static ZONES: RefCell<Option<Rc<dyn Zones>>> = RefCell::new(default_zones());
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+fn default_zones() -> Option<Rc<dyn Zones>> {
+    Some(Rc::new(tzdb::Tzdb))
+}
+
+#[cfg(target_arch = "wasm32")]
+fn default_zones() -> Option<Rc<dyn Zones>> {
+    None
+}
+
+/// Installs the zone resolver for this thread (once per isolate in a Worker).
+pub fn install_zones(zones: Rc<dyn Zones>) {
+    ZONES.with(|z| *z.borrow_mut() = Some(zones));
+}
+
+pub fn zones_installed() -> bool {
+    ZONES.with(|z| z.borrow().is_some())
+}
+
+/// Resolves an IANA time zone name (`Europe/Berlin`, `America/New_York`, `UTC`).
+pub fn parse_tz(name: &str) -> Option<Rc<dyn Zone>> {
+    let name = name.trim();
+    if name.eq_ignore_ascii_case("utc") {
+        return Some(Rc::new(Utc));
+    }
+    ZONES.with(|z| z.borrow().as_ref().and_then(|z| z.zone(name)))
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+mod tzdb {
+    use std::rc::Rc;
+
+    use chrono::{Offset, TimeZone};
+
+    /// The IANA database compiled in by `chrono-tz` (host builds only).
+    pub struct Tzdb;
+
+    #[derive(Debug)]
+    struct Named(chrono_tz::Tz);
+
+    impl super::Zone for Named {
+        fn name(&self) -> &str {
+            self.0.name()
+        }
+        fn offset_ms(&self, utc_ms: i64) -> i64 {
+            let offset = self.0.offset_from_utc_datetime(
+                &chrono::DateTime::from_timestamp_millis(utc_ms)
+                    .unwrap_or_default()
+                    .naive_utc(),
+            );
+            offset.fix().local_minus_utc() as i64 * 1000
+        }
+    }
+
+    impl super::Zones for Tzdb {
+        fn zone(&self, name: &str) -> Option<Rc<dyn super::Zone>> {
+            name.parse::<chrono_tz::Tz>()
+                .ok()
+                .map(|tz| Rc::new(Named(tz)) as Rc<dyn super::Zone>)
+        }
+    }
+}
 
 pub const DAYS: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
 const MINUTE_MS: i64 = 60_000;
@@ -25,9 +124,9 @@ const MINUTE_MS: i64 = 60_000;
 /// year still resolves; one that never opens is refused when parsed).
 const HORIZON_DAYS: i64 = 800;
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct Schedule {
-    pub tz: Tz,
+    pub tz: Rc<dyn Zone>,
     /// Open intervals per weekday (Monday first) as minutes since local midnight, `[start, end)`.
     pub week: [Vec<(u32, u32)>; 7],
     pub holidays: Vec<NaiveDate>,
@@ -43,13 +142,23 @@ fn parse_clock(text: &str) -> Option<u32> {
     (m < 60 && (h < 24 || (h == 24 && m == 0))).then_some(h * 60 + m)
 }
 
-fn clock(minutes: u32) -> String {
-    format!("{:02}:{:02}", minutes / 60, minutes % 60)
+/// `YYYY-MM-DD` (without chrono's format machinery, which is large in WASM).
+pub fn date_text(d: NaiveDate) -> String {
+    format!("{:04}-{:02}-{:02}", d.year(), d.month(), d.day())
 }
 
-/// Parses an IANA time zone name (`Europe/Berlin`, `America/New_York`, `UTC`).
-pub fn parse_tz(name: &str) -> Option<Tz> {
-    name.trim().parse::<Tz>().ok()
+/// Parses `YYYY-MM-DD`.
+pub fn parse_date(text: &str) -> Option<NaiveDate> {
+    let mut parts = text.trim().splitn(3, '-');
+    let (y, m, d) = (parts.next()?, parts.next()?, parts.next()?);
+    if y.len() != 4 || m.len() != 2 || d.len() != 2 {
+        return None;
+    }
+    NaiveDate::from_ymd_opt(y.parse().ok()?, m.parse().ok()?, d.parse().ok()?)
+}
+
+fn clock(minutes: u32) -> String {
+    format!("{:02}:{:02}", minutes / 60, minutes % 60)
 }
 
 /// Parses `"09:00-12:00, 13:00-17:00"` into sorted, non-overlapping intervals.
@@ -77,11 +186,21 @@ pub fn parse_day(text: &str) -> Result<Vec<(u32, u32)>, String> {
     Ok(out)
 }
 
+impl PartialEq for Schedule {
+    fn eq(&self, other: &Schedule) -> bool {
+        self.tz.name() == other.tz.name()
+            && self.week == other.week
+            && self.holidays == other.holidays
+    }
+}
+
+const DAY_MS: i64 = 86_400_000;
+
 impl Schedule {
     /// Every day, all day, in UTC: what a rep without working hours is treated as.
     pub fn always() -> Schedule {
         Schedule {
-            tz: Tz::UTC,
+            tz: Rc::new(Utc),
             week: std::array::from_fn(|_| vec![(0, 24 * 60)]),
             holidays: Vec::new(),
         }
@@ -96,14 +215,14 @@ impl Schedule {
                     "timezone",
                     format!("`{name}` is not an IANA time zone such as Europe/Berlin"),
                 ));
-                Tz::UTC
+                Rc::new(Utc)
             }),
             None => {
                 errors.push(FieldError::new(
                     "timezone",
                     "give an IANA time zone such as America/New_York",
                 ));
-                Tz::UTC
+                Rc::new(Utc)
             }
         };
         let mut week: [Vec<(u32, u32)>; 7] = Default::default();
@@ -143,10 +262,7 @@ impl Schedule {
             None | Some(Value::Null) => {}
             Some(Value::Array(items)) => {
                 for (i, item) in items.iter().enumerate() {
-                    match item
-                        .as_str()
-                        .and_then(|s| NaiveDate::parse_from_str(s, "%Y-%m-%d").ok())
-                    {
+                    match item.as_str().and_then(parse_date) {
                         Some(d) => holidays.push(d),
                         None => errors.push(FieldError::new(
                             format!("holidays[{i}]"),
@@ -182,41 +298,55 @@ impl Schedule {
         json!({
             "timezone": self.tz.name(),
             "hours": hours,
-            "holidays": self.holidays.iter().map(|d| d.format("%Y-%m-%d").to_string()).collect::<Vec<_>>(),
+            "holidays": self.holidays.iter().map(|d| date_text(*d)).collect::<Vec<_>>(),
         })
     }
 
     fn local_date(&self, ms: i64) -> NaiveDate {
-        self.tz.timestamp_millis_opt(ms).unwrap().date_naive()
+        let local = ms + self.tz.offset_ms(ms);
+        DateTime::from_timestamp_millis(local)
+            .unwrap_or_default()
+            .date_naive()
     }
 
     /// The local calendar date at `ms`, as `YYYY-MM-DD` (a rep's "today" for daily capacity).
     pub fn local_day(&self, ms: i64) -> String {
-        self.local_date(ms).format("%Y-%m-%d").to_string()
+        date_text(self.local_date(ms))
     }
 
-    /// A local wall-clock time on `date` as an instant; a time inside a DST gap moves to the end
-    /// of the gap; an ambiguous one takes the earlier (`first`) or later instant.
+    /// A local wall-clock time on `date` as an instant; a time inside a DST gap moves on by the
+    /// gap; an ambiguous one takes the earlier (`first`) or later instant.
     fn instant(&self, date: NaiveDate, minutes: u32, first: bool) -> i64 {
         let (date, minutes) = if minutes >= 24 * 60 {
             (date + Duration::days(1), minutes - 24 * 60)
         } else {
             (date, minutes)
         };
-        let mut naive = NaiveDateTime::new(
+        let local = NaiveDateTime::new(
             date,
             NaiveTime::from_hms_opt(minutes / 60, minutes % 60, 0).unwrap(),
-        );
-        for _ in 0..4 {
-            match self.tz.from_local_datetime(&naive) {
-                LocalResult::Single(t) => return t.timestamp_millis(),
-                LocalResult::Ambiguous(a, b) => {
-                    return if first { a } else { b }.timestamp_millis();
+        )
+        .and_utc()
+        .timestamp_millis();
+        // The offsets in force a day either side; each that maps back to `local` is a real
+        // instant. Two: the wall time repeats (DST ends). None: it falls in a gap (DST starts),
+        // and the earlier offset carries it past the gap, as a clock moved forward would.
+        let before = self.tz.offset_ms(local - DAY_MS);
+        let after = self.tz.offset_ms(local + DAY_MS);
+        let valid: Vec<i64> = [local - before, local - after]
+            .into_iter()
+            .filter(|&utc| utc + self.tz.offset_ms(utc) == local)
+            .collect();
+        match (valid.iter().min(), valid.iter().max()) {
+            (Some(&earliest), Some(&latest)) => {
+                if first {
+                    earliest
+                } else {
+                    latest
                 }
-                LocalResult::None => naive += Duration::minutes(30),
             }
+            _ => local - before,
         }
-        naive.and_utc().timestamp_millis()
     }
 
     /// The open intervals of one local date as instants (none on a holiday).

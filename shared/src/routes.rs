@@ -185,6 +185,33 @@ routes! {
     EraseSubject: Delete "/v1/subjects/{email}" => Consent, scope(Scope::SubjectsAdmin);
     ExportSubject: Get "/v1/subjects/{email}/export" => Consent, scope(Scope::SubjectsAdmin);
     ConsentForIntake: Post "/internal/consent/intake" => Consent, Internal;
+
+    // Routing: decisions and their explanations, the roster, CRM accounts, versioned rules.
+    // (Outgoing-webhook endpoints, which every handler's messages go to, are the gateway's.)
+    RouteLead: Post "/v1/leads/{lead_id}/route" => Routing, scope(Scope::LeadsWrite);
+    GetLeadRouting: Get "/v1/leads/{lead_id}/routing" => Routing, scope(Scope::LeadsRead);
+    AssignLead: Post "/v1/leads/{lead_id}/assignment" => Routing, scope(Scope::LeadsWrite);
+    ListReps: Get "/v1/roster/reps" => Routing, scope(Scope::ReportsRead);
+    GetRep: Get "/v1/roster/reps/{rep_id}" => Routing, scope(Scope::ReportsRead);
+    PutRep: Put "/v1/roster/reps/{rep_id}" => Routing, scope(Scope::RosterWrite);
+    PatchRep: Patch "/v1/roster/reps/{rep_id}" => Routing, scope(Scope::RosterWrite);
+    DeactivateRep: Post "/v1/roster/reps/{rep_id}/deactivate" => Routing, scope(Scope::RosterWrite);
+    ListTeams: Get "/v1/roster/teams" => Routing, scope(Scope::ReportsRead);
+    PutTeam: Put "/v1/roster/teams/{team_id}" => Routing, scope(Scope::RosterWrite);
+    UpsertAccounts: Post "/v1/accounts/bulk" => Routing, scope(Scope::RosterWrite);
+    GetAccount: Get "/v1/accounts/{account_id}" => Routing, scope(Scope::LeadsRead);
+    ListRoutingConfigs: Get "/v1/admin/routing/configs" => Routing, scope(Scope::ConfigWrite);
+    PublishRoutingConfig: Post "/v1/admin/routing/configs" => Routing, scope(Scope::ConfigWrite);
+    GetRoutingConfig: Get "/v1/admin/routing/configs/{version}" => Routing, scope(Scope::ConfigWrite);
+    DryRunRoutingConfig: Post "/v1/admin/routing/dry-run" => Routing, scope(Scope::ConfigWrite);
+    RollbackRoutingConfig: Post "/v1/admin/routing/rollback" => Routing, scope(Scope::ConfigWrite);
+    RoutingStats: Get "/v1/admin/routing/stats" => Routing, scope(Scope::ReportsRead);
+    ListWebhookDeliveries: Get "/v1/admin/webhooks/deliveries" => Gateway, scope(Scope::ConfigWrite);
+    RetryWebhookDelivery: Post "/v1/admin/webhooks/deliveries/{delivery_id}/retry" => Gateway, scope(Scope::ConfigWrite);
+    CreateWebhookEndpoint: Post "/v1/admin/webhooks" => Gateway, scope(Scope::ConfigWrite);
+    ListWebhookEndpoints: Get "/v1/admin/webhooks" => Gateway, scope(Scope::ConfigWrite);
+    DeleteWebhookEndpoint: Delete "/v1/admin/webhooks/{endpoint_id}" => Gateway, scope(Scope::ConfigWrite);
+    RouteLeadInternal: Post "/internal/leads/{lead_id}/route" => Routing, Internal;
 }
 
 impl RouteId {

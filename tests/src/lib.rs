@@ -13,6 +13,7 @@ use std::time::Duration;
 use serde_json::{json, Value};
 
 pub mod openapi;
+pub mod receiver;
 
 /// The running system.
 #[derive(Clone)]

@@ -22,8 +22,8 @@ static SPEC: platform::Spec = platform::Spec {
 };
 
 #[event(fetch)]
-async fn fetch(req: Request, env: Env, _ctx: Context) -> worker::Result<Response> {
-    platform::serve(req, env, &SPEC, route).await
+async fn fetch(req: Request, env: Env, ctx: Context) -> worker::Result<Response> {
+    platform::serve(req, env, ctx, &SPEC, route).await
 }
 
 async fn route(cx: Cx, req: Request) -> Result<Response> {

@@ -71,7 +71,12 @@ static SOURCE_ADMIN: Resource = Resource {
 /// The handlers with periodic work. The system has one cron trigger, on this worker: it calls
 /// each of these at `/internal/tick`, concurrently, each in its own invocation and CPU budget.
 /// (One schedule to reason about; and the local runtime can fire the primary worker's trigger.)
-const TICKED: &[Service] = &[Service::Intake, Service::Scoring, Service::Consent];
+const TICKED: &[Service] = &[
+    Service::Intake,
+    Service::Scoring,
+    Service::Consent,
+    Service::Routing,
+];
 
 #[event(scheduled)]
 async fn scheduled(event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
@@ -302,6 +307,11 @@ async fn serve_own(cx: Cx, req: Request) -> Result<Response> {
         RouteId::UpdateSource => SOURCE_ADMIN.update(&cx, req).await,
         RouteId::ListJobs => admin::list_jobs(&cx, &req).await,
         RouteId::RetryJob => admin::retry_job(&cx).await,
+        RouteId::CreateWebhookEndpoint => platform::outbox::create(&cx, req).await,
+        RouteId::ListWebhookEndpoints => platform::outbox::list(&cx).await,
+        RouteId::DeleteWebhookEndpoint => platform::outbox::deactivate(&cx).await,
+        RouteId::ListWebhookDeliveries => platform::outbox::deliveries(&cx, &req).await,
+        RouteId::RetryWebhookDelivery => platform::outbox::retry(&cx).await,
         other => Err(platform::Error::internal(format!(
             "gateway has no handler for {other:?}"
         ))),

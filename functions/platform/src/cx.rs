@@ -13,10 +13,12 @@ use revops::logging::{self, Level};
 use revops::problem::{Problem, ProblemKind};
 use revops::routes::{self, Access, Route, RouteId, RouteMatch, Service};
 use serde_json::{json, Value};
-use worker::{Env, KvStore, Request, Response};
+use std::rc::Rc;
+
+use worker::{Context, Env, KvStore, Request, Response};
 
 use crate::db::Db;
-use crate::error::{problem, Context, Error, Result};
+use crate::error::{problem, Context as _, Error, Result};
 use crate::http::{self, header, PRINCIPAL, REQUEST_ID};
 
 /// What a handler function knows about the request it serves.
@@ -30,6 +32,9 @@ pub struct Cx {
     pub route: Route,
     pub params: Vec<(&'static str, String)>,
     pub db: Db,
+    /// The invocation's context, for work that continues after the response
+    /// ([`Cx::background`]); `None` where the caller has none.
+    pub ctx: Option<Rc<Context>>,
 }
 
 impl Cx {
@@ -50,7 +55,17 @@ impl Cx {
             now_ms: now_ms(),
             route,
             params,
+            ctx: None,
         })
+    }
+
+    /// Runs `work` after the response is sent (within the invocation's lifetime). Without an
+    /// invocation context the work is skipped: callers use this only for work a cron tick also
+    /// picks up (outgoing webhook deliveries), never for anything that would otherwise be lost.
+    pub fn background(&self, work: impl Future<Output = ()> + 'static) {
+        if let Some(ctx) = &self.ctx {
+            ctx.wait_until(work);
+        }
     }
 
     /// A path parameter of the matched route (always present: the route table defines them).
@@ -188,6 +203,7 @@ pub struct Spec {
 pub async fn serve<F, Fut>(
     req: Request,
     env: Env,
+    ctx: Context,
     spec: &'static Spec,
     handler: F,
 ) -> worker::Result<Response>
@@ -195,6 +211,7 @@ where
     F: FnOnce(Cx, Request) -> Fut,
     Fut: Future<Output = Result<Response>>,
 {
+    crate::zones::install();
     let service = spec.service;
     let started = now_ms();
     let request_id = request_id_of(&req);
@@ -223,7 +240,10 @@ where
                         route,
                         params,
                     ) {
-                        Ok(cx) => handler(cx, req).await,
+                        Ok(mut cx) => {
+                            cx.ctx = Some(Rc::new(ctx));
+                            handler(cx, req).await
+                        }
                         Err(e) => Err(e),
                     },
                 }

@@ -15,11 +15,13 @@ pub mod http;
 pub mod idempotency;
 pub mod jobs;
 pub mod maintenance;
+pub mod outbox;
 pub mod resources;
 pub mod services;
 pub mod settings;
 pub mod tick;
 pub mod versions;
+pub mod zones;
 
 pub use cx::{serve, Cx, Spec};
 pub use db::{Arg, Db};

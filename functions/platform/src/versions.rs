@@ -224,7 +224,17 @@ impl Versioned {
         extra: impl Fn(&Cx, i64) -> Result<(Vec<D1PreparedStatement>, Value)>,
     ) -> Result<Value> {
         let body: Value = http::json_body(req, 512 * 1024).await?;
-        let reason = reason_of(&body)?;
+        self.publish_body(cx, &body, extra).await
+    }
+
+    /// [`Versioned::publish`] with the body already read (a handler that checks more first).
+    pub async fn publish_body(
+        &self,
+        cx: &Cx,
+        body: &Value,
+        extra: impl Fn(&Cx, i64) -> Result<(Vec<D1PreparedStatement>, Value)>,
+    ) -> Result<Value> {
+        let reason = reason_of(body)?;
         let document = self.check(body.get(self.field).unwrap_or(&Value::Null))?;
         let name = document["name"].as_str().unwrap_or("").to_string();
         #[derive(Deserialize)]

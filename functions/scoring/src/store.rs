@@ -66,6 +66,7 @@ impl LeadData {
             opted_out: self.opted_out.clone(),
             suppressed: self.suppressed,
             existing_customer: self.existing_customer,
+            routing: None,
         }
     }
 

@@ -33,6 +33,8 @@ use Locator::*;
 #[rustfmt::skip]
 pub const TABLES: &[Table] = &[
     Table { name: "activities", locators: &[Lead("lead_id")] },
+    Table { name: "assignments", locators: &[Lead("lead_id")] },
+    Table { name: "webhook_deliveries", locators: &[Lead("subject"), Mentions("payload")] },
     Table { name: "lead_scores", locators: &[Lead("lead_id")] },
     Table { name: "stage_transitions", locators: &[Lead("lead_id")] },
     Table { name: "lead_outcomes", locators: &[Lead("lead_id")] },
@@ -54,6 +56,12 @@ pub const TABLES: &[Table] = &[
     Table { name: "config_versions", locators: &[None] },
     Table { name: "config_activations", locators: &[None] },
     Table { name: "d1_migrations", locators: &[None] },
+    Table { name: "reps", locators: &[None] },
+    Table { name: "teams", locators: &[None] },
+    Table { name: "accounts", locators: &[None] },
+    Table { name: "account_domains", locators: &[None] },
+    Table { name: "rr_cursors", locators: &[None] },
+    Table { name: "webhook_endpoints", locators: &[None] },
 ];
 
 /// Table names created by SQL migration text (`CREATE TABLE name`).

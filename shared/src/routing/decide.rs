@@ -31,6 +31,8 @@ pub struct Inputs<'a> {
     pub loads: &'a HashMap<String, Load>,
     pub now: i64,
     pub slots: &'a HashMap<String, u64>,
+    /// A rep who must not get the lead (its current owner, when an SLA escalation moves it on).
+    pub exclude: Option<&'a str>,
 }
 
 /// The decision needs the next round-robin position of this team: draw it (atomically, in D1)
@@ -88,6 +90,9 @@ fn load_of(loads: &HashMap<String, Load>, rep: &str) -> Load {
 
 /// Why `rep` cannot take a lead directly (a rule naming the rep), if it cannot.
 fn direct_skip(inp: &Inputs, rep: &str) -> Option<Skip> {
+    if inp.exclude == Some(rep) {
+        return Some(Skip::CurrentOwner);
+    }
     let Some(r) = inp.reps.get(rep) else {
         return Some(Skip::NotOnRoster);
     };
@@ -110,6 +115,7 @@ fn pick(inp: &Inputs, team: &Team) -> Result<(Option<String>, Value), NeedSlot> 
         .map(|m| {
             let load = load_of(inp.loads, &m.rep);
             let (skip, in_hours) = match inp.reps.get(&m.rep) {
+                _ if inp.exclude == Some(m.rep.as_str()) => (Some(Skip::CurrentOwner), false),
                 None => (Some(Skip::NotOnRoster), false),
                 Some(r) => (
                     r.away(inp.now).or_else(|| r.capacity(load)),
@@ -258,6 +264,7 @@ pub fn decide(inp: &Inputs) -> Result<Decision, NeedSlot> {
     let owner_skip = |a: &Account| -> Option<&'static str> {
         match &a.owner {
             None => Some("account_has_no_owner"),
+            Some(o) if inp.exclude == Some(o.as_str()) => Some(Skip::CurrentOwner.as_str()),
             Some(o) => match inp.reps.get(o) {
                 None => Some(Skip::NotOnRoster.as_str()),
                 Some(r) => r.away(inp.now).map(Skip::as_str),
@@ -490,6 +497,7 @@ mod tests {
             loads: &w.loads,
             now: now(),
             slots,
+            exclude: None,
         })
     }
 

@@ -78,6 +78,8 @@ pub enum Skip {
     OpenCapacity,
     DailyCapacity,
     NotOnRoster,
+    /// The lead is being moved away from this rep.
+    CurrentOwner,
 }
 
 impl Skip {
@@ -90,6 +92,7 @@ impl Skip {
             Skip::OpenCapacity => "capacity_open",
             Skip::DailyCapacity => "capacity_daily",
             Skip::NotOnRoster => "not_on_roster",
+            Skip::CurrentOwner => "current_owner",
         }
     }
 }

@@ -1,0 +1,298 @@
+//! Routing a lead, explaining where it went, and moving it by hand.
+
+use std::collections::HashMap;
+
+use revops::intake::lead::Lead;
+use revops::logging::Level;
+use revops::problem::{FieldError, Problem, ProblemKind};
+use revops::routing::decide::{self, Decision, Inputs, NeedSlot, Owner};
+use revops::routing::roster::Rep;
+use revops::scoring::condition::Facts;
+use revops::time::rfc3339;
+use serde_json::{json, Value};
+use worker::{Request, Response};
+
+use crate::store::{self, AssignmentRow, NewAssignment};
+use platform::{http, outbox, Cx, Error, Result};
+
+/// How often a decision is retried when its capacity guard lost a race.
+const ATTEMPTS: usize = 4;
+
+/// Why a lead is being routed.
+#[derive(Clone, Copy)]
+pub struct Why<'a> {
+    /// `mql`, `api`, `reroute`, `sla`.
+    pub reason: &'a str,
+    /// Route even if the lead has an owner (replacing that assignment).
+    pub force: bool,
+    /// Keep the lead away from this rep (its current owner, for an escalation).
+    pub exclude: Option<&'a str>,
+    /// Recorded as why the previous assignment ended.
+    pub ended_reason: &'a str,
+}
+
+fn webhook_data(lead: &Lead, a: &NewAssignment, previous: Option<&AssignmentRow>) -> Value {
+    json!({
+        "assignment_id": a.id,
+        "lead": {
+            "id": lead.id, "email": lead.email, "first_name": lead.first_name,
+            "last_name": lead.last_name, "company": lead.company, "country": lead.country,
+        },
+        "owner": match (a.rep, &a.queue) {
+            (Some(r), _) => json!({ "type": "rep", "id": r.id, "name": r.name, "email": r.email }),
+            (None, Some(q)) => json!({ "type": "queue", "id": q }),
+            _ => Value::Null,
+        },
+        "previous_owner": previous.map(AssignmentRow::owner),
+        "via": a.via, "rule": a.rule, "team": a.team, "reason": a.reason,
+        "explain_url": format!("/v1/leads/{}/routing", lead.id),
+    })
+}
+
+/// Routes a lead through the active rules and stores the assignment. Returns the assignment's
+/// view and whether a new one was made (`false`: the lead already had an owner).
+pub async fn route_lead(cx: &Cx, lead_id: &str, why: Why<'_>) -> Result<(Value, bool)> {
+    let lead = store::lead(cx, lead_id).await?;
+    let existing = store::current(cx, lead_id).await?;
+    if let (Some(row), false) = (&existing, why.force) {
+        return Ok((row.view(None), false));
+    }
+    let (version, config) = store::active(cx).await?;
+    let scores = store::scores(cx, lead_id).await?;
+    let account = store::account(cx, &lead).await?;
+    let reps = store::reps(cx).await?;
+    let teams = store::teams(cx).await?;
+    let facts = Facts {
+        lead: Some(&lead),
+        routing: Some(&scores),
+        ..Default::default()
+    };
+    let mut replaces = existing.as_ref().map(|r| r.id.clone());
+    let mut previous = existing;
+    for attempt in 0..ATTEMPTS {
+        let loads = store::loads(cx, &reps, cx.now_ms).await?;
+        let slots = HashMap::new();
+        let inputs = |slots| Inputs {
+            config: &config,
+            version,
+            facts: &facts,
+            account: account.as_ref(),
+            reps: &reps,
+            teams: &teams,
+            loads: &loads,
+            now: cx.now_ms,
+            slots,
+            exclude: why.exclude,
+        };
+        let first = decide::decide(&inputs(&slots));
+        let decision: Decision = match first {
+            Ok(d) => d,
+            Err(NeedSlot(team)) => {
+                let position = store::draw_slot(cx, &team).await?;
+                let drawn = HashMap::from([(team, position)]);
+                decide::decide(&inputs(&drawn)).map_err(|NeedSlot(t)| {
+                    Error::internal(format!("team {t} asked for a second slot"))
+                })?
+            }
+        };
+        let (rep, queue) = match &decision.owner {
+            Owner::Rep(id) => (reps.get(id), None),
+            Owner::Queue(q) => (None, Some(q.clone())),
+        };
+        // A fallback rep named in the config but missing from the roster still gets the lead
+        // recorded under the fallback queue name, never lost.
+        let queue = match (&decision.owner, rep) {
+            (Owner::Rep(id), None) => Some(format!("rep:{id}")),
+            _ => queue,
+        };
+        let last = attempt + 1 == ATTEMPTS;
+        let a = NewAssignment {
+            id: cx.new_id("asg"),
+            lead_id,
+            rep,
+            queue,
+            team: decision.team.clone(),
+            rule: decision.rule.clone(),
+            via: decision.via.as_str(),
+            reason: why.reason,
+            fallback_reason: decision.fallback_reason,
+            config_version: version,
+            explanation: decision.explanation.clone(),
+            replaces: replaces.clone(),
+            // The fallback always takes the lead; the last attempt does not give up on capacity.
+            guard_capacity: decision.fallback_reason.is_none() && !last,
+            ended_reason: why.ended_reason,
+        };
+        let data = webhook_data(&lead, &a, previous.as_ref());
+        if store::write(cx, &a, &data).await? {
+            outbox::deliver_soon(cx, &a.id);
+            cx.log(
+                Level::Info,
+                "routing.assigned",
+                json!({ "lead_id": lead_id, "assignment_id": a.id, "owner": decision.explanation["outcome"]["owner"], "via": a.via, "rule": a.rule, "reason": why.reason }),
+            );
+            let row = store::current(cx, lead_id)
+                .await?
+                .ok_or_else(|| Error::internal("the assignment vanished"))?;
+            return Ok((row.view(Some(&reps)), true));
+        }
+        // The guard refused: either someone else changed the lead's owner, or the rep filled up.
+        let now_current = store::current(cx, lead_id).await?;
+        let changed = now_current.as_ref().map(|r| r.id.clone()) != replaces;
+        if changed {
+            match (&now_current, why.force) {
+                (Some(row), false) => return Ok((row.view(Some(&reps)), false)),
+                _ => {
+                    replaces = now_current.as_ref().map(|r| r.id.clone());
+                    previous = now_current;
+                }
+            }
+        }
+    }
+    Err(Error::internal(format!(
+        "routing {lead_id} stayed contended after {ATTEMPTS} attempts"
+    )))
+}
+
+/// `POST /v1/leads/{id}/route` (and the internal hand-off from scoring).
+pub async fn route(cx: &Cx, mut req: Request, internal: bool) -> Result<Response> {
+    let id = cx.param("lead_id").to_string();
+    let body: Value = if http::header(&req, "content-length").is_some_and(|l| l != "0") {
+        http::json_body(&mut req, 16 * 1024).await?
+    } else {
+        json!({})
+    };
+    let force = match body.get("force") {
+        None | Some(Value::Null) => false,
+        Some(Value::Bool(b)) => *b,
+        Some(_) => {
+            return Err(Error::Problem(Problem::validation(vec![FieldError::new(
+                "force",
+                "must be true or false",
+            )])))
+        }
+    };
+    let reason = if internal {
+        body["reason"].as_str().unwrap_or("mql").to_string()
+    } else {
+        "api".to_string()
+    };
+    let (view, routed) = route_lead(
+        cx,
+        &id,
+        Why {
+            reason: &reason,
+            force,
+            exclude: None,
+            ended_reason: "rerouted",
+        },
+    )
+    .await?;
+    http::json(
+        if routed { 201 } else { 200 },
+        &json!({ "lead_id": id, "routed": routed, "owner": view["owner"], "assignment": view }),
+    )
+}
+
+/// `GET /v1/leads/{id}/routing`: where the lead is, why, and every earlier assignment.
+pub async fn explain(cx: &Cx) -> Result<Response> {
+    let id = cx.param("lead_id").to_string();
+    let history = store::history(cx, &id).await?;
+    if history.is_empty() {
+        // Distinguish an unknown lead from one not routed yet.
+        store::lead(cx, &id).await?;
+    }
+    let reps = store::reps(cx).await?;
+    let current = history.iter().find(|r| r.current == 1);
+    http::json(
+        200,
+        &json!({
+            "lead_id": id,
+            "owner": current.map(AssignmentRow::owner),
+            "current": current.map(|r| r.view(Some(&reps))),
+            "history": history.iter().map(|r| r.view(Some(&reps))).collect::<Vec<_>>(),
+        }),
+    )
+}
+
+/// `POST /v1/leads/{id}/assignment`: a person moves the lead, recorded like any assignment.
+pub async fn assign(cx: &Cx, mut req: Request) -> Result<Response> {
+    let id = cx.param("lead_id").to_string();
+    let body: Value = http::json_body(&mut req, 16 * 1024).await?;
+    let lead = store::lead(cx, &id).await?;
+    let reps = store::reps(cx).await?;
+    let mut errors = Vec::new();
+    let reason = body["reason"].as_str().map(str::trim).unwrap_or("");
+    if reason.is_empty() || reason.len() > 500 {
+        errors.push(FieldError::new(
+            "reason",
+            "say why (at most 500 characters)",
+        ));
+    }
+    let (rep, queue): (Option<&Rep>, Option<String>) =
+        match (body["rep"].as_str(), body["queue"].as_str()) {
+            (Some(r), None) => match reps.get(r) {
+                Some(rep) => (Some(rep), None),
+                None => {
+                    errors.push(FieldError::new(
+                        "rep",
+                        format!("`{r}` is not on the roster"),
+                    ));
+                    (None, None)
+                }
+            },
+            (None, Some(q)) if !q.trim().is_empty() && q.len() <= 100 => {
+                (None, Some(q.trim().to_string()))
+            }
+            _ => {
+                errors.push(FieldError::new(
+                    "rep",
+                    "give either a rep id or a queue name",
+                ));
+                (None, None)
+            }
+        };
+    if !errors.is_empty() {
+        return Err(Error::Problem(Problem::validation(errors)));
+    }
+    let previous = store::current(cx, &id).await?;
+    let loads = store::loads(cx, &reps, cx.now_ms).await?;
+    let load = rep
+        .and_then(|r| loads.get(&r.id))
+        .copied()
+        .unwrap_or_default();
+    let explanation = json!({
+        "manual": { "by": cx.actor(), "reason": reason, "at": rfc3339(cx.now_ms) },
+        "previous_owner": previous.as_ref().map(AssignmentRow::owner),
+        // Capacity is not enforced on a person's decision; the load is recorded with it.
+        "rep_load": rep.map(|r| json!({ "open": load.open, "today": load.today, "max_open": r.max_open, "max_per_day": r.max_per_day, "away": r.away(cx.now_ms).map(|s| s.as_str()) })),
+    });
+    let a = NewAssignment {
+        id: cx.new_id("asg"),
+        lead_id: &id,
+        rep,
+        queue,
+        team: None,
+        rule: None,
+        via: "manual",
+        reason: "manual",
+        fallback_reason: None,
+        config_version: store::active(cx).await?.0,
+        explanation,
+        replaces: previous.as_ref().map(|r| r.id.clone()),
+        guard_capacity: false,
+        ended_reason: "reassigned_manually",
+    };
+    let data = webhook_data(&lead, &a, previous.as_ref());
+    if !store::write(cx, &a, &data).await? {
+        return Err(Error::Problem(Problem::new(
+            ProblemKind::Conflict,
+            "the lead's owner changed while this request was made; read it and try again",
+        )));
+    }
+    outbox::deliver_soon(cx, &a.id);
+    let row = store::current(cx, &id)
+        .await?
+        .ok_or_else(|| Error::internal("the assignment vanished"))?;
+    http::json(201, &row.view(Some(&reps)))
+}

@@ -1,0 +1,225 @@
+//! Routing rules as a versioned operational parameter (publish, dry-run, rollback) and the
+//! routing figures.
+
+use std::collections::{BTreeMap, HashMap};
+
+use revops::intake::lead::Lead;
+use revops::problem::{FieldError, Problem};
+use revops::routing::decide::{self, Decision, Inputs, NeedSlot, Owner};
+use revops::routing::roster::Load;
+use revops::routing::{Config, Target};
+use revops::scoring::condition::{Facts, RoutingFacts};
+use revops::time::{parse_rfc3339, rfc3339, DAY};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use worker::{Request, Response};
+
+use crate::store::{self, CONFIGS};
+use platform::{args, http, Cx, Error, Result};
+
+/// How many recent routings a dry-run replays.
+const DRY_RUN_LEADS: usize = 300;
+
+fn none(_: &Cx, _: i64) -> Result<(Vec<worker::D1PreparedStatement>, Value)> {
+    Ok((Vec::new(), json!({})))
+}
+
+/// Every rep and team a configuration names must be on the roster.
+async fn check_references(cx: &Cx, doc: &Value) -> Result<Config> {
+    let config = CONFIGS
+        .check(doc)
+        .and_then(|d| Config::parse(&d).map_err(|e| CONFIGS.invalid(e)))?;
+    let reps = store::reps(cx).await?;
+    let teams = store::teams(cx).await?;
+    let mut errors = Vec::new();
+    for (i, rule) in config.rules.iter().enumerate() {
+        match &rule.assign {
+            Target::Rep(id) if !reps.contains_key(id) => errors.push(FieldError::new(
+                format!("rules[{i}].assign.rep"),
+                format!("`{id}` is not on the roster"),
+            )),
+            Target::Team(id) if !teams.contains_key(id) => errors.push(FieldError::new(
+                format!("rules[{i}].assign.team"),
+                format!("team `{id}` does not exist"),
+            )),
+            _ => {}
+        }
+    }
+    if let Target::Rep(id) = &config.fallback {
+        if !reps.contains_key(id) {
+            errors.push(FieldError::new(
+                "fallback.rep",
+                format!("`{id}` is not on the roster"),
+            ));
+        }
+    }
+    if errors.is_empty() {
+        Ok(config)
+    } else {
+        Err(CONFIGS.invalid(errors))
+    }
+}
+
+pub async fn publish(cx: &Cx, mut req: Request) -> Result<Response> {
+    let body: Value = http::json_body(&mut req, 512 * 1024).await?;
+    check_references(cx, body.get("config").unwrap_or(&Value::Null)).await?;
+    http::json(201, &CONFIGS.publish_body(cx, &body, none).await?)
+}
+
+pub async fn rollback(cx: &Cx, mut req: Request) -> Result<Response> {
+    http::json(200, &CONFIGS.rollback(cx, &mut req, none).await?)
+}
+
+pub async fn list(cx: &Cx) -> Result<Response> {
+    http::json(200, &CONFIGS.list(cx).await?)
+}
+
+pub async fn get(cx: &Cx) -> Result<Response> {
+    http::json(200, &CONFIGS.get(cx).await?)
+}
+
+/// Where a decision sends a lead, at the level a configuration controls: a rep, a queue or a
+/// team (inside a team the rep depends on the moment's availability and cursor).
+fn target_of(d: &Decision) -> String {
+    match (&d.team, &d.owner) {
+        (Some(t), _) => format!("team:{t}"),
+        (None, Owner::Rep(r)) => format!("rep:{r}"),
+        (None, Owner::Queue(q)) => format!("queue:{q}"),
+    }
+}
+
+/// `POST /v1/admin/routing/dry-run` `{"config": {...}}`: replays the most recent routed leads
+/// through the candidate and the active configuration with today's roster, and reports how many
+/// would go elsewhere, where to, and a sample of the changes.
+pub async fn dry_run(cx: &Cx, mut req: Request) -> Result<Response> {
+    let body: Value = http::json_body(&mut req, 512 * 1024).await?;
+    let candidate = check_references(cx, body.get("config").unwrap_or(&Value::Null)).await?;
+    let (version, active) = store::active(cx).await?;
+    #[derive(Deserialize)]
+    struct Row {
+        data: String,
+        fit: Option<f64>,
+        engagement: Option<f64>,
+        total: Option<f64>,
+        stage: Option<String>,
+    }
+    let rows: Vec<Row> = cx
+        .db
+        .all(
+            "SELECT l.data AS data, s.fit AS fit, s.engagement AS engagement, s.total AS total, s.stage AS stage \
+             FROM assignments a JOIN leads l ON l.id = a.lead_id LEFT JOIN lead_scores s ON s.lead_id = a.lead_id \
+             WHERE a.current = 1 AND a.via != 'manual' ORDER BY a.assigned_at DESC LIMIT ?",
+            args![DRY_RUN_LEADS],
+        )
+        .await?;
+    let reps = store::reps(cx).await?;
+    let teams = store::teams(cx).await?;
+    let loads: HashMap<String, Load> = store::loads(cx, &reps, cx.now_ms).await?;
+    let slots: HashMap<String, u64> = teams.keys().map(|t| (t.clone(), 0)).collect();
+    let mut by_target: BTreeMap<String, u64> = BTreeMap::new();
+    let mut changes = Vec::new();
+    let mut changed = 0;
+    for row in &rows {
+        let lead: Lead = serde_json::from_str(&row.data)?;
+        let scores = RoutingFacts {
+            score: row.total,
+            fit_score: row.fit,
+            engagement_score: row.engagement,
+            stage: row.stage.clone(),
+            segment: None,
+        };
+        let facts = Facts {
+            lead: Some(&lead),
+            routing: Some(&scores),
+            ..Default::default()
+        };
+        let account = store::account(cx, &lead).await?;
+        let run = |config: &Config, version: i64| {
+            decide::decide(&Inputs {
+                config,
+                version,
+                facts: &facts,
+                account: account.as_ref(),
+                reps: &reps,
+                teams: &teams,
+                loads: &loads,
+                now: cx.now_ms,
+                slots: &slots,
+                exclude: None,
+            })
+            .map_err(|NeedSlot(t)| Error::internal(format!("no slot for {t}")))
+        };
+        let now = run(&active, version)?;
+        let next = run(&candidate, -1)?;
+        let (from, to) = (target_of(&now), target_of(&next));
+        *by_target.entry(to.clone()).or_default() += 1;
+        if from != to {
+            changed += 1;
+            if changes.len() < 25 {
+                changes.push(json!({ "lead_id": lead.id, "from": from, "to": to, "rule": next.rule, "via": next.via.as_str() }));
+            }
+        }
+    }
+    http::json(
+        200,
+        &json!({
+            "active_version": version,
+            "evaluated": rows.len(),
+            "would_change": changed,
+            "by_target": by_target,
+            "sample": changes,
+        }),
+    )
+}
+
+/// `GET /v1/admin/routing/stats?from=&to=`: assignments in the range by path, rule, team, rep
+/// and queue, and every fallback with its reason.
+pub async fn stats(cx: &Cx, req: &Request) -> Result<Response> {
+    let bound = |name: &str, default: i64| -> Result<i64> {
+        match http::query_param(req, name) {
+            None => Ok(default),
+            Some(v) => parse_rfc3339(&v).ok_or_else(|| {
+                Error::Problem(Problem::validation(vec![FieldError::new(
+                    name,
+                    "give an RFC 3339 time",
+                )]))
+            }),
+        }
+    };
+    let to = bound("to", cx.now_ms + 1)?;
+    let from = bound("from", to - 30 * DAY)?;
+    #[derive(Deserialize)]
+    struct Group {
+        key: Option<String>,
+        n: i64,
+    }
+    let mut out = json!({ "from": rfc3339(from), "to": rfc3339(to) });
+    for (name, column) in [
+        ("by_via", "via"),
+        ("by_reason", "reason"),
+        ("by_rule", "rule_id"),
+        ("by_team", "team_id"),
+        ("by_rep", "rep_id"),
+        ("by_queue", "queue"),
+        ("fallbacks", "fallback_reason"),
+    ] {
+        let groups: Vec<Group> = cx
+            .db
+            .all(
+                &format!("SELECT {column} AS key, COUNT(*) AS n FROM assignments WHERE assigned_at >= ? AND assigned_at < ? AND current != 2 AND {column} IS NOT NULL GROUP BY {column} ORDER BY n DESC"),
+                args![from, to],
+            )
+            .await?;
+        let map: serde_json::Map<String, Value> = groups
+            .into_iter()
+            .map(|g| (g.key.unwrap_or_default(), json!(g.n)))
+            .collect();
+        out[name] = Value::Object(map);
+    }
+    let total: i64 = out["by_via"]
+        .as_object()
+        .map(|m| m.values().filter_map(Value::as_i64).sum())
+        .unwrap_or(0);
+    out["assignments"] = json!(total);
+    http::json(200, &out)
+}

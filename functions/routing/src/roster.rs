@@ -1,0 +1,372 @@
+//! The roster API (reps, teams, deactivation that re-routes) and CRM accounts.
+
+use revops::problem::{FieldError, Problem};
+use revops::routing::roster::{Rep, Status, Team};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use worker::{Request, Response};
+
+use crate::api::{self, Why};
+use crate::store;
+use platform::{args, http, Cx, Error, Result};
+
+/// Open leads re-routed per request or tick for one deactivated rep (each is a few queries;
+/// the rest continue on the next tick).
+pub const REROUTE_BATCH: usize = 15;
+
+fn invalid(errors: Vec<FieldError>) -> Error {
+    Error::Problem(Problem::validation(errors))
+}
+
+async fn save_rep(cx: &Cx, rep: &Rep, reroute: bool) -> Result<()> {
+    cx.db
+        .run(
+            "INSERT INTO reps (id, doc, status, reroute_pending, updated_at, updated_by) VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
+             ON CONFLICT (id) DO UPDATE SET doc = ?2, status = ?3, reroute_pending = MAX(reroute_pending, ?4), updated_at = ?5, updated_by = ?6",
+            args![&rep.id, &rep.to_json(), rep.status.as_str(), reroute, cx.now_ms, cx.actor()],
+        )
+        .await?;
+    Ok(())
+}
+
+async fn rep_view(cx: &Cx, rep: &Rep) -> Result<Value> {
+    let reps = std::collections::HashMap::from([(rep.id.clone(), rep.clone())]);
+    let load = store::loads(cx, &reps, cx.now_ms)
+        .await?
+        .get(&rep.id)
+        .copied()
+        .unwrap_or_default();
+    let teams = store::teams(cx).await?;
+    let mut member_of: Vec<&String> = teams
+        .values()
+        .filter(|t| t.members.iter().any(|m| m.rep == rep.id))
+        .map(|t| &t.id)
+        .collect();
+    member_of.sort();
+    let mut view = rep.to_json();
+    view["load"] = json!({ "open": load.open, "today": load.today });
+    view["available_now"] = json!(
+        rep.away(cx.now_ms).is_none() && rep.capacity(load).is_none() && rep.in_hours(cx.now_ms)
+    );
+    view["teams"] = json!(member_of);
+    Ok(view)
+}
+
+async fn find_rep(cx: &Cx, id: &str) -> Result<Rep> {
+    store::reps(cx)
+        .await?
+        .remove(id)
+        .ok_or_else(|| Error::Problem(Problem::not_found(format!("rep {id}"))))
+}
+
+/// `PUT /v1/roster/reps/{id}`: creates or replaces a rep.
+pub async fn put_rep(cx: &Cx, mut req: Request) -> Result<Response> {
+    let id = cx.param("rep_id").to_string();
+    let body: Value = http::json_body(&mut req, 32 * 1024).await?;
+    let rep = Rep::parse(&id, &body).map_err(invalid)?;
+    save_rep(cx, &rep, false).await?;
+    http::json(200, &rep_view(cx, &rep).await?)
+}
+
+/// `PATCH /v1/roster/reps/{id}`: changes the given fields (out of office, capacity, hours, …).
+pub async fn patch_rep(cx: &Cx, mut req: Request) -> Result<Response> {
+    let id = cx.param("rep_id").to_string();
+    let patch: Value = http::json_body(&mut req, 32 * 1024).await?;
+    let Value::Object(fields) = patch else {
+        return Err(invalid(vec![FieldError::new(
+            "",
+            "give an object of fields to change",
+        )]));
+    };
+    let current = find_rep(cx, &id).await?;
+    let mut doc = current.to_json();
+    for (k, v) in fields {
+        if k == "id" {
+            continue;
+        }
+        doc[k] = v;
+    }
+    let rep = Rep::parse(&id, &doc).map_err(invalid)?;
+    let left = rep.status == Status::Left && current.status != Status::Left;
+    save_rep(cx, &rep, left).await?;
+    let mut view = rep_view(cx, &rep).await?;
+    if left {
+        view["rerouting"] = reroute_rep(cx, &id).await?;
+    }
+    http::json(200, &view)
+}
+
+/// `GET /v1/roster/reps/{id}`: the rep with their load and teams.
+pub async fn get_rep(cx: &Cx) -> Result<Response> {
+    let rep = find_rep(cx, cx.param("rep_id")).await?;
+    http::json(200, &rep_view(cx, &rep).await?)
+}
+
+/// `GET /v1/roster/reps`.
+pub async fn list_reps(cx: &Cx) -> Result<Response> {
+    let reps = store::reps(cx).await?;
+    let loads = store::loads(cx, &reps, cx.now_ms).await?;
+    let mut list: Vec<&Rep> = reps.values().collect();
+    list.sort_by(|a, b| a.id.cmp(&b.id));
+    let views: Vec<Value> = list
+        .iter()
+        .map(|r| {
+            let load = loads.get(&r.id).copied().unwrap_or_default();
+            let mut v = r.to_json();
+            v["load"] = json!({ "open": load.open, "today": load.today });
+            v
+        })
+        .collect();
+    http::json(200, &json!({ "reps": views }))
+}
+
+/// `POST /v1/roster/reps/{id}/deactivate` `{"status": "left"|"inactive"}`: the rep takes no
+/// new leads and their open leads are re-routed through the rules (in bounded batches; the
+/// cron tick continues a long list).
+pub async fn deactivate(cx: &Cx, mut req: Request) -> Result<Response> {
+    let id = cx.param("rep_id").to_string();
+    let body: Value = if http::header(&req, "content-length").is_some_and(|l| l != "0") {
+        http::json_body(&mut req, 4096).await?
+    } else {
+        json!({})
+    };
+    let status = match body.get("status").and_then(Value::as_str).unwrap_or("left") {
+        "left" => Status::Left,
+        "inactive" => Status::Inactive,
+        _ => return Err(invalid(vec![FieldError::new("status", "left or inactive")])),
+    };
+    let mut rep = find_rep(cx, &id).await?;
+    rep.status = status;
+    save_rep(cx, &rep, true).await?;
+    let rerouting = reroute_rep(cx, &id).await?;
+    let mut view = rep_view(cx, &rep).await?;
+    view["rerouting"] = rerouting;
+    http::json(200, &view)
+}
+
+#[derive(Deserialize)]
+struct OpenRow {
+    id: String,
+    lead_id: String,
+}
+
+/// Re-routes up to [`REROUTE_BATCH`] of a deactivated rep's open leads; clears the rep's
+/// pending mark when none are left.
+pub async fn reroute_rep(cx: &Cx, rep_id: &str) -> Result<Value> {
+    let open: Vec<OpenRow> = cx
+        .db
+        .all(
+            "SELECT id, lead_id FROM assignments WHERE rep_id = ? AND current = 1 AND status = 'open' ORDER BY assigned_at LIMIT ?",
+            args![rep_id, REROUTE_BATCH + 1],
+        )
+        .await?;
+    let mut moved = Vec::new();
+    let mut failed = 0;
+    for row in open.iter().take(REROUTE_BATCH) {
+        let why = Why {
+            reason: "reroute",
+            force: true,
+            exclude: Some(rep_id),
+            ended_reason: "rep_deactivated",
+        };
+        match api::route_lead(cx, &row.lead_id, why).await {
+            Ok((view, _)) => moved.push(json!({ "lead_id": row.lead_id, "from_assignment": row.id, "owner": view["owner"] })),
+            Err(e) => {
+                failed += 1;
+                cx.log(revops::logging::Level::Warn, "routing.reroute_failed", json!({ "lead_id": row.lead_id, "error": e.to_string() }));
+            }
+        }
+    }
+    let more = open.len() > REROUTE_BATCH || failed > 0;
+    if !more {
+        cx.db
+            .run(
+                "UPDATE reps SET reroute_pending = 0 WHERE id = ?",
+                args![rep_id],
+            )
+            .await?;
+    }
+    Ok(json!({ "rerouted": moved, "more_pending": more }))
+}
+
+/// `PUT /v1/roster/teams/{id}`: every member must be on the roster.
+pub async fn put_team(cx: &Cx, mut req: Request) -> Result<Response> {
+    let id = cx.param("team_id").to_string();
+    let body: Value = http::json_body(&mut req, 64 * 1024).await?;
+    let team = Team::parse(&id, &body).map_err(invalid)?;
+    let reps = store::reps(cx).await?;
+    let missing: Vec<FieldError> = team
+        .members
+        .iter()
+        .enumerate()
+        .filter(|(_, m)| !reps.contains_key(&m.rep))
+        .map(|(i, m)| {
+            FieldError::new(
+                format!("members[{i}].rep"),
+                format!("`{}` is not on the roster", m.rep),
+            )
+        })
+        .collect();
+    if !missing.is_empty() {
+        return Err(invalid(missing));
+    }
+    cx.db
+        .run(
+            "INSERT INTO teams (id, doc, updated_at, updated_by) VALUES (?1, ?2, ?3, ?4) \
+             ON CONFLICT (id) DO UPDATE SET doc = ?2, updated_at = ?3, updated_by = ?4",
+            args![&id, &team.to_json(), cx.now_ms, cx.actor()],
+        )
+        .await?;
+    http::json(200, &team.to_json())
+}
+
+/// `GET /v1/roster/teams`.
+pub async fn list_teams(cx: &Cx) -> Result<Response> {
+    let teams = store::teams(cx).await?;
+    let mut list: Vec<Value> = teams.values().map(Team::to_json).collect();
+    list.sort_by(|a, b| a["id"].as_str().cmp(&b["id"].as_str()));
+    http::json(200, &json!({ "teams": list }))
+}
+
+/// `POST /v1/accounts/bulk` `{"accounts": [{"id", "name", "owner", "domains": [...]}]}`: upserts
+/// up to 1,000 accounts from the CRM in one atomic batch; an account's domains are replaced.
+pub async fn upsert_accounts(cx: &Cx, mut req: Request) -> Result<Response> {
+    let body: Value = http::json_body(&mut req, 2 * 1024 * 1024).await?;
+    let Some(items) = body["accounts"]
+        .as_array()
+        .filter(|a| !a.is_empty() && a.len() <= 1000)
+    else {
+        return Err(invalid(vec![FieldError::new(
+            "accounts",
+            "give 1 to 1,000 accounts",
+        )]));
+    };
+    let mut errors = Vec::new();
+    let mut stmts = Vec::new();
+    let mut seen_domains: Vec<String> = Vec::new();
+    let reps = store::reps(cx).await?;
+    let mut unknown_owners: Vec<String> = Vec::new();
+    for (i, a) in items.iter().enumerate() {
+        let at = |f: &str| format!("accounts[{i}].{f}");
+        let id = a["id"].as_str().map(str::trim).unwrap_or("");
+        let name = a["name"].as_str().map(str::trim).unwrap_or("");
+        if id.is_empty() || id.len() > 100 {
+            errors.push(FieldError::new(at("id"), "give the CRM's account id"));
+        }
+        if name.is_empty() || name.len() > 300 {
+            errors.push(FieldError::new(at("name"), "give the account name"));
+        }
+        let owner = match &a["owner"] {
+            Value::Null => None,
+            Value::String(o) if !o.trim().is_empty() => Some(o.trim().to_string()),
+            _ => {
+                errors.push(FieldError::new(
+                    at("owner"),
+                    "give the owner's rep id or null",
+                ));
+                None
+            }
+        };
+        if let Some(o) = &owner {
+            if !reps.contains_key(o) && !unknown_owners.contains(o) {
+                unknown_owners.push(o.clone());
+            }
+        }
+        let mut domains = Vec::new();
+        for (j, d) in a["domains"]
+            .as_array()
+            .map(Vec::as_slice)
+            .unwrap_or(&[])
+            .iter()
+            .enumerate()
+        {
+            let d = d
+                .as_str()
+                .map(|d| revops::text::lowercase(d.trim().trim_start_matches("www.")));
+            match d {
+                Some(d) if d.contains('.') && d.len() <= 253 && !d.contains(['/', '@', ' ']) => {
+                    if seen_domains.contains(&d) {
+                        errors.push(FieldError::new(
+                            format!("accounts[{i}].domains[{j}]"),
+                            format!("{d} is listed for two accounts"),
+                        ));
+                    }
+                    seen_domains.push(d.clone());
+                    domains.push(d);
+                }
+                _ => errors.push(FieldError::new(
+                    format!("accounts[{i}].domains[{j}]"),
+                    "give a domain such as acme.com",
+                )),
+            }
+        }
+        if domains.is_empty() {
+            errors.push(FieldError::new(at("domains"), "give at least one domain"));
+        }
+        if !errors.is_empty() {
+            continue;
+        }
+        stmts.push(cx.db.stmt(
+            "INSERT INTO accounts (id, name, owner_rep_id, updated_at) VALUES (?1, ?2, ?3, ?4) \
+             ON CONFLICT (id) DO UPDATE SET name = ?2, owner_rep_id = ?3, updated_at = ?4",
+            args![id, name, owner, cx.now_ms],
+        )?);
+        stmts.push(cx.db.stmt(
+            "DELETE FROM account_domains WHERE account_id = ?",
+            args![id],
+        )?);
+        for d in domains {
+            stmts.push(cx.db.stmt(
+                "INSERT INTO account_domains (domain, account_id) VALUES (?1, ?2) ON CONFLICT (domain) DO UPDATE SET account_id = ?2",
+                args![d, id],
+            )?);
+        }
+    }
+    if !errors.is_empty() {
+        return Err(invalid(errors));
+    }
+    cx.db.batch(stmts).await?;
+    http::json(
+        200,
+        &json!({ "upserted": items.len(), "unknown_owners": unknown_owners }),
+    )
+}
+
+/// `GET /v1/accounts/{id}`.
+pub async fn get_account(cx: &Cx) -> Result<Response> {
+    let id = cx.param("account_id");
+    #[derive(Deserialize)]
+    struct Row {
+        id: String,
+        name: String,
+        owner_rep_id: Option<String>,
+        updated_at: i64,
+    }
+    let row: Row = cx
+        .db
+        .first(
+            "SELECT id, name, owner_rep_id, updated_at FROM accounts WHERE id = ?",
+            args![id],
+        )
+        .await?
+        .ok_or_else(|| Error::Problem(Problem::not_found(format!("account {id}"))))?;
+    #[derive(Deserialize)]
+    struct D {
+        domain: String,
+    }
+    let domains: Vec<D> = cx
+        .db
+        .all(
+            "SELECT domain FROM account_domains WHERE account_id = ? ORDER BY domain",
+            args![id],
+        )
+        .await?;
+    http::json(
+        200,
+        &json!({
+            "id": row.id, "name": row.name, "owner": row.owner_rep_id,
+            "domains": domains.into_iter().map(|d| d.domain).collect::<Vec<_>>(),
+            "updated_at": revops::time::rfc3339(row.updated_at),
+        }),
+    )
+}
