@@ -361,12 +361,21 @@ impl Schedule {
             .collect()
     }
 
-    /// Whether the schedule is open at `ms`.
+    /// Whether the schedule is open at `ms`: the local wall clock at `ms` falls in one of the
+    /// day's intervals (one offset lookup; routing asks this for every candidate).
     pub fn is_open(&self, ms: i64) -> bool {
-        let date = self.local_date(ms);
-        self.intervals_on(date)
+        let local = ms + self.tz.offset_ms(ms);
+        let Some(at) = DateTime::from_timestamp_millis(local) else {
+            return false;
+        };
+        let date = at.date_naive();
+        if self.holidays.binary_search(&date).is_ok() {
+            return false;
+        }
+        let minute = (local.rem_euclid(DAY_MS) / 60_000) as u32;
+        self.week[date.weekday().num_days_from_monday() as usize]
             .iter()
-            .any(|&(s, e)| s <= ms && ms < e)
+            .any(|&(s, e)| s <= minute && minute < e)
     }
 
     /// The instant `minutes` business minutes after `start` (counting starts at the next

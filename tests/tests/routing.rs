@@ -275,15 +275,11 @@ fn an_mql_is_routed_in_the_intake_request_explained_and_announced() {
     );
     let steps = current["explanation"]["steps"].as_array().unwrap();
     assert_eq!(steps[0], json!({"step": "account", "matched": false}));
+    // The chosen rep in full; the other, who could have taken it, listed as eligible.
     let candidates = steps[1]["team"]["candidates"].as_array().unwrap();
-    assert_eq!(candidates.len(), 2);
-    assert_eq!(
-        candidates
-            .iter()
-            .filter(|c| c["result"] == "chosen")
-            .count(),
-        1
-    );
+    assert_eq!(candidates.len(), 1);
+    assert_eq!(candidates[0]["result"], "chosen");
+    assert_eq!(steps[1]["team"]["eligible"].as_array().unwrap().len(), 1);
 
     // Not German: no rule matches, the fallback takes it, and that is counted.
     let res = api

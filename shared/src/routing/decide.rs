@@ -180,9 +180,18 @@ fn pick(inp: &Inputs, team: &Team) -> Result<(Option<String>, Value), NeedSlot> 
             }
         }
     };
+    // Every rep who was skipped (with the reason) and the one chosen, in full; reps who could
+    // have taken the lead but were not chosen by the distribution, by id only.
+    let eligible: Vec<&str> = candidates
+        .iter()
+        .enumerate()
+        .filter(|(i, c)| c.skip.is_none() && chosen != Some(*i))
+        .map(|(_, c)| c.rep)
+        .collect();
     let view: Vec<Value> = candidates
         .iter()
         .enumerate()
+        .filter(|(i, c)| c.skip.is_some() || chosen == Some(*i))
         .map(|(i, c)| {
             let mut v = json!({
                 "rep": c.rep,
@@ -199,7 +208,7 @@ fn pick(inp: &Inputs, team: &Team) -> Result<(Option<String>, Value), NeedSlot> 
                     v["result"] = json!("skipped");
                     v["reason"] = json!(s.as_str());
                 }
-                (false, None) => v["result"] = json!("eligible"),
+                (false, None) => {}
             }
             v
         })
@@ -209,6 +218,7 @@ fn pick(inp: &Inputs, team: &Team) -> Result<(Option<String>, Value), NeedSlot> 
         "mode": team.mode.as_str(),
         "slot": slot,
         "candidates": view,
+        "eligible": eligible,
     });
     Ok((chosen.map(|i| candidates[i].rep.to_string()), explained))
 }

@@ -1,28 +1,25 @@
 //! Weighted round robin as a fixed cycle of slots.
 //!
-//! The cycle for weights 3/2/1 is the "smooth" order (each step every member gains its weight,
-//! the richest is chosen and pays the total), `a b a c b a`, which spreads a heavy member's slots
-//! instead of bunching them. The cursor that walks the cycle lives in D1 and is advanced
+//! The cycle for weights 3/2/1 is `a b a c b a`: a heavy member's slots are spread through the
+//! cycle instead of bunched. The cursor that walks the cycle lives in D1 and is advanced
 //! atomically, so concurrent routings take distinct slots and, while everyone is available, each
 //! member receives exactly its share of every full cycle.
 
 /// The slot cycle for the given weights: member indexes, `sum(weights)` long.
+///
+/// Member `i`'s `k`-th slot sits at virtual time `(2k + 1) / (2 w_i)` (the Sainte-Laguë
+/// divisors); the cycle is every slot in time order, ties to the earlier member. For 3/2/1 this
+/// is the smooth order `a b a c b a`; it costs O(W log W) for total weight W, and any prefix
+/// gives each member its weighted share to within one slot.
 pub fn cycle(weights: &[u32]) -> Vec<usize> {
-    let total: i64 = weights.iter().map(|&w| w as i64).sum();
-    let mut current = vec![0i64; weights.len()];
-    let mut out = Vec::with_capacity(total as usize);
-    for _ in 0..total {
-        let mut best = 0;
-        for (i, &w) in weights.iter().enumerate() {
-            current[i] += w as i64;
-            if current[i] > current[best] {
-                best = i;
-            }
-        }
-        current[best] -= total;
-        out.push(best);
-    }
-    out
+    let mut slots: Vec<(u64, u64, usize)> = weights
+        .iter()
+        .enumerate()
+        .flat_map(|(i, &w)| (0..w as u64).map(move |k| (2 * k + 1, 2 * w as u64, i)))
+        .collect();
+    // (n1 / d1) < (n2 / d2)  ⇔  n1·d2 < n2·d1
+    slots.sort_by(|a, b| (a.0 * b.1).cmp(&(b.0 * a.1)).then(a.2.cmp(&b.2)));
+    slots.into_iter().map(|(_, _, i)| i).collect()
 }
 
 #[cfg(test)]
