@@ -35,7 +35,8 @@ CREATE INDEX account_domains_account ON account_domains (account_id);
 -- index); a new assignment is inserted with current = 2 and promoted in the same batch, so a
 -- reassignment is one atomic step. `status` = 'closed' releases the rep's capacity.
 CREATE TABLE assignments (
-    id              TEXT PRIMARY KEY,
+    seq             INTEGER PRIMARY KEY AUTOINCREMENT, -- commit order, for consumers (SLA clocks)
+    id              TEXT NOT NULL UNIQUE,
     lead_id         TEXT NOT NULL,
     rep_id          TEXT,                -- NULL when a queue holds the lead
     queue           TEXT,

@@ -19,6 +19,7 @@ pub mod problem;
 pub mod routes;
 pub mod routing;
 pub mod scoring;
+pub mod sla;
 pub mod text;
 pub mod time;
 pub mod webhooks;

@@ -212,6 +212,18 @@ routes! {
     ListWebhookEndpoints: Get "/v1/admin/webhooks" => Gateway, scope(Scope::ConfigWrite);
     DeleteWebhookEndpoint: Delete "/v1/admin/webhooks/{endpoint_id}" => Gateway, scope(Scope::ConfigWrite);
     RouteLeadInternal: Post "/internal/leads/{lead_id}/route" => Routing, Internal;
+
+    // SLA: touches that stop the clock, each lead's clocks and ladder, tasks, the figures, and
+    // the policy as versioned configuration. The ladder itself runs on the cron tick.
+    RecordTouch: Post "/v1/leads/{lead_id}/touches" => Sla, scope(Scope::LeadsWrite);
+    GetLeadSla: Get "/v1/leads/{lead_id}/sla" => Sla, scope(Scope::LeadsRead);
+    ListSlaTasks: Get "/v1/sla/tasks" => Sla, scope(Scope::ReportsRead);
+    CompleteSlaTask: Post "/v1/sla/tasks/{task_id}/done" => Sla, scope(Scope::LeadsWrite);
+    SlaMetrics: Get "/v1/sla/metrics" => Sla, scope(Scope::ReportsRead);
+    ListSlaPolicies: Get "/v1/admin/sla/policies" => Sla, scope(Scope::ConfigWrite);
+    PublishSlaPolicy: Post "/v1/admin/sla/policies" => Sla, scope(Scope::ConfigWrite);
+    GetSlaPolicy: Get "/v1/admin/sla/policies/{version}" => Sla, scope(Scope::ConfigWrite);
+    RollbackSlaPolicy: Post "/v1/admin/sla/rollback" => Sla, scope(Scope::ConfigWrite);
 }
 
 impl RouteId {

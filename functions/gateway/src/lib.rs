@@ -76,6 +76,7 @@ const TICKED: &[Service] = &[
     Service::Scoring,
     Service::Consent,
     Service::Routing,
+    Service::Sla,
 ];
 
 #[event(scheduled)]

@@ -308,6 +308,12 @@ impl Versioned {
     }
 }
 
+/// For [`Versioned::publish`] and [`Versioned::rollback`] when nothing else is committed with
+/// the activation.
+pub fn nothing_more(_: &Cx, _: i64) -> Result<(Vec<D1PreparedStatement>, Value)> {
+    Ok((Vec::new(), json!({})))
+}
+
 fn reason_of(body: &Value) -> Result<String> {
     match body["reason"].as_str().map(str::trim) {
         Some(r) if !r.is_empty() => Ok(r.to_string()),

@@ -29,6 +29,9 @@ pub struct Why<'a> {
     pub exclude: Option<&'a str>,
     /// Recorded as why the previous assignment ended.
     pub ended_reason: &'a str,
+    /// Act only while this assignment is the lead's current one (an SLA reassignment that is
+    /// retried must not move the lead twice).
+    pub only_if_current: Option<&'a str>,
 }
 
 fn webhook_data(lead: &Lead, a: &NewAssignment, previous: Option<&AssignmentRow>) -> Value {
@@ -54,6 +57,15 @@ fn webhook_data(lead: &Lead, a: &NewAssignment, previous: Option<&AssignmentRow>
 pub async fn route_lead(cx: &Cx, lead_id: &str, why: Why<'_>) -> Result<(Value, bool)> {
     let lead = store::lead(cx, lead_id).await?;
     let existing = store::current(cx, lead_id).await?;
+    if let Some(expected) = why.only_if_current {
+        if existing.as_ref().map(|r| r.id.as_str()) != Some(expected) {
+            let view = existing
+                .as_ref()
+                .map(|r| r.view(None))
+                .unwrap_or(Value::Null);
+            return Ok((view, false));
+        }
+    }
     if let (Some(row), false) = (&existing, why.force) {
         return Ok((row.view(None), false));
     }
@@ -155,13 +167,19 @@ pub async fn route_lead(cx: &Cx, lead_id: &str, why: Why<'_>) -> Result<(Value, 
 }
 
 /// `POST /v1/leads/{id}/route` (and the internal hand-off from scoring).
-pub async fn route(cx: &Cx, mut req: Request, internal: bool) -> Result<Response> {
+pub async fn route(mut cx: Cx, mut req: Request, internal: bool) -> Result<Response> {
     let id = cx.param("lead_id").to_string();
     let body: Value = if http::header(&req, "content-length").is_some_and(|l| l != "0") {
         http::json_body(&mut req, 16 * 1024).await?
     } else {
         json!({})
     };
+    // A handler acting for a cron tick passes the tick's time: the decision (availability,
+    // hours, the assignment's time) happens then.
+    if let (true, Some(at)) = (internal, body["at"].as_i64()) {
+        cx.now_ms = cx.now_ms.max(at);
+    }
+    let cx = &cx;
     let force = match body.get("force") {
         None | Some(Value::Null) => false,
         Some(Value::Bool(b)) => *b,
@@ -177,14 +195,23 @@ pub async fn route(cx: &Cx, mut req: Request, internal: bool) -> Result<Response
     } else {
         "api".to_string()
     };
+    // Handlers may also keep the lead from its current owner, and act only on a given
+    // assignment (the SLA ladder's reassign step).
+    let text = |key: &str| internal.then(|| body[key].as_str()).flatten();
+    let ended_reason = if reason == "sla" {
+        "sla_breached"
+    } else {
+        "rerouted"
+    };
     let (view, routed) = route_lead(
         cx,
         &id,
         Why {
             reason: &reason,
             force,
-            exclude: None,
-            ended_reason: "rerouted",
+            exclude: text("exclude"),
+            ended_reason,
+            only_if_current: text("only_if_current"),
         },
     )
     .await?;

@@ -15,14 +15,11 @@ use serde_json::{json, Value};
 use worker::{Request, Response};
 
 use crate::store::{self, CONFIGS};
+use platform::versions::nothing_more;
 use platform::{args, http, Cx, Error, Result};
 
 /// How many recent routings a dry-run replays.
 const DRY_RUN_LEADS: usize = 300;
-
-fn none(_: &Cx, _: i64) -> Result<(Vec<worker::D1PreparedStatement>, Value)> {
-    Ok((Vec::new(), json!({})))
-}
 
 /// Every rep and team a configuration names must be on the roster.
 async fn check_references(cx: &Cx, doc: &Value) -> Result<Config> {
@@ -63,11 +60,11 @@ async fn check_references(cx: &Cx, doc: &Value) -> Result<Config> {
 pub async fn publish(cx: &Cx, mut req: Request) -> Result<Response> {
     let body: Value = http::json_body(&mut req, 512 * 1024).await?;
     check_references(cx, body.get("config").unwrap_or(&Value::Null)).await?;
-    http::json(201, &CONFIGS.publish_body(cx, &body, none).await?)
+    http::json(201, &CONFIGS.publish_body(cx, &body, nothing_more).await?)
 }
 
 pub async fn rollback(cx: &Cx, mut req: Request) -> Result<Response> {
-    http::json(200, &CONFIGS.rollback(cx, &mut req, none).await?)
+    http::json(200, &CONFIGS.rollback(cx, &mut req, nothing_more).await?)
 }
 
 pub async fn list(cx: &Cx) -> Result<Response> {

@@ -33,8 +33,8 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> worker::Result<Response>
 
 async fn route(cx: Cx, req: Request) -> Result<Response> {
     match cx.route.id {
-        RouteId::RouteLeadInternal => api::route(&cx, req, true).await,
-        RouteId::RouteLead => api::route(&cx, req, false).await,
+        RouteId::RouteLeadInternal => api::route(cx, req, true).await,
+        RouteId::RouteLead => api::route(cx, req, false).await,
         RouteId::GetLeadRouting => api::explain(&cx).await,
         RouteId::AssignLead => api::assign(&cx, req).await,
         RouteId::ListReps => roster::list_reps(&cx).await,
@@ -99,6 +99,7 @@ async fn tick(cx: &Cx, mut req: Request) -> Result<Response> {
             force: false,
             exclude: None,
             ended_reason: "rerouted",
+            only_if_current: None,
         };
         match api::route_lead(cx, &o.lead_id, why).await {
             Ok((view, _)) => swept.push(json!({ "lead_id": o.lead_id, "owner": view["owner"] })),

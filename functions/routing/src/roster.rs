@@ -168,6 +168,7 @@ pub async fn reroute_rep(cx: &Cx, rep_id: &str) -> Result<Value> {
             force: true,
             exclude: Some(rep_id),
             ended_reason: "rep_deactivated",
+            only_if_current: None,
         };
         match api::route_lead(cx, &row.lead_id, why).await {
             Ok((view, _)) => moved.push(json!({ "lead_id": row.lead_id, "from_assignment": row.id, "owner": view["owner"] })),

@@ -1,14 +1,22 @@
-//! The sla handler.
+//! The SLA handler: a first-touch clock for every assignment to a rep, counted in business
+//! hours; touches that stop it; the escalation ladder run by the cron trigger (warn, escalate
+//! with a task and a signed webhook, reassign through routing), each step exactly once; and the
+//! figures marketing and sales review together.
 
-use revops::routes::Service;
+mod api;
+mod ladder;
+mod store;
+
+use revops::routes::{RouteId, Service};
+use serde_json::json;
 use worker::{event, Context, Env, Request, Response};
 
-use platform::{Cx, Error, Result};
+use platform::tick::Tick;
+use platform::{http, jobs, outbox, Cx, Error, Result};
 
-const SERVICE: Service = Service::Sla;
 static SPEC: platform::Spec = platform::Spec {
-    service: SERVICE,
-    kv: &["CONFIG"],
+    service: Service::Sla,
+    kv: &[platform::cache::CONFIG],
     secrets: &[],
 };
 
@@ -17,10 +25,53 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> worker::Result<Response>
     platform::serve(req, env, ctx, &SPEC, route).await
 }
 
-async fn route(cx: Cx, _req: Request) -> Result<Response> {
-    Err(Error::internal(format!(
-        "{} has no handler for {:?}",
-        SERVICE.name(),
-        cx.route.id
-    )))
+async fn route(cx: Cx, req: Request) -> Result<Response> {
+    match cx.route.id {
+        RouteId::RecordTouch => api::touch(&cx, req).await,
+        RouteId::GetLeadSla => api::lead(&cx).await,
+        RouteId::ListSlaTasks => api::tasks(&cx, &req).await,
+        RouteId::CompleteSlaTask => api::task_done(&cx).await,
+        RouteId::SlaMetrics => api::metrics(&cx, &req).await,
+        RouteId::ListSlaPolicies => api::list(&cx).await,
+        RouteId::PublishSlaPolicy => api::publish(&cx, req).await,
+        RouteId::GetSlaPolicy => api::get(&cx).await,
+        RouteId::RollbackSlaPolicy => api::rollback(&cx, req).await,
+        RouteId::HandlerTick => tick(&cx, req).await,
+        other => Err(Error::internal(format!("sla has no handler for {other:?}"))),
+    }
+}
+
+/// The cron tick: start clocks for new assignments, take the ladder steps that are due, retry
+/// reassignments whose call to routing failed, and send the webhooks the steps queued.
+async fn tick(cx: &Cx, mut req: Request) -> Result<Response> {
+    let tick: Tick = http::json_body(&mut req, 4096).await?;
+    let now = tick.scheduled_ms.max(cx.now_ms);
+    let started = ladder::start_new(cx, now).await?;
+    // A clock late by several steps (the cron was down) takes them in order, one pass each.
+    let mut outcome = ladder::run_due(cx, now).await?;
+    for _ in 0..3 {
+        let more = ladder::run_due(cx, now).await?;
+        if more.steps.is_empty() {
+            break;
+        }
+        outcome.steps.extend(more.steps);
+        outcome.ended += more.ended;
+        outcome.reassigned += more.reassigned;
+    }
+    let (retried, still_failing) = jobs::run_due(cx, ladder::REASSIGN_JOB, now, 10, |job| {
+        ladder::retry_reassign(cx, job, now)
+    })
+    .await?;
+    let (delivered, failing) = outbox::deliver_due(&cx.db, now, 50).await?;
+    http::json(
+        200,
+        &json!({
+            "clocks_started": started,
+            "steps": outcome.steps,
+            "clocks_ended": outcome.ended,
+            "reassigned": outcome.reassigned,
+            "reassign_retries": { "done": retried, "failing": still_failing },
+            "webhooks": { "delivered": delivered, "failing": failing },
+        }),
+    )
 }

@@ -34,6 +34,10 @@ use Locator::*;
 pub const TABLES: &[Table] = &[
     Table { name: "activities", locators: &[Lead("lead_id")] },
     Table { name: "assignments", locators: &[Lead("lead_id")] },
+    Table { name: "sla_clocks", locators: &[Lead("lead_id")] },
+    Table { name: "sla_touches", locators: &[Lead("lead_id")] },
+    Table { name: "sla_events", locators: &[Lead("lead_id")] },
+    Table { name: "sla_tasks", locators: &[Lead("lead_id")] },
     Table { name: "webhook_deliveries", locators: &[Lead("subject"), Mentions("payload")] },
     Table { name: "lead_scores", locators: &[Lead("lead_id")] },
     Table { name: "stage_transitions", locators: &[Lead("lead_id")] },
@@ -62,6 +66,7 @@ pub const TABLES: &[Table] = &[
     Table { name: "account_domains", locators: &[None] },
     Table { name: "rr_cursors", locators: &[None] },
     Table { name: "webhook_endpoints", locators: &[None] },
+    Table { name: "sla_cursor", locators: &[None] },
 ];
 
 /// Table names created by SQL migration text (`CREATE TABLE name`).

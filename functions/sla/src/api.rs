@@ -1,0 +1,472 @@
+//! Touches that stop the clock, a lead's SLA history, tasks, the figures, and the policy.
+
+use std::collections::{BTreeMap, HashMap};
+
+use revops::problem::{FieldError, Problem, ProblemKind};
+use revops::sla::{self, Tally, TOUCH_TYPES};
+use revops::time::{parse_rfc3339, rfc3339, DAY, MINUTE};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use worker::{Request, Response};
+
+use crate::store::{self, ClockRow, POLICIES};
+use platform::versions::nothing_more;
+use platform::{args, http, Cx, Error, Result};
+
+fn invalid(errors: Vec<FieldError>) -> Error {
+    Error::Problem(Problem::validation(errors))
+}
+
+async fn lead_exists(cx: &Cx, id: &str) -> Result<()> {
+    #[derive(Deserialize)]
+    struct One {
+        #[allow(dead_code)]
+        id: String,
+    }
+    cx.db
+        .first::<One>("SELECT id FROM leads WHERE id = ?", args![id])
+        .await?
+        .map(|_| ())
+        .ok_or_else(|| Error::Problem(Problem::not_found(format!("lead {id}"))))
+}
+
+#[derive(Deserialize)]
+struct TouchRow {
+    id: String,
+    lead_id: String,
+    r#type: String,
+    occurred_at: i64,
+    rep_id: Option<String>,
+    external_id: String,
+    note: Option<String>,
+    recorded_at: i64,
+}
+
+fn touch_view(t: &TouchRow) -> Value {
+    json!({
+        "id": t.id, "lead_id": t.lead_id, "type": t.r#type, "occurred_at": rfc3339(t.occurred_at),
+        "rep": t.rep_id, "external_id": t.external_id, "note": t.note, "recorded_at": rfc3339(t.recorded_at),
+    })
+}
+
+/// `POST /v1/leads/{id}/touches`: the CRM records a call, email, meeting or status change. The
+/// first qualifying touch stops the lead's running clock; a later one can meet its follow-up
+/// deadline. Idempotent on `external_id` (by default the type, time and rep of the touch).
+pub async fn touch(cx: &Cx, mut req: Request) -> Result<Response> {
+    let lead_id = cx.param("lead_id").to_string();
+    let body: Value = http::json_body(&mut req, 16 * 1024).await?;
+    let mut errors = Vec::new();
+    let kind = body["type"].as_str().unwrap_or("");
+    if !TOUCH_TYPES.contains(&kind) {
+        errors.push(FieldError::new(
+            "type",
+            format!("one of {}", TOUCH_TYPES.join(", ")),
+        ));
+    }
+    let occurred_at = match &body["occurred_at"] {
+        Value::Null => cx.now_ms,
+        v => match v.as_str().and_then(parse_rfc3339) {
+            Some(t) if t <= cx.now_ms + 5 * MINUTE => t,
+            Some(_) => {
+                errors.push(FieldError::new("occurred_at", "is in the future"));
+                cx.now_ms
+            }
+            None => {
+                errors.push(FieldError::new("occurred_at", "give an RFC 3339 time"));
+                cx.now_ms
+            }
+        },
+    };
+    let rep = body["rep"].as_str().map(str::to_string);
+    let note = body["note"]
+        .as_str()
+        .map(|n| n.chars().take(1000).collect::<String>());
+    let external_id = match &body["external_id"] {
+        Value::Null => format!("{kind}:{occurred_at}:{}", rep.as_deref().unwrap_or("")),
+        Value::String(s) if !s.trim().is_empty() && s.len() <= 200 => s.trim().to_string(),
+        _ => {
+            errors.push(FieldError::new(
+                "external_id",
+                "give the CRM's id for the touch (at most 200 characters)",
+            ));
+            String::new()
+        }
+    };
+    if !errors.is_empty() {
+        return Err(invalid(errors));
+    }
+    lead_exists(cx, &lead_id).await?;
+    let id = cx.new_id("tch");
+    let inserted = cx
+        .db
+        .run(
+            "INSERT INTO sla_touches (id, lead_id, type, occurred_at, rep_id, external_id, note, recorded_at, recorded_by) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (lead_id, external_id) DO NOTHING",
+            args![&id, &lead_id, kind, occurred_at, rep.clone(), &external_id, note, cx.now_ms, cx.actor()],
+        )
+        .await?;
+    let stored: TouchRow = cx
+        .db
+        .first(
+            "SELECT id, lead_id, type, occurred_at, rep_id, external_id, note, recorded_at FROM sla_touches WHERE lead_id = ? AND external_id = ?",
+            args![&lead_id, &external_id],
+        )
+        .await?
+        .ok_or_else(|| Error::internal("the touch vanished"))?;
+    if inserted == 0 {
+        if stored.r#type != kind || stored.occurred_at != occurred_at {
+            return Err(Error::Problem(Problem::new(
+                ProblemKind::Conflict,
+                format!("external_id {external_id} was recorded for a different touch"),
+            )));
+        }
+        return http::json(
+            200,
+            &json!({ "touch": touch_view(&stored), "duplicate": true, "clocks": [] }),
+        );
+    }
+    let clocks = stop_clocks(cx, &stored).await?;
+    http::json(
+        201,
+        &json!({ "touch": touch_view(&stored), "duplicate": false, "clocks": clocks }),
+    )
+}
+
+/// Applies a new touch to the lead's clocks: stops running ones it qualifies for, and meets
+/// follow-up deadlines.
+async fn stop_clocks(cx: &Cx, t: &TouchRow) -> Result<Vec<Value>> {
+    let clocks: Vec<ClockRow> = store::clocks_of(cx, &t.lead_id).await?;
+    let mut out = Vec::new();
+    let mut reps = None;
+    for c in clocks.iter().filter(|c| t.occurred_at >= c.started_at) {
+        let policy = store::policy(cx, c.policy_version).await?;
+        if !policy.qualifies(&t.r#type) {
+            continue;
+        }
+        if c.state == "running" {
+            let tier = policy.tiers.iter().find(|x| x.name == c.tier);
+            let follow_up_due = match tier.and_then(|x| x.follow_up_minutes) {
+                None => None,
+                Some(m) => {
+                    if reps.is_none() {
+                        reps = Some(store::reps(cx).await?);
+                    }
+                    let hours = reps
+                        .as_ref()
+                        .and_then(|r| r.get(&c.rep_id))
+                        .and_then(|r| r.working_hours.as_ref());
+                    policy
+                        .schedule(hours)
+                        .add_business_minutes(t.occurred_at, m)
+                }
+            };
+            let state = if t.occurred_at <= c.deadline_at {
+                "met"
+            } else {
+                "late"
+            };
+            let changed = cx
+                .db
+                .run(
+                    "UPDATE sla_clocks SET state = ?, touched_at = ?, touch_id = ?, next_due_at = NULL, follow_up_due_at = ? WHERE assignment_id = ? AND state = 'running'",
+                    args![state, t.occurred_at, &t.id, follow_up_due, &c.assignment_id],
+                )
+                .await?;
+            if changed == 1 {
+                out.push(json!({ "assignment_id": c.assignment_id, "state": state, "deadline_at": rfc3339(c.deadline_at) }));
+            }
+        } else if c.touched_at.is_some_and(|first| t.occurred_at > first)
+            && c.follow_up_due_at.is_some()
+            && c.followed_up_at.is_none()
+        {
+            let changed = cx
+                .db
+                .run(
+                    "UPDATE sla_clocks SET followed_up_at = ? WHERE assignment_id = ? AND followed_up_at IS NULL",
+                    args![t.occurred_at, &c.assignment_id],
+                )
+                .await?;
+            if changed == 1 {
+                let met = c.follow_up_due_at.is_some_and(|due| t.occurred_at <= due);
+                out.push(json!({ "assignment_id": c.assignment_id, "follow_up": if met { "met" } else { "late" } }));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// `GET /v1/leads/{id}/sla`: each clock with its deadline, ladder and standing; the steps taken;
+/// the touches; the tasks.
+pub async fn lead(cx: &Cx) -> Result<Response> {
+    let id = cx.param("lead_id").to_string();
+    lead_exists(cx, &id).await?;
+    let clocks = store::clocks_of(cx, &id).await?;
+    #[derive(Deserialize)]
+    struct Event {
+        assignment_id: String,
+        step: String,
+        action: String,
+        at: i64,
+        detail: String,
+    }
+    let events: Vec<Event> = cx
+        .db
+        .all("SELECT assignment_id, step, action, at, detail FROM sla_events WHERE lead_id = ? ORDER BY at", args![&id])
+        .await?;
+    let touches: Vec<TouchRow> = cx
+        .db
+        .all(
+            "SELECT id, lead_id, type, occurred_at, rep_id, external_id, note, recorded_at FROM sla_touches WHERE lead_id = ? ORDER BY occurred_at",
+            args![&id],
+        )
+        .await?;
+    let tasks: Vec<TaskRow> = cx
+        .db
+        .all(
+            &format!("SELECT {TASK_COLUMNS} FROM sla_tasks WHERE lead_id = ? ORDER BY created_at"),
+            args![&id],
+        )
+        .await?;
+    let now = cx.now_ms;
+    let views: Vec<Value> = clocks
+        .iter()
+        .map(|c| {
+            let steps: Vec<Value> = c
+                .steps()
+                .iter()
+                .map(|s| {
+                    let taken = events.iter().find(|e| e.assignment_id == c.assignment_id && e.step == s.id);
+                    json!({ "id": s.id, "action": s.action, "via": s.via, "due_at": rfc3339(s.due_at), "taken_at": taken.map(|e| rfc3339(e.at)) })
+                })
+                .collect();
+            let standing = match sla::standing(c.deadline_at, c.touched_at, c.ended_at, now) {
+                sla::Standing::Met => "met",
+                sla::Standing::Breached => "breached",
+                sla::Standing::Pending => "pending",
+                sla::Standing::Ended => "ended",
+            };
+            json!({
+                "assignment_id": c.assignment_id, "rep": c.rep_id, "team": c.team_id, "tier": c.tier,
+                "policy_version": c.policy_version, "timezone": c.timezone,
+                "started_at": rfc3339(c.started_at), "deadline_at": rfc3339(c.deadline_at),
+                "state": c.state, "standing": standing,
+                "touched_at": c.touched_at.map(rfc3339),
+                "touch_id": c.touch_id,
+                "next_step_due_at": c.next_due_at.map(rfc3339),
+                "minutes_to_first_touch": c.touched_at.map(|t| (t - c.started_at) / MINUTE),
+                "follow_up_due_at": c.follow_up_due_at.map(rfc3339), "followed_up_at": c.followed_up_at.map(rfc3339),
+                "steps": steps,
+            })
+        })
+        .collect();
+    http::json(
+        200,
+        &json!({
+            "lead_id": id,
+            "clocks": views,
+            "events": events.iter().map(|e| json!({ "assignment_id": e.assignment_id, "step": e.step, "action": e.action, "at": rfc3339(e.at), "detail": serde_json::from_str::<Value>(&e.detail).unwrap_or(Value::Null) })).collect::<Vec<_>>(),
+            "touches": touches.iter().map(touch_view).collect::<Vec<_>>(),
+            "tasks": tasks.iter().map(TaskRow::view).collect::<Vec<_>>(),
+        }),
+    )
+}
+
+#[derive(Deserialize)]
+struct TaskRow {
+    id: String,
+    lead_id: String,
+    assignment_id: String,
+    assignee: Option<String>,
+    title: String,
+    status: String,
+    created_at: i64,
+    done_at: Option<i64>,
+}
+
+const TASK_COLUMNS: &str =
+    "id, lead_id, assignment_id, assignee, title, status, created_at, done_at";
+
+impl TaskRow {
+    fn view(&self) -> Value {
+        json!({
+            "id": self.id, "lead_id": self.lead_id, "assignment_id": self.assignment_id,
+            "assignee": self.assignee, "title": self.title, "status": self.status,
+            "created_at": rfc3339(self.created_at), "done_at": self.done_at.map(rfc3339),
+        })
+    }
+}
+
+/// `GET /v1/sla/tasks?assignee=&status=open|done&limit=`.
+pub async fn tasks(cx: &Cx, req: &Request) -> Result<Response> {
+    let status = http::query_param(req, "status");
+    if status
+        .as_deref()
+        .is_some_and(|s| s != "open" && s != "done")
+    {
+        return Err(invalid(vec![FieldError::new("status", "open or done")]));
+    }
+    let assignee = http::query_param(req, "assignee");
+    let limit = http::query_param(req, "limit")
+        .and_then(|l| l.parse::<i64>().ok())
+        .unwrap_or(100)
+        .clamp(1, 500);
+    let rows: Vec<TaskRow> = cx
+        .db
+        .all(
+            &format!("SELECT {TASK_COLUMNS} FROM sla_tasks WHERE (?1 IS NULL OR status = ?1) AND (?2 IS NULL OR assignee = ?2) ORDER BY created_at DESC LIMIT ?3"),
+            args![status, assignee, limit],
+        )
+        .await?;
+    http::json(
+        200,
+        &json!({ "tasks": rows.iter().map(TaskRow::view).collect::<Vec<_>>() }),
+    )
+}
+
+/// `POST /v1/sla/tasks/{id}/done`.
+pub async fn task_done(cx: &Cx) -> Result<Response> {
+    let id = cx.param("task_id");
+    cx.db
+        .run(
+            "UPDATE sla_tasks SET status = 'done', done_at = ? WHERE id = ? AND status = 'open'",
+            args![cx.now_ms, id],
+        )
+        .await?;
+    let row: TaskRow = cx
+        .db
+        .first(
+            &format!("SELECT {TASK_COLUMNS} FROM sla_tasks WHERE id = ?"),
+            args![id],
+        )
+        .await?
+        .ok_or_else(|| Error::Problem(Problem::not_found(format!("task {id}"))))?;
+    http::json(200, &row.view())
+}
+
+/// `GET /v1/sla/metrics?from=&to=`: for assignments made in the range, overall and by team and
+/// rep — leads assigned, touched within SLA, breached, median and p90 minutes to first touch,
+/// and sales' MQL acceptance and rejection with the reasons.
+pub async fn metrics(cx: &Cx, req: &Request) -> Result<Response> {
+    let bound = |name: &str, default: i64| -> Result<i64> {
+        match http::query_param(req, name) {
+            None => Ok(default),
+            Some(v) => parse_rfc3339(&v)
+                .ok_or_else(|| invalid(vec![FieldError::new(name, "give an RFC 3339 time")])),
+        }
+    };
+    let to = bound("to", cx.now_ms + 1)?;
+    let from = bound("from", to - 30 * DAY)?;
+    if from >= to {
+        return Err(invalid(vec![FieldError::new(
+            "from",
+            "must be before `to`",
+        )]));
+    }
+    #[derive(Deserialize)]
+    struct Row {
+        lead_id: String,
+        rep_id: String,
+        team_id: Option<String>,
+        started_at: i64,
+        deadline_at: i64,
+        touched_at: Option<i64>,
+        ended_at: Option<i64>,
+    }
+    const LIMIT: usize = 100_000;
+    let rows: Vec<Row> = cx
+        .db
+        .all(
+            "SELECT lead_id, rep_id, team_id, started_at, deadline_at, touched_at, ended_at FROM sla_clocks \
+             WHERE started_at >= ? AND started_at < ? ORDER BY started_at LIMIT ?",
+            args![from, to, LIMIT],
+        )
+        .await?;
+    #[derive(Deserialize)]
+    struct Outcome {
+        lead_id: String,
+        outcome: String,
+        reason: Option<String>,
+    }
+    let outcomes: Vec<Outcome> = cx
+        .db
+        .all(
+            "SELECT o.lead_id AS lead_id, o.outcome AS outcome, o.reason AS reason FROM lead_outcomes o \
+             WHERE o.lead_id IN (SELECT lead_id FROM sla_clocks WHERE started_at >= ? AND started_at < ?) ORDER BY o.at",
+            args![from, to],
+        )
+        .await?;
+    let now = cx.now_ms;
+    let mut all = Tally::default();
+    let mut teams: BTreeMap<String, Tally> = BTreeMap::new();
+    let mut reps: BTreeMap<String, Tally> = BTreeMap::new();
+    // The owner a lead's outcome is credited to: the latest clock in the range.
+    let mut owner: HashMap<&str, (&str, Option<&str>)> = HashMap::new();
+    for r in &rows {
+        all.add_clock(r.started_at, r.deadline_at, r.touched_at, r.ended_at, now);
+        reps.entry(r.rep_id.clone()).or_default().add_clock(
+            r.started_at,
+            r.deadline_at,
+            r.touched_at,
+            r.ended_at,
+            now,
+        );
+        if let Some(t) = &r.team_id {
+            teams.entry(t.clone()).or_default().add_clock(
+                r.started_at,
+                r.deadline_at,
+                r.touched_at,
+                r.ended_at,
+                now,
+            );
+        }
+        owner.insert(&r.lead_id, (&r.rep_id, r.team_id.as_deref()));
+    }
+    // The latest outcome per lead counts.
+    let mut last: HashMap<&str, &Outcome> = HashMap::new();
+    for o in &outcomes {
+        last.insert(&o.lead_id, o);
+    }
+    for (lead, o) in last {
+        all.add_outcome(&o.outcome, o.reason.as_deref());
+        if let Some((rep, team)) = owner.get(lead) {
+            reps.entry(rep.to_string())
+                .or_default()
+                .add_outcome(&o.outcome, o.reason.as_deref());
+            if let Some(t) = team {
+                teams
+                    .entry(t.to_string())
+                    .or_default()
+                    .add_outcome(&o.outcome, o.reason.as_deref());
+            }
+        }
+    }
+    let group = |m: &BTreeMap<String, Tally>| -> serde_json::Map<String, Value> {
+        m.iter().map(|(k, t)| (k.clone(), t.to_json())).collect()
+    };
+    http::json(
+        200,
+        &json!({
+            "from": rfc3339(from), "to": rfc3339(to),
+            "truncated": rows.len() == LIMIT,
+            "overall": all.to_json(),
+            "by_team": group(&teams),
+            "by_rep": group(&reps),
+        }),
+    )
+}
+
+pub async fn publish(cx: &Cx, mut req: Request) -> Result<Response> {
+    http::json(201, &POLICIES.publish(cx, &mut req, nothing_more).await?)
+}
+
+pub async fn rollback(cx: &Cx, mut req: Request) -> Result<Response> {
+    http::json(200, &POLICIES.rollback(cx, &mut req, nothing_more).await?)
+}
+
+pub async fn list(cx: &Cx) -> Result<Response> {
+    http::json(200, &POLICIES.list(cx).await?)
+}
+
+pub async fn get(cx: &Cx) -> Result<Response> {
+    http::json(200, &POLICIES.get(cx).await?)
+}

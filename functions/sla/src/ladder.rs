@@ -1,0 +1,428 @@
+//! The cron's work: start clocks for new assignments, then run the ladder steps that are due.
+//!
+//! Exactly once: a step is taken by inserting its `sla_events` row (unique per assignment and
+//! step) only while the clock still stands at that step; the clock's advance, the manager's task
+//! and the outgoing webhook are written in the same D1 batch, each guarded by that row. Two
+//! overlapping ticks, or a tick that dies and is followed by another, cannot take a step twice.
+//! Reassignment calls routing after its step is recorded, through the retry queue, and routing
+//! acts only while the breached assignment is still current — so a retried reassignment never
+//! moves the lead twice.
+
+use std::collections::HashMap;
+
+use revops::routes::{Method, Service};
+use revops::scoring::condition::Facts;
+use revops::sla::{self, Action, DueStep, Via};
+use revops::time::rfc3339;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use worker::D1PreparedStatement;
+
+use crate::store::{self, ClockRow, CLOCK_COLUMNS};
+use platform::{args, jobs, outbox, Cx, Error, Result};
+
+/// Reassignments waiting for (or retrying) their call to routing.
+pub const REASSIGN_JOB: &str = "sla.reassign";
+/// New assignments one tick starts clocks for.
+const START_BATCH: usize = 200;
+/// Due clocks one tick takes.
+pub const DUE_BATCH: usize = 1000;
+/// Due clocks written per D1 batch.
+const CHUNK: usize = 50;
+/// Reassignments one tick hands to routing at once (the rest go through the retry queue).
+const REASSIGN_NOW: usize = 20;
+
+#[derive(Deserialize)]
+struct NewAssignment {
+    seq: i64,
+    id: String,
+    lead_id: String,
+    rep_id: Option<String>,
+    team_id: Option<String>,
+    assigned_at: i64,
+    current: i64,
+    clocked: i64,
+}
+
+#[derive(Deserialize)]
+struct Touch {
+    id: String,
+    lead_id: String,
+    r#type: String,
+    occurred_at: i64,
+}
+
+/// Starts a clock for every assignment to a rep committed since the last tick read (in commit
+/// order, so an assignment committed late is never skipped). Touches already recorded count.
+pub async fn start_new(cx: &Cx, now: i64) -> Result<usize> {
+    #[derive(Deserialize)]
+    struct Cursor {
+        seq: i64,
+    }
+    let mark = cx
+        .db
+        .first::<Cursor>("SELECT seq FROM sla_cursor WHERE id = 1", args![])
+        .await?
+        .map(|c| c.seq)
+        .unwrap_or(0);
+    let scanned: Vec<NewAssignment> = cx
+        .db
+        .all(
+            "SELECT a.seq AS seq, a.id AS id, a.lead_id AS lead_id, a.rep_id AS rep_id, a.team_id AS team_id, a.assigned_at AS assigned_at,              a.current AS current, EXISTS (SELECT 1 FROM sla_clocks c WHERE c.assignment_id = a.id) AS clocked              FROM assignments a WHERE a.seq > ? ORDER BY a.seq LIMIT ?",
+            args![mark, START_BATCH],
+        )
+        .await?;
+    let Some(last) = scanned.last().map(|a| a.seq) else {
+        return Ok(0);
+    };
+    let advance = cx.db.stmt(
+        "UPDATE sla_cursor SET seq = MAX(seq, ?) WHERE id = 1",
+        args![last],
+    )?;
+    // Only current assignments to a rep get a clock; one already moved on needs none.
+    let fresh: Vec<&NewAssignment> = scanned
+        .iter()
+        .filter(|a| a.current == 1 && a.rep_id.is_some() && a.clocked == 0)
+        .collect();
+    if fresh.is_empty() {
+        cx.db.batch(vec![advance]).await?;
+        return Ok(0);
+    }
+    let (version, policy) = store::active(cx).await?;
+    let reps = store::reps(cx).await?;
+    let ids: Vec<String> = fresh.iter().map(|a| a.lead_id.clone()).collect();
+    let leads = store::leads(cx, &ids).await?;
+    let earliest = fresh.iter().map(|a| a.assigned_at).min().unwrap_or(now);
+    let mut touches: Vec<Touch> = Vec::new();
+    for chunk in ids.chunks(90) {
+        let mut values = vec![platform::Arg::Int(earliest)];
+        values.extend(chunk.iter().map(platform::Arg::from));
+        touches.extend(
+            cx.db
+                .all::<Touch>(
+                    &format!(
+                        "SELECT id, lead_id, type, occurred_at FROM sla_touches WHERE occurred_at >= ? AND lead_id IN ({}) ORDER BY occurred_at",
+                        vec!["?"; chunk.len()].join(", ")
+                    ),
+                    values,
+                )
+                .await?,
+        );
+    }
+    let mut stmts = Vec::new();
+    for a in fresh.iter().copied() {
+        let rep_id = a.rep_id.clone().unwrap_or_default();
+        let facts_of = leads.get(&a.lead_id);
+        let facts = Facts {
+            lead: facts_of.map(|(l, _)| l),
+            routing: facts_of.map(|(_, f)| f),
+            ..Default::default()
+        };
+        let tier = policy.tier(&facts);
+        let schedule = policy.schedule(reps.get(&rep_id).and_then(|r| r.working_hours.as_ref()));
+        let Some(clock) = sla::start(&policy, tier, schedule, a.assigned_at) else {
+            cx.log(
+                revops::logging::Level::Warn,
+                "sla.no_business_hours",
+                json!({ "assignment_id": a.id }),
+            );
+            continue;
+        };
+        // A qualifying touch recorded before the clock started still stops it.
+        let touch = touches.iter().find(|t| {
+            t.lead_id == a.lead_id && t.occurred_at >= a.assigned_at && policy.qualifies(&t.r#type)
+        });
+        let (state, next_due, touched_at, touch_id) = match touch {
+            Some(t) => (
+                if t.occurred_at <= clock.deadline_at {
+                    "met"
+                } else {
+                    "late"
+                },
+                None,
+                Some(t.occurred_at),
+                Some(t.id.clone()),
+            ),
+            None => ("running", sla::next_due(&clock.steps, 0), None, None),
+        };
+        stmts.push(cx.db.stmt(
+            "INSERT OR IGNORE INTO sla_clocks (assignment_id, lead_id, rep_id, team_id, tier, policy_version, timezone, started_at, deadline_at, steps, next_step, next_due_at, state, touched_at, touch_id) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?)",
+            args![
+                &a.id, &a.lead_id, &rep_id, a.team_id.clone(), &clock.tier, version, schedule.tz.name(),
+                a.assigned_at, clock.deadline_at, serde_json::to_string(&clock.steps)?, next_due, state, touched_at, touch_id
+            ],
+        )?);
+    }
+    let started = stmts.len();
+    stmts.push(advance);
+    for chunk in chunked(stmts, 100) {
+        cx.db.batch(chunk).await?;
+    }
+    Ok(started)
+}
+
+fn chunked(stmts: Vec<D1PreparedStatement>, n: usize) -> Vec<Vec<D1PreparedStatement>> {
+    let mut out: Vec<Vec<D1PreparedStatement>> = Vec::new();
+    for s in stmts {
+        match out.last_mut() {
+            Some(last) if last.len() < n => last.push(s),
+            _ => out.push(vec![s]),
+        }
+    }
+    out
+}
+
+#[derive(Deserialize)]
+struct Due {
+    #[serde(flatten)]
+    clock: ClockRow,
+    current: Option<i64>,
+}
+
+/// A lead whose reassign step this tick took: (assignment, lead, owner).
+struct Reassign {
+    assignment: String,
+    lead: String,
+    rep: String,
+}
+
+/// What one tick did.
+#[derive(Default)]
+pub struct Outcome {
+    pub steps: Vec<Value>,
+    pub ended: usize,
+    pub reassigned: usize,
+}
+
+/// Takes the ladder steps that are due at `now`.
+pub async fn run_due(cx: &Cx, now: i64) -> Result<Outcome> {
+    let due: Vec<Due> = cx
+        .db
+        .all(
+            &format!(
+                "SELECT {}, a.current AS current FROM sla_clocks c LEFT JOIN assignments a ON a.id = c.assignment_id \
+                 WHERE c.next_due_at IS NOT NULL AND c.next_due_at <= ? ORDER BY c.next_due_at LIMIT ?",
+                CLOCK_COLUMNS.split(", ").map(|c| format!("c.{c} AS {c}")).collect::<Vec<_>>().join(", ")
+            ),
+            args![now, DUE_BATCH],
+        )
+        .await?;
+    let mut out = Outcome::default();
+    if due.is_empty() {
+        return Ok(out);
+    }
+    let reps = store::reps(cx).await?;
+    let ids: Vec<String> = due.iter().map(|d| d.clock.lead_id.clone()).collect();
+    let leads = store::leads(cx, &ids).await?;
+    let mut reassign: Vec<Reassign> = Vec::new();
+    for chunk in due.chunks(CHUNK) {
+        let mut stmts = Vec::new();
+        // (index of the event insert in `stmts`, what it was)
+        let mut taken: Vec<(usize, Value, Option<Reassign>)> = Vec::new();
+        for d in chunk {
+            let c = &d.clock;
+            if d.current != Some(1) {
+                // The assignment ended (re-routed or moved by hand): so does its clock.
+                stmts.push(cx.db.stmt(
+                    "UPDATE sla_clocks SET state = 'ended', ended_at = ?, next_due_at = NULL WHERE assignment_id = ? AND state = 'running'",
+                    args![now, &c.assignment_id],
+                )?);
+                out.ended += 1;
+                continue;
+            }
+            let steps = c.steps();
+            let Some(step) = steps.get(c.next_step as usize) else {
+                stmts.push(cx.db.stmt(
+                    "UPDATE sla_clocks SET next_due_at = NULL WHERE assignment_id = ?",
+                    args![&c.assignment_id],
+                )?);
+                continue;
+            };
+            let event_id = cx.new_id("sle");
+            let rep = reps.get(&c.rep_id);
+            let lead = leads.get(&c.lead_id).map(|(l, _)| l);
+            let data = json!({
+                "lead": lead.map(|l| json!({ "id": l.id, "email": l.email, "first_name": l.first_name, "last_name": l.last_name, "company": l.company })),
+                "assignment_id": c.assignment_id,
+                "owner": { "rep": c.rep_id, "name": rep.map(|r| r.name.clone()), "email": rep.and_then(|r| r.email.clone()) },
+                "manager": rep.and_then(|r| r.manager.clone()),
+                "tier": c.tier,
+                "step": step.id,
+                "action": step.action,
+                "deadline_at": rfc3339(c.deadline_at),
+                "assigned_at": rfc3339(c.started_at),
+                "explain_url": format!("/v1/leads/{}/sla", c.lead_id),
+            });
+            let detail = json!({ "due_at": rfc3339(step.due_at), "deadline_at": rfc3339(c.deadline_at), "owner": c.rep_id, "via": step.via, "manager": data["manager"] });
+            let guard = "EXISTS (SELECT 1 FROM sla_events WHERE id = ?)";
+            taken.push((stmts.len(), json!({ "lead_id": c.lead_id, "assignment_id": c.assignment_id, "step": step.id, "action": step.action }), (step.action == Action::Reassign).then(|| Reassign { assignment: c.assignment_id.clone(), lead: c.lead_id.clone(), rep: c.rep_id.clone() })));
+            stmts.push(cx.db.stmt(
+                "INSERT OR IGNORE INTO sla_events (id, assignment_id, lead_id, step, action, at, detail) \
+                 SELECT ?, ?, ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM sla_clocks WHERE assignment_id = ? AND next_step = ? AND state = 'running')",
+                args![&event_id, &c.assignment_id, &c.lead_id, &step.id, action_name(step.action), now, &detail, &c.assignment_id, c.next_step],
+            )?);
+            let next = sla::next_due(&steps, c.next_step as usize + 1);
+            // A reassignment ends the clock (breached: it runs after the deadline).
+            let (next, state, ended) = if step.action == Action::Reassign {
+                (None, "reassigned", Some(now))
+            } else {
+                (next, "running", None)
+            };
+            stmts.push(cx.db.stmt(
+                &format!("UPDATE sla_clocks SET next_step = next_step + 1, next_due_at = ?, state = ?, ended_at = COALESCE(?, ended_at) WHERE assignment_id = ? AND next_step = ? AND {guard}"),
+                args![next, state, ended, &c.assignment_id, c.next_step, &event_id],
+            )?);
+            stmts.extend(effects(
+                cx,
+                step,
+                c,
+                &event_id,
+                &data,
+                guard,
+                rep.and_then(|r| r.manager.clone()),
+                now,
+            )?);
+        }
+        let changes = cx.db.batch(stmts).await?;
+        for (i, view, re) in taken {
+            if changes.get(i) == Some(&1) {
+                out.steps.push(view);
+                if let Some(r) = re {
+                    reassign.push(r);
+                }
+            }
+        }
+    }
+    for (
+        i,
+        Reassign {
+            assignment,
+            lead,
+            rep,
+        },
+    ) in reassign.into_iter().enumerate()
+    {
+        if i < REASSIGN_NOW {
+            match reassign_now(cx, &assignment, &lead, &rep, now).await {
+                Ok(()) => {
+                    jobs::complete(&cx.db, REASSIGN_JOB, &assignment).await?;
+                    out.reassigned += 1;
+                }
+                Err(e) => {
+                    jobs::fail(&cx.db, REASSIGN_JOB, &assignment, &e.to_string(), now).await?;
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn action_name(a: Action) -> &'static str {
+    match a {
+        Action::Warn => "warn",
+        Action::Escalate => "escalate",
+        Action::Reassign => "reassign",
+    }
+}
+
+/// The statements a step writes besides its event and the clock's advance, each guarded by the
+/// event row (present only if this tick took the step).
+#[allow(clippy::too_many_arguments)]
+fn effects(
+    cx: &Cx,
+    step: &DueStep,
+    c: &ClockRow,
+    event_id: &str,
+    data: &Value,
+    guard: &str,
+    manager: Option<String>,
+    now: i64,
+) -> Result<Vec<D1PreparedStatement>> {
+    let mut out = Vec::new();
+    let event = match step.action {
+        Action::Warn => "sla.warning",
+        Action::Escalate => "sla.escalated",
+        Action::Reassign => "sla.reassigned",
+    };
+    if step.action == Action::Escalate && step.via.contains(&Via::Task) {
+        let title = format!(
+            "First-touch SLA missed ({}): follow up with {}",
+            step.id, c.rep_id
+        );
+        out.push(cx.db.stmt(
+            &format!(
+                "INSERT OR IGNORE INTO sla_tasks (id, lead_id, assignment_id, assignee, title, status, created_at) \
+                 SELECT ?, ?, ?, ?, ?, 'open', ? WHERE {guard}"
+            ),
+            args![cx.new_id("tsk"), &c.lead_id, &c.assignment_id, manager, title, now, event_id],
+        )?);
+    }
+    if step.via.contains(&Via::Webhook) || step.action == Action::Reassign {
+        out.push(outbox::enqueue(
+            cx,
+            event,
+            &c.lead_id,
+            event_id,
+            data,
+            Some((guard, args![event_id])),
+        )?);
+    }
+    if step.action == Action::Reassign {
+        out.push(jobs::enqueue_claimed(
+            &cx.db,
+            &cx.new_id("job"),
+            REASSIGN_JOB,
+            &c.assignment_id,
+            &json!({ "lead_id": c.lead_id, "rep_id": c.rep_id }),
+            now,
+        )?);
+    }
+    Ok(out)
+}
+
+/// Hands a breached lead to routing, away from its owner, while the breached assignment is
+/// still current. Records the outcome on the step's event.
+pub async fn reassign_now(
+    cx: &Cx,
+    assignment: &str,
+    lead: &str,
+    rep: &str,
+    now: i64,
+) -> Result<()> {
+    // `at`: the decision is made as of the tick.
+    let body = json!({ "reason": "sla", "force": true, "exclude": rep, "only_if_current": assignment, "at": now });
+    let reply = cx
+        .call(
+            Service::Routing,
+            Method::Post,
+            &format!("/internal/leads/{lead}/route"),
+            Some(&body),
+        )
+        .await?;
+    if !reply.ok() {
+        return Err(Error::internal(format!(
+            "routing answered {}: {}",
+            reply.status, reply.body
+        )));
+    }
+    cx.db
+        .run(
+            "UPDATE sla_events SET detail = json_set(detail, '$.new_owner', json(?), '$.routed', json(?)) WHERE assignment_id = ? AND action = 'reassign'",
+            args![&reply.body["owner"], &reply.body["routed"], assignment],
+        )
+        .await?;
+    Ok(())
+}
+
+/// The retry of a reassignment whose call to routing failed.
+pub async fn retry_reassign(cx: &Cx, job: jobs::Job, now: i64) -> Result<()> {
+    let payload: HashMap<String, String> = serde_json::from_str(&job.payload).unwrap_or_default();
+    let (Some(lead), Some(rep)) = (payload.get("lead_id"), payload.get("rep_id")) else {
+        return Err(Error::internal(format!(
+            "reassign job {} has no lead",
+            job.id
+        )));
+    };
+    reassign_now(cx, &job.subject, lead, rep, now).await
+}

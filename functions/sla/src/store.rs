@@ -1,0 +1,139 @@
+//! SLA's D1 access: the active policy, clocks, and what a clock needs to start (the lead, its
+//! score, the owner's working hours, touches already recorded).
+
+use std::collections::HashMap;
+
+use revops::intake::lead::Lead;
+use revops::routing::roster::Rep;
+use revops::scoring::condition::RoutingFacts;
+use revops::sla::{self, DueStep, Policy};
+use serde::Deserialize;
+use serde_json::Value;
+
+use platform::versions::Versioned;
+use platform::{args, Arg, Cx, Error, Result};
+
+/// SLA policies, versioned (version 0 is the built-in policy).
+pub static POLICIES: Versioned = Versioned {
+    kind: "sla",
+    field: "policy",
+    builtin: sla::BUILTIN,
+    validate: sla::validate,
+};
+
+pub async fn active(cx: &Cx) -> Result<(i64, Policy)> {
+    let (version, doc) = POLICIES.active(cx).await?;
+    let policy = Policy::parse(&doc)
+        .map_err(|e| Error::internal(format!("stored SLA policy {version} is invalid: {e:?}")))?;
+    Ok((version, policy))
+}
+
+/// A policy by version (a clock keeps the version it started under).
+pub async fn policy(cx: &Cx, version: i64) -> Result<Policy> {
+    let doc = POLICIES
+        .document(cx, version)
+        .await?
+        .ok_or_else(|| Error::internal(format!("SLA policy {version} is missing")))?;
+    Policy::parse(&doc)
+        .map_err(|e| Error::internal(format!("stored SLA policy {version} is invalid: {e:?}")))
+}
+
+fn marks(n: usize) -> String {
+    vec!["?"; n].join(", ")
+}
+
+/// Leads by id, with their scores as routing conditions see them.
+pub async fn leads(cx: &Cx, ids: &[String]) -> Result<HashMap<String, (Lead, RoutingFacts)>> {
+    let mut out = HashMap::new();
+    for chunk in ids.chunks(90) {
+        #[derive(Deserialize)]
+        struct Row {
+            data: String,
+            fit: Option<f64>,
+            engagement: Option<f64>,
+            total: Option<f64>,
+            stage: Option<String>,
+        }
+        let rows: Vec<Row> = cx
+            .db
+            .all(
+                &format!(
+                    "SELECT l.data AS data, s.fit AS fit, s.engagement AS engagement, s.total AS total, s.stage AS stage \
+                     FROM leads l LEFT JOIN lead_scores s ON s.lead_id = l.id WHERE l.id IN ({})",
+                    marks(chunk.len())
+                ),
+                chunk.iter().map(Arg::from).collect(),
+            )
+            .await?;
+        for r in rows {
+            let lead: Lead = serde_json::from_str(&r.data)?;
+            let facts = RoutingFacts {
+                score: r.total,
+                fit_score: r.fit,
+                engagement_score: r.engagement,
+                stage: r.stage,
+                segment: None,
+            };
+            out.insert(lead.id.clone(), (lead, facts));
+        }
+    }
+    Ok(out)
+}
+
+/// The roster (routing's table): owners' working hours and managers.
+pub async fn reps(cx: &Cx) -> Result<HashMap<String, Rep>> {
+    #[derive(Deserialize)]
+    struct Row {
+        id: String,
+        doc: String,
+    }
+    let rows: Vec<Row> = cx.db.all("SELECT id, doc FROM reps", args![]).await?;
+    rows.into_iter()
+        .map(|r| {
+            let doc: Value = serde_json::from_str(&r.doc)?;
+            let rep = Rep::parse(&r.id, &doc)
+                .map_err(|e| Error::internal(format!("stored rep {} is invalid: {e:?}", r.id)))?;
+            Ok((r.id, rep))
+        })
+        .collect()
+}
+
+/// A clock as stored.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ClockRow {
+    pub assignment_id: String,
+    pub lead_id: String,
+    pub rep_id: String,
+    pub team_id: Option<String>,
+    pub tier: String,
+    pub policy_version: i64,
+    pub timezone: String,
+    pub started_at: i64,
+    pub deadline_at: i64,
+    pub steps: String,
+    pub next_step: i64,
+    pub next_due_at: Option<i64>,
+    pub state: String,
+    pub touched_at: Option<i64>,
+    pub touch_id: Option<String>,
+    pub ended_at: Option<i64>,
+    pub follow_up_due_at: Option<i64>,
+    pub followed_up_at: Option<i64>,
+}
+
+pub const CLOCK_COLUMNS: &str = "assignment_id, lead_id, rep_id, team_id, tier, policy_version, timezone, started_at, deadline_at, steps, next_step, next_due_at, state, touched_at, touch_id, ended_at, follow_up_due_at, followed_up_at";
+
+impl ClockRow {
+    pub fn steps(&self) -> Vec<DueStep> {
+        serde_json::from_str(&self.steps).unwrap_or_default()
+    }
+}
+
+pub async fn clocks_of(cx: &Cx, lead_id: &str) -> Result<Vec<ClockRow>> {
+    cx.db
+        .all(
+            &format!("SELECT {CLOCK_COLUMNS} FROM sla_clocks WHERE lead_id = ? ORDER BY started_at DESC LIMIT 100"),
+            args![lead_id],
+        )
+        .await
+}

@@ -1,0 +1,453 @@
+//! Handoff SLAs: the cron trigger runs warn → escalate → reassign exactly once each for a missed
+//! first touch, a touch stops the clock, and the figures add up.
+
+use std::sync::{Mutex, MutexGuard};
+
+use revops::time::parse_rfc3339;
+use revops_tests::receiver::Receiver;
+use revops_tests::{api, email, unique, Api};
+use serde_json::{json, Value};
+
+const MINUTE: i64 = 60_000;
+
+fn lock() -> MutexGuard<'static, ()> {
+    static LOCK: Mutex<()> = Mutex::new(());
+    LOCK.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn ok(api: &Api, method: &str, path: &str, body: Value, status: u16) -> Value {
+    let res = api
+        .request(method, path)
+        .bearer(&api.admin_key)
+        .json(&body)
+        .send();
+    assert_eq!(res.status, status, "{method} {path}: {}", res.text());
+    res.json()
+}
+
+fn sla(api: &Api, lead: &str) -> Value {
+    let res = api
+        .get(&format!("/v1/leads/{lead}/sla"))
+        .bearer(&api.admin_key)
+        .send();
+    assert_eq!(res.status, 200, "{}", res.text());
+    res.json()
+}
+
+fn cron(api: &Api, at: i64) {
+    let res = api.fire_cron_at(Some(at));
+    assert_eq!(res.status, 200, "{}", res.text());
+}
+
+fn routing(api: &Api, lead: &str) -> Value {
+    let res = api
+        .get(&format!("/v1/leads/{lead}/routing"))
+        .bearer(&api.admin_key)
+        .send();
+    assert_eq!(res.status, 200, "{}", res.text());
+    res.json()
+}
+
+/// A VP becomes an MQL at once and is routed to a two-rep team; the SLA counts wall-clock
+/// minutes (business hours all day, every day), so the test can place the cron precisely.
+struct World {
+    team: String,
+    reps: Vec<String>,
+    manager: String,
+    batch: String,
+}
+
+fn world(api: &Api) -> World {
+    ok(
+        api,
+        "POST",
+        "/v1/admin/scoring/models",
+        json!({"reason": "sla test", "model": {
+        "name": "sla test", "fit": [{"id": "vp", "when": {"field": "title", "contains": "vp"}, "points": 80}],
+        "stages": [{"name": "mql", "enter_at": 50, "exit_below": 40}],
+        "rejection_reasons": [{"code": "no_budget", "label": "No budget", "recycle": "nurture"}]}}),
+        201,
+    );
+    let manager = unique("mgr");
+    ok(
+        api,
+        "PUT",
+        &format!("/v1/roster/reps/{manager}"),
+        json!({"name": "Manager"}),
+        200,
+    );
+    let reps: Vec<String> = (0..2).map(|i| unique(&format!("sla{i}"))).collect();
+    for r in &reps {
+        ok(
+            api,
+            "PUT",
+            &format!("/v1/roster/reps/{r}"),
+            json!({"name": "SDR", "email": "sdr@ours.example", "manager": manager}),
+            200,
+        );
+    }
+    let team = unique("slateam");
+    ok(
+        api,
+        "PUT",
+        &format!("/v1/roster/teams/{team}"),
+        json!({"name": "SLA team", "mode": "round_robin", "members": [{"rep": reps[0]}, {"rep": reps[1]}]}),
+        200,
+    );
+    let batch = unique("s");
+    ok(
+        api,
+        "POST",
+        "/v1/admin/routing/configs",
+        json!({"reason": "sla test", "config": {"name": "sla test", "account_owner_first": false,
+        "rules": [{"id": "sla", "when": {"field": "custom.batch", "equals": batch}, "assign": {"team": team}}],
+        "fallback": {"rep": manager}}}),
+        201,
+    );
+    let all_day = json!({"timezone": "UTC", "hours": {"mon": "00:00-24:00", "tue": "00:00-24:00", "wed": "00:00-24:00",
+        "thu": "00:00-24:00", "fri": "00:00-24:00", "sat": "00:00-24:00", "sun": "00:00-24:00"}});
+    ok(
+        api,
+        "POST",
+        "/v1/admin/sla/policies",
+        json!({"reason": "sla test", "policy": {
+        "name": "test: hot MQLs in an hour", "business_hours": all_day, "use_rep_hours": false,
+        "tiers": [
+            {"name": "hot", "when": {"field": "score", "at_least": 50}, "first_touch_minutes": 60},
+            {"name": "standard", "first_touch_minutes": 1440}
+        ],
+        "ladder": [
+            {"id": "warn", "action": "warn", "before_deadline_minutes": 15},
+            {"id": "escalate", "action": "escalate", "after_deadline_minutes": 0, "via": ["task", "webhook"]},
+            {"id": "reassign", "action": "reassign", "after_deadline_minutes": 30}
+        ]}}),
+        201,
+    );
+    World {
+        team,
+        reps,
+        manager,
+        batch,
+    }
+}
+
+/// A new MQL in the batch, routed in the request that created it. Returns (lead, owner, assigned at).
+fn mql(api: &Api, w: &World) -> (String, String, i64) {
+    let body = ok(
+        api,
+        "POST",
+        "/v1/leads",
+        json!({"email": email("sla-test.io"), "title": "VP Sales", "lead_source": "test", "custom": {"batch": w.batch}}),
+        201,
+    );
+    let lead = body["id"].as_str().unwrap().to_string();
+    let owner = body["owner"]["rep"]
+        .as_str()
+        .unwrap_or_else(|| panic!("not routed: {body}"))
+        .to_string();
+    let current = routing(api, &lead)["current"].clone();
+    let at = parse_rfc3339(current["assigned_at"].as_str().unwrap()).unwrap();
+    (lead, owner, at)
+}
+
+fn steps_taken(view: &Value, assignment: &str) -> Vec<String> {
+    view["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["assignment_id"] == json!(assignment))
+        .map(|e| e["step"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn a_missed_first_touch_is_warned_escalated_and_reassigned_exactly_once_each() {
+    let _guard = lock();
+    let api = api();
+    let receiver = Receiver::start();
+    let endpoint = ok(
+        &api,
+        "POST",
+        "/v1/admin/webhooks",
+        json!({"url": receiver.url, "events": ["sla.warning", "sla.escalated", "sla.reassigned"]}),
+        201,
+    );
+    let w = world(&api);
+    let (lead, owner, t0) = mql(&api, &w);
+    let assignment = routing(&api, &lead)["current"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    // The next tick starts the clock: hot tier, one hour, the ladder placed on it.
+    cron(&api, t0 + MINUTE);
+    let view = sla(&api, &lead);
+    let clock = &view["clocks"][0];
+    assert_eq!(clock["tier"], "hot");
+    assert_eq!(clock["assignment_id"], json!(assignment));
+    assert_eq!(
+        parse_rfc3339(clock["deadline_at"].as_str().unwrap()).unwrap(),
+        t0 + 60 * MINUTE
+    );
+    let due: Vec<i64> = clock["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| parse_rfc3339(s["due_at"].as_str().unwrap()).unwrap())
+        .collect();
+    assert_eq!(
+        due,
+        vec![t0 + 45 * MINUTE, t0 + 60 * MINUTE, t0 + 90 * MINUTE]
+    );
+    assert!(steps_taken(&view, &assignment).is_empty());
+
+    // 46 minutes in: the warning, once, however many ticks overlap.
+    std::thread::scope(|s| {
+        for _ in 0..3 {
+            s.spawn(|| cron(&api, t0 + 46 * MINUTE));
+        }
+    });
+    cron(&api, t0 + 47 * MINUTE);
+    assert_eq!(steps_taken(&sla(&api, &lead), &assignment), vec!["warn"]);
+
+    // Past the deadline: the escalation — a task for the owner's manager and a signed webhook.
+    std::thread::scope(|s| {
+        for _ in 0..3 {
+            s.spawn(|| cron(&api, t0 + 61 * MINUTE));
+        }
+    });
+    let view = sla(&api, &lead);
+    assert_eq!(steps_taken(&view, &assignment), vec!["warn", "escalate"]);
+    let tasks = view["tasks"].as_array().unwrap();
+    assert_eq!(tasks.len(), 1, "{view}");
+    assert_eq!(tasks[0]["assignee"], json!(w.manager));
+    let listed = api
+        .get(&format!("/v1/sla/tasks?assignee={}&status=open", w.manager))
+        .bearer(&api.admin_key)
+        .send()
+        .json();
+    assert!(listed["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|t| t["lead_id"] == json!(lead)));
+    let escalated = receiver
+        .wait_for(20, |r| {
+            serde_json::from_slice::<Value>(&r.body).is_ok_and(|b| {
+                b["type"] == "sla.escalated" && b["data"]["lead"]["id"] == json!(lead)
+            })
+        })
+        .expect("the escalation webhook arrives");
+    assert!(escalated.headers.contains_key("webhook-signature"));
+    let warned = receiver
+        .received()
+        .iter()
+        .filter(|r| {
+            String::from_utf8_lossy(&r.body).contains("sla.warning")
+                && String::from_utf8_lossy(&r.body).contains(&lead)
+        })
+        .count();
+    assert_eq!(warned, 1);
+
+    // 30 minutes past the deadline: reassigned through routing, away from the owner, once.
+    std::thread::scope(|s| {
+        for _ in 0..3 {
+            s.spawn(|| cron(&api, t0 + 91 * MINUTE));
+        }
+    });
+    cron(&api, t0 + 95 * MINUTE);
+    let explained = routing(&api, &lead);
+    let other = w.reps.iter().find(|r| **r != owner).unwrap();
+    assert_eq!(explained["owner"], json!({"rep": other}), "{explained}");
+    assert_eq!(explained["current"]["reason"], "sla");
+    let history = explained["history"].as_array().unwrap();
+    assert_eq!(history.len(), 2, "reassigned once: {explained}");
+    assert_eq!(history[1]["ended_reason"], "sla_breached");
+    let skipped = explained["current"]["explanation"]["steps"][0]["team"]["candidates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["rep"] == json!(owner))
+        .cloned()
+        .unwrap();
+    assert_eq!(skipped["reason"], "current_owner");
+    let view = sla(&api, &lead);
+    assert_eq!(
+        steps_taken(&view, &assignment),
+        vec!["warn", "escalate", "reassign"]
+    );
+    let old = view["clocks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["assignment_id"] == json!(assignment))
+        .unwrap()
+        .clone();
+    assert_eq!(
+        (old["state"].clone(), old["standing"].clone()),
+        (json!("reassigned"), json!("breached"))
+    );
+    // The new owner's clock runs from the reassignment.
+    let new_clock = view["clocks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["assignment_id"] != json!(assignment))
+        .cloned()
+        .expect("a clock for the new owner");
+    assert_eq!(new_clock["rep"], json!(other));
+    assert_eq!(new_clock["state"], "running");
+
+    api.delete(&format!(
+        "/v1/admin/webhooks/{}",
+        endpoint["id"].as_str().unwrap()
+    ))
+    .bearer(&api.admin_key)
+    .send();
+}
+
+#[test]
+fn a_touch_stops_the_clock_and_the_figures_add_up() {
+    let _guard = lock();
+    let api = api();
+    let w = world(&api);
+    let from = revops::time::rfc3339(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as i64
+            - MINUTE,
+    );
+
+    // Touched after the clock started: met.
+    let (touched, _, t0) = mql(&api, &w);
+    cron(&api, t0 + MINUTE);
+    let body = ok(
+        &api,
+        "POST",
+        &format!("/v1/leads/{touched}/touches"),
+        json!({"type": "call", "external_id": "crm-call-1"}),
+        201,
+    );
+    assert_eq!(body["clocks"][0]["state"], "met", "{body}");
+    // Idempotent: the CRM retries the same touch.
+    let again = ok(
+        &api,
+        "POST",
+        &format!("/v1/leads/{touched}/touches"),
+        json!({"type": "call", "external_id": "crm-call-1", "occurred_at": body["touch"]["occurred_at"]}),
+        200,
+    );
+    assert_eq!(
+        (again["duplicate"].clone(), again["touch"]["id"].clone()),
+        (json!(true), body["touch"]["id"].clone())
+    );
+    // A status change does not qualify under this policy.
+    let status = ok(
+        &api,
+        "POST",
+        &format!("/v1/leads/{touched}/touches"),
+        json!({"type": "status_change", "external_id": "crm-status-1"}),
+        201,
+    );
+    assert_eq!(status["clocks"], json!([]));
+
+    // Touched before the cron even started the clock: it starts stopped.
+    let (early, _, _) = mql(&api, &w);
+    ok(
+        &api,
+        "POST",
+        &format!("/v1/leads/{early}/touches"),
+        json!({"type": "email"}),
+        201,
+    );
+
+    // Never touched.
+    let (missed, _, t_missed) = mql(&api, &w);
+    cron(&api, t_missed + 2 * MINUTE);
+    // Hours later, only the untouched lead climbs the ladder.
+    cron(&api, t0 + 62 * MINUTE);
+    assert_eq!(sla(&api, &touched)["clocks"][0]["state"], "met");
+    assert!(sla(&api, &touched)["events"].as_array().unwrap().is_empty());
+    let early_view = sla(&api, &early);
+    assert_eq!(early_view["clocks"][0]["state"], "met");
+    assert!(early_view["events"].as_array().unwrap().is_empty());
+    let missed_view = sla(&api, &missed);
+    assert_eq!(
+        missed_view["events"].as_array().unwrap().len(),
+        2,
+        "{missed_view}"
+    );
+
+    // Sales decides on two of them.
+    ok(
+        &api,
+        "POST",
+        &format!("/v1/leads/{touched}/outcome"),
+        json!({"outcome": "accepted"}),
+        200,
+    );
+    ok(
+        &api,
+        "POST",
+        &format!("/v1/leads/{early}/outcome"),
+        json!({"outcome": "rejected", "reason": "no_budget"}),
+        200,
+    );
+
+    let res = api
+        .get(&format!("/v1/sla/metrics?from={from}"))
+        .bearer(&api.admin_key)
+        .send();
+    assert_eq!(res.status, 200, "{}", res.text());
+    let m = res.json();
+    let team = &m["by_team"][&w.team];
+    assert_eq!(team["assigned"], 3, "{m}");
+    // The untouched lead's deadline is still ahead in real time: pending, not yet breached.
+    assert_eq!(
+        (
+            team["touched_within_sla"].clone(),
+            team["breached"].clone(),
+            team["pending"].clone()
+        ),
+        (json!(2), json!(0), json!(1)),
+        "{team}"
+    );
+    assert_eq!(team["touched"], 2);
+    assert!(team["median_minutes_to_first_touch"].as_f64().unwrap() < 5.0);
+    let outcomes = &team["mql_outcomes"];
+    assert_eq!(
+        (outcomes["accepted"].clone(), outcomes["rejected"].clone()),
+        (json!(1), json!(1))
+    );
+    assert_eq!(outcomes["rejection_reasons"], json!({"no_budget": 1}));
+    assert_eq!(outcomes["acceptance_rate"], 0.5);
+    // Per rep figures add up to the team's.
+    let per_rep: i64 = w
+        .reps
+        .iter()
+        .map(|r| m["by_rep"][r]["assigned"].as_i64().unwrap_or(0))
+        .sum();
+    assert_eq!(per_rep, 3);
+
+    // Bad input is refused clearly.
+    let res = api
+        .post(&format!("/v1/leads/{touched}/touches"))
+        .bearer(&api.admin_key)
+        .json(&json!({"type": "fax"}))
+        .send();
+    assert_eq!(
+        res.assert_problem(422, "validation-failed")["errors"][0]["field"],
+        "type"
+    );
+    api.post("/v1/leads/lead_nope/touches")
+        .bearer(&api.admin_key)
+        .json(&json!({"type": "call"}))
+        .send()
+        .assert_problem(404, "not-found");
+    let res = api.post("/v1/admin/sla/policies").bearer(&api.admin_key).json(&json!({"reason": "x", "policy": {"name": "bad", "business_hours": {"timezone": "UTC", "hours": {"mon": "09:00-17:00"}}, "tiers": [{"name": "a", "when": {"field": "score", "at_least": 1}, "first_touch_minutes": 5}]}})).send();
+    assert_eq!(
+        res.assert_problem(422, "validation-failed")["errors"][0]["field"],
+        "policy.tiers[0].when"
+    );
+}
