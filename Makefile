@@ -1,7 +1,7 @@
 # revops-edge. The two commands that matter:
 #   make dev    start the whole system locally on http://127.0.0.1:8787
 #   make test   run every test (domain unit tests, then integration tests on the real runtime)
-.PHONY: dev test build lint fmt bench clean
+.PHONY: dev test build lint fmt bench bench-sla clean
 
 dev:
 	@scripts/dev.sh
@@ -22,6 +22,10 @@ fmt:
 
 bench:
 	@scripts/bench.sh $(ARGS)
+
+# One SLA cron tick over 100,000 open assignments (1,000 due) in the real local runtime.
+bench-sla:
+	@scripts/bench-sla.sh
 
 clean:
 	cargo clean
