@@ -394,6 +394,14 @@ fn a_touch_stops_the_clock_and_the_figures_add_up() {
         json!({"outcome": "rejected", "reason": "no_budget"}),
         200,
     );
+    // The rejected lead is no longer its owner's open work: the assignment is closed (capacity
+    // freed, the clock ends); the accepted one stays open.
+    let rejected = routing(&api, &early)["current"].clone();
+    assert_eq!(
+        (rejected["status"].clone(), rejected["ended_reason"].clone()),
+        (json!("closed"), json!("rejected:no_budget"))
+    );
+    assert_eq!(routing(&api, &touched)["current"]["status"], "open");
 
     let res = api
         .get(&format!("/v1/sla/metrics?from={from}"))

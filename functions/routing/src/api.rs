@@ -66,7 +66,10 @@ pub async fn route_lead(cx: &Cx, lead_id: &str, why: Why<'_>) -> Result<(Value, 
             return Ok((view, false));
         }
     }
-    if let (Some(row), false) = (&existing, why.force) {
+    // A closed assignment (the lead was rejected or converted) is history: a lead that comes
+    // back as an MQL is routed afresh.
+    let open = existing.as_ref().is_some_and(|r| r.status == "open");
+    if let (Some(row), false, true) = (&existing, why.force, open) {
         return Ok((row.view(None), false));
     }
     let (version, config) = store::active(cx).await?;

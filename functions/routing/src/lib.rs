@@ -88,7 +88,7 @@ async fn tick(cx: &Cx, mut req: Request) -> Result<Response> {
         .db
         .all(
             "SELECT s.lead_id AS lead_id FROM lead_scores s WHERE s.stage = 'mql' AND s.scored_at < ? \
-             AND NOT EXISTS (SELECT 1 FROM assignments a WHERE a.lead_id = s.lead_id AND a.current = 1) LIMIT ?",
+             AND NOT EXISTS (SELECT 1 FROM assignments a WHERE a.lead_id = s.lead_id AND a.current = 1 AND a.status = 'open') LIMIT ?",
             args![now - SWEEP_AFTER_MS, SWEEP_BATCH],
         )
         .await?;

@@ -340,7 +340,7 @@ pub async fn write(cx: &Cx, a: &NewAssignment<'_>, webhook: &Value) -> Result<bo
         ],
     )?;
     let end = cx.db.stmt(
-        "UPDATE assignments SET current = 0, ended_at = ?, ended_reason = ? \
+        "UPDATE assignments SET current = 0, ended_at = ?, ended_reason = COALESCE(ended_reason, ?) \
          WHERE lead_id = ? AND current = 1 AND EXISTS (SELECT 1 FROM assignments WHERE id = ? AND current = 2)",
         args![cx.now_ms, a.ended_reason, a.lead_id, &a.id],
     )?;

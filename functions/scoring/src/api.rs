@@ -356,6 +356,14 @@ pub async fn outcome(cx: &Cx, mut req: Request) -> Result<Response> {
              SELECT ?, ?, ?, ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM lead_scores WHERE lead_id = ? AND last_change = ?)",
             args![cx.new_id(revops::ids::prefix::REJECTION), &id, &body.outcome, body.reason.as_deref(), body.note.as_deref(), cx.now_ms, cx.actor(), version, &id, &saved.change],
         )?);
+        // A rejected or converted lead is no longer the owner's open work: its assignment is
+        // closed, which frees the rep's capacity and stops its SLA clock.
+        if outcome != Outcome::Accepted {
+            stmts.push(cx.db.stmt(
+                "UPDATE assignments SET status = 'closed', ended_reason = ? WHERE lead_id = ? AND current = 1 AND status = 'open'                  AND EXISTS (SELECT 1 FROM lead_scores WHERE lead_id = ? AND last_change = ?)",
+                args![&reason, &id, &id, &saved.change],
+            )?);
+        }
         if cx.db.batch(stmts).await?.first() == Some(&1) {
             return http::json(
                 200,

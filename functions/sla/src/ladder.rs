@@ -178,6 +178,7 @@ struct Due {
     #[serde(flatten)]
     clock: ClockRow,
     current: Option<i64>,
+    open: Option<i64>,
 }
 
 /// A lead whose reassign step this tick took: (assignment, lead, owner).
@@ -201,7 +202,7 @@ pub async fn run_due(cx: &Cx, now: i64) -> Result<Outcome> {
         .db
         .all(
             &format!(
-                "SELECT {}, a.current AS current FROM sla_clocks c LEFT JOIN assignments a ON a.id = c.assignment_id \
+                "SELECT {}, a.current AS current, a.status = 'open' AS open FROM sla_clocks c LEFT JOIN assignments a ON a.id = c.assignment_id \
                  WHERE c.next_due_at IS NOT NULL AND c.next_due_at <= ? ORDER BY c.next_due_at LIMIT ?",
                 CLOCK_COLUMNS.split(", ").map(|c| format!("c.{c} AS {c}")).collect::<Vec<_>>().join(", ")
             ),
@@ -222,8 +223,9 @@ pub async fn run_due(cx: &Cx, now: i64) -> Result<Outcome> {
         let mut taken: Vec<(usize, Value, Option<Reassign>)> = Vec::new();
         for d in chunk {
             let c = &d.clock;
-            if d.current != Some(1) {
-                // The assignment ended (re-routed or moved by hand): so does its clock.
+            if d.current != Some(1) || d.open != Some(1) {
+                // The assignment ended (re-routed, moved by hand, or the lead was rejected or
+                // converted): so does its clock.
                 stmts.push(cx.db.stmt(
                     "UPDATE sla_clocks SET state = 'ended', ended_at = ?, next_due_at = NULL WHERE assignment_id = ? AND state = 'running'",
                     args![now, &c.assignment_id],
