@@ -482,6 +482,9 @@ pub struct Tally {
     pub rejected: u64,
     pub converted: u64,
     pub reasons: std::collections::BTreeMap<String, u64>,
+    pub follow_ups_met: u64,
+    pub follow_ups_missed: u64,
+    pub follow_ups_pending: u64,
 }
 
 impl Tally {
@@ -502,6 +505,17 @@ impl Tally {
         }
         if let Some(t) = touched_at {
             self.times.push((t - started_at).max(0));
+        }
+    }
+
+    /// A clock's follow-up deadline (set by its first touch when the tier has one).
+    pub fn add_follow_up(&mut self, due_at: Option<i64>, done_at: Option<i64>, now: i64) {
+        match (due_at, done_at) {
+            (None, _) => {}
+            (Some(due), Some(done)) if done <= due => self.follow_ups_met += 1,
+            (Some(_), Some(_)) => self.follow_ups_missed += 1,
+            (Some(due), None) if now > due => self.follow_ups_missed += 1,
+            (Some(_), None) => self.follow_ups_pending += 1,
         }
     }
 
@@ -538,6 +552,7 @@ impl Tally {
             "median_minutes_to_first_touch": minutes(50.0),
             "p90_minutes_to_first_touch": minutes(90.0),
             "touched": times.len(),
+            "follow_ups": { "met": self.follow_ups_met, "missed": self.follow_ups_missed, "pending": self.follow_ups_pending },
             "mql_outcomes": {
                 "accepted": self.accepted,
                 "rejected": self.rejected,
@@ -736,6 +751,11 @@ mod tests {
         t.add_clock(0, d, None, None, 2 * d); // breached, untouched
         t.add_clock(0, 3 * d, None, None, 2 * d); // pending
         t.add_clock(0, d, None, Some(5 * MINUTE), 2 * d); // moved away in time
+        t.add_follow_up(Some(100), Some(90), 200);
+        t.add_follow_up(Some(100), Some(110), 200);
+        t.add_follow_up(Some(100), None, 200);
+        t.add_follow_up(Some(300), None, 200);
+        t.add_follow_up(None, None, 200);
         t.add_outcome("accepted", None);
         t.add_outcome("rejected", Some("no_budget"));
         t.add_outcome("rejected", Some("no_budget"));
@@ -756,5 +776,9 @@ mod tests {
         assert_eq!(v["within_sla_rate"], 0.333);
         assert_eq!(v["mql_outcomes"]["acceptance_rate"], 0.333);
         assert_eq!(v["mql_outcomes"]["rejection_reasons"]["no_budget"], 2);
+        assert_eq!(
+            v["follow_ups"],
+            json!({"met": 1, "missed": 2, "pending": 1})
+        );
     }
 }

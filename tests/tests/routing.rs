@@ -361,10 +361,12 @@ fn an_mql_is_routed_in_the_intake_request_explained_and_announced() {
         })
         .expect("the first attempt reached the receiver");
     let endpoint_id = endpoint["id"].as_str().unwrap();
+    // (Claimed-but-unanswered also shows one attempt: wait for the recorded failure.)
     let pending = wait_delivery(&api, endpoint_id, &fallback_lead, |d| {
-        d["attempts"] == 1 && d["status"] == "pending"
+        d["attempts"] == 1 && d["status"] == "pending" && !d["last_status"].is_null()
     });
     assert_eq!(pending["last_status"], 500);
+    assert!(pending["next_attempt_at"].is_string());
     receiver.answer(200);
     let res = api.fire_cron_at(Some(now_ms() + 5 * 60_000));
     assert_eq!(res.status, 200, "{}", res.text());

@@ -113,7 +113,7 @@ fn world(api: &Api) -> World {
         json!({"reason": "sla test", "policy": {
         "name": "test: hot MQLs in an hour", "business_hours": all_day, "use_rep_hours": false,
         "tiers": [
-            {"name": "hot", "when": {"field": "score", "at_least": 50}, "first_touch_minutes": 60},
+            {"name": "hot", "when": {"field": "score", "at_least": 50}, "first_touch_minutes": 60, "follow_up_minutes": 120},
             {"name": "standard", "first_touch_minutes": 1440}
         ],
         "ladder": [
@@ -352,6 +352,16 @@ fn a_touch_stops_the_clock_and_the_figures_add_up() {
     );
     assert_eq!(status["clocks"], json!([]));
 
+    // A second call meets the follow-up deadline the first touch set.
+    let follow = ok(
+        &api,
+        "POST",
+        &format!("/v1/leads/{touched}/touches"),
+        json!({"type": "email", "external_id": "crm-email-2"}),
+        201,
+    );
+    assert_eq!(follow["clocks"][0]["follow_up"], "met", "{follow}");
+
     // Touched before the cron even started the clock: it starts stopped.
     let (early, _, _) = mql(&api, &w);
     ok(
@@ -422,6 +432,10 @@ fn a_touch_stops_the_clock_and_the_figures_add_up() {
         "{team}"
     );
     assert_eq!(team["touched"], 2);
+    assert_eq!(
+        team["follow_ups"],
+        json!({"met": 1, "missed": 0, "pending": 1})
+    );
     assert!(team["median_minutes_to_first_touch"].as_f64().unwrap() < 5.0);
     let outcomes = &team["mql_outcomes"];
     assert_eq!(

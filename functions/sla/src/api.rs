@@ -371,12 +371,14 @@ pub async fn metrics(cx: &Cx, req: &Request) -> Result<Response> {
         deadline_at: i64,
         touched_at: Option<i64>,
         ended_at: Option<i64>,
+        follow_up_due_at: Option<i64>,
+        followed_up_at: Option<i64>,
     }
     const LIMIT: usize = 100_000;
     let rows: Vec<Row> = cx
         .db
         .all(
-            "SELECT lead_id, rep_id, team_id, started_at, deadline_at, touched_at, ended_at FROM sla_clocks \
+            "SELECT lead_id, rep_id, team_id, started_at, deadline_at, touched_at, ended_at, follow_up_due_at, followed_up_at FROM sla_clocks \
              WHERE started_at >= ? AND started_at < ? ORDER BY started_at LIMIT ?",
             args![from, to, LIMIT],
         )
@@ -402,22 +404,14 @@ pub async fn metrics(cx: &Cx, req: &Request) -> Result<Response> {
     // The owner a lead's outcome is credited to: the latest clock in the range.
     let mut owner: HashMap<&str, (&str, Option<&str>)> = HashMap::new();
     for r in &rows {
-        all.add_clock(r.started_at, r.deadline_at, r.touched_at, r.ended_at, now);
-        reps.entry(r.rep_id.clone()).or_default().add_clock(
-            r.started_at,
-            r.deadline_at,
-            r.touched_at,
-            r.ended_at,
-            now,
-        );
+        let mut groups: Vec<&mut Tally> = vec![&mut all];
+        groups.push(reps.entry(r.rep_id.clone()).or_default());
         if let Some(t) = &r.team_id {
-            teams.entry(t.clone()).or_default().add_clock(
-                r.started_at,
-                r.deadline_at,
-                r.touched_at,
-                r.ended_at,
-                now,
-            );
+            groups.push(teams.entry(t.clone()).or_default());
+        }
+        for g in groups {
+            g.add_clock(r.started_at, r.deadline_at, r.touched_at, r.ended_at, now);
+            g.add_follow_up(r.follow_up_due_at, r.followed_up_at, now);
         }
         owner.insert(&r.lead_id, (&r.rep_id, r.team_id.as_deref()));
     }

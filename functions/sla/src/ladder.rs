@@ -145,12 +145,15 @@ pub async fn start_new(cx: &Cx, now: i64) -> Result<usize> {
             ),
             None => ("running", sla::next_due(&clock.steps, 0), None, None),
         };
+        let follow_up_due = touched_at
+            .zip(tier.follow_up_minutes)
+            .and_then(|(at, m)| schedule.add_business_minutes(at, m));
         stmts.push(cx.db.stmt(
-            "INSERT OR IGNORE INTO sla_clocks (assignment_id, lead_id, rep_id, team_id, tier, policy_version, timezone, started_at, deadline_at, steps, next_step, next_due_at, state, touched_at, touch_id) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?)",
+            "INSERT OR IGNORE INTO sla_clocks (assignment_id, lead_id, rep_id, team_id, tier, policy_version, timezone, started_at, deadline_at, steps, next_step, next_due_at, state, touched_at, touch_id, follow_up_due_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?)",
             args![
                 &a.id, &a.lead_id, &rep_id, a.team_id.clone(), &clock.tier, version, schedule.tz.name(),
-                a.assigned_at, clock.deadline_at, serde_json::to_string(&clock.steps)?, next_due, state, touched_at, touch_id
+                a.assigned_at, clock.deadline_at, serde_json::to_string(&clock.steps)?, next_due, state, touched_at, touch_id, follow_up_due
             ],
         )?);
     }
