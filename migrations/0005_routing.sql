@@ -23,6 +23,7 @@ CREATE TABLE accounts (
     id           TEXT PRIMARY KEY,       -- the CRM's account id
     name         TEXT NOT NULL,
     owner_rep_id TEXT,
+    customer     INTEGER NOT NULL DEFAULT 0, -- an existing customer (scoring and routing facts)
     updated_at   INTEGER NOT NULL
 );
 CREATE TABLE account_domains (

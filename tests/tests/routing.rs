@@ -688,3 +688,75 @@ fn publish_dry_run_and_rollback_of_routing_rules() {
     assert_eq!(listed["active_version"], active);
     assert_eq!(listed["activations"][0]["kind"], "rollback");
 }
+
+#[test]
+fn crm_accounts_marked_as_customers_make_their_leads_existing_customers() {
+    let _guard = lock();
+    let api = api();
+    let domain = format!("{}.example", unique("cust").to_lowercase());
+    let account = unique("crm");
+    let res = api
+        .post("/v1/accounts/bulk")
+        .bearer(&api.admin_key)
+        .json(&json!({"accounts": [{"id": account, "name": "Customer Co", "owner": null, "customer": true, "domains": [domain]}]}))
+        .send();
+    assert_eq!(res.status, 200, "{}", res.text());
+    let got = api
+        .get(&format!("/v1/accounts/{account}"))
+        .bearer(&api.admin_key)
+        .send()
+        .json();
+    assert_eq!(
+        (got["customer"].clone(), got["owner"].clone()),
+        (json!(true), Value::Null)
+    );
+    // Scoring sees it ...
+    let res = api
+        .post("/v1/admin/scoring/models")
+        .bearer(&api.admin_key)
+        .json(
+            &json!({"reason": "customer test", "model": {"name": "customer test",
+            "fit": [{"id": "existing_customer", "when": {"existing_customer": true}, "points": 7}],
+            "stages": [{"name": "mql", "enter_at": 50, "exit_below": 40}]}}),
+        )
+        .send();
+    assert_eq!(res.status, 201, "{}", res.text());
+    // ... and so does routing: customers go to account management.
+    let queue = unique("am");
+    publish(
+        &api,
+        json!({"name": "customers", "rules": [{"id": "customers", "when": {"existing_customer": true}, "assign": {"queue": queue}}],
+               "fallback": {"queue": "unrouted"}}),
+    );
+    let lead = new_lead(
+        &api,
+        json!({"email": format!("{}@{domain}", unique("p")), "lead_source": "test"}),
+    );
+    let score = api
+        .get(&format!("/v1/leads/{lead}/score"))
+        .bearer(&api.admin_key)
+        .send()
+        .json();
+    assert!(
+        score["rules"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["rule"] == "existing_customer"),
+        "{score}"
+    );
+    let routed = route(&api, &lead, false);
+    assert_eq!(routed["owner"], json!({"queue": queue}), "{routed}");
+    // The account has no owner, which the explanation says before the rule took it.
+    let steps = &routed["assignment"]["explanation"]["steps"];
+    assert_eq!(steps[0]["reason"], "account_has_no_owner");
+    // A lead elsewhere is not a customer.
+    let other = new_lead(
+        &api,
+        json!({"email": email("routing-test.io"), "lead_source": "test"}),
+    );
+    assert_eq!(
+        route(&api, &other, false)["owner"],
+        json!({"queue": "unrouted"})
+    );
+}

@@ -7,7 +7,6 @@ use revops::logging::Level;
 use revops::problem::{FieldError, Problem, ProblemKind};
 use revops::routing::decide::{self, Decision, Inputs, NeedSlot, Owner};
 use revops::routing::roster::Rep;
-use revops::scoring::condition::Facts;
 use revops::time::rfc3339;
 use serde_json::{json, Value};
 use worker::{Request, Response};
@@ -77,11 +76,7 @@ pub async fn route_lead(cx: &Cx, lead_id: &str, why: Why<'_>) -> Result<(Value, 
     let account = store::account(cx, &lead).await?;
     let reps = store::reps(cx).await?;
     let teams = store::teams(cx).await?;
-    let facts = Facts {
-        lead: Some(&lead),
-        routing: Some(&scores),
-        ..Default::default()
-    };
+    let facts = store::facts(&lead, &scores, account.as_ref());
     let mut replaces = existing.as_ref().map(|r| r.id.clone());
     let mut previous = existing;
     for attempt in 0..ATTEMPTS {

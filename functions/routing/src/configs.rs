@@ -8,7 +8,7 @@ use revops::problem::{FieldError, Problem};
 use revops::routing::decide::{self, Decision, Inputs, NeedSlot, Owner};
 use revops::routing::roster::Load;
 use revops::routing::{Config, Target};
-use revops::scoring::condition::{Facts, RoutingFacts};
+use revops::scoring::condition::RoutingFacts;
 use revops::time::{parse_rfc3339, rfc3339, DAY};
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -125,12 +125,8 @@ pub async fn dry_run(cx: &Cx, mut req: Request) -> Result<Response> {
             stage: row.stage.clone(),
             segment: None,
         };
-        let facts = Facts {
-            lead: Some(&lead),
-            routing: Some(&scores),
-            ..Default::default()
-        };
         let account = store::account(cx, &lead).await?;
+        let facts = store::facts(&lead, &scores, account.as_ref());
         let run = |config: &Config, version: i64| {
             decide::decide(&Inputs {
                 config,

@@ -268,6 +268,14 @@ pub async fn upsert_accounts(cx: &Cx, mut req: Request) -> Result<Response> {
                 None
             }
         };
+        let customer = match &a["customer"] {
+            Value::Null => false,
+            Value::Bool(b) => *b,
+            _ => {
+                errors.push(FieldError::new(at("customer"), "true or false"));
+                false
+            }
+        };
         if let Some(o) = &owner {
             if !reps.contains_key(o) && !unknown_owners.contains(o) {
                 unknown_owners.push(o.clone());
@@ -308,9 +316,9 @@ pub async fn upsert_accounts(cx: &Cx, mut req: Request) -> Result<Response> {
             continue;
         }
         stmts.push(cx.db.stmt(
-            "INSERT INTO accounts (id, name, owner_rep_id, updated_at) VALUES (?1, ?2, ?3, ?4) \
-             ON CONFLICT (id) DO UPDATE SET name = ?2, owner_rep_id = ?3, updated_at = ?4",
-            args![id, name, owner, cx.now_ms],
+            "INSERT INTO accounts (id, name, owner_rep_id, customer, updated_at) VALUES (?1, ?2, ?3, ?4, ?5) \
+             ON CONFLICT (id) DO UPDATE SET name = ?2, owner_rep_id = ?3, customer = ?4, updated_at = ?5",
+            args![id, name, owner, customer, cx.now_ms],
         )?);
         stmts.push(cx.db.stmt(
             "DELETE FROM account_domains WHERE account_id = ?",
@@ -341,12 +349,13 @@ pub async fn get_account(cx: &Cx) -> Result<Response> {
         id: String,
         name: String,
         owner_rep_id: Option<String>,
+        customer: i64,
         updated_at: i64,
     }
     let row: Row = cx
         .db
         .first(
-            "SELECT id, name, owner_rep_id, updated_at FROM accounts WHERE id = ?",
+            "SELECT id, name, owner_rep_id, customer, updated_at FROM accounts WHERE id = ?",
             args![id],
         )
         .await?
@@ -365,7 +374,7 @@ pub async fn get_account(cx: &Cx) -> Result<Response> {
     http::json(
         200,
         &json!({
-            "id": row.id, "name": row.name, "owner": row.owner_rep_id,
+            "id": row.id, "name": row.name, "owner": row.owner_rep_id, "customer": row.customer == 1,
             "domains": domains.into_iter().map(|d| d.domain).collect::<Vec<_>>(),
             "updated_at": revops::time::rfc3339(row.updated_at),
         }),

@@ -8,7 +8,7 @@ use revops::problem::Problem;
 use revops::routing::decide::Account;
 use revops::routing::roster::{Load, Rep, Team};
 use revops::routing::{self, Config};
-use revops::scoring::condition::RoutingFacts;
+use revops::scoring::condition::{custom_says_customer, Facts, RoutingFacts};
 use revops::time::{rfc3339, HOUR};
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -72,6 +72,17 @@ pub async fn scores(cx: &Cx, id: &str) -> Result<RoutingFacts> {
         .unwrap_or_default())
 }
 
+/// What routing conditions see: the lead, its scores, and whether it is an existing customer
+/// (its own `customer` attribute, or a matching CRM account marked as a customer).
+pub fn facts<'a>(lead: &'a Lead, scores: &'a RoutingFacts, account: Option<&Account>) -> Facts<'a> {
+    Facts {
+        lead: Some(lead),
+        routing: Some(scores),
+        existing_customer: custom_says_customer(lead) || account.is_some_and(|a| a.customer),
+        ..Default::default()
+    }
+}
+
 /// The account the lead's company matches, most specific domain first.
 pub async fn account(cx: &Cx, lead: &Lead) -> Result<Option<Account>> {
     let domains = routing::account_domains(lead.company_domain.as_deref(), &lead.email);
@@ -84,13 +95,14 @@ pub async fn account(cx: &Cx, lead: &Lead) -> Result<Option<Account>> {
         id: String,
         name: String,
         owner_rep_id: Option<String>,
+        customer: i64,
     }
     let marks = vec!["?"; domains.len()].join(", ");
     let rows: Vec<Row> = cx
         .db
         .all(
             &format!(
-                "SELECT d.domain AS domain, a.id AS id, a.name AS name, a.owner_rep_id AS owner_rep_id \
+                "SELECT d.domain AS domain, a.id AS id, a.name AS name, a.owner_rep_id AS owner_rep_id, a.customer AS customer \
                  FROM account_domains d JOIN accounts a ON a.id = d.account_id WHERE d.domain IN ({marks})"
             ),
             domains.iter().map(Arg::from).collect(),
@@ -102,6 +114,7 @@ pub async fn account(cx: &Cx, lead: &Lead) -> Result<Option<Account>> {
             name: r.name.clone(),
             owner: r.owner_rep_id.clone(),
             domain: r.domain.clone(),
+            customer: r.customer == 1,
         })
     }))
 }

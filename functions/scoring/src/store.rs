@@ -1,11 +1,12 @@
 //! Scoring's D1 access: the active model (cached in KV), what a lead's score is computed from
 //! (lead, activities, consent), and storing scores and stage transitions atomically.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use revops::intake::lead::Lead;
+use revops::scoring::condition::{custom_says_customer, Facts};
 use revops::scoring::engine::{self, Activity, Score};
-use revops::scoring::{condition::Facts, Model};
+use revops::scoring::Model;
 use revops::time::DAY;
 use serde::Deserialize;
 use serde_json::Value;
@@ -32,6 +33,35 @@ pub async fn active(cx: &Cx) -> Result<(i64, Model)> {
     let model = Model::from_json(&doc)
         .map_err(|e| Error::internal(format!("stored model {version} is invalid: {e:?}")))?;
     Ok((version, model))
+}
+
+/// The domains, among the leads' companies, of CRM accounts marked as customers.
+async fn customer_domains(cx: &Cx, leads: &[Lead]) -> Result<BTreeSet<String>> {
+    let domains: BTreeSet<String> = leads
+        .iter()
+        .flat_map(|l| revops::routing::account_domains(l.company_domain.as_deref(), &l.email))
+        .collect();
+    let domains: Vec<String> = domains.into_iter().collect();
+    let mut out = BTreeSet::new();
+    #[derive(Deserialize)]
+    struct Row {
+        domain: String,
+    }
+    for chunk in domains.chunks(CHUNK) {
+        let rows: Vec<Row> = cx
+            .db
+            .all(
+                &format!(
+                    "SELECT d.domain AS domain FROM account_domains d JOIN accounts a ON a.id = d.account_id \
+                     WHERE a.customer = 1 AND d.domain IN ({})",
+                    placeholders(chunk.len())
+                ),
+                chunk.iter().map(Arg::from).collect(),
+            )
+            .await?;
+        out.extend(rows.into_iter().map(|r| r.domain));
+    }
+    Ok(out)
 }
 
 /// A lead's current score row.
@@ -161,12 +191,13 @@ pub async fn load(cx: &Cx, ids: &[String], now: i64) -> Result<Vec<LeadData>> {
         }
         let mut scores: BTreeMap<String, ScoreRow> =
             scores.into_iter().map(|s| (s.lead_id.clone(), s)).collect();
+        let customer_domains = customer_domains(cx, &leads).await?;
         for lead in leads {
             let rows: Vec<&ConsentRow> = consent.iter().filter(|c| c.email == lead.email).collect();
-            let customer = lead.custom.get("customer").is_some_and(|v| {
-                v.as_bool() == Some(true)
-                    || v.as_str().and_then(revops::intake::normalize::parse_yes_no) == Some(true)
-            });
+            let customer = custom_says_customer(&lead)
+                || revops::routing::account_domains(lead.company_domain.as_deref(), &lead.email)
+                    .iter()
+                    .any(|d| customer_domains.contains(d));
             out.push(LeadData {
                 activities: by_lead.remove(&lead.id).unwrap_or_default(),
                 opted_out: rows.iter().filter_map(|c| c.topic.clone()).collect(),

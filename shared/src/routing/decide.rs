@@ -18,6 +18,8 @@ pub struct Account {
     pub owner: Option<String>,
     /// The domain that matched.
     pub domain: String,
+    /// The account is an existing customer.
+    pub customer: bool,
 }
 
 /// Everything a decision reads. `slots` holds the round-robin positions already drawn from D1.
@@ -534,6 +536,7 @@ mod tests {
             name: "Acme".into(),
             owner: Some(owner.into()),
             domain: "acme.com".into(),
+            customer: false,
         }
     }
 

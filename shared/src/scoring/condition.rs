@@ -33,6 +33,15 @@ pub struct Facts<'a> {
     pub routing: Option<&'a RoutingFacts>,
 }
 
+/// Whether the lead says it is an existing customer (`custom.customer` yes/true). A matching
+/// CRM account marked as a customer says so too; the handlers add that.
+pub fn custom_says_customer(lead: &Lead) -> bool {
+    lead.custom.get("customer").is_some_and(|v| {
+        v.as_bool() == Some(true)
+            || v.as_str().and_then(crate::intake::normalize::parse_yes_no) == Some(true)
+    })
+}
+
 /// The fields routing conditions may use besides the lead's: see [`ROUTING_FIELDS`].
 #[derive(Debug, Clone, Default)]
 pub struct RoutingFacts {
