@@ -77,10 +77,16 @@ pub async fn route_lead(cx: &Cx, lead_id: &str, why: Why<'_>) -> Result<(Value, 
     let reps = store::reps(cx).await?;
     let teams = store::teams(cx).await?;
     let facts = store::facts(&lead, &scores, account.as_ref());
+    let owner = account.as_ref().and_then(|a| a.owner.as_deref());
+    let considered: HashMap<String, Rep> = config
+        .reps_considered(&teams, owner)
+        .into_iter()
+        .filter_map(|id| reps.get(&id).map(|r| (id, r.clone())))
+        .collect();
     let mut replaces = existing.as_ref().map(|r| r.id.clone());
     let mut previous = existing;
     for attempt in 0..ATTEMPTS {
-        let loads = store::loads(cx, &reps, cx.now_ms).await?;
+        let loads = store::loads(cx, &considered, cx.now_ms).await?;
         let slots = HashMap::new();
         let inputs = |slots| Inputs {
             config: &config,
@@ -281,7 +287,8 @@ pub async fn assign(cx: &Cx, mut req: Request) -> Result<Response> {
         return Err(Error::Problem(Problem::validation(errors)));
     }
     let previous = store::current(cx, &id).await?;
-    let loads = store::loads(cx, &reps, cx.now_ms).await?;
+    let only: HashMap<String, Rep> = rep.map(|r| (r.id.clone(), r.clone())).into_iter().collect();
+    let loads = store::loads(cx, &only, cx.now_ms).await?;
     let load = rep
         .and_then(|r| loads.get(&r.id))
         .copied()

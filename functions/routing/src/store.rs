@@ -149,7 +149,8 @@ pub async fn teams(cx: &Cx) -> Result<HashMap<String, Team>> {
         .collect()
 }
 
-/// Every rep's open leads and leads received today (their local day).
+/// The given reps' open leads and leads received today (their local day), read through the
+/// (rep_id, …) indexes: the cost follows these reps' loads, not the size of the history.
 pub async fn loads(
     cx: &Cx,
     reps: &HashMap<String, Rep>,
@@ -166,20 +167,31 @@ pub async fn loads(
         rep_day: Option<String>,
         n: u32,
     }
-    let open: Vec<Open> = cx
-        .db
-        .all(
-            "SELECT rep_id, COUNT(*) AS n FROM assignments WHERE current = 1 AND status = 'open' AND rep_id IS NOT NULL GROUP BY rep_id",
-            args![],
-        )
-        .await?;
-    let days: Vec<Day> = cx
-        .db
-        .all(
-            "SELECT rep_id, rep_day, COUNT(*) AS n FROM assignments WHERE assigned_at >= ? AND rep_id IS NOT NULL GROUP BY rep_id, rep_day",
-            args![now - 50 * HOUR],
-        )
-        .await?;
+    let ids: Vec<&String> = reps.keys().collect();
+    let mut open: Vec<Open> = Vec::new();
+    let mut days: Vec<Day> = Vec::new();
+    for chunk in ids.chunks(90) {
+        let marks = vec!["?"; chunk.len()].join(", ");
+        let list: Vec<Arg> = chunk.iter().map(|id| Arg::from(*id)).collect();
+        open.extend(
+            cx.db
+                .all::<Open>(
+                    &format!("SELECT rep_id, COUNT(*) AS n FROM assignments WHERE rep_id IN ({marks}) AND current = 1 AND status = 'open' GROUP BY rep_id"),
+                    list.clone(),
+                )
+                .await?,
+        );
+        let mut with_since = list;
+        with_since.push(Arg::Int(now - 50 * HOUR));
+        days.extend(
+            cx.db
+                .all::<Day>(
+                    &format!("SELECT rep_id, rep_day, COUNT(*) AS n FROM assignments WHERE rep_id IN ({marks}) AND assigned_at >= ? GROUP BY rep_id, rep_day"),
+                    with_since,
+                )
+                .await?,
+        );
+    }
     let mut out: HashMap<String, Load> = HashMap::new();
     for o in open {
         out.entry(o.rep_id).or_default().open = o.n;

@@ -293,6 +293,29 @@ impl Config {
     }
 }
 
+impl Config {
+    /// Every rep a decision under this configuration may consider: reps the rules and the
+    /// fallback name, the members of the teams they name, and the account's owner. A decision
+    /// only needs these reps' loads.
+    pub fn reps_considered(
+        &self,
+        teams: &std::collections::HashMap<String, roster::Team>,
+        account_owner: Option<&str>,
+    ) -> Vec<String> {
+        let (mut reps, named_teams) = self.references();
+        let members = named_teams
+            .iter()
+            .filter_map(|t| teams.get(t))
+            .flat_map(|t| t.members.iter().map(|m| m.rep.clone()));
+        for rep in members.chain(account_owner.map(str::to_string)) {
+            if !reps.contains(&rep) {
+                reps.push(rep);
+            }
+        }
+        reps
+    }
+}
+
 /// Condition errors are `"<path>: <reason>"`; split them into a field error.
 fn split(e: String) -> FieldError {
     match e.split_once(": ") {
@@ -404,6 +427,27 @@ mod tests {
             c.references(),
             (vec!["r1".into(), "r2".into()], vec!["t1".into()])
         );
+    }
+
+    #[test]
+    fn reps_considered_are_named_reps_team_members_and_the_owner() {
+        let c = Config::parse(&json!({
+            "name": "x",
+            "rules": [{"id": "a", "assign": {"team": "t1"}}, {"id": "b", "assign": {"rep": "r1"}}, {"id": "c", "assign": {"team": "ghost"}}],
+            "fallback": {"rep": "ops"}
+        }))
+        .unwrap();
+        let team = roster::Team::parse(
+            "t1",
+            &json!({"name": "T", "members": [{"rep": "m1"}, {"rep": "r1"}]}),
+        )
+        .unwrap();
+        let teams = std::collections::HashMap::from([("t1".to_string(), team)]);
+        assert_eq!(
+            c.reps_considered(&teams, Some("owner")),
+            vec!["r1", "ops", "m1", "owner"]
+        );
+        assert_eq!(c.reps_considered(&teams, None).len(), 3);
     }
 
     #[test]
