@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # `make dev`: installs what is missing (scripts/toolchain.sh), builds every worker, applies the D1
 # migrations to the local database, and starts the gateway and the five handlers in one local
-# runtime session (wrangler dev: workerd with local D1 and KV, cron testing enabled). After a code
-# change, `make build` in another terminal: the running session reloads the new builds.
+# runtime session (wrangler dev: workerd with local D1 and KV, cron testing enabled). The local
+# runtime never fires cron triggers by itself, so this script fires the production schedule
+# (every minute) as Cloudflare would; REVOPS_CRON=off turns that off. After a code change,
+# `make build` in another terminal: the running session reloads the new builds.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
@@ -26,6 +28,18 @@ echo
 echo "revops-edge: http://127.0.0.1:$PORT   (health: /health, API: /openapi.json)"
 echo "             admin key: ADMIN_API_KEY in .dev.vars; cron: curl 'http://127.0.0.1:$PORT/cdn-cgi/handler/scheduled?cron=*+*+*+*+*'"
 echo
-exec wrangler dev $(scripts/workers.sh --config-args "$CONFIGS") \
+
+# The schedule of wrangler.toml's [triggers] crons ("* * * * *"), fired at the top of each minute.
+cron_driver() {
+  while sleep $((60 - $(date +%s) % 60)); do
+    curl -s -o /dev/null "http://127.0.0.1:$PORT/cdn-cgi/handler/scheduled?cron=*+*+*+*+*" || true
+  done
+}
+if [ "${REVOPS_CRON:-on}" != off ]; then
+  cron_driver &
+  CRON_PID=$!
+  trap 'kill "$CRON_PID" 2>/dev/null || true' EXIT
+fi
+wrangler dev $(scripts/workers.sh --config-args "$CONFIGS") \
   --ip 127.0.0.1 --port "$PORT" --persist-to "$STATE" \
   --test-scheduled --show-interactive-dev-session=false

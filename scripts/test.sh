@@ -19,6 +19,9 @@ cargo test -p revops --quiet
 echo "== build workers" >&2
 scripts/build.sh
 
+echo "== build the integration tests" >&2
+cargo test -p revops-tests --no-run --quiet
+
 RUN_DIR="$ROOT/.test-state/run-$$"
 rm -rf "$ROOT/.test-state"
 # ALLOW_FAULT_INJECTION lets the tests make a step fail on purpose to prove it is retried.

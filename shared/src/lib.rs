@@ -15,6 +15,7 @@ pub mod intake;
 pub mod jobs;
 pub mod logging;
 pub mod openapi;
+pub mod ops;
 pub mod problem;
 pub mod routes;
 pub mod routing;

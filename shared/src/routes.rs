@@ -138,6 +138,7 @@ routes! {
     UpdateSource: Put "/v1/admin/sources/{source_id}" => Gateway, scope(Scope::ConfigWrite);
     ListJobs: Get "/v1/admin/jobs" => Gateway, scope(Scope::ReportsRead);
     RetryJob: Post "/v1/admin/jobs/{job_id}/retry" => Gateway, scope(Scope::ConfigWrite);
+    ListTicks: Get "/v1/admin/ticks" => Gateway, scope(Scope::ReportsRead);
 
     // Internal, served by every handler: its health check (gathered by the gateway's /health)
     // and its share of the cron trigger (the gateway's scheduled handler calls each one).

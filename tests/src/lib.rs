@@ -33,6 +33,21 @@ pub fn api() -> Api {
     }
 }
 
+/// Milliseconds since the epoch, now.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+}
+
+/// Serialises the tests of one test binary that must not overlap (they share the system's
+/// global state: the cron's effects, `/health`, the active configuration).
+pub fn serial() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: Mutex<()> = Mutex::new(());
+    LOCK.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 /// A unique suffix for test data, so tests sharing one runtime never see each other's rows.
 pub fn unique(prefix: &str) -> String {
     static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
@@ -95,7 +110,13 @@ impl Api {
     /// `/cdn-cgi/handler/scheduled` passes `time` on as the event's scheduled time, which the
     /// handlers use as `now` (`/__scheduled` would not).
     pub fn fire_cron_at(&self, time_ms: Option<i64>) -> Resp {
-        let mut path = "/cdn-cgi/handler/scheduled?cron=*+*+*+*+*".to_string();
+        self.fire_schedule("*+*+*+*+*", time_ms)
+    }
+
+    /// Fires the trigger with another schedule expression: with the test runtime's
+    /// `ALLOW_FAULT_INJECTION`, `inject-fault:<handler>` makes that handler's tick fail.
+    pub fn fire_schedule(&self, cron: &str, time_ms: Option<i64>) -> Resp {
+        let mut path = format!("/cdn-cgi/handler/scheduled?cron={cron}");
         if let Some(t) = time_ms {
             path.push_str(&format!("&time={t}"));
         }

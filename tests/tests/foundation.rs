@@ -1,11 +1,14 @@
 //! The foundation: one public entry, health of all five handlers, API keys with scopes,
 //! problem+json errors with request ids, the OpenAPI description, the cron trigger.
 
-use revops_tests::{api, unique};
-use serde_json::json;
+use revops_tests::{api, now_ms, serial, unique};
+use serde_json::{json, Value};
+
+// Tests that need `/health` to be ok, or make it degraded on purpose, hold `serial()`.
 
 #[test]
 fn health_reports_each_handler_with_its_own_d1_and_kv_checks() {
+    let _serial = serial();
     let api = api();
     let res = api.get("/health").send();
     assert_eq!(res.status, 200, "{}", res.text());
@@ -174,6 +177,7 @@ fn unknown_paths_and_methods_are_problems_with_request_ids() {
     let res = api.put("/v1/admin/keys").bearer(&api.admin_key).send();
     res.assert_problem(405, "method-not-allowed");
     assert_eq!(res.header("allow"), Some("POST, GET"));
+    let _serial = serial();
     let a = api.get("/health").send();
     let b = api.get("/health").send();
     assert_ne!(
@@ -203,9 +207,151 @@ fn openapi_and_problem_pages_are_served() {
         .assert_problem(404, "not-found");
 }
 
+fn ticks(api: &revops_tests::Api) -> Value {
+    let res = api.get("/v1/admin/ticks").bearer(&api.admin_key).send();
+    assert_eq!(res.status, 200, "{}", res.text());
+    res.json()
+}
+
+fn tick_of(ticks: &Value, handler: &str) -> Value {
+    ticks["ticks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["service"] == handler)
+        .unwrap_or_else(|| panic!("no tick record for {handler}: {ticks}"))
+        .clone()
+}
+
 #[test]
-fn the_cron_trigger_fires() {
+fn the_cron_trigger_runs_every_handler_and_a_failing_tick_degrades_health() {
+    let _serial = serial();
     let api = api();
+    let before = now_ms();
     let res = api.fire_cron_at(None);
     assert_eq!(res.status, 200, "{}", res.text());
+    // Every handler recorded its tick: when, how long, what it did, and that it succeeded.
+    let all = ticks(&api);
+    assert_eq!(all["ok"], true, "{all}");
+    for handler in ["intake", "scoring", "routing", "consent", "sla"] {
+        let t = tick_of(&all, handler);
+        assert_eq!(t["state"], "ok", "{t}");
+        assert_eq!(t["outcome"], "ok", "{t}");
+        let finished = revops::time::parse_rfc3339(t["finished_at"].as_str().unwrap()).unwrap();
+        assert!(finished >= before - 1000, "{handler} ticked just now: {t}");
+        assert!(t["duration_ms"].as_i64().unwrap() >= 0);
+        assert!(t["items"].as_i64().unwrap() >= 0);
+    }
+
+    // One handler's tick fails: the failure is recorded and the system is degraded.
+    let res = api.fire_schedule("inject-fault:scoring", None);
+    assert_eq!(res.status, 200, "{}", res.text());
+    let health = api.get("/health").send();
+    assert_eq!(health.status, 503, "{}", health.text());
+    let body = health.json();
+    assert_eq!(body["status"], "degraded");
+    let scoring = &body["handlers"]["scoring"];
+    assert_eq!(scoring["ok"], false, "{scoring}");
+    assert_eq!(scoring["tick"]["state"], "failed", "{scoring}");
+    assert!(
+        scoring["tick"]["why"]
+            .as_str()
+            .unwrap()
+            .contains("injected fault"),
+        "{scoring}"
+    );
+    for other in ["intake", "routing", "consent", "sla"] {
+        assert_eq!(
+            body["handlers"][other]["tick"]["ok"], true,
+            "{other}: {body}"
+        );
+    }
+    let all = ticks(&api);
+    assert_eq!(all["ok"], false);
+    let t = tick_of(&all, "scoring");
+    assert_eq!(t["outcome"], "failed", "{t}");
+    assert_eq!(t["consecutive_failures"], 1, "{t}");
+    assert!(t["error"].as_str().unwrap().contains("injected fault"));
+
+    // The next tick succeeds: healthy again, with the failure streak reset.
+    assert_eq!(api.fire_cron_at(None).status, 200);
+    let health = api.get("/health").send();
+    assert_eq!(health.status, 200, "{}", health.text());
+    let t = tick_of(&ticks(&api), "scoring");
+    assert_eq!(t["state"], "ok");
+    assert_eq!(t["consecutive_failures"], 0);
+    assert!(t["last_ok_at"].is_string());
+
+    // Reading the ticks needs a key with reports:read.
+    let crm = api.key_with(&["leads:read"]);
+    api.get("/v1/admin/ticks")
+        .bearer(&crm)
+        .send()
+        .assert_problem(403, "forbidden");
+}
+
+#[test]
+fn a_job_that_gives_up_is_dead_degrades_health_and_can_be_retried() {
+    let _serial = serial();
+    let api = api();
+    // The hand-off fails on its first 14 attempts: the request's own and 13 cron retries.
+    let res = api
+        .post("/v1/leads")
+        .bearer(&api.admin_key)
+        .header("x-revops-inject-fault", "handoff x14")
+        .json(&json!({"email": revops_tests::email("dead-jobs.example"), "lead_source": "test"}))
+        .send();
+    assert!(matches!(res.status, 200 | 201), "{}", res.text());
+    let lead = res.json();
+    assert_eq!(lead["status"], "pending", "{lead}");
+    assert_eq!(lead["pending_step"], "handoff", "{lead}");
+    let submission = lead["submission_id"].as_str().unwrap().to_string();
+    let job_of = |status: &str| -> Option<Value> {
+        let res = api
+            .get(&format!("/v1/admin/jobs?handler=intake&status={status}"))
+            .bearer(&api.admin_key)
+            .send();
+        assert_eq!(res.status, 200, "{}", res.text());
+        res.json()["jobs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|j| j["subject"] == submission.as_str())
+            .cloned()
+    };
+    // Each retry waits longer (1, 2, 4 … minutes, at most 6 hours): fire the cron 7 hours apart.
+    let mut at = now_ms();
+    for _ in 0..13 {
+        at += 7 * revops::time::HOUR;
+        assert_eq!(api.fire_cron_at(Some(at)).status, 200);
+    }
+    let dead = job_of("dead").expect("the job gave up after 14 attempts");
+    assert_eq!(dead["attempts"], 14, "{dead}");
+    assert!(job_of("pending").is_none());
+    let health = api.get("/health").send();
+    assert_eq!(health.status, 503, "{}", health.text());
+    let intake = &health.json()["handlers"]["intake"];
+    assert_eq!(intake["jobs"]["ok"], false, "{intake}");
+    assert!(intake["jobs"]["dead"].as_i64().unwrap() >= 1);
+    assert!(intake["jobs"]["why"]
+        .as_str()
+        .unwrap()
+        .contains("status=dead"));
+
+    // Retried by hand, it runs at the next tick and succeeds: nothing was lost.
+    let id = dead["id"].as_str().unwrap();
+    let res = api
+        .post(&format!("/v1/admin/jobs/{id}/retry"))
+        .bearer(&api.admin_key)
+        .send();
+    assert_eq!(res.status, 200, "{}", res.text());
+    assert_eq!(res.json()["state"], "pending");
+    assert_eq!(api.fire_cron_at(Some(at + revops::time::HOUR)).status, 200);
+    assert!(job_of("dead").is_none() && job_of("pending").is_none());
+    let score = api
+        .get(&format!("/v1/leads/{}/score", lead["id"].as_str().unwrap()))
+        .bearer(&api.admin_key)
+        .send();
+    assert_eq!(score.status, 200, "{}", score.text());
+    assert_eq!(api.get("/health").send().status, 200);
 }

@@ -12,8 +12,7 @@ use revops::routes::{RouteId, Service};
 use serde_json::json;
 use worker::{event, Context, Env, Request, Response};
 
-use platform::tick::Tick;
-use platform::{http, jobs, Cx, Error, Result};
+use platform::{jobs, tick, Cx, Error, Result};
 
 static SPEC: platform::Spec = platform::Spec {
     service: Service::Consent,
@@ -53,12 +52,16 @@ async fn route(cx: Cx, req: Request) -> Result<Response> {
 }
 
 /// The cron tick: rewrite KV snapshots whose write-through failed.
-async fn tick(cx: &Cx, mut req: Request) -> Result<Response> {
-    let tick: Tick = http::json_body(&mut req, 4096).await?;
-    let now = tick.scheduled_ms.max(cx.now_ms);
-    let (done, failed) = jobs::run_due(cx, store::SYNC_JOB, now, 100, |job| async move {
-        store::resync(cx, &job.subject).await
+async fn tick(cx: &Cx, req: Request) -> Result<Response> {
+    tick::serve(cx, req, |now| async move {
+        let (done, failed) = jobs::run_due(cx, store::SYNC_JOB, now, 100, |job| async move {
+            store::resync(cx, &job.subject).await
+        })
+        .await?;
+        Ok(tick::Done {
+            items: (done + failed) as i64,
+            report: json!({ "kv_resynced": done, "failed": failed }),
+        })
     })
-    .await?;
-    http::json(200, &json!({ "kv_resynced": done, "failed": failed }))
+    .await
 }

@@ -70,19 +70,58 @@ fn kind_prefix(req: &Request) -> Result<String> {
     }
 }
 
-/// `GET /v1/admin/jobs[?handler=…][&state=pending|dead]`: what is waiting to be retried, and what
-/// gave up, for every handler.
+/// `GET /v1/admin/jobs[?handler=…][&status=pending|dead]`: what is waiting to be retried, and
+/// what gave up, for every handler. (`state` is the earlier name of `status`.)
 pub async fn list_jobs(cx: &Cx, req: &Request) -> Result<Response> {
-    let state = http::query_param(req, "state");
+    let state = http::query_param(req, "status").or_else(|| http::query_param(req, "state"));
     if state
         .as_deref()
         .is_some_and(|s| s != "pending" && s != "dead")
     {
-        return Err(problem(ProblemKind::BadRequest, "state is pending or dead"));
+        return Err(problem(
+            ProblemKind::BadRequest,
+            "status is pending or dead",
+        ));
     }
     let list = jobs::list(&cx.db, &kind_prefix(req)?, state.as_deref(), 200).await?;
     let views: Vec<_> = list.iter().map(jobs::Job::view).collect();
     http::json(200, &json!({ "jobs": views }))
+}
+
+/// `GET /v1/admin/ticks`: each handler's last cron tick — when it ran, how long it took, what it
+/// did, whether it failed — and whether its schedule is healthy.
+pub async fn list_ticks(cx: &Cx) -> Result<Response> {
+    #[derive(serde::Deserialize)]
+    struct Since {
+        applied_at: Option<String>,
+    }
+    let mut results = cx
+        .db
+        .read_batch(vec![
+            platform::tick::all_statement(&cx.db)?,
+            cx.db.stmt(
+                "SELECT MIN(applied_at) AS applied_at FROM d1_migrations",
+                args![],
+            )?,
+        ])
+        .await?
+        .into_iter();
+    let records = platform::tick::records_of(results.next().unwrap_or_default())?;
+    let since = platform::db::rows::<Since>("d1_migrations", results.next().unwrap_or_default())?
+        .pop()
+        .and_then(|s| s.applied_at)
+        .as_deref()
+        .and_then(revops::ops::parse_sqlite_time);
+    let ticks: Vec<serde_json::Value> = revops::routes::Service::HANDLERS
+        .iter()
+        .map(|s| {
+            let mut v = revops::ops::tick_view(records.get(s.name()), cx.now_ms, since);
+            v["service"] = json!(s.name());
+            v
+        })
+        .collect();
+    let ok = ticks.iter().all(|t| t["ok"] == true);
+    http::json(200, &json!({ "ok": ok, "ticks": ticks }))
 }
 
 /// `POST /v1/admin/jobs/{id}/retry`: run a pending or dead job at the next cron tick.

@@ -107,6 +107,7 @@ async fn scheduled(event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
             json!({ "error": e.to_string() }),
         ),
     }
+    let called_at = cx::now_ms();
     let calls = TICKED.iter().map(|service| {
         let (env, body, request_id) = (&env, &body, &request_id);
         async move {
@@ -120,25 +121,47 @@ async fn scheduled(event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
                 Some(body),
             )
             .await;
-            (service.name(), outcome)
+            (*service, outcome)
         }
     });
-    for (name, outcome) in futures_util::future::join_all(calls).await {
-        let (level, fields) = match outcome {
+    for (service, outcome) in futures_util::future::join_all(calls).await {
+        let name = service.name();
+        let (level, fields, failure) = match outcome {
             Ok(reply) if reply.ok() => (
                 revops::logging::Level::Info,
                 json!({ "handler": name, "result": reply.body }),
+                None,
             ),
-            Ok(reply) => (
-                revops::logging::Level::Error,
-                json!({ "handler": name, "status": reply.status, "result": reply.body }),
-            ),
+            Ok(reply) => {
+                let failure = format!("answered {}: {}", reply.status, reply.body);
+                (
+                    revops::logging::Level::Error,
+                    json!({ "handler": name, "status": reply.status, "result": reply.body }),
+                    Some(failure),
+                )
+            }
             Err(e) => (
                 revops::logging::Level::Error,
                 json!({ "handler": name, "error": e.to_string() }),
+                Some(e.to_string()),
             ),
         };
         log(level, SERVICE, &request_id, "cron.tick", fields);
+        // A handler that crashed recorded nothing: record the failure for it, so /health and
+        // /v1/admin/ticks show it.
+        if let (Some(failure), Ok(db)) = (failure, Db::from_env(&env)) {
+            if let Err(e) =
+                platform::tick::record_unanswered(&db, service, called_at, &failure).await
+            {
+                log(
+                    revops::logging::Level::Error,
+                    SERVICE,
+                    &request_id,
+                    "cron.record_failed",
+                    json!({ "handler": name, "error": e.to_string() }),
+                );
+            }
+        }
     }
 }
 
@@ -308,6 +331,7 @@ async fn serve_own(cx: Cx, req: Request) -> Result<Response> {
         RouteId::UpdateSource => SOURCE_ADMIN.update(&cx, req).await,
         RouteId::ListJobs => admin::list_jobs(&cx, &req).await,
         RouteId::RetryJob => admin::retry_job(&cx).await,
+        RouteId::ListTicks => admin::list_ticks(&cx).await,
         RouteId::CreateWebhookEndpoint => platform::outbox::create(&cx, req).await,
         RouteId::ListWebhookEndpoints => platform::outbox::list(&cx).await,
         RouteId::DeleteWebhookEndpoint => platform::outbox::deactivate(&cx).await,

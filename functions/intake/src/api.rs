@@ -92,6 +92,7 @@ pub async fn create_lead(cx: &Cx, mut req: Request) -> Result<Response> {
             activity: None,
             consent,
             base_url: origin(&req),
+            fault: None,
         };
         let headers = kept_headers(&req);
         let text = String::from_utf8_lossy(&body);
@@ -106,7 +107,7 @@ pub async fn create_lead(cx: &Cx, mut req: Request) -> Result<Response> {
                 normalised: &n,
                 extras: &extras,
             },
-            pipeline::injected_fault(cx, &req).as_deref(),
+            pipeline::injected_fault(cx, &req).as_ref(),
         )
         .await?;
         Ok((outcome.status_code(), outcome.view()))

@@ -223,6 +223,7 @@ pub async fn submit(cx: &Cx, mut req: Request) -> Result<Response> {
         activity: Some("form_submission".into()),
         consent,
         base_url: crate::api::origin(&req),
+        fault: None,
     };
     let outcome = pipeline::accept(
         cx,
@@ -235,7 +236,7 @@ pub async fn submit(cx: &Cx, mut req: Request) -> Result<Response> {
             normalised: &n,
             extras: &extras,
         },
-        pipeline::injected_fault(cx, &req).as_deref(),
+        pipeline::injected_fault(cx, &req).as_ref(),
     )
     .await?;
     count(cx, &form_id, "accepted").await?;

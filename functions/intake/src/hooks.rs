@@ -126,6 +126,7 @@ pub async fn receive(cx: &Cx, mut req: Request) -> Result<Response> {
         activity: is_form_vendor.then(|| "form_submission".to_string()),
         consent: None,
         base_url: None,
+        fault: None,
     };
     let kept = kept_headers(&headers);
     let text = String::from_utf8_lossy(&body).into_owned();
@@ -158,7 +159,7 @@ pub async fn receive(cx: &Cx, mut req: Request) -> Result<Response> {
         cx,
         &subs,
         vec![receipt],
-        pipeline::injected_fault(cx, &req).as_deref(),
+        pipeline::injected_fault(cx, &req).as_ref(),
     )
     .await
     {

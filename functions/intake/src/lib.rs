@@ -12,8 +12,7 @@ use revops::routes::{RouteId, Service};
 use serde_json::json;
 use worker::{event, Context, Env, Request, Response};
 
-use platform::tick::Tick;
-use platform::{http, jobs, Cx, Error, Result};
+use platform::{jobs, tick, Cx, Error, Result};
 
 const SERVICE: Service = Service::Intake;
 static SPEC: platform::Spec = platform::Spec {
@@ -44,13 +43,17 @@ async fn route(cx: Cx, req: Request) -> Result<Response> {
 }
 
 /// The cron tick: retry the submissions whose pipeline is due for another attempt.
-async fn tick(cx: &Cx, mut req: Request) -> Result<Response> {
-    let tick: Tick = http::json_body(&mut req, 4096).await?;
-    let now = tick.scheduled_ms.max(cx.now_ms);
-    let (done, failed) = jobs::run_due(cx, store::PROCESS_JOB, now, 50, |job| async move {
-        let extras: store::Extras = serde_json::from_str(&job.payload).unwrap_or_default();
-        pipeline::retry(cx, &job.subject, &extras).await
+async fn tick(cx: &Cx, req: Request) -> Result<Response> {
+    tick::serve(cx, req, |now| async move {
+        let (done, failed) = jobs::run_due(cx, store::PROCESS_JOB, now, 50, |job| async move {
+            let extras: store::Extras = serde_json::from_str(&job.payload).unwrap_or_default();
+            pipeline::retry(cx, &job.subject, &extras, job.attempts).await
+        })
+        .await?;
+        Ok(tick::Done {
+            items: (done + failed) as i64,
+            report: json!({ "retried": done, "failed": failed }),
+        })
     })
-    .await?;
-    http::json(200, &json!({ "retried": done, "failed": failed }))
+    .await
 }

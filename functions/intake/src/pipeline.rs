@@ -7,7 +7,7 @@ use revops::logging::Level;
 use revops::routes::{Method, Service};
 use serde_json::{json, Value};
 
-use crate::store::{self, Extras, NewSubmission, SubmissionRow, PROCESS_JOB};
+use crate::store::{self, Extras, Fault, NewSubmission, SubmissionRow, PROCESS_JOB};
 use platform::{jobs, Cx, Error, Result};
 
 /// Where a submission got to, for the response.
@@ -59,7 +59,7 @@ pub async fn accept_all(
     cx: &Cx,
     subs: &[NewSubmission<'_>],
     extra: Vec<worker::D1PreparedStatement>,
-    fault: Option<&str>,
+    fault: Option<&Fault>,
 ) -> Result<Vec<Outcome>> {
     // An erased person is not re-imported: their submissions are not even stored, unless the
     // submission is their own explicit new opt-in.
@@ -74,7 +74,7 @@ pub async fn accept_all(
     let mut batch = extra;
     for ((id, s), admit) in ids.iter().zip(subs).zip(&admitted) {
         if *admit {
-            batch.extend(store::insert_submission(cx, id, s)?);
+            batch.extend(store::insert_submission(cx, id, s, fault)?);
         }
     }
     cx.db.batch(batch).await?;
@@ -93,24 +93,35 @@ pub async fn accept_all(
             });
             continue;
         }
+        let fault = fault.map(|f| f.step.as_str());
         outcomes.push(run_now(cx, id, s.normalised, s.extras, fault).await?);
     }
     Ok(outcomes)
 }
 
-pub async fn accept(cx: &Cx, sub: NewSubmission<'_>, fault: Option<&str>) -> Result<Outcome> {
+pub async fn accept(cx: &Cx, sub: NewSubmission<'_>, fault: Option<&Fault>) -> Result<Outcome> {
     let mut outcomes = accept_all(cx, std::slice::from_ref(&sub), Vec::new(), fault).await?;
     Ok(outcomes.remove(0))
 }
 
-/// The step a request asks to fail, via `x-revops-inject-fault: merge|handoff`. Honoured only
-/// when the worker runs with `ALLOW_FAULT_INJECTION=true` (the integration tests' runtime), so
-/// the retry path can be tested end to end on the real runtime; never set it in production.
-pub fn injected_fault(cx: &Cx, req: &worker::Request) -> Option<String> {
+/// The step a request asks to fail, via `x-revops-inject-fault: merge|consent|handoff` (the
+/// first attempt only) or `handoff x14` (the first 14 attempts, the cron's retries included).
+/// Honoured only when the worker runs with `ALLOW_FAULT_INJECTION=true` (the integration tests'
+/// runtime), so the retry path can be tested end to end on the real runtime; never set it in
+/// production.
+pub fn injected_fault(cx: &Cx, req: &worker::Request) -> Option<Fault> {
     if cx.var("ALLOW_FAULT_INJECTION").as_deref() != Some("true") {
         return None;
     }
-    platform::http::header(req, "x-revops-inject-fault")
+    let value = platform::http::header(req, "x-revops-inject-fault")?;
+    let (step, attempts) = match value.split_once(" x") {
+        Some((step, n)) => (step.trim(), n.trim().parse().ok()?),
+        None => (value.trim(), 1),
+    };
+    Some(Fault {
+        step: step.to_string(),
+        attempts,
+    })
 }
 
 /// Runs the pipeline inside the request that stored the submission. A failing step does not fail
@@ -158,8 +169,8 @@ async fn run_now(
     }
 }
 
-/// The cron tick's retry of a submission's pipeline.
-pub async fn retry(cx: &Cx, submission_id: &str, extras: &Extras) -> Result<()> {
+/// The cron tick's retry of a submission's pipeline (its `attempt`-th attempt).
+pub async fn retry(cx: &Cx, submission_id: &str, extras: &Extras, attempt: u32) -> Result<()> {
     let row = store::submission(cx, submission_id)
         .await?
         .ok_or_else(|| Error::internal(format!("submission {submission_id} is gone")))?;
@@ -169,7 +180,12 @@ pub async fn retry(cx: &Cx, submission_id: &str, extras: &Extras) -> Result<()> 
                 "submission {submission_id} has no normalised form: {e}"
             ))
         })?;
-    process(cx, &row, &n, extras, None).await.map(|_| ())
+    let fault = extras
+        .fault
+        .as_ref()
+        .filter(|f| attempt <= f.attempts)
+        .map(|f| f.step.as_str());
+    process(cx, &row, &n, extras, fault).await.map(|_| ())
 }
 
 /// The steps, each skipped when already done.

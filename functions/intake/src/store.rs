@@ -35,6 +35,16 @@ pub struct Extras {
     /// The public origin the submission arrived at, for links the consent handler returns.
     #[serde(default)]
     pub base_url: Option<String>,
+    /// A fault injected for tests that lasts several attempts (see `pipeline::injected_fault`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fault: Option<Fault>,
+}
+
+/// A step made to fail on purpose, for its first `attempts` attempts (tests only).
+#[derive(Debug, Clone, Default, serde::Serialize, Deserialize)]
+pub struct Fault {
+    pub step: String,
+    pub attempts: u32,
 }
 
 impl Extras {
@@ -56,7 +66,16 @@ pub struct NewSubmission<'a> {
 }
 
 /// The statements that commit a submission and its claimed pipeline job (for one batch).
-pub fn insert_submission(cx: &Cx, id: &str, s: &NewSubmission) -> Result<Vec<D1PreparedStatement>> {
+pub fn insert_submission(
+    cx: &Cx,
+    id: &str,
+    s: &NewSubmission,
+    fault: Option<&Fault>,
+) -> Result<Vec<D1PreparedStatement>> {
+    let mut payload = serde_json::to_value(s.extras)?;
+    if let Some(f) = fault.filter(|f| f.attempts > 1) {
+        payload["fault"] = serde_json::to_value(f)?;
+    }
     Ok(vec![
         cx.db.stmt(
             "INSERT INTO submissions (id, kind, source_id, email, received_at, content_type, body, headers, normalised, status) \
@@ -73,7 +92,7 @@ pub fn insert_submission(cx: &Cx, id: &str, s: &NewSubmission) -> Result<Vec<D1P
                 serde_json::to_string(s.normalised)?,
             ],
         )?,
-        jobs::enqueue_claimed(&cx.db, &cx.new_id(prefix::JOB), PROCESS_JOB, id, &serde_json::to_value(s.extras)?, cx.now_ms)?,
+        jobs::enqueue_claimed(&cx.db, &cx.new_id(prefix::JOB), PROCESS_JOB, id, &payload, cx.now_ms)?,
     ])
 }
 

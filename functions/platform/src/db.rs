@@ -164,6 +164,31 @@ impl Db {
             .unwrap_or(0))
     }
 
+    /// Runs several reads in one round trip (D1 `batch`) and returns each one's rows.
+    pub async fn read_batch(
+        &self,
+        statements: Vec<D1PreparedStatement>,
+    ) -> Result<Vec<Vec<Value>>> {
+        if statements.is_empty() {
+            return Ok(Vec::new());
+        }
+        let results = self
+            .0
+            .batch(statements)
+            .await
+            .map_err(|e| Error::Internal(format!("batch: {e}")))?;
+        results
+            .iter()
+            .map(|r| {
+                if let Some(err) = r.error() {
+                    return Err(Error::Internal(format!("batch: {err}")));
+                }
+                r.results::<Value>()
+                    .map_err(|e| Error::Internal(format!("batch rows: {e}")))
+            })
+            .collect()
+    }
+
     /// Runs statements atomically (all or none) and returns each one's changed-row count.
     pub async fn batch(&self, statements: Vec<D1PreparedStatement>) -> Result<Vec<usize>> {
         if statements.is_empty() {
@@ -179,6 +204,11 @@ impl Db {
             .map(|r| r.meta().ok().flatten().and_then(|m| m.changes).unwrap_or(0))
             .collect())
     }
+}
+
+/// The rows of one read in a [`Db::read_batch`], as `T`.
+pub fn rows<T: DeserializeOwned>(what: &str, rows: Vec<Value>) -> Result<Vec<T>> {
+    rows.into_iter().map(|row| from_row(what, row)).collect()
 }
 
 fn from_row<T: DeserializeOwned>(sql: &str, row: Value) -> Result<T> {

@@ -12,8 +12,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use worker::{event, Context, Env, Request, Response};
 
-use platform::tick::Tick;
-use platform::{args, http, outbox, Cx, Error, Result};
+use platform::{args, outbox, tick, Cx, Error, Result};
 
 static SPEC: platform::Spec = platform::Spec {
     service: Service::Routing,
@@ -61,9 +60,11 @@ async fn route(cx: Cx, req: Request) -> Result<Response> {
 
 /// The cron tick: outgoing webhooks that are due, deactivated reps' remaining open leads, and
 /// MQLs whose hand-off to routing failed.
-async fn tick(cx: &Cx, mut req: Request) -> Result<Response> {
-    let tick: Tick = http::json_body(&mut req, 4096).await?;
-    let now = tick.scheduled_ms.max(cx.now_ms);
+async fn tick(cx: &Cx, req: Request) -> Result<Response> {
+    tick::serve(cx, req, |now| run_tick(cx, now)).await
+}
+
+async fn run_tick(cx: &Cx, now: i64) -> Result<tick::Done> {
     let (delivered, failing) = outbox::deliver_due(&cx.db, now, 50).await?;
     #[derive(Deserialize)]
     struct Id {
@@ -110,12 +111,12 @@ async fn tick(cx: &Cx, mut req: Request) -> Result<Response> {
             ),
         }
     }
-    http::json(
-        200,
-        &json!({
+    Ok(tick::Done {
+        items: (delivered + failing + rerouted.len() + swept.len()) as i64,
+        report: json!({
             "webhooks": { "delivered": delivered, "failing": failing },
             "rerouted": rerouted,
             "swept": swept,
         }),
-    )
+    })
 }

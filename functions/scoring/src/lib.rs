@@ -11,8 +11,7 @@ use revops::routes::{RouteId, Service};
 use serde_json::json;
 use worker::{event, Context, Env, Request, Response};
 
-use platform::tick::Tick;
-use platform::{http, jobs, Cx, Error, Result};
+use platform::{jobs, tick, Cx, Error, Result};
 
 /// Re-scores a lead after an activity (enqueued by intake; retried by the tick if it failed).
 pub const SCORE_JOB: &str = "scoring.score_lead";
@@ -49,20 +48,22 @@ async fn route(cx: Cx, req: Request) -> Result<Response> {
 }
 
 /// The cron tick: re-score leads whose hand-off failed, and the next batch of a rescoring.
-async fn tick(cx: &Cx, mut req: Request) -> Result<Response> {
-    let tick: Tick = http::json_body(&mut req, 4096).await?;
-    let now = tick.scheduled_ms.max(cx.now_ms);
-    let (done, failed) = jobs::run_due(cx, SCORE_JOB, now, 50, |job| async move {
-        let (_, became_mql) = api::rescore(cx, &job.subject).await?;
-        if became_mql {
-            api::route(cx, &job.subject).await;
-        }
-        Ok(())
+async fn tick(cx: &Cx, req: Request) -> Result<Response> {
+    tick::serve(cx, req, |now| async move {
+        let (done, failed) = jobs::run_due(cx, SCORE_JOB, now, 50, |job| async move {
+            let (_, became_mql) = api::rescore(cx, &job.subject).await?;
+            if became_mql {
+                api::route(cx, &job.subject).await;
+            }
+            Ok(())
+        })
+        .await?;
+        let rescoring = models::rescore_tick(cx, now).await?;
+        let items = (done + failed) as i64 + rescoring["rescored"].as_i64().unwrap_or(0);
+        Ok(tick::Done {
+            items,
+            report: json!({ "rescored_after_failure": done, "failed": failed, "rescoring": rescoring }),
+        })
     })
-    .await?;
-    let rescoring = models::rescore_tick(cx, now).await?;
-    http::json(
-        200,
-        &json!({ "rescored_after_failure": done, "failed": failed, "rescoring": rescoring }),
-    )
+    .await
 }

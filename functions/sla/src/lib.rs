@@ -11,8 +11,7 @@ use revops::routes::{RouteId, Service};
 use serde_json::json;
 use worker::{event, Context, Env, Request, Response};
 
-use platform::tick::Tick;
-use platform::{http, jobs, outbox, Cx, Error, Result};
+use platform::{jobs, outbox, tick, Cx, Error, Result};
 
 static SPEC: platform::Spec = platform::Spec {
     service: Service::Sla,
@@ -43,9 +42,11 @@ async fn route(cx: Cx, req: Request) -> Result<Response> {
 
 /// The cron tick: start clocks for new assignments, take the ladder steps that are due, retry
 /// reassignments whose call to routing failed, and send the webhooks the steps queued.
-async fn tick(cx: &Cx, mut req: Request) -> Result<Response> {
-    let tick: Tick = http::json_body(&mut req, 4096).await?;
-    let now = tick.scheduled_ms.max(cx.now_ms);
+async fn tick(cx: &Cx, req: Request) -> Result<Response> {
+    tick::serve(cx, req, |now| run_tick(cx, now)).await
+}
+
+async fn run_tick(cx: &Cx, now: i64) -> Result<tick::Done> {
     let started = ladder::start_new(cx, now).await?;
     // A clock late by several steps (the cron was down) takes them in order, one pass each.
     let mut outcome = ladder::run_due(cx, now).await?;
@@ -63,9 +64,15 @@ async fn tick(cx: &Cx, mut req: Request) -> Result<Response> {
     })
     .await?;
     let (delivered, failing) = outbox::deliver_due(&cx.db, now, 50).await?;
-    http::json(
-        200,
-        &json!({
+    Ok(tick::Done {
+        items: (started
+            + outcome.steps.len()
+            + outcome.ended
+            + retried
+            + still_failing
+            + delivered
+            + failing) as i64,
+        report: json!({
             "clocks_started": started,
             "steps": outcome.steps,
             "clocks_ended": outcome.ended,
@@ -73,5 +80,5 @@ async fn tick(cx: &Cx, mut req: Request) -> Result<Response> {
             "reassign_retries": { "done": retried, "failing": still_failing },
             "webhooks": { "delivered": delivered, "failing": failing },
         }),
-    )
+    })
 }

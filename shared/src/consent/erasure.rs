@@ -67,6 +67,7 @@ pub const TABLES: &[Table] = &[
     Table { name: "rr_cursors", locators: &[None] },
     Table { name: "webhook_endpoints", locators: &[None] },
     Table { name: "sla_cursor", locators: &[None] },
+    Table { name: "handler_ticks", locators: &[None] },
 ];
 
 /// Table names created by SQL migration text (`CREATE TABLE name`).
