@@ -129,6 +129,7 @@ fn bench(c: &mut Criterion) {
             now: NOW,
             slots: &slots,
             exclude: None,
+            lost_race: &[],
         })
         .unwrap()
     };

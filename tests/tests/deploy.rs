@@ -93,7 +93,10 @@ fn the_plan_never_deploys_a_worker_before_what_it_binds_to() {
         last.insert(worker.clone(), binds.clone());
     }
     // Every worker is deployed and ends with exactly its committed bindings, in their order.
-    assert_eq!(last, configs, "final bindings differ from the committed configs");
+    assert_eq!(
+        last, configs,
+        "final bindings differ from the committed configs"
+    );
     // The cycle (intake ⇄ scoring) is there, so a bootstrap pass is needed; and the public
     // entry goes last, once every handler it forwards to is complete.
     assert!(steps.len() > configs.len(), "{steps:?}");

@@ -169,6 +169,179 @@ fn concurrent_routings_never_share_a_slot_and_follow_the_weights() {
 }
 
 #[test]
+fn under_contention_no_rep_ever_exceeds_their_capacity() {
+    let _guard = lock();
+    let api = api();
+    let batch = unique("cap");
+    let caps = [
+        (unique("open3"), json!({"max_open": 3})),
+        (unique("open2"), json!({"max_open": 2})),
+        (unique("day2"), json!({"max_per_day": 2})),
+    ];
+    for (id, capacity) in &caps {
+        put_rep(&api, id, json!({"name": id, "capacity": capacity}));
+    }
+    let team = unique("capteam");
+    put_team(
+        &api,
+        &team,
+        json!({"name": "Capped", "mode": "round_robin", "working_hours": "ignore",
+               "members": caps.iter().map(|(id, _)| json!({"rep": id})).collect::<Vec<_>>()}),
+    );
+    let queue = unique("overflow");
+    publish(
+        &api,
+        json!({"name": format!("capped {batch}"), "account_owner_first": false,
+               "rules": [{"id": "capped", "when": {"field": "custom.batch", "equals": batch}, "assign": {"team": team}}],
+               "fallback": {"queue": queue}}),
+    );
+    let leads: Vec<String> = (0..30)
+        .map(|_| new_lead(&api, json!({"email": email("routing-test.io"), "lead_source": "test", "custom": {"batch": batch}})))
+        .collect();
+    // Thirty routings at once, from ten threads, for seven places.
+    let results: Vec<Value> = std::thread::scope(|s| {
+        let handles: Vec<_> = leads
+            .chunks(3)
+            .map(|chunk| {
+                let api = api.clone();
+                s.spawn(move || {
+                    chunk
+                        .iter()
+                        .map(|l| route(&api, l, false))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap())
+            .collect()
+    });
+    let mut per_rep: HashMap<String, usize> = HashMap::new();
+    let mut queued = 0;
+    for r in &results {
+        assert_eq!(r["routed"], true, "{r}");
+        let a = &r["assignment"];
+        match (a["owner"]["rep"].as_str(), a["owner"]["queue"].as_str()) {
+            (Some(rep), _) => *per_rep.entry(rep.to_string()).or_default() += 1,
+            (None, Some(q)) => {
+                assert_eq!(q, queue);
+                assert_eq!(a["fallback_reason"], "no_one_available", "{a}");
+                // Every rep was skipped for a capacity reason, each one explained.
+                let candidates = a["explanation"]["steps"][0]["team"]["candidates"]
+                    .as_array()
+                    .unwrap();
+                assert_eq!(candidates.len(), 3, "{a}");
+                for c in candidates {
+                    assert!(
+                        matches!(
+                            c["reason"].as_str(),
+                            Some("capacity_open" | "capacity_daily" | "capacity_race_lost")
+                        ),
+                        "{c}"
+                    );
+                }
+                queued += 1;
+            }
+            _ => panic!("no owner: {r}"),
+        }
+    }
+    // Every place was filled, none twice, and everyone else waits in the fallback queue.
+    assert_eq!(per_rep.get(&caps[0].0), Some(&3), "{per_rep:?}");
+    assert_eq!(per_rep.get(&caps[1].0), Some(&2), "{per_rep:?}");
+    assert_eq!(per_rep.get(&caps[2].0), Some(&2), "{per_rep:?}");
+    assert_eq!(queued, 23);
+    for (id, capacity) in &caps {
+        let rep = api
+            .get(&format!("/v1/roster/reps/{id}"))
+            .bearer(&api.admin_key)
+            .send()
+            .json();
+        if let Some(max) = capacity["max_open"].as_u64() {
+            assert_eq!(rep["load"]["open"].as_u64(), Some(max), "{rep}");
+        }
+        if let Some(max) = capacity["max_per_day"].as_u64() {
+            assert_eq!(rep["load"]["today"].as_u64(), Some(max), "{rep}");
+        }
+        assert_eq!(rep["available_now"], false, "{rep}");
+    }
+    // Lost races are counted.
+    let stats = api
+        .get("/v1/admin/routing/stats")
+        .bearer(&api.admin_key)
+        .send();
+    assert_eq!(stats.status, 200, "{}", stats.text());
+    assert!(stats.json()["capacity_races_lost"].as_i64().is_some());
+
+    // Nor the account owner, nor the fallback rep: a full owner is skipped, a full fallback rep's
+    // lead waits in the unrouted queue.
+    let owner = unique("owner1");
+    let fallback = unique("fb1");
+    put_rep(
+        &api,
+        &owner,
+        json!({"name": "Owner", "capacity": {"max_open": 1}}),
+    );
+    put_rep(
+        &api,
+        &fallback,
+        json!({"name": "Fallback", "capacity": {"max_open": 1}}),
+    );
+    let domain = format!("{}.example", unique("acct"));
+    let res = api
+        .post("/v1/accounts/bulk")
+        .bearer(&api.admin_key)
+        .json(&json!({"accounts": [{"id": unique("crm"), "name": "Acct", "owner": owner, "domains": [domain]}]}))
+        .send();
+    assert_eq!(res.status, 200, "{}", res.text());
+    publish(
+        &api,
+        json!({"name": "owners first", "account_owner_first": true, "rules": [], "fallback": {"rep": fallback}}),
+    );
+    let owners: Vec<Value> = (0..3)
+        .map(|_| {
+            let lead = new_lead(
+                &api,
+                json!({"email": email(&domain), "lead_source": "test"}),
+            );
+            route(&api, &lead, false)["assignment"].clone()
+        })
+        .collect();
+    assert_eq!(owners[0]["owner"], json!({"rep": owner}), "{}", owners[0]);
+    assert_eq!(
+        owners[1]["owner"],
+        json!({"rep": fallback}),
+        "{}",
+        owners[1]
+    );
+    assert_eq!(
+        owners[1]["explanation"]["steps"][0]["reason"],
+        "capacity_open"
+    );
+    assert_eq!(
+        owners[2]["owner"],
+        json!({"queue": "unrouted"}),
+        "{}",
+        owners[2]
+    );
+    let note = owners[2]["explanation"]["steps"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()["note"]
+        .clone();
+    assert!(note.as_str().unwrap().contains("capacity_open"), "{note}");
+    for rep in [&owner, &fallback] {
+        let view = api
+            .get(&format!("/v1/roster/reps/{rep}"))
+            .bearer(&api.admin_key)
+            .send()
+            .json();
+        assert_eq!(view["load"]["open"], 1, "{view}");
+    }
+}
+
+#[test]
 fn an_mql_is_routed_in_the_intake_request_explained_and_announced() {
     let _guard = lock();
     let api = api();

@@ -14,8 +14,9 @@ use worker::{Request, Response};
 use crate::store::{self, AssignmentRow, NewAssignment};
 use platform::{http, outbox, Cx, Error, Result};
 
-/// How often a decision is retried when its capacity guard lost a race.
-const ATTEMPTS: usize = 4;
+/// How often a routing decides again after its assignment's guard refused: a concurrent routing
+/// took a rep's last place (the next decision skips that rep) or changed the lead's owner.
+const ATTEMPTS: usize = 8;
 
 /// Why a lead is being routed.
 #[derive(Clone, Copy)]
@@ -85,7 +86,10 @@ pub async fn route_lead(cx: &Cx, lead_id: &str, why: Why<'_>) -> Result<(Value, 
         .collect();
     let mut replaces = existing.as_ref().map(|r| r.id.clone());
     let mut previous = existing;
-    for attempt in 0..ATTEMPTS {
+    // Reps whose capacity guard refused this lead: each attempt skips one more, so the decision
+    // moves to the next eligible candidate and, at worst, to the fallback — never over capacity.
+    let mut lost_race: Vec<String> = Vec::new();
+    for _ in 0..ATTEMPTS {
         let loads = store::loads(cx, &considered, cx.now_ms).await?;
         let slots = HashMap::new();
         let inputs = |slots| Inputs {
@@ -99,6 +103,7 @@ pub async fn route_lead(cx: &Cx, lead_id: &str, why: Why<'_>) -> Result<(Value, 
             now: cx.now_ms,
             slots,
             exclude: why.exclude,
+            lost_race: &lost_race,
         };
         let first = decide::decide(&inputs(&slots));
         let decision: Decision = match first {
@@ -121,7 +126,6 @@ pub async fn route_lead(cx: &Cx, lead_id: &str, why: Why<'_>) -> Result<(Value, 
             (Owner::Rep(id), None) => Some(format!("rep:{id}")),
             _ => queue,
         };
-        let last = attempt + 1 == ATTEMPTS;
         let a = NewAssignment {
             id: cx.new_id("asg"),
             lead_id,
@@ -135,8 +139,9 @@ pub async fn route_lead(cx: &Cx, lead_id: &str, why: Why<'_>) -> Result<(Value, 
             config_version: version,
             explanation: decision.explanation.clone(),
             replaces: replaces.clone(),
-            // The fallback always takes the lead; the last attempt does not give up on capacity.
-            guard_capacity: decision.fallback_reason.is_none() && !last,
+            // Every automatic assignment holds the rep's limits in the write itself.
+            guard_capacity: true,
+            races_lost: lost_race.len(),
             ended_reason: why.ended_reason,
         };
         let data = webhook_data(&lead, &a, previous.as_ref());
@@ -163,6 +168,13 @@ pub async fn route_lead(cx: &Cx, lead_id: &str, why: Why<'_>) -> Result<(Value, 
                     previous = now_current;
                 }
             }
+        } else if let Some(rep) = a.rep {
+            cx.log(
+                Level::Info,
+                "routing.capacity_race_lost",
+                json!({ "lead_id": lead_id, "rep": rep.id }),
+            );
+            lost_race.push(rep.id.clone());
         }
     }
     Err(Error::internal(format!(
@@ -313,6 +325,7 @@ pub async fn assign(cx: &Cx, mut req: Request) -> Result<Response> {
         explanation,
         replaces: previous.as_ref().map(|r| r.id.clone()),
         guard_capacity: false,
+        races_lost: 0,
         ended_reason: "reassigned_manually",
     };
     let data = webhook_data(&lead, &a, previous.as_ref());

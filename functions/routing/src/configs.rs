@@ -139,6 +139,7 @@ pub async fn dry_run(cx: &Cx, mut req: Request) -> Result<Response> {
                 now: cx.now_ms,
                 slots: &slots,
                 exclude: None,
+                lost_race: &[],
             })
             .map_err(|NeedSlot(t)| Error::internal(format!("no slot for {t}")))
         };
@@ -214,5 +215,17 @@ pub async fn stats(cx: &Cx, req: &Request) -> Result<Response> {
         .map(|m| m.values().filter_map(Value::as_i64).sum())
         .unwrap_or(0);
     out["assignments"] = json!(total);
+    #[derive(Deserialize)]
+    struct Races {
+        n: Option<i64>,
+    }
+    let races: Option<Races> = cx
+        .db
+        .first(
+            "SELECT SUM(races_lost) AS n FROM assignments WHERE assigned_at >= ? AND assigned_at < ? AND current != 2",
+            args![from, to],
+        )
+        .await?;
+    out["capacity_races_lost"] = json!(races.and_then(|r| r.n).unwrap_or(0));
     http::json(200, &out)
 }

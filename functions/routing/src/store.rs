@@ -321,8 +321,10 @@ pub struct NewAssignment<'a> {
     pub explanation: Value,
     /// The assignment it replaces (`None`: the lead must have no owner yet).
     pub replaces: Option<String>,
-    /// Hold the rep's capacity limits in the write (off for manual and fallback assignments).
+    /// Hold the rep's capacity limits in the write (off only for a person's manual move).
     pub guard_capacity: bool,
+    /// Capacity races this routing lost before this assignment (counted in the stats).
+    pub races_lost: usize,
     pub ended_reason: &'a str,
 }
 
@@ -338,8 +340,8 @@ pub async fn write(cx: &Cx, a: &NewAssignment<'_>, webhook: &Value) -> Result<bo
         _ => (None, None),
     };
     let insert = cx.db.stmt(
-        "INSERT INTO assignments (id, lead_id, rep_id, queue, team_id, rule_id, via, reason, fallback_reason, config_version, explanation, rep_day, assigned_at, assigned_by, current, status) \
-         SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, 2, 'open' \
+        "INSERT INTO assignments (id, lead_id, rep_id, queue, team_id, rule_id, via, reason, fallback_reason, config_version, explanation, rep_day, assigned_at, assigned_by, current, status, races_lost) \
+         SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, 2, 'open', ?18 \
          WHERE ((?15 IS NULL AND NOT EXISTS (SELECT 1 FROM assignments WHERE lead_id = ?2 AND current = 1)) \
              OR (?15 IS NOT NULL AND EXISTS (SELECT 1 FROM assignments WHERE id = ?15 AND lead_id = ?2 AND current = 1))) \
            AND (?16 IS NULL OR (SELECT COUNT(*) FROM assignments WHERE rep_id = ?3 AND current = 1 AND status = 'open') < ?16) \
@@ -362,6 +364,7 @@ pub async fn write(cx: &Cx, a: &NewAssignment<'_>, webhook: &Value) -> Result<bo
             a.replaces.clone(),
             max_open,
             max_day,
+            a.races_lost,
         ],
     )?;
     let end = cx.db.stmt(

@@ -35,7 +35,13 @@ pub struct Inputs<'a> {
     pub slots: &'a HashMap<String, u64>,
     /// A rep who must not get the lead (its current owner, when an SLA escalation moves it on).
     pub exclude: Option<&'a str>,
+    /// Reps whose capacity guard refused this lead in an earlier attempt of the same routing
+    /// (a concurrent routing took their last place): they are skipped, and explained.
+    pub lost_race: &'a [String],
 }
+
+/// Where a lead waits when the fallback rep cannot take it without exceeding their capacity.
+pub const UNROUTED: &str = "unrouted";
 
 /// The decision needs the next round-robin position of this team: draw it (atomically, in D1)
 /// and decide again with it in `slots`.
@@ -98,8 +104,16 @@ fn direct_skip(inp: &Inputs, rep: &str) -> Option<Skip> {
     let Some(r) = inp.reps.get(rep) else {
         return Some(Skip::NotOnRoster);
     };
-    r.away(inp.now)
-        .or_else(|| r.capacity(load_of(inp.loads, rep)))
+    r.away(inp.now).or_else(|| full(inp, r))
+}
+
+/// Why `rep` has no room for another lead: at a capacity limit, or lost a race for the last
+/// place. No automatic assignment ever takes a rep over `max_open` or `max_per_day`.
+fn full(inp: &Inputs, rep: &Rep) -> Option<Skip> {
+    if inp.lost_race.iter().any(|r| r == &rep.id) {
+        return Some(Skip::CapacityRace);
+    }
+    rep.capacity(load_of(inp.loads, &rep.id))
 }
 
 /// Chooses inside a team; `Ok(None)` when nobody can take the lead.
@@ -120,7 +134,7 @@ fn pick(inp: &Inputs, team: &Team) -> Result<(Option<String>, Value), NeedSlot> 
                 _ if inp.exclude == Some(m.rep.as_str()) => (Some(Skip::CurrentOwner), false),
                 None => (Some(Skip::NotOnRoster), false),
                 Some(r) => (
-                    r.away(inp.now).or_else(|| r.capacity(load)),
+                    r.away(inp.now).or_else(|| full(inp, r)),
                     r.in_hours(inp.now),
                 ),
             };
@@ -260,6 +274,7 @@ pub fn decide(inp: &Inputs) -> Result<Decision, NeedSlot> {
                 "config_name": config.name,
                 "segment": segment,
                 "steps": steps,
+                "races_lost": inp.lost_race,
                 "outcome": { "owner": owner_view, "via": via.as_str(), "rule": rule, "team": team, "fallback_reason": fallback_reason },
             }),
             owner,
@@ -279,7 +294,7 @@ pub fn decide(inp: &Inputs) -> Result<Decision, NeedSlot> {
             Some(o) if inp.exclude == Some(o.as_str()) => Some(Skip::CurrentOwner.as_str()),
             Some(o) => match inp.reps.get(o) {
                 None => Some(Skip::NotOnRoster.as_str()),
-                Some(r) => r.away(inp.now).map(Skip::as_str),
+                Some(r) => r.away(inp.now).or_else(|| full(inp, r)).map(Skip::as_str),
             },
         }
     };
@@ -400,13 +415,24 @@ pub fn decide(inp: &Inputs) -> Result<Decision, NeedSlot> {
     let mut step =
         json!({ "step": "fallback", "reason": reason, "assign": config.fallback.to_json() });
     let owner = match &config.fallback {
-        Target::Rep(id) => {
-            // The fallback always takes the lead; say so if the rep is away.
-            if let Some(s) = direct_skip(inp, id) {
-                step["note"] = json!(format!("assigned although {}", s.as_str()));
+        // The fallback always takes the lead, but never beyond a rep's capacity: a full
+        // fallback rep's lead waits in the unrouted queue, explained.
+        Target::Rep(id) => match inp.reps.get(id).and_then(|r| full(inp, r)) {
+            Some(s) => {
+                step["note"] = json!(format!(
+                    "the fallback rep has no room ({}): held in queue {UNROUTED}",
+                    s.as_str()
+                ));
+                Owner::Queue(UNROUTED.into())
             }
-            Owner::Rep(id.clone())
-        }
+            None => {
+                // Say so if the rep is away.
+                if let Some(s) = direct_skip(inp, id) {
+                    step["note"] = json!(format!("assigned although {}", s.as_str()));
+                }
+                Owner::Rep(id.clone())
+            }
+        },
         Target::Queue(q) => Owner::Queue(q.clone()),
         // Config::parse allows only a rep or a queue as fallback.
         Target::Team(id) => Owner::Queue(id.clone()),
@@ -510,6 +536,7 @@ mod tests {
             now: now(),
             slots,
             exclude: None,
+            lost_race: &[],
         })
     }
 
@@ -711,5 +738,86 @@ mod tests {
         );
         assert_eq!(d.explanation["steps"][1]["reason"], "team_not_found");
         assert_eq!(d.explanation["config_version"], 7);
+    }
+
+    fn run_lost(w: &World, lead: &Lead, account: Option<&Account>, lost: &[String]) -> Decision {
+        let rf = RoutingFacts::default();
+        let facts = Facts {
+            lead: Some(lead),
+            routing: Some(&rf),
+            ..Default::default()
+        };
+        let slots = HashMap::from([("emea".to_string(), 0)]);
+        decide(&Inputs {
+            config: &w.config,
+            version: 7,
+            facts: &facts,
+            account,
+            reps: &w.reps,
+            teams: &w.teams,
+            loads: &w.loads,
+            now: now(),
+            slots: &slots,
+            exclude: None,
+            lost_race: lost,
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn a_lost_capacity_race_moves_on_to_the_next_candidate_and_says_so() {
+        let w = world(config());
+        let l = lead(json!({"country": "DE"}));
+        // Slot 0 is Ava's; she lost the race for her last place: Bo, next in the cycle.
+        let d = run_lost(&w, &l, None, &["ava".to_string()]);
+        assert_eq!(d.owner, Owner::Rep("bo".into()));
+        assert_eq!(d.explanation["races_lost"], json!(["ava"]));
+        let ava = &d.explanation["steps"][3]["team"]["candidates"][0];
+        assert_eq!(
+            (&ava["rep"], &ava["reason"]),
+            (&json!("ava"), &json!("capacity_race_lost"))
+        );
+        // Everyone lost: the fallback takes it.
+        let all: Vec<String> = ["ava", "bo", "cy"].map(String::from).to_vec();
+        let d = run_lost(&w, &l, None, &all);
+        assert_eq!(
+            (d.owner, d.fallback_reason),
+            (Owner::Rep("ops".into()), Some("no_one_available"))
+        );
+    }
+
+    #[test]
+    fn no_automatic_assignment_exceeds_capacity_not_even_the_account_owner_or_the_fallback() {
+        let mut w = world(config());
+        let l = lead(json!({"country": "US"}));
+        // A full account owner is skipped like any full rep.
+        w.reps.get_mut("owner").unwrap().max_open = Some(2);
+        w.loads.insert("owner".into(), Load { open: 2, today: 0 });
+        let d = run_lost(&w, &l, Some(&acme("owner")), &[]);
+        assert_eq!(d.explanation["steps"][0]["reason"], "capacity_open");
+        assert_eq!(d.owner, Owner::Rep("ops".into()));
+        // A full fallback rep: the lead waits in the unrouted queue, explained.
+        w.reps.get_mut("ops").unwrap().max_per_day = Some(1);
+        w.loads.insert("ops".into(), Load { open: 0, today: 1 });
+        let d = run_lost(&w, &l, Some(&acme("owner")), &[]);
+        assert_eq!(d.owner, Owner::Queue(UNROUTED.into()));
+        assert_eq!(d.via, Via::Fallback);
+        let fallback = d.explanation["steps"]
+            .as_array()
+            .unwrap()
+            .last()
+            .unwrap()
+            .clone();
+        assert!(
+            fallback["note"]
+                .as_str()
+                .unwrap()
+                .contains("capacity_daily"),
+            "{fallback}"
+        );
+        // The same when the fallback rep lost the race for their last place.
+        w.loads.remove("ops");
+        let d = run_lost(&w, &l, None, &["ops".to_string()]);
+        assert_eq!(d.owner, Owner::Queue(UNROUTED.into()));
     }
 }

@@ -80,6 +80,9 @@ pub enum Skip {
     NotOnRoster,
     /// The lead is being moved away from this rep.
     CurrentOwner,
+    /// The rep filled up while this lead was being routed: a concurrent routing took the last
+    /// place (the assignment's capacity guard refused), so the decision moved on.
+    CapacityRace,
 }
 
 impl Skip {
@@ -93,6 +96,7 @@ impl Skip {
             Skip::DailyCapacity => "capacity_daily",
             Skip::NotOnRoster => "not_on_roster",
             Skip::CurrentOwner => "current_owner",
+            Skip::CapacityRace => "capacity_race_lost",
         }
     }
 }
