@@ -342,6 +342,32 @@ fn under_contention_no_rep_ever_exceeds_their_capacity() {
 }
 
 #[test]
+fn a_lead_that_was_never_routed_is_explained() {
+    let _guard = lock();
+    let api = api();
+    let lead = new_lead(
+        &api,
+        json!({"email": email("routing-test.io"), "lead_source": "test"}),
+    );
+    let r = routing(&api, &lead);
+    assert_eq!(r["history"], json!([]), "{r}");
+    assert_eq!(r["owner"], Value::Null);
+    let why = &r["why_not_routed"];
+    assert_eq!(why["routed"], false, "{r}");
+    let first = &why["reasons"][0];
+    assert_eq!(first["code"], "not_an_mql", "{why}");
+    let detail = first["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("score") && detail.contains("becomes an MQL, at"),
+        "{detail}"
+    );
+    // A routed lead has no such explanation.
+    let routed = route(&api, &lead, false);
+    assert_eq!(routed["routed"], true, "{routed}");
+    assert_eq!(routing(&api, &lead)["why_not_routed"], Value::Null);
+}
+
+#[test]
 fn an_mql_is_routed_in_the_intake_request_explained_and_announced() {
     let _guard = lock();
     let api = api();
@@ -671,11 +697,17 @@ fn capacity_out_of_office_and_hours_send_leads_to_the_fallback_with_reasons() {
         &away,
         json!({"name": "Away", "out_of_office_until": "2099-01-01T00:00:00Z"}),
     );
-    // Working hours that are never now: a one-minute window on the day after today.
+    // Working hours that are never now: one hour every day, twelve hours away from now.
+    let far = (now_ms() / 3_600_000 + 12) % 24;
+    let window = format!("{far:02}:00-{far:02}:59");
+    let week: serde_json::Map<String, Value> = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+        .iter()
+        .map(|d| (d.to_string(), json!(window)))
+        .collect();
     put_rep(
         &api,
         &night,
-        json!({"name": "Night", "working_hours": {"timezone": "UTC", "hours": {"sun": "03:00-03:01"}}}),
+        json!({"name": "Night", "working_hours": {"timezone": "UTC", "hours": week}}),
     );
     let team = unique("cap");
     put_team(
@@ -700,29 +732,26 @@ fn capacity_out_of_office_and_hours_send_leads_to_the_fallback_with_reasons() {
         json!({"email": email("routing-test.io"), "lead_source": "test", "custom": {"batch": batch}}),
     );
     let a = route(&api, &first, false);
-    // "night" could be in hours only at Sunday 03:00 UTC; everyone else is skipped now.
-    if a["owner"] != json!({"rep": night}) {
-        assert_eq!(a["owner"], json!({"rep": full}), "{a}");
-        let b = route(&api, &second, false);
-        assert_eq!(b["owner"], json!({"queue": queue}), "{b}");
-        assert_eq!(b["assignment"]["fallback_reason"], "no_one_available");
-        let candidates = b["assignment"]["explanation"]["steps"][0]["team"]["candidates"]
-            .as_array()
-            .unwrap()
-            .clone();
-        let reasons: HashMap<String, String> = candidates
-            .iter()
-            .map(|c| {
-                (
-                    c["rep"].as_str().unwrap().to_string(),
-                    c["reason"].as_str().unwrap_or("").to_string(),
-                )
-            })
-            .collect();
-        assert_eq!(reasons[&full], "capacity_open");
-        assert_eq!(reasons[&away], "out_of_office");
-        assert_eq!(reasons[&night], "outside_hours");
-    }
+    assert_eq!(a["owner"], json!({"rep": full}), "{a}");
+    let b = route(&api, &second, false);
+    assert_eq!(b["owner"], json!({"queue": queue}), "{b}");
+    assert_eq!(b["assignment"]["fallback_reason"], "no_one_available");
+    let candidates = b["assignment"]["explanation"]["steps"][0]["team"]["candidates"]
+        .as_array()
+        .unwrap()
+        .clone();
+    let reasons: HashMap<String, String> = candidates
+        .iter()
+        .map(|c| {
+            (
+                c["rep"].as_str().unwrap().to_string(),
+                c["reason"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(reasons[&full], "capacity_open");
+    assert_eq!(reasons[&away], "out_of_office");
+    assert_eq!(reasons[&night], "outside_hours");
     // Out of office ends: PATCH the rep, and the next lead can go to them.
     let res = api
         .patch(&format!("/v1/roster/reps/{away}"))

@@ -13,6 +13,31 @@ use crate::cx::Cx;
 use crate::error::{Error, Result};
 use crate::{args, cache, http};
 
+/// Scoring models (version 0 is the built-in model). Owned by the scoring handler; others read
+/// the active one (routing explains a lead that is not an MQL yet against its threshold).
+pub static SCORING_MODELS: Versioned = Versioned {
+    kind: "scoring",
+    field: "model",
+    builtin: revops::scoring::BUILTIN,
+    validate: revops::scoring::Model::validate_json,
+};
+
+/// Routing rules (version 0 is the built-in configuration). Owned by the routing handler.
+pub static ROUTING_CONFIGS: Versioned = Versioned {
+    kind: "routing",
+    field: "config",
+    builtin: revops::routing::BUILTIN,
+    validate: revops::routing::validate,
+};
+
+/// SLA policies (version 0 is the built-in policy). Owned by the SLA handler.
+pub static SLA_POLICIES: Versioned = Versioned {
+    kind: "sla",
+    field: "policy",
+    builtin: revops::sla::BUILTIN,
+    validate: revops::sla::validate,
+};
+
 pub struct Versioned {
     /// `scoring`, `routing`, `sla`.
     pub kind: &'static str,

@@ -241,10 +241,16 @@ pub async fn route(mut cx: Cx, mut req: Request, internal: bool) -> Result<Respo
 pub async fn explain(cx: &Cx) -> Result<Response> {
     let id = cx.param("lead_id").to_string();
     let history = store::history(cx, &id).await?;
-    if history.is_empty() {
+    // A lead never routed: say why, from its stage and score, its retries and the config.
+    let why_not = if history.is_empty() {
         // Distinguish an unknown lead from one not routed yet.
         store::lead(cx, &id).await?;
-    }
+        Some(revops::routing::unrouted::explain(
+            &store::unrouted(cx, &id).await?,
+        ))
+    } else {
+        None
+    };
     let reps = store::reps(cx).await?;
     let current = history.iter().find(|r| r.current == 1);
     http::json(
@@ -254,6 +260,7 @@ pub async fn explain(cx: &Cx) -> Result<Response> {
             "owner": current.map(AssignmentRow::owner),
             "current": current.map(|r| r.view(Some(&reps))),
             "history": history.iter().map(|r| r.view(Some(&reps))).collect::<Vec<_>>(),
+            "why_not_routed": why_not,
         }),
     )
 }

@@ -22,8 +22,7 @@ static SPEC: platform::Spec = platform::Spec {
 
 /// MQLs left without an owner (a failed hand-off) that one tick routes.
 const SWEEP_BATCH: usize = 20;
-/// How long an MQL may wait for its hand-off before the sweep takes it.
-const SWEEP_AFTER_MS: i64 = 60_000;
+use revops::routing::unrouted::SWEEP_AFTER_MS;
 
 #[event(fetch)]
 async fn fetch(req: Request, env: Env, ctx: Context) -> worker::Result<Response> {

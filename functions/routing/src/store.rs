@@ -13,16 +13,9 @@ use revops::time::{rfc3339, HOUR};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use platform::versions::Versioned;
 use platform::{args, Arg, Cx, Error, Result};
 
-/// Routing rules, versioned (version 0 is the built-in configuration).
-pub static CONFIGS: Versioned = Versioned {
-    kind: "routing",
-    field: "config",
-    builtin: routing::BUILTIN,
-    validate: routing::validate,
-};
+pub use platform::versions::ROUTING_CONFIGS as CONFIGS;
 
 pub async fn active(cx: &Cx) -> Result<(i64, Config)> {
     let (version, doc) = CONFIGS.active(cx).await?;
@@ -43,6 +36,68 @@ pub async fn lead(cx: &Cx, id: &str) -> Result<Lead> {
         .await?
         .ok_or_else(|| Error::Problem(Problem::not_found(format!("lead {id}"))))?;
     Ok(serde_json::from_str(&row.data)?)
+}
+
+/// What explains a lead that was never routed: its score row (scoring's, read-only here), the
+/// retry-queue jobs on it, the active scoring model's MQL threshold and the routing version.
+pub async fn unrouted(cx: &Cx, id: &str) -> Result<revops::routing::unrouted::Unrouted> {
+    use revops::routing::unrouted::{Pending, Unrouted};
+    #[derive(Deserialize)]
+    struct Score {
+        total: f64,
+        stage: String,
+        scored_at: i64,
+        stage_changed_at: i64,
+    }
+    #[derive(Deserialize)]
+    struct Job {
+        kind: String,
+        state: String,
+        attempts: u32,
+        run_after: i64,
+        last_error: Option<String>,
+    }
+    let mut reads = cx
+        .db
+        .read_batch(vec![
+            cx.db.stmt(
+                "SELECT total, stage, scored_at, stage_changed_at FROM lead_scores WHERE lead_id = ?",
+                args![id],
+            )?,
+            cx.db.stmt(
+                "SELECT kind, state, attempts, run_after, last_error FROM jobs WHERE subject = ? ORDER BY created_at",
+                args![id],
+            )?,
+        ])
+        .await?
+        .into_iter();
+    let score = platform::db::rows::<Score>("lead_scores", reads.next().unwrap_or_default())?.pop();
+    let jobs = platform::db::rows::<Job>("jobs", reads.next().unwrap_or_default())?;
+    let (model_version, model) = platform::versions::SCORING_MODELS.active(cx).await?;
+    let mql_at = revops::scoring::Model::from_json(&model)
+        .ok()
+        .and_then(|m| m.mql_threshold());
+    let (routing_version, _) = CONFIGS.active(cx).await?;
+    Ok(Unrouted {
+        stage: score.as_ref().map(|s| s.stage.clone()),
+        score: score.as_ref().map(|s| s.total),
+        scored_at: score.as_ref().map(|s| s.scored_at),
+        stage_changed_at: score.as_ref().map(|s| s.stage_changed_at),
+        model_version,
+        mql_at,
+        pending: jobs
+            .into_iter()
+            .map(|j| Pending {
+                kind: j.kind,
+                state: j.state,
+                attempts: j.attempts,
+                next_attempt_at: j.run_after,
+                last_error: j.last_error,
+            })
+            .collect(),
+        routing_version,
+        now: cx.now_ms,
+    })
 }
 
 /// The lead's score and stage, as routing conditions see them.

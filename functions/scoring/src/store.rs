@@ -11,7 +11,6 @@ use revops::time::DAY;
 use serde::Deserialize;
 use serde_json::Value;
 
-use platform::versions::Versioned;
 use platform::{args, Arg, Cx, Error, Result};
 
 /// Activities older than this no longer count (every engagement rule decays long before).
@@ -19,13 +18,7 @@ pub const ACTIVITY_HORIZON: i64 = 400 * DAY;
 /// D1 binds at most 100 parameters per statement.
 const CHUNK: usize = 90;
 
-/// Scoring models, versioned (version 0 is the built-in model).
-pub static MODELS: Versioned = Versioned {
-    kind: "scoring",
-    field: "model",
-    builtin: revops::scoring::BUILTIN,
-    validate: Model::validate_json,
-};
+pub use platform::versions::SCORING_MODELS as MODELS;
 
 /// The active model and its version.
 pub async fn active(cx: &Cx) -> Result<(i64, Model)> {

@@ -6,20 +6,13 @@ use std::collections::HashMap;
 use revops::intake::lead::Lead;
 use revops::routing::roster::Rep;
 use revops::scoring::condition::RoutingFacts;
-use revops::sla::{self, DueStep, Policy};
+use revops::sla::{DueStep, Policy};
 use serde::Deserialize;
 use serde_json::Value;
 
-use platform::versions::Versioned;
 use platform::{args, Arg, Cx, Error, Result};
 
-/// SLA policies, versioned (version 0 is the built-in policy).
-pub static POLICIES: Versioned = Versioned {
-    kind: "sla",
-    field: "policy",
-    builtin: sla::BUILTIN,
-    validate: sla::validate,
-};
+pub use platform::versions::SLA_POLICIES as POLICIES;
 
 pub async fn active(cx: &Cx) -> Result<(i64, Policy)> {
     let (version, doc) = POLICIES.active(cx).await?;

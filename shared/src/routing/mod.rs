@@ -25,6 +25,7 @@
 
 pub mod decide;
 pub mod roster;
+pub mod unrouted;
 pub mod wrr;
 
 use serde::{Deserialize, Serialize};

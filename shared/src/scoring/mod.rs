@@ -416,6 +416,15 @@ impl Model {
         Ok(serde_json::to_value(&model.spec).unwrap_or_default())
     }
 
+    /// The total at which a lead becomes an MQL (the `mql` stage's `enter_at`).
+    pub fn mql_threshold(&self) -> Option<f64> {
+        self.spec
+            .stages
+            .iter()
+            .find(|s| s.name == MQL)
+            .map(|s| s.enter_at)
+    }
+
     pub fn reason(&self, code: &str) -> Option<&ReasonSpec> {
         self.spec.rejection_reasons.iter().find(|r| r.code == code)
     }
