@@ -59,7 +59,7 @@ pub mod prefix {
     pub const WEBHOOK_ENDPOINT: &str = "whe";
     pub const DELIVERY: &str = "dlv";
     pub const TOUCH: &str = "tch";
-    pub const SLA_STEP: &str = "sla";
+    pub const SLA_STEP: &str = "sle";
     pub const REJECTION: &str = "rej";
     pub const TRANSITION: &str = "trn";
 }

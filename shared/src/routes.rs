@@ -213,6 +213,12 @@ routes! {
     ListWebhookEndpoints: Get "/v1/admin/webhooks" => Gateway, scope(Scope::ConfigWrite);
     DeleteWebhookEndpoint: Delete "/v1/admin/webhooks/{endpoint_id}" => Gateway, scope(Scope::ConfigWrite);
     RouteLeadInternal: Post "/internal/leads/{lead_id}/route" => Routing, Internal;
+    // Queues: leads waiting for a rep, oldest first; a rep claims one (recorded like any
+    // assignment). SLA tells routing of an assignment's first touch.
+    ListQueues: Get "/v1/queues" => Routing, scope(Scope::LeadsRead);
+    GetQueue: Get "/v1/queues/{queue_id}" => Routing, scope(Scope::LeadsRead);
+    ClaimFromQueue: Post "/v1/queues/{queue_id}/claim" => Routing, scope(Scope::LeadsWrite);
+    AssignmentTouched: Post "/internal/assignments/{assignment_id}/touched" => Routing, Internal;
 
     // SLA: touches that stop the clock, each lead's clocks and ladder, tasks, the figures, and
     // the policy as versioned configuration. The ladder itself runs on the cron tick.

@@ -79,6 +79,44 @@ pub struct Policy {
     pub qualifying_touches: Vec<String>,
     pub tiers: Vec<Tier>,
     pub ladder: Vec<Step>,
+    /// Who gets an escalation task when the owner has no manager and their team no lead.
+    pub escalation_owner: Option<String>,
+    /// Deadlines for leads waiting in a queue (first match wins; `*` matches every queue).
+    pub queues: Vec<QueueTier>,
+}
+
+/// A queue's first-touch deadline — a rep claiming the lead, or any qualifying touch — and its
+/// ladder (warn and escalate: a queue lead is moved on by a rep claiming it).
+#[derive(Debug, Clone, PartialEq)]
+pub struct QueueTier {
+    pub queue: String,
+    pub first_touch_minutes: i64,
+    pub ladder: Vec<Step>,
+}
+
+/// The assignee of an escalation task when nobody else is named: RevOps, who owns the process.
+pub const DEFAULT_ESCALATION_OWNER: &str = "revops";
+
+/// Who an escalation task goes to, and why: the owner's manager, else the team's lead, else the
+/// policy's escalation owner, else RevOps. A task is never left without an assignee.
+pub fn escalation_assignee(
+    manager: Option<&str>,
+    team_lead: Option<&str>,
+    policy_owner: Option<&str>,
+) -> (String, &'static str) {
+    fn pick(s: Option<&str>) -> Option<&str> {
+        s.map(str::trim).filter(|s| !s.is_empty())
+    }
+    if let Some(m) = pick(manager) {
+        return (m.to_string(), "manager");
+    }
+    if let Some(l) = pick(team_lead) {
+        return (l.to_string(), "team_lead");
+    }
+    if let Some(o) = pick(policy_owner) {
+        return (o.to_string(), "escalation_owner");
+    }
+    (DEFAULT_ESCALATION_OWNER.to_string(), "default")
 }
 
 /// The built-in policy (version 0): one business day (09:00–17:00 UTC, Monday to Friday) to
@@ -116,6 +154,157 @@ fn split(e: String) -> FieldError {
     }
 }
 
+/// An escalation ladder (`at` names it in errors). Queue ladders may not reassign: a rep claims
+/// a queue's lead.
+fn parse_ladder(
+    v: &Value,
+    at_ladder: &str,
+    allow_reassign: bool,
+    errors: &mut Vec<FieldError>,
+) -> Vec<Step> {
+    let mut ladder: Vec<Step> = Vec::new();
+    let steps = match v {
+        Value::Null => Vec::new(),
+        Value::Array(items) if items.len() <= 10 => items.clone(),
+        _ => {
+            errors.push(FieldError::new(at_ladder, "give at most 10 steps"));
+            Vec::new()
+        }
+    };
+    for (i, s) in steps.iter().enumerate() {
+        let at = format!("{at_ladder}[{i}]");
+        let id = s["id"].as_str().unwrap_or("");
+        if !crate::routing::id_ok(id) {
+            errors.push(FieldError::new(
+                format!("{at}.id"),
+                "give an id of letters, digits, - _ .",
+            ));
+        } else if ladder.iter().any(|x| x.id == id) {
+            errors.push(FieldError::new(
+                format!("{at}.id"),
+                format!("`{id}` is used by an earlier step"),
+            ));
+        }
+        let action = match serde_json::from_value::<Action>(s["action"].clone()) {
+            Ok(a) => a,
+            Err(_) => {
+                errors.push(FieldError::new(
+                    format!("{at}.action"),
+                    "one of warn, escalate, reassign",
+                ));
+                Action::Warn
+            }
+        };
+        let offset = match (&s["before_deadline_minutes"], &s["after_deadline_minutes"]) {
+            (Value::Null, Value::Null) | (Value::Number(_), Value::Number(_)) => {
+                errors.push(FieldError::new(
+                    at.clone(),
+                    "give before_deadline_minutes or after_deadline_minutes",
+                ));
+                0
+            }
+            (b, Value::Null) => {
+                -minutes(b, &format!("{at}.before_deadline_minutes"), errors).unwrap_or(0)
+            }
+            (_, a) => minutes(a, &format!("{at}.after_deadline_minutes"), errors).unwrap_or(0),
+        };
+        let via: Vec<Via> = match (&s["via"], action) {
+            (Value::Null, Action::Escalate) => vec![Via::Task, Via::Webhook],
+            (Value::Null, _) => vec![Via::Webhook],
+            (v, _) => match serde_json::from_value::<Vec<Via>>(v.clone()) {
+                Ok(list) if !list.is_empty() => list,
+                _ => {
+                    errors.push(FieldError::new(
+                        format!("{at}.via"),
+                        "a list drawn from task, webhook",
+                    ));
+                    Vec::new()
+                }
+            },
+        };
+        if let Some(prev) = ladder.last() {
+            if offset < prev.offset_minutes {
+                errors.push(FieldError::new(at.clone(), "steps must be in time order"));
+            }
+            if prev.action == Action::Reassign {
+                errors.push(FieldError::new(
+                    at.clone(),
+                    "reassign ends the clock: it must be the last step",
+                ));
+            }
+        }
+        ladder.push(Step {
+            id: id.to_string(),
+            action,
+            offset_minutes: offset,
+            via,
+        });
+    }
+    if !allow_reassign {
+        for (i, s) in ladder.iter().enumerate() {
+            if s.action == Action::Reassign {
+                errors.push(FieldError::new(
+                    format!("{at_ladder}[{i}].action"),
+                    "a queue's ladder can warn and escalate; a rep claims the lead from the queue",
+                ));
+            }
+        }
+    }
+    ladder
+}
+
+/// The `queues` setting: `[{"queue": "unrouted", "first_touch_minutes": 60, "ladder": [...]}]`.
+fn parse_queues(v: &Value, errors: &mut Vec<FieldError>) -> Vec<QueueTier> {
+    let items = match v {
+        Value::Null => return Vec::new(),
+        Value::Array(items) if items.len() <= 50 => items,
+        _ => {
+            errors.push(FieldError::new("queues", "give at most 50 queue deadlines"));
+            return Vec::new();
+        }
+    };
+    let mut out: Vec<QueueTier> = Vec::new();
+    for (i, q) in items.iter().enumerate() {
+        let at = format!("queues[{i}]");
+        let queue = match q["queue"].as_str().map(str::trim) {
+            Some(name) if name == "*" || (!name.is_empty() && name.len() <= 100) => {
+                name.to_string()
+            }
+            _ => {
+                errors.push(FieldError::new(
+                    format!("{at}.queue"),
+                    "give the queue's name, or * for every queue",
+                ));
+                String::new()
+            }
+        };
+        if out.iter().any(|x| x.queue == queue) {
+            errors.push(FieldError::new(
+                format!("{at}.queue"),
+                format!("`{queue}` is given an earlier deadline"),
+            ));
+        }
+        let first = minutes(
+            &q["first_touch_minutes"],
+            &format!("{at}.first_touch_minutes"),
+            errors,
+        );
+        if first == Some(0) {
+            errors.push(FieldError::new(
+                format!("{at}.first_touch_minutes"),
+                "give at least one minute",
+            ));
+        }
+        let ladder = parse_ladder(&q["ladder"], &format!("{at}.ladder"), false, errors);
+        out.push(QueueTier {
+            queue,
+            first_touch_minutes: first.unwrap_or(1),
+            ladder,
+        });
+    }
+    out
+}
+
 impl Policy {
     /// Parses and validates a policy; every error names its place (`tiers[1].when.in`).
     pub fn parse(v: &Value) -> Result<Policy, Vec<FieldError>> {
@@ -131,6 +320,8 @@ impl Policy {
                 "qualifying_touches",
                 "tiers",
                 "ladder",
+                "escalation_owner",
+                "queues",
             ]
             .contains(&key.as_str())
             {
@@ -258,86 +449,21 @@ impl Policy {
                 follow_up_minutes: follow_up,
             });
         }
-        let mut ladder: Vec<Step> = Vec::new();
-        let steps = match &v["ladder"] {
-            Value::Null => Vec::new(),
-            Value::Array(items) if items.len() <= 10 => items.clone(),
+        let ladder = parse_ladder(&v["ladder"], "ladder", true, &mut errors);
+        let escalation_owner = match &v["escalation_owner"] {
+            Value::Null => None,
+            Value::String(o) if !o.trim().is_empty() && o.len() <= 200 => {
+                Some(o.trim().to_string())
+            }
             _ => {
-                errors.push(FieldError::new("ladder", "give at most 10 steps"));
-                Vec::new()
+                errors.push(FieldError::new(
+                    "escalation_owner",
+                    "give who gets escalation tasks when the owner has no manager and the team no lead (a rep id or a name, at most 200 characters)",
+                ));
+                None
             }
         };
-        for (i, s) in steps.iter().enumerate() {
-            let at = format!("ladder[{i}]");
-            let id = s["id"].as_str().unwrap_or("");
-            if !crate::routing::id_ok(id) {
-                errors.push(FieldError::new(
-                    format!("{at}.id"),
-                    "give an id of letters, digits, - _ .",
-                ));
-            } else if ladder.iter().any(|x| x.id == id) {
-                errors.push(FieldError::new(
-                    format!("{at}.id"),
-                    format!("`{id}` is used by an earlier step"),
-                ));
-            }
-            let action = match serde_json::from_value::<Action>(s["action"].clone()) {
-                Ok(a) => a,
-                Err(_) => {
-                    errors.push(FieldError::new(
-                        format!("{at}.action"),
-                        "one of warn, escalate, reassign",
-                    ));
-                    Action::Warn
-                }
-            };
-            let offset = match (&s["before_deadline_minutes"], &s["after_deadline_minutes"]) {
-                (Value::Null, Value::Null) | (Value::Number(_), Value::Number(_)) => {
-                    errors.push(FieldError::new(
-                        at.clone(),
-                        "give before_deadline_minutes or after_deadline_minutes",
-                    ));
-                    0
-                }
-                (b, Value::Null) => {
-                    -minutes(b, &format!("{at}.before_deadline_minutes"), &mut errors).unwrap_or(0)
-                }
-                (_, a) => {
-                    minutes(a, &format!("{at}.after_deadline_minutes"), &mut errors).unwrap_or(0)
-                }
-            };
-            let via: Vec<Via> = match (&s["via"], action) {
-                (Value::Null, Action::Escalate) => vec![Via::Task, Via::Webhook],
-                (Value::Null, _) => vec![Via::Webhook],
-                (v, _) => match serde_json::from_value::<Vec<Via>>(v.clone()) {
-                    Ok(list) if !list.is_empty() => list,
-                    _ => {
-                        errors.push(FieldError::new(
-                            format!("{at}.via"),
-                            "a list drawn from task, webhook",
-                        ));
-                        Vec::new()
-                    }
-                },
-            };
-            if let Some(prev) = ladder.last() {
-                if offset < prev.offset_minutes {
-                    errors.push(FieldError::new(at.clone(), "steps must be in time order"));
-                }
-                if prev.action == Action::Reassign {
-                    errors.push(FieldError::new(
-                        at.clone(),
-                        "reassign ends the clock: it must be the last step",
-                    ));
-                }
-            }
-            ladder.push(Step {
-                id: id.to_string(),
-                action,
-                offset_minutes: offset,
-                via,
-            });
-        }
+        let queues = parse_queues(&v["queues"], &mut errors);
         if errors.is_empty() {
             Ok(Policy {
                 name,
@@ -346,6 +472,8 @@ impl Policy {
                 qualifying_touches,
                 tiers,
                 ladder,
+                escalation_owner,
+                queues,
             })
         } else {
             Err(errors)
@@ -358,6 +486,14 @@ impl Policy {
             .iter()
             .find(|t| t.when.as_ref().is_none_or(|c| c.matches(facts)))
             .unwrap_or_else(|| self.tiers.last().expect("a policy has tiers"))
+    }
+
+    /// The deadline for leads waiting in `queue`, if the policy gives one.
+    pub fn queue_tier(&self, queue: &str) -> Option<&QueueTier> {
+        self.queues
+            .iter()
+            .find(|q| q.queue == queue)
+            .or_else(|| self.queues.iter().find(|q| q.queue == "*"))
     }
 
     /// Whether a touch of this type stops the clock.
@@ -399,12 +535,38 @@ pub struct Clock {
 /// Starts a clock at `start` in `schedule` for `tier`. `None` only when the schedule does not
 /// open within the look-ahead horizon.
 pub fn start(policy: &Policy, tier: &Tier, schedule: &Schedule, start: i64) -> Option<Clock> {
-    let deadline_at = schedule.add_business_minutes(start, tier.first_touch_minutes)?;
-    let steps = policy
-        .ladder
+    start_ladder(
+        &tier.name,
+        tier.first_touch_minutes,
+        &policy.ladder,
+        schedule,
+        start,
+    )
+}
+
+/// Starts a clock for a lead waiting in a queue (tier `queue:<name>`), in the policy's hours.
+pub fn start_queue(policy: &Policy, queue: &QueueTier, start: i64) -> Option<Clock> {
+    start_ladder(
+        &format!("queue:{}", queue.queue),
+        queue.first_touch_minutes,
+        &queue.ladder,
+        &policy.business_hours,
+        start,
+    )
+}
+
+fn start_ladder(
+    tier: &str,
+    first_touch_minutes: i64,
+    ladder: &[Step],
+    schedule: &Schedule,
+    start: i64,
+) -> Option<Clock> {
+    let deadline_at = schedule.add_business_minutes(start, first_touch_minutes)?;
+    let steps = ladder
         .iter()
         .map(|s| {
-            let at = (tier.first_touch_minutes + s.offset_minutes).max(0);
+            let at = (first_touch_minutes + s.offset_minutes).max(0);
             schedule
                 .add_business_minutes(start, at)
                 .map(|due_at| DueStep {
@@ -416,10 +578,26 @@ pub fn start(policy: &Policy, tier: &Tier, schedule: &Schedule, start: i64) -> O
         })
         .collect::<Option<Vec<_>>>()?;
     Some(Clock {
-        tier: tier.name.clone(),
+        tier: tier.to_string(),
         deadline_at,
         steps,
     })
+}
+
+/// How a running clock ends when its lead gets a new assignment at `at`: a queue's clock is met
+/// (or late) when a rep takes the lead from the queue — claiming it is the queue's first touch;
+/// any other clock just ends (the new owner gets a clock of their own).
+pub fn superseded(
+    queue_clock: bool,
+    deadline_at: i64,
+    to_rep: bool,
+    at: i64,
+) -> (&'static str, Option<i64>) {
+    match (queue_clock, to_rep) {
+        (true, true) if at <= deadline_at => ("met", Some(at)),
+        (true, true) => ("late", Some(at)),
+        _ => ("ended", None),
+    }
 }
 
 /// When the step after `done` steps is due (`None`: the ladder is finished).
@@ -590,6 +768,75 @@ mod tests {
             ]
         }))
         .unwrap()
+    }
+
+    #[test]
+    fn queues_get_deadlines_and_ladders_without_reassignment() {
+        let mut doc = serde_json::to_value(json!({
+            "name": "q", "business_hours": {"timezone": "UTC", "hours": {"mon": "09:00-17:00"}},
+            "tiers": [{"name": "standard", "first_touch_minutes": 60}],
+            "escalation_owner": "rep_head_of_sales",
+            "queues": [
+                {"queue": "unrouted", "first_touch_minutes": 30, "ladder": [{"id": "escalate", "action": "escalate", "after_deadline_minutes": 0}]},
+                {"queue": "*", "first_touch_minutes": 240}
+            ]
+        }))
+        .unwrap();
+        let p = Policy::parse(&doc).unwrap();
+        assert_eq!(p.escalation_owner.as_deref(), Some("rep_head_of_sales"));
+        assert_eq!(p.queue_tier("unrouted").unwrap().first_touch_minutes, 30);
+        assert_eq!(p.queue_tier("nurture").unwrap().queue, "*");
+        // Monday 09:00 UTC: 30 business minutes.
+        let c = start_queue(
+            &p,
+            p.queue_tier("unrouted").unwrap(),
+            at("2026-11-23T09:00:00Z"),
+        )
+        .unwrap();
+        assert_eq!(c.tier, "queue:unrouted");
+        assert_eq!(c.deadline_at, at("2026-11-23T09:30:00Z"));
+        assert_eq!(c.steps[0].action, Action::Escalate);
+        // A queue lead is moved on by a rep claiming it, not reassigned by the ladder.
+        doc["queues"][0]["ladder"] =
+            json!([{"id": "move", "action": "reassign", "after_deadline_minutes": 10}]);
+        doc["queues"][1]["queue"] = json!("unrouted");
+        let errors = Policy::parse(&doc).unwrap_err();
+        let fields: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(
+            fields,
+            ["queues[0].ladder[0].action", "queues[1].queue"],
+            "{errors:?}"
+        );
+        // No queues: a queue lead gets no clock.
+        assert!(policy().queue_tier("unrouted").is_none());
+    }
+
+    #[test]
+    fn a_claim_meets_or_misses_the_queue_deadline_and_other_clocks_just_end() {
+        assert_eq!(superseded(true, 100, true, 100), ("met", Some(100)));
+        assert_eq!(superseded(true, 100, true, 101), ("late", Some(101)));
+        assert_eq!(superseded(true, 100, false, 50), ("ended", None));
+        assert_eq!(superseded(false, 100, true, 50), ("ended", None));
+    }
+
+    #[test]
+    fn an_escalation_task_always_has_an_assignee() {
+        assert_eq!(
+            escalation_assignee(Some("mgr"), Some("lead"), Some("owner")),
+            ("mgr".to_string(), "manager")
+        );
+        assert_eq!(
+            escalation_assignee(None, Some("lead"), Some("owner")),
+            ("lead".to_string(), "team_lead")
+        );
+        assert_eq!(
+            escalation_assignee(Some(" "), None, Some("owner")),
+            ("owner".to_string(), "escalation_owner")
+        );
+        assert_eq!(
+            escalation_assignee(None, None, None),
+            (DEFAULT_ESCALATION_OWNER.to_string(), "default")
+        );
     }
 
     #[test]

@@ -680,6 +680,190 @@ fn deactivating_a_rep_reroutes_their_open_leads_through_the_rules() {
 }
 
 #[test]
+fn a_rep_who_becomes_unavailable_hands_on_the_leads_they_have_not_touched() {
+    let _guard = lock();
+    let api = api();
+    let batch = unique("u");
+    let (going, staying) = (unique("going"), unique("staying"));
+    put_rep(&api, &going, json!({"name": "Going away"}));
+    put_rep(&api, &staying, json!({"name": "Staying"}));
+    let team = unique("handover");
+    put_team(
+        &api,
+        &team,
+        json!({"name": "Hands on", "mode": "least_loaded", "working_hours": "ignore", "when_unavailable": "reroute_untouched",
+               "members": [{"rep": going}, {"rep": staying}]}),
+    );
+    let fallback = unique("fbu");
+    put_rep(&api, &fallback, json!({"name": "Fallback"}));
+    publish(
+        &api,
+        json!({"name": format!("handover {batch}"), "account_owner_first": false,
+               "rules": [{"id": "h", "when": {"field": "custom.batch", "equals": batch}, "assign": {"team": team}}],
+               "fallback": {"rep": fallback}}),
+    );
+    // Least loaded with a tie: the first member. Staying is made busier so Going gets both.
+    let busy = new_lead(
+        &api,
+        json!({"email": email("routing-test.io"), "lead_source": "test", "custom": {"batch": batch}}),
+    );
+    let res = api
+        .post(&format!("/v1/leads/{busy}/assignment"))
+        .bearer(&api.admin_key)
+        .json(&json!({"rep": staying, "reason": "make staying busier"}))
+        .send();
+    assert_eq!(res.status, 201, "{}", res.text());
+    let touched = new_lead(
+        &api,
+        json!({"email": email("routing-test.io"), "lead_source": "test", "custom": {"batch": batch}}),
+    );
+    let untouched = new_lead(
+        &api,
+        json!({"email": email("routing-test.io"), "lead_source": "test", "custom": {"batch": batch}}),
+    );
+    assert_eq!(route(&api, &touched, false)["owner"], json!({"rep": going}));
+    let second = route(&api, &untouched, false);
+    assert_eq!(second["owner"], json!({"rep": going}), "{second}");
+    // The clocks start; the rep calls one of the two leads.
+    assert_eq!(api.fire_cron_at(None).status, 200);
+    let res = api
+        .post(&format!("/v1/leads/{touched}/touches"))
+        .bearer(&api.admin_key)
+        .json(&json!({"type": "call", "rep": going}))
+        .send();
+    assert_eq!(res.status, 201, "{}", res.text());
+    // Out of office from now: the untouched lead is routed again, the touched one stays.
+    let res = api
+        .patch(&format!("/v1/roster/reps/{going}"))
+        .bearer(&api.admin_key)
+        .json(&json!({"out_of_office_until": "2099-01-01T00:00:00Z"}))
+        .send();
+    assert_eq!(res.status, 200, "{}", res.text());
+    let rerouting = res.json()["rerouting"].clone();
+    assert_eq!(rerouting["handover"], "untouched", "{rerouting}");
+    let moved: Vec<&str> = rerouting["rerouted"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["lead_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(moved, vec![untouched.as_str()], "{rerouting}");
+    let r = routing(&api, &untouched);
+    assert_eq!(r["owner"], json!({"rep": staying}), "{r}");
+    assert_eq!(r["current"]["reason"], "unavailable");
+    assert_eq!(r["history"][1]["ended_reason"], "owner_unavailable");
+    let candidates = r["current"]["explanation"]["steps"][0]["team"]["candidates"]
+        .as_array()
+        .unwrap();
+    let skipped = candidates
+        .iter()
+        .find(|c| c["rep"] == json!(going))
+        .unwrap();
+    assert!(
+        matches!(
+            skipped["reason"].as_str(),
+            Some("current_owner" | "out_of_office")
+        ),
+        "{skipped}"
+    );
+    assert_eq!(routing(&api, &touched)["owner"], json!({"rep": going}));
+}
+
+#[test]
+fn queues_list_their_leads_and_a_claim_is_recorded_within_capacity() {
+    let _guard = lock();
+    let api = api();
+    let batch = unique("q");
+    let queue = unique("queue");
+    publish(
+        &api,
+        json!({"name": format!("queue {batch}"), "account_owner_first": false,
+               "rules": [{"id": "q", "when": {"field": "custom.batch", "equals": batch}, "assign": {"queue": queue}}],
+               "fallback": {"queue": "unrouted"}}),
+    );
+    let leads: Vec<String> = (0..3)
+        .map(|_| {
+            let lead = new_lead(&api, json!({"email": email("routing-test.io"), "lead_source": "test", "custom": {"batch": batch}}));
+            assert_eq!(route(&api, &lead, false)["owner"], json!({"queue": queue}));
+            lead
+        })
+        .collect();
+    let all = api.get("/v1/queues").bearer(&api.admin_key).send();
+    assert_eq!(all.status, 200, "{}", all.text());
+    let mine = all.json()["queues"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|q| q["id"] == json!(queue))
+        .cloned()
+        .unwrap();
+    assert_eq!(mine["waiting"], 3);
+    let listed = api
+        .get(&format!("/v1/queues/{queue}?limit=2"))
+        .bearer(&api.admin_key)
+        .send()
+        .json();
+    assert_eq!(listed["waiting"], 3);
+    let ids: Vec<&str> = listed["leads"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["lead_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        ids,
+        vec![leads[0].as_str(), leads[1].as_str()],
+        "oldest first, limited"
+    );
+    api.get(&format!("/v1/queues/{queue}?limit=1.5"))
+        .bearer(&api.admin_key)
+        .send()
+        .assert_problem(422, "validation-failed");
+
+    // A rep with room for one claims the oldest; the claim is explained and the queue shrinks.
+    let rep = unique("claimer");
+    put_rep(
+        &api,
+        &rep,
+        json!({"name": "Claimer", "capacity": {"max_open": 1}}),
+    );
+    let claim = |body: Value| {
+        api.post(&format!("/v1/queues/{queue}/claim"))
+            .bearer(&api.admin_key)
+            .json(&body)
+            .send()
+    };
+    let res = claim(json!({"rep": rep}));
+    assert_eq!(res.status, 201, "{}", res.text());
+    let a = res.json();
+    assert_eq!(
+        (a["lead_id"].clone(), a["via"].clone(), a["owner"].clone()),
+        (json!(leads[0]), json!("claim"), json!({"rep": rep}))
+    );
+    assert_eq!(a["explanation"]["claim"]["queue"], json!(queue));
+    let history = routing(&api, &leads[0])["history"].clone();
+    assert_eq!(history[1]["owner"], json!({"queue": queue}));
+    assert_eq!(history[1]["ended_reason"], "claimed");
+    // Full now: a second claim is refused, and nothing moves.
+    let refused = claim(json!({"rep": rep}));
+    let p = refused.assert_problem(409, "conflict");
+    assert!(
+        p["detail"].as_str().unwrap().contains("capacity_open"),
+        "{p}"
+    );
+    assert_eq!(
+        api.get(&format!("/v1/queues/{queue}"))
+            .bearer(&api.admin_key)
+            .send()
+            .json()["waiting"],
+        2
+    );
+    claim(json!({"rep": unique("ghost")})).assert_problem(422, "validation-failed");
+    claim(json!({"rep": rep, "lead_id": leads[0]})).assert_problem(404, "not-found");
+    claim(json!({"rep": rep, "surprise": 1})).assert_problem(422, "validation-failed");
+}
+
+#[test]
 fn capacity_out_of_office_and_hours_send_leads_to_the_fallback_with_reasons() {
     let _guard = lock();
     let api = api();

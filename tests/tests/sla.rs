@@ -473,3 +473,209 @@ fn a_touch_stops_the_clock_and_the_figures_add_up() {
         "policy.tiers[0].when"
     );
 }
+
+#[test]
+fn a_queue_has_a_deadline_a_claim_meets_it_and_escalations_always_have_an_assignee() {
+    let _guard = lock();
+    let api = api();
+    let w = world(&api);
+    let queue = unique("inbound");
+    let lead_rep = unique("teamlead");
+    ok(
+        &api,
+        "PUT",
+        &format!("/v1/roster/reps/{lead_rep}"),
+        json!({"name": "Team lead"}),
+        200,
+    );
+    // A rep with no manager, in a team whose lead takes their escalations.
+    let orphan = unique("nomgr");
+    ok(
+        &api,
+        "PUT",
+        &format!("/v1/roster/reps/{orphan}"),
+        json!({"name": "No manager"}),
+        200,
+    );
+    let team = unique("ledteam");
+    ok(
+        &api,
+        "PUT",
+        &format!("/v1/roster/teams/{team}"),
+        json!({"name": "Led team", "lead": lead_rep, "members": [{"rep": orphan}]}),
+        200,
+    );
+    ok(
+        &api,
+        "POST",
+        "/v1/admin/routing/configs",
+        json!({"reason": "queue sla test", "config": {"name": "queue sla test", "account_owner_first": false,
+        "rules": [
+            {"id": "queued", "when": {"field": "custom.batch", "equals": w.batch}, "assign": {"queue": queue}},
+            {"id": "led", "when": {"field": "custom.batch", "equals": format!("{}-led", w.batch)}, "assign": {"team": team}}
+        ],
+        "fallback": {"rep": w.manager}}}),
+        201,
+    );
+    let all_day = json!({"timezone": "UTC", "hours": {"mon": "00:00-24:00", "tue": "00:00-24:00", "wed": "00:00-24:00",
+        "thu": "00:00-24:00", "fri": "00:00-24:00", "sat": "00:00-24:00", "sun": "00:00-24:00"}});
+    ok(
+        &api,
+        "POST",
+        "/v1/admin/sla/policies",
+        json!({"reason": "queue sla test", "policy": {
+        "name": "test: queues within half an hour", "business_hours": all_day, "use_rep_hours": false,
+        "escalation_owner": "head-of-sales",
+        "tiers": [{"name": "standard", "first_touch_minutes": 60}],
+        "ladder": [{"id": "escalate", "action": "escalate", "after_deadline_minutes": 0, "via": ["task"]}],
+        "queues": [{"queue": queue, "first_touch_minutes": 30,
+                    "ladder": [{"id": "escalate", "action": "escalate", "after_deadline_minutes": 0, "via": ["task"]}]}]}}),
+        201,
+    );
+    // A queue's ladder cannot reassign: a rep claims the lead.
+    let res = api
+        .post("/v1/admin/sla/policies")
+        .bearer(&api.admin_key)
+        .json(&json!({"reason": "x", "policy": {"name": "bad", "business_hours": all_day, "tiers": [{"name": "s", "first_touch_minutes": 5}],
+            "queues": [{"queue": "q", "first_touch_minutes": 5, "ladder": [{"id": "r", "action": "reassign", "after_deadline_minutes": 1}]}]}}))
+        .send();
+    let problem = res.assert_problem(422, "validation-failed");
+    assert_eq!(
+        problem["errors"][0]["field"], "policy.queues[0].ladder[0].action",
+        "{problem}"
+    );
+
+    // Two MQLs wait in the queue.
+    let (late, _) = queued(&api, &w.batch);
+    let (on_time, t0) = queued(&api, &w.batch);
+    cron(&api, t0 + MINUTE);
+    let clock = sla(&api, &late)["clocks"][0].clone();
+    assert_eq!(clock["queue"], json!(queue), "{clock}");
+    assert_eq!(clock["owner"], json!({"queue": queue}));
+    assert_eq!(clock["tier"], format!("queue:{queue}"));
+    let listed = api
+        .get(&format!("/v1/queues/{queue}"))
+        .bearer(&api.admin_key)
+        .send();
+    assert_eq!(listed.status, 200, "{}", listed.text());
+    let listed = listed.json();
+    assert_eq!(listed["waiting"], 2, "{listed}");
+    assert_eq!(
+        listed["leads"][0]["lead_id"],
+        json!(late),
+        "oldest first: {listed}"
+    );
+
+    // One is claimed in time: the queue's clock is met, the rep's starts.
+    let rep = w.reps[0].clone();
+    let claimed = ok(
+        &api,
+        "POST",
+        &format!("/v1/queues/{queue}/claim"),
+        json!({"rep": rep, "lead_id": on_time}),
+        201,
+    );
+    assert_eq!(claimed["via"], "claim");
+    cron(&api, t0 + 5 * MINUTE);
+    let view = sla(&api, &on_time);
+    let queued_clock = view["clocks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["queue"] == json!(queue))
+        .unwrap()
+        .clone();
+    assert_eq!(queued_clock["state"], "met", "{view}");
+    assert!(
+        view["clocks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["rep"] == json!(rep) && c["state"] == "running"),
+        "{view}"
+    );
+
+    // The other waits past the deadline: escalated to the policy's escalation owner (a queue has
+    // no manager). (Whether a claim is late is decided by the claim's wall-clock time, which a
+    // test cannot move: the domain's unit test covers it.)
+    cron(&api, t0 + 31 * MINUTE);
+    let view = sla(&api, &late);
+    let tasks = view["tasks"].as_array().unwrap();
+    assert_eq!(tasks.len(), 1, "{view}");
+    assert_eq!(tasks[0]["assignee"], "head-of-sales");
+    assert_eq!(tasks[0]["assigned_because"], "escalation_owner");
+    assert!(tasks[0]["title"].as_str().unwrap().contains(&queue));
+    ok(
+        &api,
+        "POST",
+        &format!("/v1/queues/{queue}/claim"),
+        json!({"rep": w.reps[1]}),
+        201,
+    );
+    cron(&api, t0 + 40 * MINUTE);
+    let view = sla(&api, &late);
+    let queued_clock = view["clocks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["queue"] == json!(queue))
+        .unwrap()
+        .clone();
+    assert_ne!(
+        queued_clock["state"], "running",
+        "the claim ended the queue's clock: {view}"
+    );
+    assert!(queued_clock["touched_at"].is_string(), "{view}");
+    let empty = api
+        .get(&format!("/v1/queues/{queue}"))
+        .bearer(&api.admin_key)
+        .send()
+        .json();
+    assert_eq!(empty["waiting"], 0);
+    let figures = api.get("/v1/sla/metrics").bearer(&api.admin_key).send();
+    assert_eq!(figures.status, 200, "{}", figures.text());
+    let figures = figures.json();
+    assert_eq!(figures["by_queue"][&queue]["assigned"], 2, "{figures}");
+
+    // A rep without a manager: the team's lead gets the escalation.
+    let body = ok(
+        &api,
+        "POST",
+        "/v1/leads",
+        json!({"email": email("sla-test.io"), "title": "VP Sales", "lead_source": "test", "custom": {"batch": format!("{}-led", w.batch)}}),
+        201,
+    );
+    assert_eq!(body["owner"], json!({"rep": orphan}), "{body}");
+    let led = body["id"].as_str().unwrap().to_string();
+    let at = parse_rfc3339(
+        routing(&api, &led)["current"]["assigned_at"]
+            .as_str()
+            .unwrap(),
+    )
+    .unwrap();
+    cron(&api, at + MINUTE);
+    cron(&api, at + 61 * MINUTE);
+    let tasks = sla(&api, &led)["tasks"].clone();
+    assert_eq!(tasks[0]["assignee"], json!(lead_rep), "{tasks}");
+    assert_eq!(tasks[0]["assigned_because"], "team_lead");
+}
+
+/// A new MQL that the rules put in a queue. Returns (lead, queued at).
+fn queued(api: &Api, batch: &str) -> (String, i64) {
+    let body = ok(
+        api,
+        "POST",
+        "/v1/leads",
+        json!({"email": email("sla-test.io"), "title": "VP Sales", "lead_source": "test", "custom": {"batch": batch}}),
+        201,
+    );
+    assert!(body["owner"]["queue"].is_string(), "{body}");
+    let lead = body["id"].as_str().unwrap().to_string();
+    let at = parse_rfc3339(
+        routing(api, &lead)["current"]["assigned_at"]
+            .as_str()
+            .unwrap(),
+    )
+    .unwrap();
+    (lead, at)
+}

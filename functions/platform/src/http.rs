@@ -147,6 +147,23 @@ pub fn query_param(req: &Request, name: &str) -> Option<String> {
         .map(|(_, v)| v)
 }
 
+/// An integer query parameter within `min..=max`: absent → `None`; anything else (`1.5`, `abc`,
+/// out of range) is a 422 naming the parameter.
+pub fn query_int(req: &Request, name: &str, min: i64, max: i64) -> Result<Option<i64>> {
+    match query_param(req, name) {
+        None => Ok(None),
+        Some(v) => match v.trim().parse::<i64>() {
+            Ok(n) if (min..=max).contains(&n) => Ok(Some(n)),
+            _ => Err(Error::Problem(Problem::validation(vec![
+                revops::problem::FieldError::new(
+                    name,
+                    format!("give a whole number from {min} to {max}"),
+                ),
+            ]))),
+        },
+    }
+}
+
 /// The caller's IP address as Cloudflare saw it.
 pub fn client_ip(req: &Request) -> Option<String> {
     header(req, "cf-connecting-ip").or_else(|| header(req, "x-real-ip"))

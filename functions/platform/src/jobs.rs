@@ -87,6 +87,30 @@ pub fn enqueue(
     )
 }
 
+/// [`enqueue`], only if `guard` (an SQL condition with its arguments) holds when the batch runs:
+/// the job is written exactly when the change it follows up was.
+#[allow(clippy::too_many_arguments)]
+pub fn enqueue_if(
+    db: &Db,
+    id: &str,
+    kind: &str,
+    subject: &str,
+    payload: &Value,
+    run_after: i64,
+    now: i64,
+    (guard, guard_args): (&str, Vec<crate::db::Arg>),
+) -> Result<D1PreparedStatement> {
+    let mut values = args![id, kind, subject, payload, run_after, now, now];
+    values.extend(guard_args);
+    db.stmt(
+        &format!(
+            "INSERT INTO jobs (id, kind, subject, payload, state, attempts, run_after, created_at, updated_at) \
+             SELECT ?, ?, ?, ?, 'pending', 0, ?, ?, ? WHERE {guard} ON CONFLICT (kind, subject) DO NOTHING"
+        ),
+        values,
+    )
+}
+
 pub async fn complete(db: &Db, kind: &str, subject: &str) -> Result<()> {
     db.run(
         "DELETE FROM jobs WHERE kind = ? AND subject = ?",

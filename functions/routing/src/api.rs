@@ -34,7 +34,7 @@ pub struct Why<'a> {
     pub only_if_current: Option<&'a str>,
 }
 
-fn webhook_data(lead: &Lead, a: &NewAssignment, previous: Option<&AssignmentRow>) -> Value {
+pub fn webhook_data(lead: &Lead, a: &NewAssignment, previous: Option<&AssignmentRow>) -> Value {
     json!({
         "assignment_id": a.id,
         "lead": {

@@ -4,6 +4,7 @@
 
 mod api;
 mod configs;
+mod queues;
 mod roster;
 mod store;
 
@@ -50,6 +51,10 @@ async fn route(cx: Cx, req: Request) -> Result<Response> {
         RouteId::DryRunRoutingConfig => configs::dry_run(&cx, req).await,
         RouteId::RollbackRoutingConfig => configs::rollback(&cx, req).await,
         RouteId::RoutingStats => configs::stats(&cx, &req).await,
+        RouteId::ListQueues => queues::list(&cx).await,
+        RouteId::GetQueue => queues::get(&cx, &req).await,
+        RouteId::ClaimFromQueue => queues::claim(&cx, req).await,
+        RouteId::AssignmentTouched => queues::touched(&cx, req).await,
         RouteId::HandlerTick => tick(&cx, req).await,
         other => Err(Error::internal(format!(
             "routing has no handler for {other:?}"
@@ -66,19 +71,23 @@ async fn tick(cx: &Cx, req: Request) -> Result<Response> {
 async fn run_tick(cx: &Cx, now: i64) -> Result<tick::Done> {
     let (delivered, failing) = outbox::deliver_due(&cx.db, now, 50).await?;
     #[derive(Deserialize)]
-    struct Id {
+    struct Pending {
         id: String,
+        reroute_pending: i64,
     }
-    let pending: Vec<Id> = cx
+    let pending: Vec<Pending> = cx
         .db
         .all(
-            "SELECT id FROM reps WHERE reroute_pending = 1 LIMIT 3",
+            "SELECT id, reroute_pending FROM reps WHERE reroute_pending > 0 LIMIT 3",
             args![],
         )
         .await?;
     let mut rerouted = Vec::new();
     for rep in pending {
-        rerouted.push(json!({ "rep": rep.id, "result": roster::reroute_rep(cx, &rep.id).await? }));
+        let handover = revops::routing::roster::Handover::from_code(rep.reroute_pending);
+        rerouted.push(
+            json!({ "rep": rep.id, "result": roster::reroute_rep(cx, &rep.id, handover).await? }),
+        );
     }
     #[derive(Deserialize)]
     struct Lead {

@@ -1,7 +1,7 @@
 //! The roster API (reps, teams, deactivation that re-routes) and CRM accounts.
 
 use revops::problem::{FieldError, Problem};
-use revops::routing::roster::{Rep, Status, Team};
+use revops::routing::roster::{reroute_untouched_teams, Handover, Rep, Status, Team};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use worker::{Request, Response};
@@ -18,12 +18,13 @@ fn invalid(errors: Vec<FieldError>) -> Error {
     Error::Problem(Problem::validation(errors))
 }
 
-async fn save_rep(cx: &Cx, rep: &Rep, reroute: bool) -> Result<()> {
+/// Stores a rep; a handover marks their open leads to re-route (the broader one wins).
+async fn save_rep(cx: &Cx, rep: &Rep, handover: Handover) -> Result<()> {
     cx.db
         .run(
             "INSERT INTO reps (id, doc, status, reroute_pending, updated_at, updated_by) VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
              ON CONFLICT (id) DO UPDATE SET doc = ?2, status = ?3, reroute_pending = MAX(reroute_pending, ?4), updated_at = ?5, updated_by = ?6",
-            args![&rep.id, &rep.to_json(), rep.status.as_str(), reroute, cx.now_ms, cx.actor()],
+            args![&rep.id, &rep.to_json(), rep.status.as_str(), handover.code(), cx.now_ms, cx.actor()],
         )
         .await?;
     Ok(())
@@ -64,8 +65,14 @@ pub async fn put_rep(cx: &Cx, mut req: Request) -> Result<Response> {
     let id = cx.param("rep_id").to_string();
     let body: Value = http::json_body(&mut req, 32 * 1024).await?;
     let rep = Rep::parse(&id, &body).map_err(invalid)?;
-    save_rep(cx, &rep, false).await?;
-    http::json(200, &rep_view(cx, &rep).await?)
+    let before = store::reps(cx).await?.remove(&id);
+    let handover = Handover::for_change(before.as_ref(), &rep, cx.now_ms);
+    save_rep(cx, &rep, handover).await?;
+    let mut view = rep_view(cx, &rep).await?;
+    if handover != Handover::None {
+        view["rerouting"] = reroute_rep(cx, &id, handover).await?;
+    }
+    http::json(200, &view)
 }
 
 /// `PATCH /v1/roster/reps/{id}`: changes the given fields (out of office, capacity, hours, …).
@@ -87,11 +94,11 @@ pub async fn patch_rep(cx: &Cx, mut req: Request) -> Result<Response> {
         doc[k] = v;
     }
     let rep = Rep::parse(&id, &doc).map_err(invalid)?;
-    let left = rep.status == Status::Left && current.status != Status::Left;
-    save_rep(cx, &rep, left).await?;
+    let handover = Handover::for_change(Some(&current), &rep, cx.now_ms);
+    save_rep(cx, &rep, handover).await?;
     let mut view = rep_view(cx, &rep).await?;
-    if left {
-        view["rerouting"] = reroute_rep(cx, &id).await?;
+    if handover != Handover::None {
+        view["rerouting"] = reroute_rep(cx, &id, handover).await?;
     }
     http::json(200, &view)
 }
@@ -137,8 +144,8 @@ pub async fn deactivate(cx: &Cx, mut req: Request) -> Result<Response> {
     };
     let mut rep = find_rep(cx, &id).await?;
     rep.status = status;
-    save_rep(cx, &rep, true).await?;
-    let rerouting = reroute_rep(cx, &id).await?;
+    save_rep(cx, &rep, Handover::AllOpen).await?;
+    let rerouting = reroute_rep(cx, &id, Handover::AllOpen).await?;
     let mut view = rep_view(cx, &rep).await?;
     view["rerouting"] = rerouting;
     http::json(200, &view)
@@ -150,24 +157,53 @@ struct OpenRow {
     lead_id: String,
 }
 
-/// Re-routes up to [`REROUTE_BATCH`] of a deactivated rep's open leads; clears the rep's
-/// pending mark when none are left.
-pub async fn reroute_rep(cx: &Cx, rep_id: &str) -> Result<Value> {
-    let open: Vec<OpenRow> = cx
-        .db
-        .all(
-            "SELECT id, lead_id FROM assignments WHERE rep_id = ? AND current = 1 AND status = 'open' ORDER BY assigned_at LIMIT ?",
-            args![rep_id, REROUTE_BATCH + 1],
-        )
-        .await?;
+/// Re-routes up to [`REROUTE_BATCH`] of the open leads a rep hands on — every one when they
+/// left or were deactivated; those still waiting for a first touch, in teams that say so, when
+/// they became unavailable — and clears the rep's pending mark when none are left.
+pub async fn reroute_rep(cx: &Cx, rep_id: &str, handover: Handover) -> Result<Value> {
+    let open: Vec<OpenRow> = match handover {
+        Handover::None => Vec::new(),
+        Handover::AllOpen => {
+            cx.db
+                .all(
+                    "SELECT id, lead_id FROM assignments WHERE rep_id = ? AND current = 1 AND status = 'open' ORDER BY assigned_at LIMIT ?",
+                    args![rep_id, REROUTE_BATCH + 1],
+                )
+                .await?
+        }
+        Handover::Untouched => {
+            let teams = reroute_untouched_teams(store::teams(cx).await?.values());
+            if teams.is_empty() {
+                Vec::new()
+            } else {
+                let mut values = args![rep_id];
+                values.extend(teams.iter().map(platform::Arg::from));
+                values.push(platform::Arg::from(REROUTE_BATCH + 1));
+                cx.db
+                    .all(
+                        &format!(
+                            "SELECT id, lead_id FROM assignments WHERE rep_id = ? AND current = 1 AND status = 'open' \
+                             AND first_touch_at IS NULL AND team_id IN ({}) ORDER BY assigned_at LIMIT ?",
+                            vec!["?"; teams.len()].join(", ")
+                        ),
+                        values,
+                    )
+                    .await?
+            }
+        }
+    };
+    let (reason, ended_reason) = match handover {
+        Handover::Untouched => ("unavailable", "owner_unavailable"),
+        _ => ("reroute", "rep_deactivated"),
+    };
     let mut moved = Vec::new();
     let mut failed = 0;
     for row in open.iter().take(REROUTE_BATCH) {
         let why = Why {
-            reason: "reroute",
+            reason,
             force: true,
             exclude: Some(rep_id),
-            ended_reason: "rep_deactivated",
+            ended_reason,
             only_if_current: None,
         };
         match api::route_lead(cx, &row.lead_id, why).await {
@@ -187,7 +223,9 @@ pub async fn reroute_rep(cx: &Cx, rep_id: &str) -> Result<Value> {
             )
             .await?;
     }
-    Ok(json!({ "rerouted": moved, "more_pending": more }))
+    Ok(
+        json!({ "handover": match handover { Handover::Untouched => "untouched", _ => "all_open" }, "rerouted": moved, "more_pending": more }),
+    )
 }
 
 /// `PUT /v1/roster/teams/{id}`: every member must be on the roster.
@@ -196,7 +234,7 @@ pub async fn put_team(cx: &Cx, mut req: Request) -> Result<Response> {
     let body: Value = http::json_body(&mut req, 64 * 1024).await?;
     let team = Team::parse(&id, &body).map_err(invalid)?;
     let reps = store::reps(cx).await?;
-    let missing: Vec<FieldError> = team
+    let mut missing: Vec<FieldError> = team
         .members
         .iter()
         .enumerate()
@@ -208,6 +246,12 @@ pub async fn put_team(cx: &Cx, mut req: Request) -> Result<Response> {
             )
         })
         .collect();
+    if let Some(lead) = team.lead.as_ref().filter(|l| !reps.contains_key(*l)) {
+        missing.push(FieldError::new(
+            "lead",
+            format!("`{lead}` is not on the roster"),
+        ));
+    }
     if !missing.is_empty() {
         return Err(invalid(missing));
     }

@@ -9,6 +9,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use worker::{Request, Response};
 
+use crate::ladder;
 use crate::store::{self, ClockRow, POLICIES};
 use platform::versions::nothing_more;
 use platform::{args, http, Cx, Error, Result};
@@ -153,7 +154,8 @@ async fn stop_clocks(cx: &Cx, t: &TouchRow) -> Result<Vec<Value>> {
                     }
                     let hours = reps
                         .as_ref()
-                        .and_then(|r| r.get(&c.rep_id))
+                        .zip(c.rep_id.as_ref())
+                        .and_then(|(r, id)| r.get(id))
                         .and_then(|r| r.working_hours.as_ref());
                     policy
                         .schedule(hours)
@@ -165,15 +167,33 @@ async fn stop_clocks(cx: &Cx, t: &TouchRow) -> Result<Vec<Value>> {
             } else {
                 "late"
             };
-            let changed = cx
-                .db
-                .run(
-                    "UPDATE sla_clocks SET state = ?, touched_at = ?, touch_id = ?, next_due_at = NULL, follow_up_due_at = ? WHERE assignment_id = ? AND state = 'running'",
-                    args![state, t.occurred_at, &t.id, follow_up_due, &c.assignment_id],
-                )
-                .await?;
-            if changed == 1 {
+            // The clock stops, and routing is told of the first touch in the same batch.
+            let stop = cx.db.stmt(
+                "UPDATE sla_clocks SET state = ?, touched_at = ?, touch_id = ?, next_due_at = NULL, follow_up_due_at = ? WHERE assignment_id = ? AND state = 'running'",
+                args![state, t.occurred_at, &t.id, follow_up_due, &c.assignment_id],
+            )?;
+            let tell_routing = platform::jobs::enqueue_if(
+                &cx.db,
+                &cx.new_id("job"),
+                ladder::TOUCHED_JOB,
+                &c.assignment_id,
+                &json!({ "at": t.occurred_at }),
+                cx.now_ms,
+                cx.now_ms,
+                (
+                    "EXISTS (SELECT 1 FROM sla_clocks WHERE assignment_id = ? AND touch_id = ?)",
+                    args![&c.assignment_id, &t.id],
+                ),
+            )?;
+            let changed = cx.db.batch(vec![stop, tell_routing]).await?;
+            if changed.first() == Some(&1) {
                 out.push(json!({ "assignment_id": c.assignment_id, "state": state, "deadline_at": rfc3339(c.deadline_at) }));
+                if ladder::mark_touched(cx, &c.assignment_id, t.occurred_at)
+                    .await
+                    .is_ok()
+                {
+                    platform::jobs::complete(&cx.db, ladder::TOUCHED_JOB, &c.assignment_id).await?;
+                }
             }
         } else if c.touched_at.is_some_and(|first| t.occurred_at > first)
             && c.follow_up_due_at.is_some()
@@ -246,7 +266,7 @@ pub async fn lead(cx: &Cx) -> Result<Response> {
                 sla::Standing::Ended => "ended",
             };
             json!({
-                "assignment_id": c.assignment_id, "rep": c.rep_id, "team": c.team_id, "tier": c.tier,
+                "assignment_id": c.assignment_id, "rep": c.rep_id, "queue": c.queue, "owner": c.owner(), "team": c.team_id, "tier": c.tier,
                 "policy_version": c.policy_version, "timezone": c.timezone,
                 "started_at": rfc3339(c.started_at), "deadline_at": rfc3339(c.deadline_at),
                 "state": c.state, "standing": standing,
@@ -277,6 +297,7 @@ struct TaskRow {
     lead_id: String,
     assignment_id: String,
     assignee: Option<String>,
+    assigned_because: Option<String>,
     title: String,
     status: String,
     created_at: i64,
@@ -284,13 +305,13 @@ struct TaskRow {
 }
 
 const TASK_COLUMNS: &str =
-    "id, lead_id, assignment_id, assignee, title, status, created_at, done_at";
+    "id, lead_id, assignment_id, assignee, assigned_because, title, status, created_at, done_at";
 
 impl TaskRow {
     fn view(&self) -> Value {
         json!({
             "id": self.id, "lead_id": self.lead_id, "assignment_id": self.assignment_id,
-            "assignee": self.assignee, "title": self.title, "status": self.status,
+            "assignee": self.assignee, "assigned_because": self.assigned_because, "title": self.title, "status": self.status,
             "created_at": rfc3339(self.created_at), "done_at": self.done_at.map(rfc3339),
         })
     }
@@ -365,7 +386,8 @@ pub async fn metrics(cx: &Cx, req: &Request) -> Result<Response> {
     #[derive(Deserialize)]
     struct Row {
         lead_id: String,
-        rep_id: String,
+        rep_id: Option<String>,
+        queue: Option<String>,
         team_id: Option<String>,
         started_at: i64,
         deadline_at: i64,
@@ -378,7 +400,7 @@ pub async fn metrics(cx: &Cx, req: &Request) -> Result<Response> {
     let rows: Vec<Row> = cx
         .db
         .all(
-            "SELECT lead_id, rep_id, team_id, started_at, deadline_at, touched_at, ended_at, follow_up_due_at, followed_up_at FROM sla_clocks \
+            "SELECT lead_id, rep_id, queue, team_id, started_at, deadline_at, touched_at, ended_at, follow_up_due_at, followed_up_at FROM sla_clocks \
              WHERE started_at >= ? AND started_at < ? ORDER BY started_at LIMIT ?",
             args![from, to, LIMIT],
         )
@@ -401,11 +423,18 @@ pub async fn metrics(cx: &Cx, req: &Request) -> Result<Response> {
     let mut all = Tally::default();
     let mut teams: BTreeMap<String, Tally> = BTreeMap::new();
     let mut reps: BTreeMap<String, Tally> = BTreeMap::new();
-    // The owner a lead's outcome is credited to: the latest clock in the range.
+    let mut queues: BTreeMap<String, Tally> = BTreeMap::new();
+    // The rep a lead's outcome is credited to: the latest rep clock in the range.
     let mut owner: HashMap<&str, (&str, Option<&str>)> = HashMap::new();
     for r in &rows {
         let mut groups: Vec<&mut Tally> = vec![&mut all];
-        groups.push(reps.entry(r.rep_id.clone()).or_default());
+        if let Some(rep) = &r.rep_id {
+            groups.push(reps.entry(rep.clone()).or_default());
+            owner.insert(&r.lead_id, (rep, r.team_id.as_deref()));
+        }
+        if let Some(q) = &r.queue {
+            groups.push(queues.entry(q.clone()).or_default());
+        }
         if let Some(t) = &r.team_id {
             groups.push(teams.entry(t.clone()).or_default());
         }
@@ -413,7 +442,6 @@ pub async fn metrics(cx: &Cx, req: &Request) -> Result<Response> {
             g.add_clock(r.started_at, r.deadline_at, r.touched_at, r.ended_at, now);
             g.add_follow_up(r.follow_up_due_at, r.followed_up_at, now);
         }
-        owner.insert(&r.lead_id, (&r.rep_id, r.team_id.as_deref()));
     }
     // The latest outcome per lead counts.
     let mut last: HashMap<&str, &Outcome> = HashMap::new();
@@ -445,6 +473,7 @@ pub async fn metrics(cx: &Cx, req: &Request) -> Result<Response> {
             "overall": all.to_json(),
             "by_team": group(&teams),
             "by_rep": group(&reps),
+            "by_queue": group(&queues),
         }),
     )
 }

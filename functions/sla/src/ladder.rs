@@ -23,6 +23,8 @@ use platform::{args, jobs, outbox, Cx, Error, Result};
 
 /// Reassignments waiting for (or retrying) their call to routing.
 pub const REASSIGN_JOB: &str = "sla.reassign";
+/// First touches routing must learn of (a rep who becomes unavailable keeps touched leads).
+pub const TOUCHED_JOB: &str = "sla.mark_touched";
 /// New assignments one tick starts clocks for.
 const START_BATCH: usize = 200;
 /// Due clocks one tick takes.
@@ -38,6 +40,7 @@ struct NewAssignment {
     id: String,
     lead_id: String,
     rep_id: Option<String>,
+    queue: Option<String>,
     team_id: Option<String>,
     assigned_at: i64,
     current: i64,
@@ -52,8 +55,10 @@ struct Touch {
     occurred_at: i64,
 }
 
-/// Starts a clock for every assignment to a rep committed since the last tick read (in commit
-/// order, so an assignment committed late is never skipped). Touches already recorded count.
+/// Starts a clock for every assignment to a rep — and to a queue the policy gives a deadline —
+/// committed since the last tick read (in commit order, so an assignment committed late is never
+/// skipped). Touches already recorded count. A new assignment ends the lead's earlier running
+/// clocks: a queue's clock is met (or late) when a rep takes the lead from it.
 pub async fn start_new(cx: &Cx, now: i64) -> Result<usize> {
     #[derive(Deserialize)]
     struct Cursor {
@@ -68,7 +73,9 @@ pub async fn start_new(cx: &Cx, now: i64) -> Result<usize> {
     let scanned: Vec<NewAssignment> = cx
         .db
         .all(
-            "SELECT a.seq AS seq, a.id AS id, a.lead_id AS lead_id, a.rep_id AS rep_id, a.team_id AS team_id, a.assigned_at AS assigned_at,              a.current AS current, EXISTS (SELECT 1 FROM sla_clocks c WHERE c.assignment_id = a.id) AS clocked              FROM assignments a WHERE a.seq > ? ORDER BY a.seq LIMIT ?",
+            "SELECT a.seq AS seq, a.id AS id, a.lead_id AS lead_id, a.rep_id AS rep_id, a.queue AS queue, a.team_id AS team_id, a.assigned_at AS assigned_at, \
+             a.current AS current, EXISTS (SELECT 1 FROM sla_clocks c WHERE c.assignment_id = a.id) AS clocked \
+             FROM assignments a WHERE a.seq > ? ORDER BY a.seq LIMIT ?",
             args![mark, START_BATCH],
         )
         .await?;
@@ -79,17 +86,32 @@ pub async fn start_new(cx: &Cx, now: i64) -> Result<usize> {
         "UPDATE sla_cursor SET seq = MAX(seq, ?) WHERE id = 1",
         args![last],
     )?;
-    // Only current assignments to a rep get a clock; one already moved on needs none.
-    let fresh: Vec<&NewAssignment> = scanned
+    // Every new assignment supersedes the lead's earlier running clocks.
+    let mut stmts = supersede(cx, &scanned).await?;
+    // Only current assignments get a clock (one already moved on needs none): to a rep, or to
+    // a queue the policy gives a deadline.
+    let candidates: Vec<&NewAssignment> = scanned
         .iter()
-        .filter(|a| a.current == 1 && a.rep_id.is_some() && a.clocked == 0)
+        .filter(|a| a.current == 1 && a.clocked == 0 && (a.rep_id.is_some() || a.queue.is_some()))
         .collect();
-    if fresh.is_empty() {
-        cx.db.batch(vec![advance]).await?;
+    if candidates.is_empty() {
+        stmts.push(advance);
+        cx.db.batch(stmts).await?;
         return Ok(0);
     }
     let (version, policy) = store::active(cx).await?;
+    let fresh: Vec<&NewAssignment> = candidates
+        .into_iter()
+        .filter(|a| {
+            a.rep_id.is_some()
+                || a.queue
+                    .as_deref()
+                    .and_then(|q| policy.queue_tier(q))
+                    .is_some()
+        })
+        .collect();
     let reps = store::reps(cx).await?;
+    let mut started = 0;
     let ids: Vec<String> = fresh.iter().map(|a| a.lead_id.clone()).collect();
     let leads = store::leads(cx, &ids).await?;
     let earliest = fresh.iter().map(|a| a.assigned_at).min().unwrap_or(now);
@@ -109,18 +131,38 @@ pub async fn start_new(cx: &Cx, now: i64) -> Result<usize> {
                 .await?,
         );
     }
-    let mut stmts = Vec::new();
     for a in fresh.iter().copied() {
-        let rep_id = a.rep_id.clone().unwrap_or_default();
         let facts_of = leads.get(&a.lead_id);
         let facts = Facts {
             lead: facts_of.map(|(l, _)| l),
             routing: facts_of.map(|(_, f)| f),
             ..Default::default()
         };
-        let tier = policy.tier(&facts);
-        let schedule = policy.schedule(reps.get(&rep_id).and_then(|r| r.working_hours.as_ref()));
-        let Some(clock) = sla::start(&policy, tier, schedule, a.assigned_at) else {
+        // A rep's clock counts in the tier's minutes (and the rep's hours); a queue's in its own.
+        let (schedule, follow_up_minutes, clock) = match (&a.rep_id, &a.queue) {
+            (Some(rep_id), _) => {
+                let tier = policy.tier(&facts);
+                let schedule =
+                    policy.schedule(reps.get(rep_id).and_then(|r| r.working_hours.as_ref()));
+                (
+                    schedule,
+                    tier.follow_up_minutes,
+                    sla::start(&policy, tier, schedule, a.assigned_at),
+                )
+            }
+            (None, queue) => {
+                let tier = queue
+                    .as_deref()
+                    .and_then(|q| policy.queue_tier(q))
+                    .expect("filtered above");
+                (
+                    &policy.business_hours,
+                    None,
+                    sla::start_queue(&policy, tier, a.assigned_at),
+                )
+            }
+        };
+        let Some(clock) = clock else {
             cx.log(
                 revops::logging::Level::Warn,
                 "sla.no_business_hours",
@@ -146,23 +188,116 @@ pub async fn start_new(cx: &Cx, now: i64) -> Result<usize> {
             None => ("running", sla::next_due(&clock.steps, 0), None, None),
         };
         let follow_up_due = touched_at
-            .zip(tier.follow_up_minutes)
+            .zip(follow_up_minutes)
             .and_then(|(at, m)| schedule.add_business_minutes(at, m));
         stmts.push(cx.db.stmt(
-            "INSERT OR IGNORE INTO sla_clocks (assignment_id, lead_id, rep_id, team_id, tier, policy_version, timezone, started_at, deadline_at, steps, next_step, next_due_at, state, touched_at, touch_id, follow_up_due_at) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?)",
+            "INSERT OR IGNORE INTO sla_clocks (assignment_id, lead_id, rep_id, queue, team_id, tier, policy_version, timezone, started_at, deadline_at, steps, next_step, next_due_at, state, touched_at, touch_id, follow_up_due_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?)",
             args![
-                &a.id, &a.lead_id, &rep_id, a.team_id.clone(), &clock.tier, version, schedule.tz.name(),
+                &a.id, &a.lead_id, a.rep_id.clone(), a.queue.clone(), a.team_id.clone(), &clock.tier, version, schedule.tz.name(),
                 a.assigned_at, clock.deadline_at, serde_json::to_string(&clock.steps)?, next_due, state, touched_at, touch_id, follow_up_due
             ],
         )?);
+        if let Some(t) = touch {
+            // The owner touched the lead before its clock started: routing learns it too.
+            stmts.push(touched_job(cx, &a.id, t.occurred_at, now)?);
+        }
+        started += 1;
     }
-    let started = stmts.len();
     stmts.push(advance);
     for chunk in chunked(stmts, 100) {
         cx.db.batch(chunk).await?;
     }
     Ok(started)
+}
+
+/// A job telling routing that the assignment had its first touch at `at`.
+pub fn touched_job(cx: &Cx, assignment: &str, at: i64, now: i64) -> Result<D1PreparedStatement> {
+    jobs::enqueue(
+        &cx.db,
+        &cx.new_id("job"),
+        TOUCHED_JOB,
+        assignment,
+        &json!({ "at": at }),
+        now,
+        now,
+    )
+}
+
+/// Tells routing an assignment had its first touch (idempotent on routing's side).
+pub async fn mark_touched(cx: &Cx, assignment: &str, at: i64) -> Result<()> {
+    let reply = cx
+        .call(
+            Service::Routing,
+            Method::Post,
+            &format!("/internal/assignments/{assignment}/touched"),
+            Some(&json!({ "at": at })),
+        )
+        .await?;
+    if !reply.ok() {
+        return Err(Error::internal(format!(
+            "routing answered {}: {}",
+            reply.status, reply.body
+        )));
+    }
+    Ok(())
+}
+
+/// The cron's retry of [`mark_touched`].
+pub async fn retry_touched(cx: &Cx, job: jobs::Job) -> Result<()> {
+    let payload: Value = serde_json::from_str(&job.payload).unwrap_or_default();
+    let at = payload["at"]
+        .as_i64()
+        .ok_or_else(|| Error::internal(format!("touched job {} has no time", job.id)))?;
+    mark_touched(cx, &job.subject, at).await
+}
+
+/// Ends the running clocks that these new assignments supersede (`sla::superseded` says how).
+async fn supersede(cx: &Cx, scanned: &[NewAssignment]) -> Result<Vec<D1PreparedStatement>> {
+    #[derive(Deserialize)]
+    struct Running {
+        assignment_id: String,
+        lead_id: String,
+        queue: Option<String>,
+        started_at: i64,
+        deadline_at: i64,
+    }
+    let mut leads: Vec<&str> = scanned.iter().map(|a| a.lead_id.as_str()).collect();
+    leads.sort_unstable();
+    leads.dedup();
+    let mut running: Vec<Running> = Vec::new();
+    for chunk in leads.chunks(90) {
+        running.extend(
+            cx.db
+                .all::<Running>(
+                    &format!(
+                        "SELECT assignment_id, lead_id, queue, started_at, deadline_at FROM sla_clocks WHERE state = 'running' AND lead_id IN ({})",
+                        vec!["?"; chunk.len()].join(", ")
+                    ),
+                    chunk.iter().map(|l| platform::Arg::from(*l)).collect(),
+                )
+                .await?,
+        );
+    }
+    let mut stmts = Vec::new();
+    for a in scanned {
+        for c in running.iter().filter(|c| {
+            c.lead_id == a.lead_id && c.assignment_id != a.id && c.started_at <= a.assigned_at
+        }) {
+            let (state, touched_at) = sla::superseded(
+                c.queue.is_some(),
+                c.deadline_at,
+                a.rep_id.is_some(),
+                a.assigned_at,
+            );
+            stmts.push(cx.db.stmt(
+                "UPDATE sla_clocks SET state = ?, touched_at = COALESCE(?, touched_at), ended_at = ?, next_due_at = NULL \
+                 WHERE assignment_id = ? AND state = 'running'",
+                args![state, touched_at, a.assigned_at, &c.assignment_id],
+            )?);
+        }
+    }
+    Ok(stmts)
 }
 
 fn chunked(stmts: Vec<D1PreparedStatement>, n: usize) -> Vec<Vec<D1PreparedStatement>> {
@@ -217,6 +352,8 @@ pub async fn run_due(cx: &Cx, now: i64) -> Result<Outcome> {
         return Ok(out);
     }
     let reps = store::reps(cx).await?;
+    let team_leads = store::team_leads(cx).await?;
+    let mut policies: HashMap<i64, Option<String>> = HashMap::new();
     let ids: Vec<String> = due.iter().map(|d| d.clock.lead_id.clone()).collect();
     let leads = store::leads(cx, &ids).await?;
     let mut reassign: Vec<Reassign> = Vec::new();
@@ -244,14 +381,34 @@ pub async fn run_due(cx: &Cx, now: i64) -> Result<Outcome> {
                 )?);
                 continue;
             };
-            let event_id = cx.new_id("sle");
-            let rep = reps.get(&c.rep_id);
+            let event_id = cx.new_id(revops::ids::prefix::SLA_STEP);
+            let rep = c.rep_id.as_ref().and_then(|id| reps.get(id));
             let lead = leads.get(&c.lead_id).map(|(l, _)| l);
+            // An escalation task always has an assignee: the owner's manager, the team's lead,
+            // the policy's escalation owner, or RevOps.
+            if let std::collections::hash_map::Entry::Vacant(e) = policies.entry(c.policy_version) {
+                e.insert(store::policy(cx, c.policy_version).await?.escalation_owner);
+            }
+            let (assignee, assigned_because) = sla::escalation_assignee(
+                rep.and_then(|r| r.manager.as_deref()),
+                c.team_id
+                    .as_ref()
+                    .and_then(|t| team_leads.get(t))
+                    .and_then(|l| l.as_deref()),
+                policies.get(&c.policy_version).and_then(|o| o.as_deref()),
+            );
+            let owner = match (&c.rep_id, &c.queue) {
+                (Some(id), _) => {
+                    json!({ "rep": id, "name": rep.map(|r| r.name.clone()), "email": rep.and_then(|r| r.email.clone()) })
+                }
+                (None, queue) => json!({ "queue": queue }),
+            };
             let data = json!({
                 "lead": lead.map(|l| json!({ "id": l.id, "email": l.email, "first_name": l.first_name, "last_name": l.last_name, "company": l.company })),
                 "assignment_id": c.assignment_id,
-                "owner": { "rep": c.rep_id, "name": rep.map(|r| r.name.clone()), "email": rep.and_then(|r| r.email.clone()) },
+                "owner": owner,
                 "manager": rep.and_then(|r| r.manager.clone()),
+                "escalate_to": { "assignee": assignee, "because": assigned_because },
                 "tier": c.tier,
                 "step": step.id,
                 "action": step.action,
@@ -259,9 +416,9 @@ pub async fn run_due(cx: &Cx, now: i64) -> Result<Outcome> {
                 "assigned_at": rfc3339(c.started_at),
                 "explain_url": format!("/v1/leads/{}/sla", c.lead_id),
             });
-            let detail = json!({ "due_at": rfc3339(step.due_at), "deadline_at": rfc3339(c.deadline_at), "owner": c.rep_id, "via": step.via, "manager": data["manager"] });
+            let detail = json!({ "due_at": rfc3339(step.due_at), "deadline_at": rfc3339(c.deadline_at), "owner": c.owner(), "via": step.via, "manager": data["manager"], "escalate_to": data["escalate_to"] });
             let guard = "EXISTS (SELECT 1 FROM sla_events WHERE id = ?)";
-            taken.push((stmts.len(), json!({ "lead_id": c.lead_id, "assignment_id": c.assignment_id, "step": step.id, "action": step.action }), (step.action == Action::Reassign).then(|| Reassign { assignment: c.assignment_id.clone(), lead: c.lead_id.clone(), rep: c.rep_id.clone() })));
+            taken.push((stmts.len(), json!({ "lead_id": c.lead_id, "assignment_id": c.assignment_id, "step": step.id, "action": step.action }), (step.action == Action::Reassign).then(|| Reassign { assignment: c.assignment_id.clone(), lead: c.lead_id.clone(), rep: c.rep_id.clone().unwrap_or_default() })));
             stmts.push(cx.db.stmt(
                 "INSERT OR IGNORE INTO sla_events (id, assignment_id, lead_id, step, action, at, detail) \
                  SELECT ?, ?, ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM sla_clocks WHERE assignment_id = ? AND next_step = ? AND state = 'running')",
@@ -285,7 +442,7 @@ pub async fn run_due(cx: &Cx, now: i64) -> Result<Outcome> {
                 &event_id,
                 &data,
                 guard,
-                rep.and_then(|r| r.manager.clone()),
+                (&assignee, assigned_because),
                 now,
             )?);
         }
@@ -341,7 +498,7 @@ fn effects(
     event_id: &str,
     data: &Value,
     guard: &str,
-    manager: Option<String>,
+    (assignee, assigned_because): (&str, &str),
     now: i64,
 ) -> Result<Vec<D1PreparedStatement>> {
     let mut out = Vec::new();
@@ -351,16 +508,20 @@ fn effects(
         Action::Reassign => "sla.reassigned",
     };
     if step.action == Action::Escalate && step.via.contains(&Via::Task) {
-        let title = format!(
-            "First-touch SLA missed ({}): follow up with {}",
-            step.id, c.rep_id
-        );
+        let title = match (&c.rep_id, &c.queue) {
+            (Some(rep), _) => format!("First-touch SLA missed ({}): follow up with {rep}", step.id),
+            (None, queue) => format!(
+                "First-touch SLA missed ({}): the lead is waiting in queue {}",
+                step.id,
+                queue.as_deref().unwrap_or("?")
+            ),
+        };
         out.push(cx.db.stmt(
             &format!(
-                "INSERT OR IGNORE INTO sla_tasks (id, lead_id, assignment_id, assignee, title, status, created_at) \
-                 SELECT ?, ?, ?, ?, ?, 'open', ? WHERE {guard}"
+                "INSERT OR IGNORE INTO sla_tasks (id, lead_id, assignment_id, assignee, assigned_because, title, status, created_at) \
+                 SELECT ?, ?, ?, ?, ?, ?, 'open', ? WHERE {guard}"
             ),
-            args![cx.new_id("tsk"), &c.lead_id, &c.assignment_id, manager, title, now, event_id],
+            args![cx.new_id("tsk"), &c.lead_id, &c.assignment_id, assignee, assigned_because, title, now, event_id],
         )?);
     }
     if step.via.contains(&Via::Webhook) || step.action == Action::Reassign {

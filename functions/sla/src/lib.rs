@@ -63,6 +63,10 @@ async fn run_tick(cx: &Cx, now: i64) -> Result<tick::Done> {
         ladder::retry_reassign(cx, job, now)
     })
     .await?;
+    let (touched, touch_failing) = jobs::run_due(cx, ladder::TOUCHED_JOB, now, 50, |job| {
+        ladder::retry_touched(cx, job)
+    })
+    .await?;
     let (delivered, failing) = outbox::deliver_due(&cx.db, now, 50).await?;
     Ok(tick::Done {
         items: (started
@@ -70,6 +74,8 @@ async fn run_tick(cx: &Cx, now: i64) -> Result<tick::Done> {
             + outcome.ended
             + retried
             + still_failing
+            + touched
+            + touch_failing
             + delivered
             + failing) as i64,
         report: json!({
@@ -78,6 +84,7 @@ async fn run_tick(cx: &Cx, now: i64) -> Result<tick::Done> {
             "clocks_ended": outcome.ended,
             "reassigned": outcome.reassigned,
             "reassign_retries": { "done": retried, "failing": still_failing },
+            "first_touches_sent": { "done": touched, "failing": touch_failing },
             "webhooks": { "delivered": delivered, "failing": failing },
         }),
     })

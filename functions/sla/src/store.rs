@@ -91,12 +91,31 @@ pub async fn reps(cx: &Cx) -> Result<HashMap<String, Rep>> {
         .collect()
 }
 
+/// The teams (routing's table), for their leads: escalations for members without a manager.
+pub async fn team_leads(cx: &Cx) -> Result<HashMap<String, Option<String>>> {
+    #[derive(Deserialize)]
+    struct Row {
+        id: String,
+        doc: String,
+    }
+    let rows: Vec<Row> = cx.db.all("SELECT id, doc FROM teams", args![]).await?;
+    rows.into_iter()
+        .map(|r| {
+            let doc: Value = serde_json::from_str(&r.doc)?;
+            let team = revops::routing::roster::Team::parse(&r.id, &doc)
+                .map_err(|e| Error::internal(format!("stored team {} is invalid: {e:?}", r.id)))?;
+            Ok((r.id, team.lead))
+        })
+        .collect()
+}
+
 /// A clock as stored.
 #[derive(Debug, Clone, Deserialize)]
 pub struct ClockRow {
     pub assignment_id: String,
     pub lead_id: String,
-    pub rep_id: String,
+    pub rep_id: Option<String>,
+    pub queue: Option<String>,
     pub team_id: Option<String>,
     pub tier: String,
     pub policy_version: i64,
@@ -114,11 +133,20 @@ pub struct ClockRow {
     pub followed_up_at: Option<i64>,
 }
 
-pub const CLOCK_COLUMNS: &str = "assignment_id, lead_id, rep_id, team_id, tier, policy_version, timezone, started_at, deadline_at, steps, next_step, next_due_at, state, touched_at, touch_id, ended_at, follow_up_due_at, followed_up_at";
+pub const CLOCK_COLUMNS: &str = "assignment_id, lead_id, rep_id, queue, team_id, tier, policy_version, timezone, started_at, deadline_at, steps, next_step, next_due_at, state, touched_at, touch_id, ended_at, follow_up_due_at, followed_up_at";
 
 impl ClockRow {
     pub fn steps(&self) -> Vec<DueStep> {
         serde_json::from_str(&self.steps).unwrap_or_default()
+    }
+
+    /// Who holds the lead: `{"rep": id}` or `{"queue": name}`.
+    pub fn owner(&self) -> Value {
+        match (&self.rep_id, &self.queue) {
+            (Some(r), _) => serde_json::json!({ "rep": r }),
+            (None, Some(q)) => serde_json::json!({ "queue": q }),
+            _ => Value::Null,
+        }
     }
 }
 

@@ -24,6 +24,7 @@
 //! and counted. [`decide`] makes the whole decision and explains it.
 
 pub mod decide;
+pub mod queue;
 pub mod roster;
 pub mod unrouted;
 pub mod wrr;

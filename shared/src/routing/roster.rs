@@ -281,6 +281,25 @@ pub struct Member {
     pub weight: u32,
 }
 
+/// What happens to a rep's leads when the rep becomes unavailable (inactive or out of office).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WhenUnavailable {
+    /// The rep keeps them (they come back soon, or a manager moves them by hand).
+    Keep,
+    /// Leads still waiting for their first touch are routed again through the rules.
+    RerouteUntouched,
+}
+
+impl WhenUnavailable {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WhenUnavailable::Keep => "keep",
+            WhenUnavailable::RerouteUntouched => "reroute_untouched",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Team {
     pub id: String,
@@ -288,6 +307,71 @@ pub struct Team {
     pub mode: Mode,
     pub hours: HoursPolicy,
     pub members: Vec<Member>,
+    /// The team's lead: gets escalations for members without a manager.
+    pub lead: Option<String>,
+    pub when_unavailable: WhenUnavailable,
+}
+
+/// Which of a rep's open leads are handed on through the rules.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Handover {
+    /// Nothing (the rep is available, or their teams keep their leads).
+    None,
+    /// The leads still waiting for a first touch, in teams that say `reroute_untouched`.
+    Untouched,
+    /// Every open lead: the rep left, or was deactivated.
+    AllOpen,
+}
+
+impl Handover {
+    /// As stored in `reps.reroute_pending` (a larger value is the broader handover).
+    pub fn code(self) -> i64 {
+        match self {
+            Handover::None => 0,
+            Handover::Untouched => 1,
+            Handover::AllOpen => 2,
+        }
+    }
+
+    pub fn from_code(code: i64) -> Handover {
+        match code {
+            0 => Handover::None,
+            1 => Handover::Untouched,
+            _ => Handover::AllOpen,
+        }
+    }
+
+    /// What a change to a rep hands on: leaving hands on everything; becoming inactive or out of
+    /// office hands on the untouched leads of teams that ask for it.
+    pub fn for_change(before: Option<&Rep>, after: &Rep, now: i64) -> Handover {
+        let was_left = before.is_some_and(|b| b.status == Status::Left);
+        if after.status == Status::Left && !was_left {
+            return Handover::AllOpen;
+        }
+        match before {
+            Some(b) if became_unavailable(b, after, now) => Handover::Untouched,
+            _ => Handover::None,
+        }
+    }
+}
+
+/// The teams whose leads are handed on, untouched, when their owner becomes unavailable.
+pub fn reroute_untouched_teams<'a>(teams: impl IntoIterator<Item = &'a Team>) -> Vec<String> {
+    let mut ids: Vec<String> = teams
+        .into_iter()
+        .filter(|t| t.when_unavailable == WhenUnavailable::RerouteUntouched)
+        .map(|t| t.id.clone())
+        .collect();
+    ids.sort();
+    ids
+}
+
+/// Whether a rep became unavailable with this change (to inactive, or out of office from now):
+/// the moment their untouched leads are handed on, where their team says so. (`left` re-routes
+/// every open lead, touched or not.)
+pub fn became_unavailable(before: &Rep, after: &Rep, now: i64) -> bool {
+    before.away(now).is_none()
+        && matches!(after.away(now), Some(Skip::Inactive | Skip::OutOfOffice))
 }
 
 impl Team {
@@ -335,6 +419,31 @@ impl Team {
                     "one of strict, prefer, ignore",
                 ));
                 HoursPolicy::Prefer
+            }
+        };
+        let lead = match v.get("lead") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(l)) if super::id_ok(l) => Some(l.clone()),
+            Some(_) => {
+                errors.push(FieldError::new(
+                    "lead",
+                    "give the team lead's rep id, or null",
+                ));
+                None
+            }
+        };
+        let when_unavailable = match v
+            .get("when_unavailable")
+            .map(|m| serde_json::from_value::<WhenUnavailable>(m.clone()))
+        {
+            None => WhenUnavailable::Keep,
+            Some(Ok(w)) => w,
+            Some(Err(_)) => {
+                errors.push(FieldError::new(
+                    "when_unavailable",
+                    "one of keep, reroute_untouched",
+                ));
+                WhenUnavailable::Keep
             }
         };
         let mut members: Vec<Member> = Vec::new();
@@ -390,6 +499,8 @@ impl Team {
                 mode,
                 hours,
                 members,
+                lead,
+                when_unavailable,
             })
         } else {
             Err(errors)
@@ -403,6 +514,8 @@ impl Team {
             "mode": self.mode.as_str(),
             "working_hours": match self.hours { HoursPolicy::Strict => "strict", HoursPolicy::Prefer => "prefer", HoursPolicy::Ignore => "ignore" },
             "members": self.members.iter().map(|m| json!({ "rep": m.rep, "weight": m.weight })).collect::<Vec<_>>(),
+            "lead": self.lead,
+            "when_unavailable": self.when_unavailable.as_str(),
         })
     }
 }
@@ -489,5 +602,53 @@ mod tests {
         let errors = Team::parse("t", &json!({"name": "T", "mode": "round_robin", "members": [{"rep": "a", "weight": 3}, {"rep": "a"}]})).unwrap_err();
         let fields: Vec<_> = errors.iter().map(|e| e.field.as_str()).collect();
         assert_eq!(fields, vec!["members[0].weight", "members[1].rep"]);
+    }
+
+    #[test]
+    fn what_a_change_to_a_rep_hands_on() {
+        let now = 1_800_000_000_000;
+        let active = Rep::parse("a", &json!({"name": "A"})).unwrap();
+        let away = Rep::parse(
+            "a",
+            &json!({"name": "A", "out_of_office_until": "2099-01-01T00:00:00Z"}),
+        )
+        .unwrap();
+        let inactive = Rep::parse("a", &json!({"name": "A", "status": "inactive"})).unwrap();
+        let left = Rep::parse("a", &json!({"name": "A", "status": "left"})).unwrap();
+        assert_eq!(
+            Handover::for_change(Some(&active), &away, now),
+            Handover::Untouched
+        );
+        assert_eq!(
+            Handover::for_change(Some(&active), &inactive, now),
+            Handover::Untouched
+        );
+        assert_eq!(
+            Handover::for_change(Some(&active), &left, now),
+            Handover::AllOpen
+        );
+        assert_eq!(
+            Handover::for_change(Some(&away), &inactive, now),
+            Handover::None
+        );
+        assert_eq!(
+            Handover::for_change(Some(&active), &active, now),
+            Handover::None
+        );
+        assert_eq!(Handover::for_change(None, &away, now), Handover::None);
+        assert_eq!(
+            Handover::from_code(Handover::Untouched.code()),
+            Handover::Untouched
+        );
+        let keep = Team::parse("keep", &json!({"name": "K", "members": [{"rep": "a"}]})).unwrap();
+        let move_on = Team::parse("move", &json!({"name": "M", "when_unavailable": "reroute_untouched", "lead": "boss", "members": [{"rep": "a"}]})).unwrap();
+        assert_eq!(reroute_untouched_teams([&keep, &move_on]), ["move"]);
+        assert_eq!(move_on.lead.as_deref(), Some("boss"));
+        assert_eq!(move_on.to_json()["when_unavailable"], "reroute_untouched");
+        assert!(Team::parse(
+            "x",
+            &json!({"name": "X", "when_unavailable": "maybe", "members": [{"rep": "a"}]})
+        )
+        .is_err());
     }
 }
