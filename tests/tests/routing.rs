@@ -1145,4 +1145,34 @@ fn crm_accounts_marked_as_customers_make_their_leads_existing_customers() {
         route(&api, &other, false)["owner"],
         json!({"queue": "unrouted"})
     );
+    // A subsidiary with its own, non-customer account: the lead belongs to it, so neither
+    // scoring nor routing counts it as a customer (one rule, one answer).
+    let sub_account = unique("crm-sub");
+    let res = api
+        .post("/v1/accounts/bulk")
+        .bearer(&api.admin_key)
+        .json(&json!({"accounts": [{"id": sub_account, "name": "Customer Co EU", "owner": null, "customer": false, "domains": [format!("eu.{domain}")]}]}))
+        .send();
+    assert_eq!(res.status, 200, "{}", res.text());
+    let eu = new_lead(
+        &api,
+        json!({"email": format!("{}@eu.{domain}", unique("p")), "lead_source": "test"}),
+    );
+    let score = api
+        .get(&format!("/v1/leads/{eu}/score"))
+        .bearer(&api.admin_key)
+        .send()
+        .json();
+    assert!(
+        !score["rules"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["rule"] == "existing_customer"),
+        "{score}"
+    );
+    assert_eq!(
+        route(&api, &eu, false)["owner"],
+        json!({"queue": "unrouted"})
+    );
 }

@@ -8,7 +8,7 @@ use revops::problem::Problem;
 use revops::routing::decide::Account;
 use revops::routing::roster::{Load, Rep, Team};
 use revops::routing::{self, Config};
-use revops::scoring::condition::{custom_says_customer, Facts, RoutingFacts};
+use revops::scoring::condition::{Facts, RoutingFacts};
 use revops::time::{rfc3339, HOUR};
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -133,7 +133,7 @@ pub fn facts<'a>(lead: &'a Lead, scores: &'a RoutingFacts, account: Option<&Acco
     Facts {
         lead: Some(lead),
         routing: Some(scores),
-        existing_customer: custom_says_customer(lead) || account.is_some_and(|a| a.customer),
+        existing_customer: routing::existing_customer(lead, account),
         ..Default::default()
     }
 }
@@ -163,15 +163,17 @@ pub async fn account(cx: &Cx, lead: &Lead) -> Result<Option<Account>> {
             domains.iter().map(Arg::from).collect(),
         )
         .await?;
-    Ok(domains.iter().find_map(|d| {
-        rows.iter().find(|r| &r.domain == d).map(|r| Account {
-            id: r.id.clone(),
-            name: r.name.clone(),
-            owner: r.owner_rep_id.clone(),
-            domain: r.domain.clone(),
+    let accounts: Vec<Account> = rows
+        .into_iter()
+        .map(|r| Account {
+            id: r.id,
+            name: r.name,
+            owner: r.owner_rep_id,
+            domain: r.domain,
             customer: r.customer == 1,
         })
-    }))
+        .collect();
+    Ok(routing::matching_account(&domains, &accounts).cloned())
 }
 
 #[derive(Deserialize)]

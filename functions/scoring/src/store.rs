@@ -4,7 +4,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use revops::intake::lead::Lead;
-use revops::scoring::condition::{custom_says_customer, Facts};
+use revops::routing::decide::Account;
+use revops::scoring::condition::Facts;
 use revops::scoring::engine::{self, Activity, Score};
 use revops::scoring::Model;
 use revops::time::DAY;
@@ -28,31 +29,41 @@ pub async fn active(cx: &Cx) -> Result<(i64, Model)> {
     Ok((version, model))
 }
 
-/// The domains, among the leads' companies, of CRM accounts marked as customers.
-async fn customer_domains(cx: &Cx, leads: &[Lead]) -> Result<BTreeSet<String>> {
+/// The CRM accounts matching the leads' domains (each with the domain that matched), for
+/// `routing::existing_customer`.
+async fn matching_accounts(cx: &Cx, leads: &[Lead]) -> Result<Vec<Account>> {
     let domains: BTreeSet<String> = leads
         .iter()
         .flat_map(|l| revops::routing::account_domains(l.company_domain.as_deref(), &l.email))
         .collect();
     let domains: Vec<String> = domains.into_iter().collect();
-    let mut out = BTreeSet::new();
+    let mut out = Vec::new();
     #[derive(Deserialize)]
     struct Row {
         domain: String,
+        id: String,
+        name: String,
+        customer: i64,
     }
     for chunk in domains.chunks(CHUNK) {
         let rows: Vec<Row> = cx
             .db
             .all(
                 &format!(
-                    "SELECT d.domain AS domain FROM account_domains d JOIN accounts a ON a.id = d.account_id \
-                     WHERE a.customer = 1 AND d.domain IN ({})",
+                    "SELECT d.domain AS domain, a.id AS id, a.name AS name, a.customer AS customer FROM account_domains d \
+                     JOIN accounts a ON a.id = d.account_id WHERE d.domain IN ({})",
                     placeholders(chunk.len())
                 ),
                 chunk.iter().map(Arg::from).collect(),
             )
             .await?;
-        out.extend(rows.into_iter().map(|r| r.domain));
+        out.extend(rows.into_iter().map(|r| Account {
+            id: r.id,
+            name: r.name,
+            owner: None,
+            domain: r.domain,
+            customer: r.customer == 1,
+        }));
     }
     Ok(out)
 }
@@ -184,13 +195,15 @@ pub async fn load(cx: &Cx, ids: &[String], now: i64) -> Result<Vec<LeadData>> {
         }
         let mut scores: BTreeMap<String, ScoreRow> =
             scores.into_iter().map(|s| (s.lead_id.clone(), s)).collect();
-        let customer_domains = customer_domains(cx, &leads).await?;
+        let accounts = matching_accounts(cx, &leads).await?;
         for lead in leads {
             let rows: Vec<&ConsentRow> = consent.iter().filter(|c| c.email == lead.email).collect();
-            let customer = custom_says_customer(&lead)
-                || revops::routing::account_domains(lead.company_domain.as_deref(), &lead.email)
-                    .iter()
-                    .any(|d| customer_domains.contains(d));
+            let domains =
+                revops::routing::account_domains(lead.company_domain.as_deref(), &lead.email);
+            let customer = revops::routing::existing_customer(
+                &lead,
+                revops::routing::matching_account(&domains, &accounts),
+            );
             out.push(LeadData {
                 activities: by_lead.remove(&lead.id).unwrap_or_default(),
                 opted_out: rows.iter().filter_map(|c| c.topic.clone()).collect(),

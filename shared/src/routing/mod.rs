@@ -359,6 +359,28 @@ pub fn account_domains(company_domain: Option<&str>, email: &str) -> Vec<String>
     out
 }
 
+/// The account a lead belongs to: of the CRM accounts matching its domains, the one on the most
+/// specific domain (`eu.acme.com` before `acme.com`). `accounts` holds the matches of
+/// [`account_domains`], each with the domain that matched.
+pub fn matching_account<'a>(
+    lead_domains: &[String],
+    accounts: &'a [decide::Account],
+) -> Option<&'a decide::Account> {
+    lead_domains
+        .iter()
+        .find_map(|d| accounts.iter().find(|a| &a.domain == d))
+}
+
+/// "Existing customer" — one rule, for scoring and routing alike: the lead says so
+/// (`custom.customer` yes/true), or the account it belongs to ([`matching_account`]) is marked
+/// as a customer in the CRM.
+pub fn existing_customer(
+    lead: &crate::intake::lead::Lead,
+    account: Option<&decide::Account>,
+) -> bool {
+    crate::scoring::condition::custom_says_customer(lead) || account.is_some_and(|a| a.customer)
+}
+
 /// Two-label public suffixes common in B2B data (`co.uk`, `com.au`); not a full suffix list.
 fn is_second_level_suffix(d: &str) -> bool {
     let Some((second, _tld)) = d.split_once('.') else {
@@ -467,5 +489,38 @@ mod tests {
             account_domains(Some("acme.com"), "jo@acme.com"),
             vec!["acme.com"]
         );
+    }
+
+    #[test]
+    fn existing_customer_is_the_account_the_lead_belongs_to() {
+        use decide::Account;
+        let lead: crate::intake::lead::Lead = serde_json::from_value(serde_json::json!({
+            "id": "lead_1", "email": "jo@eu.acme.com", "created_at": 0, "updated_at": 0
+        }))
+        .unwrap();
+        let domains = account_domains(None, &lead.email);
+        let acct = |domain: &str, customer: bool| Account {
+            id: domain.into(),
+            name: domain.into(),
+            owner: None,
+            domain: domain.into(),
+            customer,
+        };
+        // The parent is a customer, the subsidiary the lead belongs to is not: not a customer.
+        let accounts = vec![acct("acme.com", true), acct("eu.acme.com", false)];
+        let matched = matching_account(&domains, &accounts);
+        assert_eq!(matched.map(|a| a.domain.as_str()), Some("eu.acme.com"));
+        assert!(!existing_customer(&lead, matched));
+        // Only the parent is known: the lead belongs to it.
+        let accounts = vec![acct("acme.com", true)];
+        assert!(existing_customer(
+            &lead,
+            matching_account(&domains, &accounts)
+        ));
+        assert!(!existing_customer(&lead, None));
+        let mut says = lead.clone();
+        says.custom
+            .insert("customer".into(), serde_json::json!("yes"));
+        assert!(existing_customer(&says, None));
     }
 }

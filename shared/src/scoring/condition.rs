@@ -33,8 +33,8 @@ pub struct Facts<'a> {
     pub routing: Option<&'a RoutingFacts>,
 }
 
-/// Whether the lead says it is an existing customer (`custom.customer` yes/true). A matching
-/// CRM account marked as a customer says so too; the handlers add that.
+/// Whether the lead says it is an existing customer (`custom.customer` yes/true); the whole
+/// rule, with the CRM account, is `routing::existing_customer`.
 pub fn custom_says_customer(lead: &Lead) -> bool {
     lead.custom.get("customer").is_some_and(|v| {
         v.as_bool() == Some(true)
