@@ -935,12 +935,83 @@ fn erasure_leaves_no_trace_and_keeps_the_person_suppressed() {
         .collect();
     assert!(!rows.contains(&addr), "the re-import stored nothing");
 
-    // Only their own explicit new opt-in brings them back.
+    // An activity about them is refused for good (not a 500 to retry forever), storing nothing.
+    let act = api
+        .post("/v1/activities")
+        .bearer(&api.admin_key)
+        .json(&json!({"email": addr, "type": "webinar_attended"}))
+        .send();
+    act.assert_problem(410, "gone");
+    // A tool with intake:write claiming their consent does not bring them back.
+    let tool = api.key_with(&["intake:write"]);
+    let claimed = api
+        .post("/v1/leads")
+        .bearer(&tool)
+        .json(&json!({"email": addr, "consent": {"granted": true, "topics": ["marketing_email"]}}))
+        .send();
+    assert_eq!(claimed.status, 200, "{}", claimed.text());
+    assert_eq!(claimed.json()["status"], "confirmation_required");
+    // Nor does their own form fill: that only gets them a link to confirm it.
     let back = post_form(&api, &form, &[("email", &addr), ("consent", "on")]);
-    assert_eq!(back["status"], "processed");
+    assert_eq!(back["status"], "confirmation_required", "{back}");
+    assert_eq!(consent(&api, &addr, "?fresh=true")["suppressed"], "erased");
+    let rows: String = revops_tests::storage::d1_tables()
+        .into_iter()
+        .map(|(_, r)| r)
+        .collect();
+    assert!(
+        !rows.contains(&addr),
+        "an unconfirmed opt-in stored nothing"
+    );
+    let link = back["consent"]["confirm_url"].as_str().unwrap().to_string();
+    assert!(
+        !link.contains(&addr),
+        "the link does not carry the address in the clear"
+    );
+    // Confirming it — a provable, fresh opt-in — brings them back.
+    let path = &link[link.find("/c/").unwrap()..];
+    let page = api.get(path).send();
+    assert_eq!(page.status, 200, "{}", page.text());
+    let confirmed = api
+        .post(path)
+        .header("user-agent", "Mozilla/5.0 (revops test)")
+        .send();
+    assert_eq!(confirmed.status, 200, "{}", confirmed.text());
     let view = consent(&api, &addr, "?fresh=true");
     assert_eq!(view["suppressed"], Value::Null);
     assert_eq!(topic(&view, "marketing_email")["state"], "opted_in");
+    let proof = history(&api, &addr);
+    assert!(
+        proof.iter().any(|e| e["source"] == "readmission_link"),
+        "{proof:?}"
+    );
+    let again = post_form(&api, &form, &[("email", &addr)]);
+    assert_eq!(again["status"], "processed");
+
+    // Someone holding subjects:admin may record a person's new opt-in on their behalf.
+    let other = email("erase-me.io");
+    post_form(&api, &form, &[("email", &other)]);
+    let res = api
+        .delete(&format!("/v1/subjects/{}", enc(&other)))
+        .bearer(&api.admin_key)
+        .send();
+    assert_eq!(res.status, 200, "{}", res.text());
+    let dpo = api.key_with(&["subjects:admin", "intake:write"]);
+    let readmitted = api
+        .post("/v1/leads")
+        .bearer(&dpo)
+        .json(&json!({"email": other, "consent": {"granted": true, "topics": ["marketing_email"]}}))
+        .send();
+    assert!(
+        matches!(readmitted.status, 200 | 201),
+        "{}",
+        readmitted.text()
+    );
+    assert_eq!(readmitted.json()["status"], "processed");
+    assert_eq!(
+        consent(&api, &other, "?fresh=true")["suppressed"],
+        Value::Null
+    );
 }
 
 #[test]

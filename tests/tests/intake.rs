@@ -172,6 +172,23 @@ fn data_quality_flags_are_recorded_not_silent_blanks() {
         "free-mail domains are not company domains"
     );
     assert_eq!(lead["custom"]["country_as_given"], "Atlantis");
+
+    // A shared role inbox, and a lead source only known from the UTM tags, are shown too.
+    let res = post_lead(
+        &api,
+        &json!({"email": format!("info@{}.example", revops_tests::unique("role")), "utm_source": "linkedin"}),
+    );
+    assert_eq!(res.status, 201, "{}", res.text());
+    let lead = get_lead(&api, res.json()["id"].as_str().unwrap());
+    let codes: Vec<&str> = lead["data_quality"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["code"].as_str().unwrap())
+        .collect();
+    assert!(codes.contains(&"role_account"), "{codes:?}");
+    assert!(codes.contains(&"lead_source_from_utm"), "{codes:?}");
+    assert_eq!(lead["lead_source"], "linkedin");
 }
 
 #[test]

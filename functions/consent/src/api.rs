@@ -216,6 +216,55 @@ pub fn confirm_url(base: &str, keys: &Keys, loaded: &Loaded, now: i64) -> Option
     })
 }
 
+/// A link for an erased person to confirm their new opt-in to `topics` (7 days); following it
+/// brings them back (`erasure::readmission`).
+pub fn readmission_url(
+    base: &str,
+    keys: &Keys,
+    email: &str,
+    topics: &[String],
+    now: i64,
+) -> String {
+    format!(
+        "{base}/c/{}",
+        token::readmission(
+            &keys.tokens[0],
+            email,
+            topics,
+            now + 7 * DAY,
+            platform::cx::random_bytes()
+        )
+    )
+}
+
+/// What an opt-in does for this person: the change to record — confirmed when a subjects:admin
+/// decision readmits an erased person — or, for an erased person whose opt-in is only claimed,
+/// nothing but a link to confirm it.
+fn opt_in_for(
+    loaded: &Loaded,
+    topics: Vec<String>,
+    subjects_admin: bool,
+) -> std::result::Result<(Change, bool), Vec<String>> {
+    use revops::consent::erasure::{readmission, Readmission};
+    match readmission(loaded.erased, true, false, subjects_admin) {
+        Readmission::ConfirmFirst => Err(topics),
+        Readmission::Readmit => Ok((
+            Change::OptIn {
+                topics,
+                confirmed: true,
+            },
+            true,
+        )),
+        _ => Ok((
+            Change::OptIn {
+                topics,
+                confirmed: false,
+            },
+            false,
+        )),
+    }
+}
+
 /// The public origin links should point at: `PUBLIC_BASE_URL`, else the request's own origin.
 pub fn base_url(cx: &Cx, req: &Request) -> String {
     if let Some(base) = cx.var("PUBLIC_BASE_URL") {
@@ -229,10 +278,31 @@ pub fn base_url(cx: &Cx, req: &Request) -> String {
 pub async fn record(cx: &Cx, mut req: Request) -> Result<Response> {
     let body: RecordBody = http::json_body(&mut req, 32 * 1024).await?;
     let email = parse_email(&body.email)?;
+    let keys = Keys::load(cx)?;
+    let loaded = store::load(cx, &keys, &email).await?;
+    let subjects_admin = cx.allows(revops::auth::Scope::SubjectsAdmin);
+    let mut readmitted = false;
     let change = match (body.action.as_str(), body.topics) {
-        ("opt_in", Some(topics)) => Change::OptIn {
-            topics,
-            confirmed: false,
+        ("opt_in", Some(topics)) => match opt_in_for(&loaded, topics, subjects_admin) {
+            Ok((change, by_admin)) => {
+                readmitted = by_admin;
+                change
+            }
+            // An erased person: nothing is stored until they confirm.
+            Err(topics) => {
+                let config = crate::api::topics(cx).await?;
+                let mut out = view(&email, &config, &loaded.snapshot, "d1", None)?;
+                out["recorded"] = json!([]);
+                out["readmission"] = json!("confirmation_required");
+                out["confirm_url"] = json!(readmission_url(
+                    &base_url(cx, &req),
+                    &keys,
+                    &email,
+                    &topics,
+                    cx.now_ms
+                ));
+                return http::json(200, &out);
+            }
         },
         ("opt_in", None) => {
             return Err(Error::Problem(Problem::validation(vec![FieldError::new(
@@ -248,9 +318,11 @@ pub async fn record(cx: &Cx, mut req: Request) -> Result<Response> {
             )])))
         }
     };
-    let keys = Keys::load(cx)?;
     let config = topics(cx).await?;
-    let proof = proof(cx, "api", body.proof)?;
+    let mut proof = proof(cx, "api", body.proof)?;
+    if readmitted {
+        proof.detail = Some(json!({ "readmitted_by": cx.actor(), "authority": "subjects:admin" }));
+    }
     let applied = store::apply(cx, &keys, &config, &email, &change, &proof, None).await?;
     let mut out = view(&email, &config, &applied.loaded.snapshot, "d1", None)?;
     out["recorded"] = serde_json::to_value(&applied.events)?;
@@ -354,6 +426,9 @@ struct IntakeBody {
     claim: Option<Value>,
     proof: Proof,
     base_url: String,
+    /// The submission's sender holds `subjects:admin` (their opt-in readmits an erased person).
+    #[serde(default)]
+    subjects_admin: bool,
 }
 
 /// `POST /internal/consent/intake`: intake applies a submission's explicit consent. A submission
@@ -384,9 +459,25 @@ pub async fn for_intake(cx: &Cx, mut req: Request) -> Result<Response> {
     proof.wording = claim.wording;
     proof.wording_version = claim.wording_version;
     let change = if claim.granted {
-        Change::OptIn {
-            topics: claim.topics,
-            confirmed: false,
+        let loaded = store::load(cx, &keys, &email).await?;
+        match opt_in_for(&loaded, claim.topics, body.subjects_admin) {
+            Ok((change, by_admin)) => {
+                if by_admin {
+                    proof.detail = Some(json!({ "authority": "subjects:admin" }));
+                }
+                change
+            }
+            Err(topics) => {
+                return http::json(
+                    200,
+                    &json!({
+                        "recorded": [],
+                        "verdicts": verdicts(&config, &loaded.snapshot, None)?,
+                        "readmission": "confirmation_required",
+                        "confirm_url": readmission_url(&body.base_url, &keys, &email, &topics, cx.now_ms),
+                    }),
+                );
+            }
         }
     } else {
         Change::OptOut {

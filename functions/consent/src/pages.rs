@@ -189,12 +189,33 @@ pub async fn unsubscribe(cx: &Cx, mut req: Request) -> Result<Response> {
     http::html(200, page("Your preferences are saved", &message))
 }
 
+/// What a confirmation link confirms: a pending double opt-in (by subject), or an erased
+/// person's new opt-in (their address travels encrypted in the link).
+enum Confirms {
+    Pending(String, Vec<String>),
+    Readmission(String, Vec<String>),
+}
+
+fn open_link(
+    keys: &Keys,
+    token: &str,
+    now: i64,
+) -> std::result::Result<Confirms, token::TokenError> {
+    if token.starts_with("r1.") {
+        token::open_readmission(&keys.token_keys(), token, now)
+            .map(|(email, topics)| Confirms::Readmission(email, topics))
+    } else {
+        token::open_confirmation(&keys.token_keys(), token, now)
+            .map(|(subject, topics)| Confirms::Pending(subject, topics))
+    }
+}
+
 /// `GET /c/{token}`: the double opt-in confirmation page.
 pub async fn confirm_page(cx: &Cx) -> Result<Response> {
     let keys = Keys::load(cx)?;
-    match token::open_confirmation(&keys.token_keys(), cx.param("token"), cx.now_ms) {
+    match open_link(&keys, cx.param("token"), cx.now_ms) {
         Err(e) => invalid(&e.to_string()),
-        Ok((_, topics)) => {
+        Ok(Confirms::Pending(_, topics) | Confirms::Readmission(_, topics)) => {
             let config = crate::api::topics(cx).await?;
             let names: Vec<String> = topics
                 .iter()
@@ -215,16 +236,18 @@ pub async fn confirm_page(cx: &Cx) -> Result<Response> {
     }
 }
 
-/// `POST /c/{token}`: confirms the pending opt-in the link was issued for.
+/// `POST /c/{token}`: confirms the pending opt-in the link was issued for — for an erased person,
+/// their new opt-in, which brings them back.
 pub async fn confirm(cx: &Cx, req: Request) -> Result<Response> {
     let keys = Keys::load(cx)?;
-    let (subject, topics) =
-        match token::open_confirmation(&keys.token_keys(), cx.param("token"), cx.now_ms) {
-            Ok(t) => t,
-            Err(e) => return invalid(&e.to_string()),
-        };
-    let Some(loaded) = store::load_by_subject(cx, &subject).await? else {
-        return invalid("this subscription no longer exists");
+    let (email, topics, source) = match open_link(&keys, cx.param("token"), cx.now_ms) {
+        Err(e) => return invalid(&e.to_string()),
+        Ok(Confirms::Readmission(email, topics)) => (email, topics, "readmission_link"),
+        Ok(Confirms::Pending(subject, topics)) => match store::load_by_subject(cx, &subject).await?
+        {
+            Some(loaded) => (loaded.email, topics, "confirmation_link"),
+            None => return invalid("this subscription no longer exists"),
+        },
     };
     let config = crate::api::topics(cx).await?;
     let change = Change::OptIn {
@@ -235,9 +258,9 @@ pub async fn confirm(cx: &Cx, req: Request) -> Result<Response> {
         cx,
         &keys,
         &config,
-        &loaded.email,
+        &email,
         &change,
-        &proof(&req, "confirmation_link", cx),
+        &proof(&req, source, cx),
         None,
     )
     .await?;

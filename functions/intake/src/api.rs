@@ -92,6 +92,7 @@ pub async fn create_lead(cx: &Cx, mut req: Request) -> Result<Response> {
             activity: None,
             consent,
             base_url: origin(&req),
+            subjects_admin: cx.allows(revops::auth::Scope::SubjectsAdmin),
             fault: None,
         };
         let headers = kept_headers(&req);
@@ -146,6 +147,13 @@ pub async fn create_activity(cx: &Cx, mut req: Request) -> Result<Response> {
             }
             (None, Some(email)) => match store::lead_by_email(cx, email.as_str()).await? {
                 Some((lead, _)) => lead.id,
+                // An erased person's activity is not stored, and retrying will not change that.
+                None if store::is_erased(cx, email.as_str()).await? => {
+                    return Err(Error::Problem(Problem::new(
+                        ProblemKind::Gone,
+                        "this person was erased at their request: nothing about them is stored, including activities; stop sending theirs",
+                    )))
+                }
                 None => lead_for_email(cx, &req, email.as_str(), a.source.as_deref()).await?,
             },
             (None, None) => unreachable!("validated"),

@@ -223,6 +223,7 @@ pub async fn submit(cx: &Cx, mut req: Request) -> Result<Response> {
         activity: Some("form_submission".into()),
         consent,
         base_url: crate::api::origin(&req),
+        subjects_admin: false,
         fault: None,
     };
     let outcome = pipeline::accept(

@@ -126,6 +126,7 @@ pub async fn receive(cx: &Cx, mut req: Request) -> Result<Response> {
         activity: is_form_vendor.then(|| "form_submission".to_string()),
         consent: None,
         base_url: None,
+        subjects_admin: false,
         fault: None,
     };
     let kept = kept_headers(&headers);

@@ -9,6 +9,7 @@ use serde_json::{json, Value};
 
 use crate::store::{self, Extras, Fault, NewSubmission, SubmissionRow, PROCESS_JOB};
 use platform::{jobs, Cx, Error, Result};
+use revops::consent::erasure::{readmission, Readmission};
 
 /// Where a submission got to, for the response.
 #[derive(Debug, Default)]
@@ -41,7 +42,7 @@ impl Outcome {
 
     /// 201 for a new lead, 200 for a merge, 202 when the submission is stored but not yet merged.
     pub fn status_code(&self) -> u16 {
-        if self.status == "discarded" {
+        if matches!(self.status, "discarded" | "confirmation_required") {
             return 200;
         }
         match (&self.lead_id, self.created) {
@@ -61,26 +62,45 @@ pub async fn accept_all(
     extra: Vec<worker::D1PreparedStatement>,
     fault: Option<&Fault>,
 ) -> Result<Vec<Outcome>> {
-    // An erased person is not re-imported: their submissions are not even stored, unless the
-    // submission is their own explicit new opt-in.
+    // An erased person is not re-imported: their submissions are not even stored. Only a new
+    // opt-in they confirm, or one sent by a subjects:admin key, brings them back
+    // (`erasure::readmission`); a claimed opt-in gets them a link to confirm it.
     let mut admitted = Vec::with_capacity(subs.len());
     for s in subs {
-        admitted.push(s.extras.opts_in() || !store::is_erased(cx, &s.normalised.email).await?);
+        let erased = store::is_erased(cx, &s.normalised.email).await?;
+        admitted.push(readmission(
+            erased,
+            s.extras.opts_in(),
+            false,
+            s.extras.subjects_admin,
+        ));
     }
     let ids: Vec<String> = subs
         .iter()
         .map(|_| cx.new_id(revops::ids::prefix::SUBMISSION))
         .collect();
     let mut batch = extra;
+    let stored = |r: &Readmission| matches!(r, Readmission::NotErased | Readmission::Readmit);
     for ((id, s), admit) in ids.iter().zip(subs).zip(&admitted) {
-        if *admit {
+        if stored(admit) {
             batch.extend(store::insert_submission(cx, id, s, fault)?);
         }
     }
     cx.db.batch(batch).await?;
     let mut outcomes = Vec::with_capacity(ids.len());
     for ((id, s), admit) in ids.iter().zip(subs).zip(admitted) {
-        if !admit {
+        if admit == Readmission::ConfirmFirst {
+            // Nothing stored: the consent handler answers with a link for them to confirm.
+            let consent = confirm_readmission(cx, s).await?;
+            outcomes.push(Outcome {
+                submission_id: id.clone(),
+                status: "confirmation_required",
+                consent,
+                ..Outcome::default()
+            });
+            continue;
+        }
+        if !stored(&admit) {
             cx.log(
                 Level::Info,
                 "intake.discarded_erased",
@@ -255,6 +275,28 @@ pub async fn hand_off(cx: &Cx, lead_id: &str) -> Result<Value> {
     .await
 }
 
+/// An erased person's claimed opt-in: the consent handler stores nothing and returns the link
+/// that lets them confirm it.
+async fn confirm_readmission(cx: &Cx, s: &NewSubmission<'_>) -> Result<Value> {
+    let body = json!({
+        "email": s.normalised.email,
+        "claim": s.extras.consent,
+        "base_url": s.extras.base_url.clone().unwrap_or_default(),
+        "proof": { "source": s.kind, "source_id": s.source_id, "at": s.normalised.received_at },
+    });
+    let reply: Value = cx
+        .call_ok(
+            Service::Consent,
+            Method::Post,
+            "/internal/consent/intake",
+            Some(&body),
+        )
+        .await?;
+    Ok(
+        json!({ "recorded": [], "readmission": reply["readmission"], "confirm_url": reply["confirm_url"] }),
+    )
+}
+
 /// Hands the submission's explicit consent to the consent handler, which owns the rules (an
 /// opt-in with its proof; nothing else changes an unsubscribe or a suppression).
 async fn apply_consent(
@@ -268,6 +310,7 @@ async fn apply_consent(
         "email": n.email,
         "claim": extras.consent,
         "base_url": extras.base_url.clone().unwrap_or_default(),
+        "subjects_admin": extras.subjects_admin,
         "proof": {
             "source": row.kind,
             "source_id": row.source_id,

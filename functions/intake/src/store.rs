@@ -35,6 +35,9 @@ pub struct Extras {
     /// The public origin the submission arrived at, for links the consent handler returns.
     #[serde(default)]
     pub base_url: Option<String>,
+    /// Sent by a key with `subjects:admin`: its explicit opt-in readmits an erased person.
+    #[serde(default)]
+    pub subjects_admin: bool,
     /// A fault injected for tests that lasts several attempts (see `pipeline::injected_fault`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fault: Option<Fault>,

@@ -84,6 +84,11 @@ impl Cx {
             .ok_or_else(|| problem(ProblemKind::Unauthorized, "no credentials were presented"))
     }
 
+    /// Whether the caller holds `scope` (or `admin`).
+    pub fn allows(&self, scope: revops::auth::Scope) -> bool {
+        self.principal.as_ref().is_some_and(|p| p.allows(scope))
+    }
+
     /// Who to record as the actor of a change.
     pub fn actor(&self) -> String {
         self.principal

@@ -70,6 +70,35 @@ pub const TABLES: &[Table] = &[
     Table { name: "handler_ticks", locators: &[None] },
 ];
 
+/// What an explicit opt-in for an erased person leads to. Erasure removed every trace of them,
+/// so only a new, provable consent brings them back: their own confirmation of the opt-in (a
+/// link sent to the address), or a decision by someone holding the `subjects:admin` scope.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Readmission {
+    /// Not erased: nothing to decide.
+    NotErased,
+    /// Store them again (a confirmed opt-in, or a subjects:admin decision).
+    Readmit,
+    /// Store nothing; offer a confirmation link for their opt-in.
+    ConfirmFirst,
+    /// Store nothing.
+    Refuse,
+}
+
+pub fn readmission(
+    erased: bool,
+    opts_in: bool,
+    confirmed: bool,
+    subjects_admin: bool,
+) -> Readmission {
+    match (erased, opts_in) {
+        (false, _) => Readmission::NotErased,
+        (true, true) if confirmed || subjects_admin => Readmission::Readmit,
+        (true, true) => Readmission::ConfirmFirst,
+        (true, false) => Readmission::Refuse,
+    }
+}
+
 /// Table names created by SQL migration text (`CREATE TABLE name`).
 pub fn tables_in(sql: &str) -> Vec<String> {
     let upper = sql.to_ascii_uppercase();
@@ -133,5 +162,23 @@ mod tests {
             tables_in("create table a (x);\nCREATE TABLE IF NOT EXISTS b_c(\n"),
             ["a", "b_c"]
         );
+    }
+
+    #[test]
+    fn only_a_confirmed_opt_in_or_an_admin_brings_an_erased_person_back() {
+        assert_eq!(
+            readmission(false, false, false, false),
+            Readmission::NotErased
+        );
+        assert_eq!(readmission(true, false, false, false), Readmission::Refuse);
+        // A form fill or a tool with intake:write claiming consent is not proof.
+        assert_eq!(
+            readmission(true, true, false, false),
+            Readmission::ConfirmFirst
+        );
+        assert_eq!(readmission(true, true, true, false), Readmission::Readmit);
+        assert_eq!(readmission(true, true, false, true), Readmission::Readmit);
+        // Without an opt-in there is nothing to bring them back for, even for an admin.
+        assert_eq!(readmission(true, false, false, true), Readmission::Refuse);
     }
 }

@@ -134,8 +134,14 @@ pub fn apply(
                 ));
             }
             // A new, explicit (and where required, confirmed) opt-in overrides an earlier
-            // suppression: the person gave the address again. Erasure is lifted the same way.
-            if opted_in && next.suppressed.is_some() {
+            // suppression: the person gave the address again. Erasure is lifted only by a
+            // confirmed opt-in (see `erasure::readmission`): nothing else proves it is them.
+            let lifts = match next.suppressed {
+                Some(SuppressionReason::Erased) => *confirmed,
+                Some(_) => true,
+                None => false,
+            };
+            if opted_in && lifts {
                 events.push(event(
                     None,
                     "unsuppressed",
@@ -310,6 +316,29 @@ mod tests {
             "a pending double opt-in lifts nothing yet"
         );
         let (s, events) = run(&s, opt_in(&["marketing_email"]));
+        assert_eq!(s.suppressed, None);
+        assert_eq!(events.last().unwrap().kind, "unsuppressed");
+    }
+
+    #[test]
+    fn erasure_is_lifted_only_by_a_confirmed_opt_in() {
+        let erased = Snapshot {
+            suppressed: Some(SuppressionReason::Erased),
+            ..Snapshot::default()
+        };
+        let (s, _) = run(&erased, opt_in(&["marketing_email"]));
+        assert_eq!(
+            s.suppressed,
+            Some(SuppressionReason::Erased),
+            "a claim is not proof"
+        );
+        let (s, events) = run(
+            &erased,
+            Change::OptIn {
+                topics: vec!["marketing_email".into()],
+                confirmed: true,
+            },
+        );
         assert_eq!(s.suppressed, None);
         assert_eq!(events.last().unwrap().kind, "unsuppressed");
     }

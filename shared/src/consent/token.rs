@@ -1,4 +1,5 @@
-//! Signed links: one-click unsubscribe (RFC 8058) and double opt-in confirmation.
+//! Signed links: one-click unsubscribe (RFC 8058), double opt-in confirmation, and the
+//! confirmation that brings an erased person back.
 //!
 //! A token is `<kind>.<payload>.<mac>`, both parts base64url without padding. The payload names
 //! the person by their subject key (a keyed hash, so the address itself is not in the link) and
@@ -6,6 +7,10 @@
 //! Changing any byte — another person, another topic — breaks the MAC, so a token acts on exactly
 //! the address and topic it was issued for. Unsubscribe links do not expire (they sit in old
 //! emails); confirmation links do. A previous key may be kept for verification during rotation.
+//!
+//! An erased person has no subject row to name, so their readmission link carries the address
+//! itself — encrypted and authenticated (ChaCha20-Poly1305 under a key derived from the token
+//! key), never in the clear: `r1.<nonce + ciphertext>`.
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -127,6 +132,85 @@ pub fn open_confirmation(
     ))
 }
 
+fn readmission_key(key: &[u8]) -> chacha20poly1305::Key {
+    use hmac::Mac;
+    let mut mac =
+        <hmac::Hmac<Sha256> as Mac>::new_from_slice(key).expect("HMAC takes keys of any length");
+    mac.update(b"revops-readmission-key");
+    let out = mac.finalize().into_bytes();
+    *chacha20poly1305::Key::from_slice(&out)
+}
+
+/// A link confirming an erased person's new opt-in to `topics` (valid until `expires_at`);
+/// `nonce` is 12 random bytes drawn by the caller.
+pub fn readmission(
+    key: &[u8],
+    email: &str,
+    topics: &[String],
+    expires_at: i64,
+    nonce: [u8; 12],
+) -> String {
+    use chacha20poly1305::aead::{Aead, KeyInit};
+    let cipher = chacha20poly1305::ChaCha20Poly1305::new(&readmission_key(key));
+    let plain = format!("{expires_at}|{}|{email}", topics.join(","));
+    let sealed = cipher
+        .encrypt(
+            chacha20poly1305::Nonce::from_slice(&nonce),
+            plain.as_bytes(),
+        )
+        .expect("encryption of a short message does not fail");
+    let mut out = nonce.to_vec();
+    out.extend(sealed);
+    format!("r1.{}", URL_SAFE_NO_PAD.encode(out))
+}
+
+/// The (email, topics) a readmission link confirms, if it is genuine and unexpired at `now`.
+pub fn open_readmission(
+    keys: &[&[u8]],
+    token: &str,
+    now: i64,
+) -> Result<(String, Vec<String>), TokenError> {
+    use chacha20poly1305::aead::{Aead, KeyInit};
+    let body = match token.trim().split_once('.') {
+        Some(("r1", body)) => body,
+        Some(_) => return Err(TokenError::WrongKind),
+        None => return Err(TokenError::Malformed),
+    };
+    let bytes = URL_SAFE_NO_PAD
+        .decode(body)
+        .map_err(|_| TokenError::Malformed)?;
+    if bytes.len() < 12 + 16 {
+        return Err(TokenError::Malformed);
+    }
+    let (nonce, sealed) = bytes.split_at(12);
+    let plain = keys
+        .iter()
+        .find_map(|key| {
+            chacha20poly1305::ChaCha20Poly1305::new(&readmission_key(key))
+                .decrypt(chacha20poly1305::Nonce::from_slice(nonce), sealed)
+                .ok()
+        })
+        .ok_or(TokenError::BadSignature)?;
+    let plain = String::from_utf8(plain).map_err(|_| TokenError::Malformed)?;
+    let mut parts = plain.splitn(3, '|');
+    let (Some(expires), Some(topics), Some(email)) = (parts.next(), parts.next(), parts.next())
+    else {
+        return Err(TokenError::Malformed);
+    };
+    let expires: i64 = expires.parse().map_err(|_| TokenError::Malformed)?;
+    if now > expires {
+        return Err(TokenError::Expired);
+    }
+    Ok((
+        email.to_string(),
+        topics
+            .split(',')
+            .filter(|t| !t.is_empty())
+            .map(str::to_string)
+            .collect(),
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -229,6 +313,39 @@ mod tests {
         assert!(
             open_unsubscribe(&[KEY, b"old-key"], &old).is_ok(),
             "the previous key still verifies"
+        );
+    }
+
+    #[test]
+    fn a_readmission_link_hides_the_address_and_cannot_be_altered() {
+        let topics = vec!["marketing_email".to_string()];
+        let t = readmission(b"k1", "erin|o'brien@example.com", &topics, 1_000, [7; 12]);
+        assert!(t.starts_with("r1."));
+        assert!(
+            !t.contains("example"),
+            "the address is not readable in the link"
+        );
+        let opened = open_readmission(&[b"k0", b"k1"], &t, 999).unwrap();
+        assert_eq!(opened, ("erin|o'brien@example.com".to_string(), topics));
+        assert_eq!(
+            open_readmission(&[b"k1"], &t, 1_001),
+            Err(TokenError::Expired)
+        );
+        assert_eq!(
+            open_readmission(&[b"other"], &t, 0),
+            Err(TokenError::BadSignature)
+        );
+        let mut bytes = URL_SAFE_NO_PAD.decode(&t[3..]).unwrap();
+        let last = bytes.len() - 1;
+        bytes[last] ^= 1;
+        let altered = format!("r1.{}", URL_SAFE_NO_PAD.encode(bytes));
+        assert_eq!(
+            open_readmission(&[b"k1"], &altered, 0),
+            Err(TokenError::BadSignature)
+        );
+        assert_eq!(
+            open_readmission(&[b"k1"], "c1.x.y", 0),
+            Err(TokenError::WrongKind)
         );
     }
 }

@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 
 use super::email::is_free_mail_domain;
 use super::employees::EmployeeBand;
-use super::normalize::{Flag, Normalised, Touch};
+use super::normalize::{Flag, LeadSourceOrigin, Normalised, Touch};
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Lead {
@@ -31,6 +31,9 @@ pub struct Lead {
     pub industry: Option<String>,
     pub website: Option<String>,
     pub lead_source: Option<String>,
+    /// How the lead source it holds was determined (given, a source's default, or utm_source).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lead_source_origin: Option<LeadSourceOrigin>,
     #[serde(default)]
     pub custom: BTreeMap<String, Value>,
     pub first_touch: Option<Touch>,
@@ -102,6 +105,10 @@ impl Lead {
         changed |= take(&mut self.industry, &n.industry, "industry", at, ts);
         changed |= take(&mut self.website, &n.website, "website", at, ts);
         changed |= take(&mut self.lead_source, &n.lead_source, "lead_source", at, ts);
+        // The origin follows the value the lead holds (the newest submission that gave one).
+        if n.lead_source.is_some() && ts.get("lead_source") == Some(&at) {
+            self.lead_source_origin = n.lead_source_origin;
+        }
         let mut band = self.employees.map(|b| b.as_str().to_string());
         if take(
             &mut band,
@@ -151,6 +158,18 @@ impl Lead {
             flags.push(Flag::new(
                 "missing_lead_source",
                 "no lead source was ever given or derived",
+            ));
+        }
+        if self.lead_source_origin == Some(LeadSourceOrigin::Utm) {
+            flags.push(Flag::new(
+                "lead_source_from_utm",
+                "no lead source was given; utm_source was used",
+            ));
+        }
+        if super::email::Email::parse(&self.email).is_ok_and(|e| e.is_role_account()) {
+            flags.push(Flag::new(
+                "role_account",
+                "the address is a shared role inbox",
             ));
         }
         let domain = self.email.rsplit_once('@').map(|(_, d)| d).unwrap_or("");
@@ -234,6 +253,33 @@ mod tests {
         };
         f(&mut n);
         n
+    }
+
+    #[test]
+    fn role_inboxes_and_lead_sources_taken_from_utm_are_flagged_on_the_lead() {
+        let mut n = sub(100, |n| {
+            n.email = "info@acme.com".into();
+            n.lead_source = Some("linkedin".into());
+            n.lead_source_origin = Some(LeadSourceOrigin::Utm);
+        });
+        let lead = Lead::new("lead_1".into(), &n);
+        let codes: Vec<String> = lead.quality_flags().into_iter().map(|f| f.code).collect();
+        assert!(codes.contains(&"role_account".to_string()), "{codes:?}");
+        assert!(
+            codes.contains(&"lead_source_from_utm".to_string()),
+            "{codes:?}"
+        );
+        // A later submission that names its source clears the UTM flag.
+        n.received_at = 200;
+        n.lead_source = Some("webinar".into());
+        n.lead_source_origin = Some(LeadSourceOrigin::Submitted);
+        let mut lead = lead;
+        lead.merge(&n);
+        let codes: Vec<String> = lead.quality_flags().into_iter().map(|f| f.code).collect();
+        assert!(
+            !codes.contains(&"lead_source_from_utm".to_string()),
+            "{codes:?}"
+        );
     }
 
     #[test]

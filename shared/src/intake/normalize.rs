@@ -99,6 +99,9 @@ pub struct Normalised {
     pub industry: Option<String>,
     pub website: Option<String>,
     pub lead_source: Option<String>,
+    /// How `lead_source` was determined (`None` in submissions stored before it was recorded).
+    #[serde(default)]
+    pub lead_source_origin: Option<LeadSourceOrigin>,
     pub touch: Option<Touch>,
     pub custom: BTreeMap<String, Value>,
     /// The consent checkbox, when the submission carried one.
@@ -448,6 +451,7 @@ pub fn normalise(sub: &Submission) -> Result<Normalised, Vec<FieldError>> {
         industry: text(Field::Industry).map(str::to_string),
         website,
         lead_source,
+        lead_source_origin: Some(origin),
         touch,
         custom,
         consent,
