@@ -458,3 +458,52 @@ fn previews_score_without_storing() {
         "lead.email"
     );
 }
+
+#[test]
+fn decay_alone_moves_a_cooling_mql_out_at_the_time_it_predicted() {
+    let _lock = model_lock();
+    let api = api();
+    publish(&api, test_model("decay test", 60.0, 50.0));
+    let lead = new_lead(&api, "VP Marketing");
+    let t0 = now_ms();
+    finish_rescoring(&api, t0);
+    activity(&api, &lead, "webinar_attended", t0);
+    // 40 + 5 fit and a 30-point webinar that halves every day: an MQL at 75 …
+    let s = score(&api, &lead);
+    assert_eq!(
+        (s["stage"].clone(), s["total"].clone()),
+        (json!("mql"), json!(75.0)),
+        "{s}"
+    );
+    // … until the webinar is worth less than 5 points, a little over 2.5 days on.
+    let due = revops::time::parse_rfc3339(
+        s["stage_changes_by_decay_at"]
+            .as_str()
+            .expect("a review is due"),
+    )
+    .unwrap();
+    let days = (due - t0) as f64 / DAY as f64;
+    assert!((2.4..2.7).contains(&days), "{days}");
+    // An hour before, the cron leaves it alone; once due, it re-scores just that lead.
+    assert_eq!(api.fire_cron_at(Some(due - 3_600_000)).status, 200);
+    assert_eq!(score(&api, &lead)["stage"], "mql");
+    assert_eq!(api.fire_cron_at(Some(due + 60_000)).status, 200);
+    let s = score(&api, &lead);
+    assert_eq!(s["stage"], "nurture", "{s}");
+    let last = s["transitions"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(
+        (
+            last["from_stage"].clone(),
+            last["to_stage"].clone(),
+            last["reason"].clone()
+        ),
+        (json!("mql"), json!("nurture"), json!("decay")),
+        "{s}"
+    );
+    assert!(s["total"].as_f64().unwrap() < 50.0);
+    assert_eq!(
+        s["stage_changes_by_decay_at"],
+        Value::Null,
+        "nothing further can change: {s}"
+    );
+}

@@ -38,8 +38,16 @@ pub async fn rescore(cx: &Cx, id: &str) -> Result<(Value, bool)> {
         let score = data.score(&model, cx.now_ms);
         let stage = next_stage(&model, data.stage(), score.total);
         let since = data.current.as_ref().and_then(|c| c.engagement_since);
-        let (stmts, saved) =
-            store::save_statements(cx, &data, version, &score, &stage, "score", since)?;
+        let scored = store::Scored {
+            version,
+            model: &model,
+            score: &score,
+            stage: &stage,
+            reason: "score",
+            engagement_since: since,
+            at: cx.now_ms,
+        };
+        let (stmts, saved) = store::save_statements(cx, &data, &scored)?;
         if cx.db.batch(stmts).await?.first() == Some(&1) {
             let became_mql = saved.to == MQL && saved.from != MQL;
             let transition =
@@ -153,6 +161,7 @@ pub async fn get(cx: &Cx) -> Result<Response> {
             "stage": row.stage,
             "scored_at": rfc3339(row.scored_at),
             "engagement_since": row.engagement_since.map(rfc3339),
+            "stage_changes_by_decay_at": row.next_review_at.map(rfc3339),
             "rules": serde_json::from_str::<Value>(&row.explanation).unwrap_or(Value::Null),
             "transitions": transitions,
         }),
@@ -349,8 +358,16 @@ pub async fn outcome(cx: &Cx, mut req: Request) -> Result<Response> {
             Some(code) if outcome == Outcome::Rejected => format!("rejected:{code}"),
             _ => body.outcome.clone(),
         };
-        let (mut stmts, saved) =
-            store::save_statements(cx, &data, version, &score, &stage, &reason, since)?;
+        let scored = store::Scored {
+            version,
+            model: &model,
+            score: &score,
+            stage: &stage,
+            reason: &reason,
+            engagement_since: since,
+            at: cx.now_ms,
+        };
+        let (mut stmts, saved) = store::save_statements(cx, &data, &scored)?;
         stmts.push(cx.db.stmt(
             "INSERT INTO lead_outcomes (id, lead_id, outcome, reason, note, at, by, model_version) \
              SELECT ?, ?, ?, ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM lead_scores WHERE lead_id = ? AND last_change = ?)",

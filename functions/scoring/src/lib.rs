@@ -59,10 +59,13 @@ async fn tick(cx: &Cx, req: Request) -> Result<Response> {
         })
         .await?;
         let rescoring = models::rescore_tick(cx, now).await?;
-        let items = (done + failed) as i64 + rescoring["rescored"].as_i64().unwrap_or(0);
+        let decay = models::decay_tick(cx, now).await?;
+        let items = (done + failed) as i64
+            + rescoring["rescored"].as_i64().unwrap_or(0)
+            + decay["reviewed"].as_i64().unwrap_or(0);
         Ok(tick::Done {
             items,
-            report: json!({ "rescored_after_failure": done, "failed": failed, "rescoring": rescoring }),
+            report: json!({ "rescored_after_failure": done, "failed": failed, "rescoring": rescoring, "decay": decay }),
         })
     })
     .await

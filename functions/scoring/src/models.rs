@@ -193,6 +193,77 @@ pub async fn status(cx: &Cx) -> Result<Response> {
     http::json(200, &done)
 }
 
+/// Re-scores these leads at `now` with the active model in one batch, recording stage changes
+/// with `reason` — or `decay`, when that is what changed them (`engine::transition_reason`);
+/// new MQLs go to routing. Returns the model version and the new MQLs.
+async fn rescore_leads(
+    cx: &Cx,
+    ids: &[String],
+    now: i64,
+    reason: &str,
+) -> Result<(i64, Vec<String>)> {
+    let (version, model) = store::active(cx).await?;
+    let leads = store::load(cx, ids, now).await?;
+    let mut stmts = Vec::new();
+    let mut new_mqls = Vec::new();
+    for data in &leads {
+        let since = data.current.as_ref().and_then(|c| c.engagement_since);
+        let s = score(&model, &data.facts(), &data.activities, now, since);
+        let stage = next_stage(&model, data.stage(), s.total);
+        if stage == revops::scoring::MQL && data.stage() != revops::scoring::MQL {
+            new_mqls.push(data.lead.id.clone());
+        }
+        let reason = revops::scoring::engine::transition_reason(
+            reason,
+            data.current.as_ref().map(|c| c.model_version) == Some(version),
+            data.current.as_ref().and_then(|c| c.next_review_at),
+            now,
+        );
+        let scored = store::Scored {
+            version,
+            model: &model,
+            score: &s,
+            stage: &stage,
+            reason,
+            engagement_since: since,
+            at: now,
+        };
+        stmts.extend(store::save_statements(cx, data, &scored)?.0);
+    }
+    // A lead scored concurrently keeps that newer score: its guarded statements change nothing.
+    cx.db.batch(stmts).await?;
+    for id in &new_mqls {
+        api::route(cx, id).await;
+    }
+    Ok((version, new_mqls))
+}
+
+/// Leads whose decayed score is due to change their stage, re-scored per tick.
+pub const DECAY_BATCH: usize = 200;
+
+/// One tick of decay: re-scores the leads whose stored stage decay has made stale (their
+/// `next_review_at` has come), oldest due first; the transition is recorded as `decay` (as
+/// `rescore` if a newer model is active since their score was stored).
+pub async fn decay_tick(cx: &Cx, now: i64) -> Result<Value> {
+    #[derive(Deserialize)]
+    struct Due {
+        lead_id: String,
+    }
+    let due: Vec<Due> = cx
+        .db
+        .all(
+            "SELECT lead_id FROM lead_scores WHERE next_review_at IS NOT NULL AND next_review_at <= ? ORDER BY next_review_at LIMIT ?",
+            args![now, DECAY_BATCH],
+        )
+        .await?;
+    if due.is_empty() {
+        return Ok(json!({ "reviewed": 0 }));
+    }
+    let ids: Vec<String> = due.into_iter().map(|d| d.lead_id).collect();
+    let (_, new_mqls) = rescore_leads(cx, &ids, now, "rescore").await?;
+    Ok(json!({ "reviewed": ids.len(), "new_mqls": new_mqls.len() }))
+}
+
 /// One tick of rescoring: the next batch of leads, by id, with the active model. Leads that
 /// become MQLs go to routing. The job advances its cursor and stays due until every lead is done.
 pub async fn rescore_tick(cx: &Cx, now: i64) -> Result<Value> {
@@ -230,30 +301,7 @@ pub async fn rescore_tick(cx: &Cx, now: i64) -> Result<Value> {
         settings::save(cx, STATUS_KEY, &done).await?;
         return Ok(json!({ "rescored": 0, "finished": true }));
     }
-    let (version, model) = store::active(cx).await?;
-    let leads = store::load(cx, &ids, now).await?;
-    let mut stmts = Vec::new();
-    let mut new_mqls = Vec::new();
-    for data in &leads {
-        let s = score(
-            &model,
-            &data.facts(),
-            &data.activities,
-            now,
-            data.current.as_ref().and_then(|c| c.engagement_since),
-        );
-        let stage = next_stage(&model, data.stage(), s.total);
-        if stage == revops::scoring::MQL && data.stage() != revops::scoring::MQL {
-            new_mqls.push(data.lead.id.clone());
-        }
-        let since = data.current.as_ref().and_then(|c| c.engagement_since);
-        stmts.extend(store::save_statements(cx, data, version, &s, &stage, "rescore", since)?.0);
-    }
-    // A lead scored concurrently keeps that newer score: its guarded statements change nothing.
-    cx.db.batch(stmts).await?;
-    for id in &new_mqls {
-        api::route(cx, id).await;
-    }
+    let (version, new_mqls) = rescore_leads(cx, &ids, now, "rescore").await?;
     let processed = p["processed"].as_u64().unwrap_or(0) + ids.len() as u64;
     p["cursor"] = json!(ids.last());
     p["processed"] = json!(processed);

@@ -8,14 +8,12 @@ use revops::routing::decide::Account;
 use revops::scoring::condition::Facts;
 use revops::scoring::engine::{self, Activity, Score};
 use revops::scoring::Model;
-use revops::time::DAY;
 use serde::Deserialize;
 use serde_json::Value;
 
 use platform::{args, Arg, Cx, Error, Result};
 
-/// Activities older than this no longer count (every engagement rule decays long before).
-pub const ACTIVITY_HORIZON: i64 = 400 * DAY;
+use revops::scoring::engine::ACTIVITY_HORIZON;
 /// D1 binds at most 100 parameters per statement.
 const CHUNK: usize = 90;
 
@@ -81,6 +79,7 @@ pub struct ScoreRow {
     pub engagement_since: Option<i64>,
     pub scored_at: i64,
     pub version: i64,
+    pub next_review_at: Option<i64>,
 }
 
 /// Everything a lead's score is computed from.
@@ -218,7 +217,7 @@ pub async fn load(cx: &Cx, ids: &[String], now: i64) -> Result<Vec<LeadData>> {
 }
 
 pub const SCORE_COLUMNS: &str =
-    "lead_id, fit, engagement, total, stage, model_version, explanation, engagement_since, scored_at, version";
+    "lead_id, fit, engagement, total, stage, model_version, explanation, engagement_since, scored_at, version, next_review_at";
 
 /// What changed when a score was stored.
 pub struct Saved {
@@ -228,17 +227,29 @@ pub struct Saved {
     pub change: String,
 }
 
-/// Statements storing a lead's new score and, if its stage changed, the transition — guarded by
-/// the row's version so a concurrent writer makes them no-ops (the caller retries).
+/// What a score is stored with: the model it came from and the instant it was computed for.
+pub struct Scored<'a> {
+    pub version: i64,
+    pub model: &'a Model,
+    pub score: &'a Score,
+    pub stage: &'a str,
+    /// Why the stage may have changed: `score`, `rescore`, `decay`, an outcome.
+    pub reason: &'a str,
+    pub engagement_since: Option<i64>,
+    pub at: i64,
+}
+
+/// Statements storing a lead's new score — with the instant decay will next change its stage,
+/// for the cron — and, if its stage changed, the transition; guarded by the row's version so a
+/// concurrent writer makes them no-ops (the caller retries).
 pub fn save_statements(
     cx: &Cx,
     data: &LeadData,
-    version: i64,
-    score: &Score,
-    stage: &str,
-    reason: &str,
-    engagement_since: Option<i64>,
+    s: &Scored,
 ) -> Result<(Vec<worker::D1PreparedStatement>, Saved)> {
+    let (version, score, stage, reason, engagement_since) =
+        (s.version, s.score, s.stage, s.reason, s.engagement_since);
+    let next_review = engine::next_stage_change(s.model, stage, score, s.at);
     let change = cx.new_id(revops::ids::prefix::TRANSITION);
     let explanation = serde_json::to_string(&score.hits)?;
     let from = data.stage().to_string();
@@ -249,15 +260,15 @@ pub fn save_statements(
     };
     let mut stmts = vec![match &data.current {
         None => cx.db.stmt(
-            "INSERT INTO lead_scores (lead_id, fit, engagement, total, stage, model_version, explanation, engagement_since, scored_at, stage_changed_at, version, last_change) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?) ON CONFLICT (lead_id) DO NOTHING",
-            platform::args![&data.lead.id, score.fit, score.engagement, score.total, stage, version, &explanation, engagement_since, cx.now_ms, cx.now_ms, &change],
+            "INSERT INTO lead_scores (lead_id, fit, engagement, total, stage, model_version, explanation, engagement_since, scored_at, stage_changed_at, version, last_change, next_review_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?) ON CONFLICT (lead_id) DO NOTHING",
+            platform::args![&data.lead.id, score.fit, score.engagement, score.total, stage, version, &explanation, engagement_since, cx.now_ms, cx.now_ms, &change, next_review],
         )?,
         Some(row) => cx.db.stmt(
             "UPDATE lead_scores SET fit = ?, engagement = ?, total = ?, stage = ?, model_version = ?, explanation = ?, engagement_since = ?, \
-             scored_at = ?, stage_changed_at = CASE WHEN stage = ? THEN stage_changed_at ELSE ? END, version = version + 1, last_change = ? \
+             scored_at = ?, stage_changed_at = CASE WHEN stage = ? THEN stage_changed_at ELSE ? END, version = version + 1, last_change = ?, next_review_at = ? \
              WHERE lead_id = ? AND version = ?",
-            platform::args![score.fit, score.engagement, score.total, stage, version, &explanation, engagement_since, cx.now_ms, stage, changed_at, &change, &data.lead.id, row.version],
+            platform::args![score.fit, score.engagement, score.total, stage, version, &explanation, engagement_since, cx.now_ms, stage, changed_at, &change, next_review, &data.lead.id, row.version],
         )?,
     }];
     if from != stage {

@@ -45,7 +45,23 @@ pub struct Score {
     pub engagement: f64,
     pub total: f64,
     pub hits: Vec<Hit>,
+    /// Every counted engagement contribution before decay, for [`next_stage_change`].
+    #[serde(skip)]
+    pub terms: Vec<Term>,
 }
+
+/// One counted activity's points before decay: when it happened and which rule counted it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Term {
+    pub points: f64,
+    pub at: i64,
+    /// Index into the model's engagement rules (its decay).
+    pub rule: usize,
+}
+
+/// Activities older than this no longer count (every engagement rule decays long before; the
+/// handlers do not even load them).
+pub const ACTIVITY_HORIZON: i64 = 400 * DAY;
 
 fn round1(x: f64) -> f64 {
     (x * 10.0).round() / 10.0
@@ -119,11 +135,23 @@ pub fn score(
         }
     }
     let mut engagement = 0.0;
+    let mut terms = Vec::new();
     let since = engagement_since.unwrap_or(i64::MIN);
-    for (spec, rule) in model.spec.engagement.iter().zip(&model.engagement) {
+    for (index, (spec, rule)) in model
+        .spec
+        .engagement
+        .iter()
+        .zip(&model.engagement)
+        .enumerate()
+    {
         let mut matching: Vec<&Activity> = activities
             .iter()
-            .filter(|a| a.at >= since && a.at <= now && rule.activities.contains(&a.kind))
+            .filter(|a| {
+                a.at >= since
+                    && a.at <= now
+                    && now - a.at <= ACTIVITY_HORIZON
+                    && rule.activities.contains(&a.kind)
+            })
             .filter(|a| {
                 rule.property.as_ref().is_none_or(|p| {
                     p.test.matches(
@@ -160,6 +188,11 @@ pub fn score(
             counted += 1;
             raw += points;
             total += decayed(points, now - a.at, spec.decay.as_ref());
+            terms.push(Term {
+                points,
+                at: a.at,
+                rule: index,
+            });
         }
         if counted == 0 {
             continue;
@@ -181,7 +214,77 @@ pub fn score(
         engagement,
         total: round1(fit * model.spec.weights.fit + engagement * model.spec.weights.engagement),
         hits,
+        terms,
     }
+}
+
+/// The score's total at a later instant `t`: the same activities, decayed to `t` (and dropped
+/// past the activity horizon), rounded as [`score`] rounds.
+pub fn total_at(model: &Model, score: &Score, t: i64) -> f64 {
+    let engagement: f64 = score
+        .terms
+        .iter()
+        .filter(|term| t - term.at <= ACTIVITY_HORIZON)
+        .map(|term| {
+            let decay = model
+                .spec
+                .engagement
+                .get(term.rule)
+                .and_then(|r| r.decay.as_ref());
+            decayed(term.points, t - term.at, decay)
+        })
+        .sum();
+    round1(score.fit * model.spec.weights.fit + round1(engagement) * model.spec.weights.engagement)
+}
+
+/// Why a re-score changed the stage: `decay` when the lead is re-scored under the model that
+/// stored its stage and the moment decay was to change it has come — whatever prompted the
+/// re-score (the decay review, or a rescoring that reached the lead later) — otherwise `reason`.
+pub fn transition_reason<'a>(
+    reason: &'a str,
+    same_model: bool,
+    review_due_at: Option<i64>,
+    now: i64,
+) -> &'a str {
+    if same_model && review_due_at.is_some_and(|at| at <= now) {
+        "decay"
+    } else {
+        reason
+    }
+}
+
+/// When decay alone will move the lead out of `stage` (which this score gave it at `now`): the
+/// first instant, to the minute, at which [`next_stage`] gives another stage — found by doubling
+/// steps from an hour, then bisection. `None` when nothing can change it: a stage people own, no
+/// engagement that ages, or no change within the activity horizon. The cron re-scores the lead
+/// then, so a stored stage never goes stale.
+pub fn next_stage_change(model: &Model, stage: &str, score: &Score, now: i64) -> Option<i64> {
+    if HUMAN_STAGES.contains(&stage) || score.terms.is_empty() {
+        return None;
+    }
+    let changes = |t: i64| next_stage(model, stage, total_at(model, score, t)) != stage;
+    let last = score.terms.iter().map(|t| t.at).max()? + ACTIVITY_HORIZON + 1;
+    let (mut lo, mut step) = (now, crate::time::HOUR);
+    let mut hi = loop {
+        let t = (now + step).min(last);
+        if changes(t) {
+            break t;
+        }
+        if t >= last {
+            return None;
+        }
+        lo = t;
+        step *= 2;
+    };
+    while hi - lo > crate::time::MINUTE {
+        let mid = lo + (hi - lo) / 2;
+        if changes(mid) {
+            hi = mid;
+        } else {
+            lo = mid;
+        }
+    }
+    Some(hi)
 }
 
 /// The stage a lead moves to with a new total. Score stages are entered at `enter_at` and left
@@ -465,5 +568,73 @@ mod tests {
             None,
         );
         assert_eq!(s.total, 30.0 + 40.0);
+    }
+
+    #[test]
+    fn decay_predicts_when_the_lead_leaves_its_stage_to_the_minute() {
+        let m = model(
+            json!([{"id": "webinar", "activity": "webinar_attended", "points": 40, "decay": {"half_life_days": 30}}]),
+        );
+        let l = lead();
+        let facts = Facts {
+            lead: Some(&l),
+            ..Facts::default()
+        };
+        // 30 fit + 40 engagement just now: 70, an MQL until the total falls below 50.
+        let s = score(&m, &facts, &[act("webinar_attended", 0.0)], NOW, None);
+        assert_eq!(s.total, 70.0);
+        assert_eq!(next_stage(&m, "new", s.total), "mql");
+        let at = next_stage_change(&m, "mql", &s, NOW).expect("decay ends the MQL");
+        // 40 × 0.5^(d/30) < 20 once d > 30 days (rounded to a tenth).
+        assert!(
+            (at - NOW - 30 * DAY).abs() < 2 * DAY,
+            "{}",
+            (at - NOW) as f64 / DAY as f64
+        );
+        assert!(total_at(&m, &s, at) < 50.0);
+        assert!(total_at(&m, &s, at - 2 * crate::time::MINUTE) >= 50.0);
+        // Scoring at that instant agrees: the lead is no longer an MQL.
+        let later = score(&m, &facts, &[act("webinar_attended", 0.0)], at, None);
+        assert_eq!(next_stage(&m, "mql", later.total), "nurture");
+        // A stage people own, or nothing that ages, never needs a review.
+        assert_eq!(next_stage_change(&m, "accepted", &s, NOW), None);
+        let fit_only = score(&m, &facts, &[], NOW, None);
+        assert_eq!(next_stage_change(&m, "nurture", &fit_only, NOW), None);
+    }
+
+    #[test]
+    fn points_that_never_decay_still_leave_at_the_activity_horizon() {
+        let m = model(json!([{"id": "demo", "activity": "demo_request", "points": 40}]));
+        let l = lead();
+        let facts = Facts {
+            lead: Some(&l),
+            ..Facts::default()
+        };
+        let s = score(&m, &facts, &[act("demo_request", 10.0)], NOW, None);
+        assert_eq!(s.total, 70.0);
+        let at = next_stage_change(&m, "mql", &s, NOW).unwrap();
+        let happened = NOW - 10 * DAY;
+        assert!(
+            at > happened + ACTIVITY_HORIZON
+                && at <= happened + ACTIVITY_HORIZON + 2 * crate::time::MINUTE
+        );
+    }
+
+    #[test]
+    fn a_stage_change_that_decay_was_due_to_make_is_recorded_as_decay() {
+        assert_eq!(transition_reason("rescore", true, Some(NOW), NOW), "decay");
+        assert_eq!(
+            transition_reason("decay", true, Some(NOW), NOW + 1),
+            "decay"
+        );
+        assert_eq!(
+            transition_reason("rescore", true, Some(NOW + 1), NOW),
+            "rescore"
+        );
+        assert_eq!(
+            transition_reason("rescore", false, Some(NOW), NOW),
+            "rescore"
+        );
+        assert_eq!(transition_reason("score", true, None, NOW), "score");
     }
 }
