@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds every worker (the gateway and the five handlers) to WASM with worker-build, and prints
-# each one's size, raw and gzipped. Needs the toolchain on PATH: eval "$(scripts/toolchain.sh)".
+# each one's size, raw and gzipped; fails if a worker is over the size budget (1 MB gzipped).
+# Needs the toolchain on PATH: eval "$(scripts/toolchain.sh)".
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 mapfile -t WORKERS < <("$(dirname "$0")/workers.sh")
@@ -19,8 +20,17 @@ for w in "${WORKERS[@]}"; do
   }
 done
 
+# The size budget: 1 MB gzipped per worker (Workers allow 3 MB on the free plan).
+BUDGET=${REVOPS_SIZE_BUDGET:-1048576}
+over=0
 printf '%-10s %12s %12s\n' worker "wasm bytes" "gzipped" >&2
 for w in "${WORKERS[@]}"; do
   wasm="$ROOT/functions/$w/build/index_bg.wasm"
-  printf '%-10s %12d %12d\n' "$w" "$(stat -c %s "$wasm")" "$(gzip -9 -c "$wasm" | wc -c)" >&2
+  gz=$(gzip -9 -c "$wasm" | wc -c)
+  printf '%-10s %12d %12d\n' "$w" "$(stat -c %s "$wasm")" "$gz" >&2
+  if [ "$gz" -gt "$BUDGET" ]; then
+    echo "build: $w is $gz bytes gzipped, over the budget of $BUDGET" >&2
+    over=1
+  fi
 done
+exit $over

@@ -5,7 +5,7 @@
 #
 #   eval "$(scripts/toolchain.sh)"
 #
-# Installs (see ../shared/TOOLCHAIN.md for why each is done this way):
+# Installs (docs/toolchain.md says why each is done this way):
 #   - the wasm32-unknown-unknown target (rustup)
 #   - worker-build, pinned below            -> $TOOLS/worker-build-<v>
 #   - wasm-bindgen-cli at exactly the version in Cargo.lock (a mismatch fails the build)

@@ -240,12 +240,12 @@ pub fn total_at(model: &Model, score: &Score, t: i64) -> f64 {
 /// Why a re-score changed the stage: `decay` when the lead is re-scored under the model that
 /// stored its stage and the moment decay was to change it has come — whatever prompted the
 /// re-score (the decay review, or a rescoring that reached the lead later) — otherwise `reason`.
-pub fn transition_reason<'a>(
-    reason: &'a str,
+pub fn transition_reason(
+    reason: &str,
     same_model: bool,
     review_due_at: Option<i64>,
     now: i64,
-) -> &'a str {
+) -> &str {
     if same_model && review_due_at.is_some_and(|at| at <= now) {
         "decay"
     } else {
