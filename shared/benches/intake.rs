@@ -55,6 +55,7 @@ fn bench(c: &mut Criterion) {
                     fields: &fields,
                     field_map: &map,
                     default_lead_source: None,
+                    default_country: None,
                     received_at: 1,
                 })
                 .unwrap(),
@@ -107,6 +108,7 @@ fn bench(c: &mut Criterion) {
                     fields: &records[0].fields,
                     field_map: &map,
                     default_lead_source: None,
+                    default_country: None,
                     received_at: 1,
                 })
                 .unwrap(),

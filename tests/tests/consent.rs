@@ -1051,3 +1051,40 @@ fn topics_and_providers_configuration() {
         200
     );
 }
+
+/// A documented fixture from `shared/fixtures`: its first line names the source.
+fn fixture(path: &str) -> Vec<u8> {
+    let text = std::fs::read(format!(
+        "{}/../shared/fixtures/{path}",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap();
+    let start = text.iter().position(|&b| b == b'\n').unwrap() + 1;
+    text[start..].to_vec()
+}
+
+#[test]
+fn one_click_posts_unsubscribe_whatever_their_framing_and_a_get_never_does() {
+    let api = api();
+    for (content_type, body) in [
+        ("application/x-www-form-urlencoded", fixture("rfc8058/urlencoded.txt")),
+        ("application/x-www-form-urlencoded", fixture("rfc8058/gmail.txt")),
+        // The RFC's own printed multipart example, whose boundary does not match its delimiters.
+        ("multipart/form-data; boundary=---FormBoundaryjWmhtjORrn", fixture("rfc8058/multipart-as-printed.txt")),
+        ("multipart/form-data; boundary=b", b"preamble\n--b\nContent-Disposition: form-data; name=\"List-Unsubscribe\"\n\nOne-Click\n--b--\n".to_vec()),
+    ] {
+        let addr = email("unsub.io");
+        record(&api, json!({"email": addr, "action": "opt_in", "topics": ["marketing_email"]}));
+        let (link, _) = issue(&api, &addr, "marketing_email");
+        // Looking at the link (a GET, as link scanners do) changes nothing.
+        assert_eq!(api.get(&link).send().status, 200);
+        assert_eq!(topic(&consent(&api, &addr, "?fresh=true"), "marketing_email")["state"], "opted_in");
+        let res = api.post(&link).header("content-type", content_type).body(body).send();
+        assert_eq!(res.status, 200, "{content_type}: {}", res.text());
+        assert_eq!(
+            topic(&consent(&api, &addr, "?fresh=true"), "marketing_email")["state"],
+            "opted_out",
+            "{content_type}"
+        );
+    }
+}

@@ -867,3 +867,139 @@ fn form_and_source_configuration_is_validated() {
         .send()
         .assert_problem(403, "forbidden");
 }
+
+fn json_post(api: &Api, form: &str, content_type: &str, body: &[u8]) -> revops_tests::Resp {
+    api.post(&format!("/f/{form}"))
+        .header("origin", ORIGIN)
+        .header("accept", "application/json")
+        .header("content-type", content_type)
+        .body(body.to_vec())
+        .send()
+}
+
+#[test]
+fn browser_posts_arrive_as_sent_whatever_their_charset_and_field_names() {
+    let api = api();
+    let form = register_form(
+        &api,
+        json!({"default_country": "gb", "rate_limit": {"max": 100, "window_seconds": 60}}),
+    );
+    let urlencoded = "application/x-www-form-urlencoded";
+    // A windows-1252 page says so with _charset_: "Zoë" and "€5" decode as the page meant.
+    let addr = email("acme-test.com");
+    let body = format!(
+        "_charset_=windows-1252&email={}&First+Name=Zo%EB&budget=%805",
+        revops_tests::urlencode(&addr)
+    );
+    let res = json_post(&api, &form, urlencoded, body.as_bytes());
+    assert_eq!(res.status, 201, "{}", res.text());
+    let lead = get_lead(&api, res.json()["id"].as_str().unwrap());
+    assert_eq!(lead["first_name"], "Zoë");
+    assert_eq!(lead["custom"]["budget"], "€5");
+    // ISO-8859-1 declared in the Content-Type.
+    let addr2 = email("acme-test.com");
+    let body = format!(
+        "email={}&Last+Name=M%FCller",
+        revops_tests::urlencode(&addr2)
+    );
+    let res = json_post(
+        &api,
+        &form,
+        "application/x-www-form-urlencoded; charset=ISO-8859-1",
+        body.as_bytes(),
+    );
+    assert_eq!(res.status, 201, "{}", res.text());
+    assert_eq!(
+        get_lead(&api, res.json()["id"].as_str().unwrap())["last_name"],
+        "Müller"
+    );
+    // Bytes that are not UTF-8 where UTF-8 is meant: kept, and flagged on the submission.
+    let addr3 = email("acme-test.com");
+    let body = format!("email={}&Notes=caf%E9", revops_tests::urlencode(&addr3));
+    let res = json_post(&api, &form, urlencoded, body.as_bytes());
+    assert_eq!(res.status, 201, "{}", res.text());
+    let lead = get_lead(&api, res.json()["id"].as_str().unwrap());
+    let flags = lead["history"][0]["flags"].as_array().unwrap();
+    let flag = flags
+        .iter()
+        .find(|f| f["code"] == "undecodable_text")
+        .unwrap_or_else(|| panic!("{lead}"));
+    assert!(flag["detail"].as_str().unwrap().contains("Notes"), "{flag}");
+    // An encoding nobody knows gets a readable refusal.
+    let res = json_post(
+        &api,
+        &form,
+        urlencoded,
+        format!(
+            "_charset_=klingon&email={}",
+            revops_tests::urlencode(&addr3)
+        )
+        .as_bytes(),
+    );
+    res.assert_problem(400, "bad-request");
+
+    // Unknown names are kept as sent: none of these merge, and name[] stays apart from name.
+    let addr4 = email("acme-test.com");
+    let body = format!(
+        "email={}&a%22b=1&a'b=2&a%5Cb=3&a%0D%0Ab=4&tags%5B%5D=x&tags=y&odd=%+5",
+        revops_tests::urlencode(&addr4)
+    );
+    let res = json_post(&api, &form, urlencoded, body.as_bytes());
+    assert_eq!(res.status, 201, "{}", res.text());
+    let custom = get_lead(&api, res.json()["id"].as_str().unwrap())["custom"].clone();
+    for (k, v) in [
+        ("a\"b", "1"),
+        ("a'b", "2"),
+        ("a\\b", "3"),
+        ("a\r\nb", "4"),
+        ("tags[]", "x"),
+        ("tags", "y"),
+        ("odd", "% 5"),
+    ] {
+        assert_eq!(custom[k], v, "{k} in {custom}");
+    }
+
+    // A phone number without + becomes E.164 through the form's default country.
+    let addr5 = email("acme-test.com");
+    let res = json_post(
+        &api,
+        &form,
+        urlencoded,
+        format!(
+            "email={}&phone=020+7946+0958",
+            revops_tests::urlencode(&addr5)
+        )
+        .as_bytes(),
+    );
+    assert_eq!(res.status, 201, "{}", res.text());
+    let lead = get_lead(&api, res.json()["id"].as_str().unwrap());
+    assert_eq!(
+        (lead["phone"].clone(), lead["phone_e164"].clone()),
+        (json!("020 7946 0958"), json!("+442079460958"))
+    );
+
+    // Multipart with a quoted name holding a semicolon, and bare-LF line ends.
+    let addr6 = email("acme-test.com");
+    let body = format!("--b\nContent-Disposition: form-data; name=\"email\"\n\n{addr6}\n--b\nContent-Disposition: form-data; name=\"a;b\"\n\nsemi\n--b--\n");
+    let res = json_post(
+        &api,
+        &form,
+        "multipart/form-data; boundary=b",
+        body.as_bytes(),
+    );
+    assert_eq!(res.status, 201, "{}", res.text());
+    assert_eq!(
+        get_lead(&api, res.json()["id"].as_str().unwrap())["custom"]["a;b"],
+        "semi"
+    );
+
+    // Origin: null (a sandboxed iframe, a data: page) is never an allowed origin.
+    let res = api
+        .post(&format!("/f/{form}"))
+        .header("origin", "null")
+        .header("referer", &format!("{ORIGIN}/contact"))
+        .header("accept", "application/json")
+        .form(&[("email", &email("acme-test.com"))])
+        .send();
+    res.assert_problem(403, "origin-not-allowed");
+}

@@ -7,8 +7,6 @@ use revops::consent::ledger::{Change, Proof};
 use revops::consent::token::{self, ALL_TOPICS};
 use revops::consent::TopicState;
 use revops::html::{escape, page};
-use revops::intake::form::parse_multipart;
-use revops::intake::normalize::parse_urlencoded;
 use revops::logging::mask_email;
 use worker::{Request, Response};
 
@@ -111,21 +109,14 @@ pub async fn unsubscribe(cx: &Cx, mut req: Request) -> Result<Response> {
     };
     let content_type = http::header(&req, "content-type").unwrap_or_default();
     let body = http::body_bytes(&mut req, 8 * 1024).await?;
-    let fields: Vec<(String, String)> = if http::media_type(req.headers()) == "multipart/form-data"
-    {
-        parse_multipart(&body, &content_type).unwrap_or_default()
-    } else {
-        parse_urlencoded(&String::from_utf8_lossy(&body))
+    let post = revops::consent::unsubscribe_post(&content_type, &body);
+    let one_click = post == revops::consent::UnsubscribePost::OneClick;
+    let action = match &post {
+        revops::consent::UnsubscribePost::Action(a) => Some(a.as_str()),
+        _ => None,
     };
-    let field = |name: &str| {
-        fields
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-    };
-    let one_click = field("List-Unsubscribe") == Some("One-Click");
     let config = topics(cx).await?;
-    let (change, source) = match (one_click, field("action")) {
+    let (change, source) = match (one_click, action) {
         (true, _) | (false, Some("unsubscribe_topic")) => (
             Change::OptOut {
                 topics: (topic != ALL_TOPICS).then(|| vec![topic.clone()]),

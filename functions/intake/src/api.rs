@@ -85,6 +85,7 @@ pub async fn create_lead(cx: &Cx, mut req: Request) -> Result<Response> {
             fields: &fields,
             field_map: &map,
             default_lead_source: None,
+            default_country: None,
             received_at: cx.now_ms,
         })
         .map_err(|errors| Error::Problem(Problem::validation(errors)))?;
@@ -196,6 +197,7 @@ async fn lead_for_email(
         fields: &fields,
         field_map: &map,
         default_lead_source: source,
+        default_country: None,
         received_at: cx.now_ms,
     })
     .map_err(|errors| Error::Problem(Problem::validation(errors)))?;
@@ -230,6 +232,7 @@ pub async fn normalise_only(cx: &Cx, mut req: Request) -> Result<Response> {
         fields: &fields,
         field_map: &map,
         default_lead_source: None,
+        default_country: None,
         received_at: cx.now_ms,
     })
     .map_err(|errors| Error::Problem(Problem::validation(errors)))?;

@@ -2,8 +2,9 @@
 //! preflight, and the forms' administration and counters.
 
 use revops::html;
+use revops::intake::body::{self, RawField};
 use revops::intake::form::{self, FormConfig, Refusal};
-use revops::intake::normalize::{normalise, parse_urlencoded, Submission};
+use revops::intake::normalize::{normalise, Submission};
 use revops::problem::{Problem, ProblemKind};
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -13,6 +14,7 @@ use worker::{Request, Response};
 use crate::api::kept_headers;
 use crate::pipeline;
 use crate::store::{Extras, NewSubmission};
+use platform::text::RuntimeDecoder;
 use platform::{args, http, Cx, Error, Result};
 
 const MAX_BODY: usize = 64 * 1024;
@@ -76,52 +78,74 @@ fn cors(response: &Response, origin: Option<&str>) -> Result<()> {
     Ok(())
 }
 
-/// The post's fields, from urlencoded, multipart or JSON bodies.
-async fn read_fields(
-    req: &mut Request,
-) -> std::result::Result<(Vec<(String, Value)>, String, String), Refusal> {
+/// A post's fields, what is stored as its body, its media type, and the data-quality flag for
+/// text that did not decode.
+struct Read {
+    fields: Vec<(String, Value)>,
+    stored: String,
+    media: String,
+    flag: Option<revops::intake::normalize::Flag>,
+}
+
+/// The post's fields, from urlencoded, multipart or JSON bodies; form encodings are decoded in
+/// the charset the form declared (`_charset_`, or a `charset` parameter) by the runtime.
+async fn read_fields(req: &mut Request) -> std::result::Result<Read, Refusal> {
     let content_type = http::header(req, "content-type").unwrap_or_default();
     let media = http::media_type(req.headers());
-    let body = http::body_bytes(req, MAX_BODY).await.map_err(|e| match e {
+    let bytes = http::body_bytes(req, MAX_BODY).await.map_err(|e| match e {
         Error::Problem(p) if p.kind == ProblemKind::PayloadTooLarge => Refusal::TooLarge(MAX_BODY),
         other => Refusal::Malformed(other.to_string()),
     })?;
-    let text = String::from_utf8_lossy(&body).into_owned();
-    let fields: Vec<(String, Value)> = match media.as_str() {
-        "application/x-www-form-urlencoded" => parse_urlencoded(&text)
+    let decoded = |raw: Vec<RawField>| {
+        let charset = body::declared_charset(&content_type, &raw);
+        body::decode_fields(&raw, &charset, &RuntimeDecoder).map_err(Refusal::Malformed)
+    };
+    let as_values = |fields: Vec<(String, String)>| -> Vec<(String, Value)> {
+        fields
             .into_iter()
             .map(|(k, v)| (k, Value::String(v)))
-            .collect(),
+            .collect()
+    };
+    match media.as_str() {
+        // Browsers percent-encode urlencoded bodies: the stored body is ASCII, kept as is.
+        "application/x-www-form-urlencoded" => {
+            let out = decoded(body::parse_urlencoded_bytes(&bytes))?;
+            Ok(Read {
+                fields: as_values(out.fields),
+                stored: body::stored_body(&bytes),
+                media,
+                flag: out.flag,
+            })
+        }
         "multipart/form-data" => {
-            let parsed = form::parse_multipart(&body, &content_type).map_err(Refusal::Malformed)?;
-            let stored = serde_json::to_string(&parsed).unwrap_or_default();
-            return Ok((
-                parsed
-                    .into_iter()
-                    .map(|(k, v)| (k, Value::String(v)))
-                    .collect(),
+            let raw = body::parse_multipart(&bytes, &content_type).map_err(Refusal::Malformed)?;
+            let out = decoded(raw)?;
+            let stored = serde_json::to_string(&out.fields).unwrap_or_default();
+            Ok(Read {
+                fields: as_values(out.fields),
                 stored,
                 media,
-            ));
+                flag: out.flag,
+            })
         }
-        "application/json" => match serde_json::from_slice::<Value>(&body) {
-            Ok(Value::Object(obj)) => obj.into_iter().collect(),
-            Ok(_) => return Err(Refusal::Malformed("the JSON body is not an object".into())),
-            Err(e) => {
-                return Err(Refusal::Malformed(format!(
-                    "the body is not valid JSON: {e}"
-                )))
-            }
+        "application/json" => match serde_json::from_slice::<Value>(&bytes) {
+            Ok(Value::Object(obj)) => Ok(Read {
+                fields: obj.into_iter().collect(),
+                stored: body::stored_body(&bytes),
+                media,
+                flag: None,
+            }),
+            Ok(_) => Err(Refusal::Malformed("the JSON body is not an object".into())),
+            Err(e) => Err(Refusal::Malformed(format!(
+                "the body is not valid JSON: {e}"
+            ))),
         },
-        other => {
-            return Err(Refusal::UnsupportedMediaType(if other.is_empty() {
-                "nothing".into()
-            } else {
-                other.into()
-            }))
-        }
-    };
-    Ok((fields, text, media))
+        other => Err(Refusal::UnsupportedMediaType(if other.is_empty() {
+            "nothing".into()
+        } else {
+            other.into()
+        })),
+    }
 }
 
 /// `POST /f/{form_id}`.
@@ -154,7 +178,12 @@ pub async fn submit(cx: &Cx, mut req: Request) -> Result<Response> {
         )
         .await;
     }
-    let (fields, raw, media) = match read_fields(&mut req).await {
+    let Read {
+        fields,
+        stored: raw,
+        media,
+        flag,
+    } = match read_fields(&mut req).await {
         Ok(r) => r,
         Err(refusal) => {
             return refuse(cx, &form_id, &config, origin.as_deref(), json_mode, refusal).await
@@ -190,10 +219,11 @@ pub async fn submit(cx: &Cx, mut req: Request) -> Result<Response> {
     if let Some(hp) = &config.honeypot_field {
         map.insert(hp.clone(), "ignore".into());
     }
-    let n = match normalise(&Submission {
+    let mut n = match normalise(&Submission {
         fields: &fields,
         field_map: &map,
         default_lead_source: config.lead_source.as_deref(),
+        default_country: config.default_country.as_deref(),
         received_at: cx.now_ms,
     }) {
         Ok(n) => n,
@@ -209,6 +239,7 @@ pub async fn submit(cx: &Cx, mut req: Request) -> Result<Response> {
             .await
         }
     };
+    n.flags.extend(flag);
     let consent = match (&config.consent, n.consent) {
         (Some(c), Some(true)) => Some(json!({
             "granted": true,

@@ -101,6 +101,7 @@ pub async fn receive(cx: &Cx, mut req: Request) -> Result<Response> {
             fields: &fields,
             field_map: &config.field_map,
             default_lead_source: config.lead_source.as_deref(),
+            default_country: config.default_country.as_deref(),
             received_at: cx.now_ms,
         }) {
             Ok(n) => normalised.push(n),

@@ -259,11 +259,12 @@ pub async fn history(cx: &Cx, lead_id: &str) -> Result<Vec<Value>> {
         source_id: Option<String>,
         received_at: i64,
         status: String,
+        flags: Option<String>,
     }
     let rows: Vec<Row> = cx
         .db
         .all(
-            "SELECT id, kind, source_id, received_at, status FROM submissions WHERE lead_id = ? ORDER BY received_at DESC LIMIT 100",
+            "SELECT id, kind, source_id, received_at, status, json_extract(normalised, '$.flags') AS flags FROM submissions WHERE lead_id = ? ORDER BY received_at DESC LIMIT 100",
             args![lead_id],
         )
         .await?;
@@ -276,6 +277,8 @@ pub async fn history(cx: &Cx, lead_id: &str) -> Result<Vec<Value>> {
                 "source_id": r.source_id,
                 "received_at": revops::time::rfc3339(r.received_at),
                 "status": r.status,
+                // What normalising this submission found (data quality, text that did not decode).
+                "flags": r.flags.as_deref().and_then(|f| serde_json::from_str::<Value>(f).ok()).unwrap_or(json!([])),
             })
         })
         .collect())

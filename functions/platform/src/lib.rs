@@ -19,6 +19,7 @@ pub mod outbox;
 pub mod resources;
 pub mod services;
 pub mod settings;
+pub mod text;
 pub mod tick;
 pub mod versions;
 pub mod zones;

@@ -280,6 +280,70 @@ impl Snapshot {
 
 /// The keyed hash that identifies a person without naming them: HMAC-SHA256 of the normalised
 /// address under `SUBJECT_HASH_KEY`. KV keys, unsubscribe tokens and the erasure tombstones use
+/// What a POST to an unsubscribe link says, whatever its framing: RFC 8058's one-click request
+/// (`List-Unsubscribe=One-Click`, which mail providers send urlencoded or as multipart — with or
+/// without a preamble, with CRLF or bare LF lines), or the preference page's `action=…` button.
+/// A body that cannot be parsed but carries the pair verbatim is still a one-click request.
+pub fn unsubscribe_post(content_type: &str, body: &[u8]) -> UnsubscribePost {
+    use crate::intake::body::{parse_multipart, parse_urlencoded_bytes, RawField};
+    let media = content_type
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    let fields: Vec<RawField> = if media == "multipart/form-data" {
+        parse_multipart(body, content_type).unwrap_or_default()
+    } else {
+        parse_urlencoded_bytes(body.trim_ascii())
+    };
+    let field = |name: &[u8]| {
+        fields
+            .iter()
+            .find(|f| f.name == name)
+            .map(|f| f.value.trim_ascii())
+    };
+    if field(b"List-Unsubscribe") == Some(b"One-Click")
+        || body.windows(26).any(|w| w == b"List-Unsubscribe=One-Click")
+        || one_click_part(body)
+    {
+        return UnsubscribePost::OneClick;
+    }
+    match field(b"action").and_then(|a| std::str::from_utf8(a).ok()) {
+        Some(action) => UnsubscribePost::Action(action.to_string()),
+        None => UnsubscribePost::Nothing,
+    }
+}
+
+/// A multipart part named `List-Unsubscribe` whose content is `One-Click`, found without trusting
+/// the boundary (RFC 8058's own printed example declares a boundary its delimiters do not use).
+fn one_click_part(body: &[u8]) -> bool {
+    let name = b"name=\"List-Unsubscribe\"";
+    let Some(at) = body.windows(name.len()).position(|w| w == name) else {
+        return false;
+    };
+    let rest = &body[at + name.len()..];
+    // The part's content starts after its headers' empty line (CRLF CRLF or LF LF).
+    let start = rest
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map(|i| i + 4)
+        .or_else(|| rest.windows(2).position(|w| w == b"\n\n").map(|i| i + 2));
+    start.is_some_and(|s| {
+        rest[s..]
+            .split(|&b| b == b'\n')
+            .next()
+            .is_some_and(|line| line.trim_ascii() == b"One-Click")
+    })
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UnsubscribePost {
+    OneClick,
+    Action(String),
+    Nothing,
+}
+
 /// it; a bare SHA-256 would be reversible by hashing a list of addresses.
 pub fn subject_key(key: &[u8], email: &str) -> String {
     use hmac::Mac;
@@ -362,6 +426,41 @@ mod tests {
         assert_ne!(
             a,
             crate::auth::hex(&<Sha256 as sha2::Digest>::digest(b"jane@acme.com"))
+        );
+    }
+
+    /// A documented fixture: its first line names the source, the rest is the payload.
+    fn fixture(text: &str) -> &[u8] {
+        text.split_once('\n').unwrap().1.as_bytes()
+    }
+
+    #[test]
+    fn one_click_posts_are_recognised_whatever_their_framing() {
+        let urlencoded = "application/x-www-form-urlencoded";
+        for (ct, body) in [
+            (urlencoded, fixture(include_str!("../../fixtures/rfc8058/urlencoded.txt"))),
+            (urlencoded, fixture(include_str!("../../fixtures/rfc8058/gmail.txt"))),
+            (
+                "multipart/form-data; boundary=---FormBoundaryjWmhtjORrn",
+                fixture(include_str!("../../fixtures/rfc8058/multipart-as-printed.txt")),
+            ),
+            // The same with the boundary the delimiters actually use, with bare LF, and with a
+            // preamble; and with no content type at all.
+            ("multipart/form-data; boundary=-FormBoundaryjWmhtjORrn", fixture(include_str!("../../fixtures/rfc8058/multipart-as-printed.txt"))),
+            ("multipart/form-data; boundary=b", b"--b\nContent-Disposition: form-data; name=\"List-Unsubscribe\"\n\nOne-Click\n--b--\n"),
+            ("multipart/form-data; boundary=b", b"preamble\r\n--b\r\nContent-Disposition: form-data; name=\"List-Unsubscribe\"\r\n\r\nOne-Click\r\n--b--"),
+            ("", b"List-Unsubscribe=One-Click\r\n"),
+        ] {
+            assert_eq!(unsubscribe_post(ct, body), UnsubscribePost::OneClick, "{ct}: {}", String::from_utf8_lossy(body));
+        }
+        assert_eq!(
+            unsubscribe_post(urlencoded, b"action=unsubscribe_all"),
+            UnsubscribePost::Action("unsubscribe_all".into())
+        );
+        assert_eq!(unsubscribe_post(urlencoded, b""), UnsubscribePost::Nothing);
+        assert_eq!(
+            unsubscribe_post(urlencoded, b"List-Unsubscribe=Maybe"),
+            UnsubscribePost::Nothing
         );
     }
 }

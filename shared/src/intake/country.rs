@@ -87,6 +87,20 @@ pub fn parse_region(country: &str, raw: &str) -> Option<&'static str> {
         .map(|(_, code, ..)| *code)
 }
 
+/// Validates (and upper-cases) a configured default country: an ISO 3166-1 alpha-2 code.
+pub fn check_default_country(c: &mut Option<String>) -> Result<(), crate::problem::FieldError> {
+    if let Some(code) = c.as_mut() {
+        *code = code.trim().to_ascii_uppercase();
+        if country_by_code(code).is_none() {
+            return Err(crate::problem::FieldError::new(
+                "default_country",
+                "give an ISO 3166-1 alpha-2 country code, like GB",
+            ));
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -269,9 +269,10 @@ fn parse_target(to: &str) -> Option<Target> {
     Field::parse(to).map(Target::Field)
 }
 
-/// A custom attribute's name: the source's name, folded to `snake_case` ASCII.
+/// A custom attribute's name: exactly the name the source sent, so two distinct names never
+/// merge into one key (`a"b`, `a'b` and `a\b` stay apart; `tags[]` stays apart from `tags`).
 pub fn custom_name(raw: &str) -> String {
-    fold(raw).replace(' ', "_").chars().take(64).collect()
+    raw.to_string()
 }
 
 /// Maps one source field name.
@@ -323,16 +324,24 @@ mod tests {
     }
 
     #[test]
-    fn unknown_names_become_custom_attributes() {
+    fn unknown_names_become_custom_attributes_as_sent() {
         let map = FieldMap::new();
         assert_eq!(
             map_name(&map, "Favourite Colour"),
-            Target::Custom("favourite_colour".into())
+            Target::Custom("Favourite Colour".into())
         );
         assert_eq!(
             map_name(&map, "Budget (€)"),
-            Target::Custom("budget".into())
+            Target::Custom("Budget (€)".into())
         );
+        // Names that would fold alike stay distinct.
+        let keys: Vec<Target> = ["a\"b", "a'b", "a\\b", "a\r\nb", "tags[]", "tags"]
+            .iter()
+            .map(|n| map_name(&map, n))
+            .collect();
+        for (i, k) in keys.iter().enumerate() {
+            assert!(!keys[..i].contains(k), "{k:?} merged with an earlier name");
+        }
     }
 
     #[test]

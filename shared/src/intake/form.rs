@@ -1,6 +1,6 @@
 //! HTML forms posted from any site: the form's registration, the checks a post must pass
-//! (origin, honeypot, rate limit), how the answer is given (a redirect for browsers, JSON for
-//! `fetch()` callers), and the parsing of `multipart/form-data` bodies.
+//! (origin, honeypot, rate limit), and how the answer is given (a redirect for browsers, JSON
+//! for `fetch()` callers). Bodies are read by [`super::body`].
 
 use serde::{Deserialize, Serialize};
 
@@ -54,6 +54,10 @@ pub struct FormConfig {
     pub error_url: Option<String>,
     #[serde(default)]
     pub lead_source: Option<String>,
+    /// ISO country (`GB`) of phone numbers written without `+` when the post names no country;
+    /// without it such numbers keep their digits and a data-quality flag.
+    #[serde(default)]
+    pub default_country: Option<String>,
     #[serde(default)]
     pub consent: Option<FormConsent>,
     /// A field hidden from people (CSS) that bots fill in. Posts that fill it are refused.
@@ -116,6 +120,9 @@ impl FormConfig {
                 "name",
                 "give the form a name of 1 to 100 characters",
             ));
+        }
+        if let Err(e) = super::country::check_default_country(&mut self.default_country) {
+            errors.push(e);
         }
         if self.allowed_origins.is_empty() {
             errors.push(FieldError::new(
@@ -220,8 +227,12 @@ impl FormConfig {
         origin: Option<&str>,
         referer: Option<&str>,
     ) -> Result<Option<String>, Refusal> {
+        // `Origin: null` (sandboxed iframes, `data:` pages, some redirects) is an opaque origin:
+        // it satisfies no allowed origin, and a Referer beside it proves nothing.
+        if origin.is_some_and(|o| o.trim() == "null") {
+            return Err(Refusal::OriginNotAllowed("null".into()));
+        }
         let seen = origin
-            .filter(|o| *o != "null")
             .and_then(parse_origin)
             .or_else(|| referer.and_then(origin_of_url));
         match seen {
@@ -360,75 +371,6 @@ pub fn encode_component(s: &str) -> String {
     out
 }
 
-/// The value of a `Content-Type` parameter (`boundary`, `charset`), unquoted.
-pub fn content_type_param(content_type: &str, name: &str) -> Option<String> {
-    content_type.split(';').skip(1).find_map(|p| {
-        let (k, v) = p.split_once('=')?;
-        k.trim()
-            .eq_ignore_ascii_case(name)
-            .then(|| v.trim().trim_matches('"').to_string())
-    })
-}
-
-fn find(haystack: &[u8], needle: &[u8], from: usize) -> Option<usize> {
-    if needle.is_empty() || haystack.len() < needle.len() {
-        return None;
-    }
-    (from..=haystack.len() - needle.len()).find(|&i| &haystack[i..i + needle.len()] == needle)
-}
-
-/// Parses a `multipart/form-data` body (RFC 7578) into (name, value) pairs. File parts become
-/// their file name: uploads are not stored.
-pub fn parse_multipart(body: &[u8], content_type: &str) -> Result<Vec<(String, String)>, String> {
-    let boundary =
-        content_type_param(content_type, "boundary").ok_or("the multipart boundary is missing")?;
-    if boundary.is_empty() || boundary.len() > 70 {
-        return Err("the multipart boundary is invalid".into());
-    }
-    let delimiter = format!("--{boundary}").into_bytes();
-    let mut pos = find(body, &delimiter, 0).ok_or("the body does not start with the boundary")?
-        + delimiter.len();
-    let mut fields = Vec::new();
-    loop {
-        if body.get(pos..pos + 2) == Some(b"--") {
-            return Ok(fields);
-        }
-        if body.get(pos..pos + 2) != Some(b"\r\n") {
-            return Err("a boundary is not followed by a line break".into());
-        }
-        pos += 2;
-        let headers_end = find(body, b"\r\n\r\n", pos).ok_or("a part has no end of headers")?;
-        let headers = std::str::from_utf8(&body[pos..headers_end])
-            .map_err(|_| "part headers are not UTF-8")?;
-        let mut next_delim = delimiter.clone();
-        next_delim.splice(0..0, *b"\r\n");
-        let content_start = headers_end + 4;
-        let content_end = find(body, &next_delim, content_start)
-            .ok_or("a part is not terminated by the boundary")?;
-        let content = &body[content_start..content_end];
-        let disposition = headers
-            .split("\r\n")
-            .find(|h| h.to_ascii_lowercase().starts_with("content-disposition:"))
-            .ok_or("a part has no Content-Disposition")?;
-        let params = &disposition["content-disposition:".len()..];
-        let name = content_type_param(
-            &format!("x;{}", params.split_once(';').map_or("", |(_, p)| p)),
-            "name",
-        )
-        .ok_or("a part has no name")?;
-        let filename = content_type_param(
-            &format!("x;{}", params.split_once(';').map_or("", |(_, p)| p)),
-            "filename",
-        );
-        let value = match filename {
-            Some(f) => f,
-            None => String::from_utf8_lossy(content).into_owned(),
-        };
-        fields.push((name, value));
-        pos = content_end + next_delim.len();
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -441,6 +383,7 @@ mod tests {
             success_url: Some("https://www.acme.com/thanks".into()),
             error_url: None,
             lead_source: None,
+            default_country: None,
             consent: None,
             honeypot_field: Some("website_url".into()),
             rate_limit: RateLimit::default(),
@@ -493,9 +436,14 @@ mod tests {
                 "https://www.acme.com.evil.com".into()
             ))
         );
+        // An opaque origin never satisfies the list, not even with an allowed Referer beside it.
         assert_eq!(
             c.check_origin(Some("null"), None),
-            Err(Refusal::MissingOrigin)
+            Err(Refusal::OriginNotAllowed("null".into()))
+        );
+        assert_eq!(
+            c.check_origin(Some("null"), Some("https://www.acme.com/contact")),
+            Err(Refusal::OriginNotAllowed("null".into()))
         );
         assert_eq!(c.check_origin(None, None), Err(Refusal::MissingOrigin));
         let mut lax = config();
@@ -546,32 +494,5 @@ mod tests {
             "Please check the form: email is missing."
         );
         assert_eq!(invalid.kind().status(), 422);
-    }
-
-    #[test]
-    fn multipart_bodies() {
-        let body = "--XyZ\r\nContent-Disposition: form-data; name=\"email\"\r\n\r\njane@acme.com\r\n\
-                    --XyZ\r\nContent-Disposition: form-data; name=\"note\"\r\n\r\nline one\r\nline two\r\n\
-                    --XyZ\r\nContent-Disposition: form-data; name=\"cv\"; filename=\"cv.pdf\"\r\nContent-Type: application/pdf\r\n\r\n%PDF\x01\r\n\
-                    --XyZ--\r\n";
-        let fields = parse_multipart(body.as_bytes(), "multipart/form-data; boundary=XyZ").unwrap();
-        assert_eq!(
-            fields,
-            vec![
-                ("email".into(), "jane@acme.com".into()),
-                ("note".into(), "line one\r\nline two".into()),
-                ("cv".into(), "cv.pdf".into()),
-            ]
-        );
-        assert!(parse_multipart(body.as_bytes(), "multipart/form-data").is_err());
-        assert!(parse_multipart(
-            b"--XyZ\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\nunterminated",
-            "multipart/form-data; boundary=\"XyZ\""
-        )
-        .is_err());
-        assert_eq!(
-            parse_multipart(b"--XyZ--\r\n", "multipart/form-data; boundary=XyZ").unwrap(),
-            vec![]
-        );
     }
 }

@@ -2,6 +2,7 @@
 //! de-duplicated lead. Everything here is pure; the intake handler stores what it decides.
 
 pub mod activity;
+pub mod body;
 pub mod countries;
 pub mod country;
 pub mod email;

@@ -116,6 +116,8 @@ pub struct Submission<'a> {
     pub fields: &'a [(String, Value)],
     pub field_map: &'a FieldMap,
     pub default_lead_source: Option<&'a str>,
+    /// The form's or source's country for phone numbers written without `+`.
+    pub default_country: Option<&'a str>,
     pub received_at: i64,
 }
 
@@ -148,45 +150,15 @@ pub fn parse_yes_no(text: &str) -> Option<bool> {
 
 /// Decodes `application/x-www-form-urlencoded` text (also a URL's query) into pairs.
 pub fn parse_urlencoded(text: &str) -> Vec<(String, String)> {
-    text.split('&')
-        .filter(|pair| !pair.is_empty())
-        .map(|pair| {
-            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-            (decode_component(k), decode_component(v))
+    super::body::parse_urlencoded_bytes(text.as_bytes())
+        .into_iter()
+        .map(|f| {
+            (
+                String::from_utf8_lossy(&f.name).into_owned(),
+                String::from_utf8_lossy(&f.value).into_owned(),
+            )
         })
         .collect()
-}
-
-fn decode_component(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'+' => {
-                out.push(b' ');
-                i += 1;
-            }
-            b'%' => match s
-                .get(i + 1..i + 3)
-                .and_then(|h| u8::from_str_radix(h, 16).ok())
-            {
-                Some(b) => {
-                    out.push(b);
-                    i += 3;
-                }
-                None => {
-                    out.push(b'%');
-                    i += 1;
-                }
-            },
-            b => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 fn utm_from_url(url: &str) -> Vec<(String, String)> {
@@ -361,7 +333,7 @@ pub fn normalise(sub: &Submission) -> Result<Normalised, Vec<FieldError>> {
     let phone = text(Field::Phone).map(str::to_string);
     let phone_e164 = phone
         .as_deref()
-        .and_then(|p| to_e164(p, country.as_deref()));
+        .and_then(|p| to_e164(p, country.as_deref().or(sub.default_country)));
     if let (Some(p), None) = (&phone, &phone_e164) {
         flags.push(Flag::new(
             "phone_not_e164",
@@ -479,8 +451,34 @@ mod tests {
             fields: &f,
             field_map: &map,
             default_lead_source: None,
+            default_country: None,
             received_at: 1_000,
         })
+    }
+
+    #[test]
+    fn a_national_phone_number_needs_a_country_from_the_post_or_the_form() {
+        let f = fields(&[
+            ("email", json!("jo@acme.co.uk")),
+            ("phone", json!("020 7946 0958")),
+        ]);
+        let map = FieldMap::new();
+        let sub = |default_country| Submission {
+            fields: &f,
+            field_map: &map,
+            default_lead_source: None,
+            default_country,
+            received_at: 1_000,
+        };
+        let without = normalise(&sub(None)).unwrap();
+        assert_eq!(
+            without.phone.as_deref(),
+            Some("020 7946 0958"),
+            "the digits are kept"
+        );
+        assert_eq!(without.phone_e164, None);
+        let with = normalise(&sub(Some("GB"))).unwrap();
+        assert_eq!(with.phone_e164.as_deref(), Some("+442079460958"));
     }
 
     #[test]
@@ -509,7 +507,7 @@ mod tests {
         assert_eq!(n.employees, Some(EmployeeBand::B51To200));
         assert_eq!(n.phone.as_deref(), Some("(415) 555-0100"));
         assert_eq!(n.phone_e164.as_deref(), Some("+14155550100"));
-        assert_eq!(n.custom["favourite_colour"], "teal");
+        assert_eq!(n.custom["Favourite colour"], "teal");
         let touch = n.touch.unwrap();
         assert_eq!(touch.utm_source.as_deref(), Some("google"));
         assert_eq!(touch.at, 1_000);
@@ -529,6 +527,7 @@ mod tests {
             fields: &f,
             field_map: &map,
             default_lead_source: Some("Webinar"),
+            default_country: None,
             received_at: 0,
         })
         .unwrap();

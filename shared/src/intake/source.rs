@@ -20,6 +20,10 @@ pub struct SourceConfig {
     pub field_map: FieldMap,
     #[serde(default)]
     pub lead_source: Option<String>,
+    /// ISO country (`GB`) of phone numbers written without `+` when the submission names no
+    /// country; without it such numbers keep their digits and a data-quality flag.
+    #[serde(default)]
+    pub default_country: Option<String>,
     /// How far a signed timestamp may be from our clock.
     #[serde(default = "default_tolerance")]
     pub tolerance_seconds: u32,
@@ -84,6 +88,9 @@ impl SourceConfig {
                 "secrets",
                 "Standard Webhooks secrets are whsec_ followed by base64",
             ));
+        }
+        if let Err(e) = super::country::check_default_country(&mut self.default_country) {
+            errors.push(e);
         }
         if !(30..=3600).contains(&self.tolerance_seconds) {
             errors.push(FieldError::new(
@@ -172,6 +179,7 @@ mod tests {
             secrets: secrets.iter().map(|s| s.to_string()).collect(),
             field_map: FieldMap::new(),
             lead_source: None,
+            default_country: None,
             tolerance_seconds: 300,
             public_url: None,
             enabled: true,

@@ -75,7 +75,10 @@ mod tests {
             counts[i] += 1;
             for (j, &w) in weights.iter().enumerate() {
                 let share = (n + 1) as f64 * f64::from(w) / f64::from(total);
-                assert!((counts[j] as f64 - share).abs() < 1.0, "slot {n}: member {j}");
+                assert!(
+                    (counts[j] as f64 - share).abs() < 1.0,
+                    "slot {n}: member {j}"
+                );
             }
         }
     }

@@ -183,13 +183,14 @@ pub(crate) fn hmac_matches(key: &[u8], parts: &[&[u8]], expected_mac: &[u8]) -> 
     hmac_sha256(key, parts).verify_slice(expected_mac).is_ok()
 }
 
+/// Hex to bytes; only pairs of hex digits (`u8::from_str_radix` alone would accept `+5`).
 pub(crate) fn decode_hex(s: &str) -> Option<Vec<u8>> {
-    let s = s.trim();
-    if !s.len().is_multiple_of(2) {
+    let s = s.trim().as_bytes();
+    if !s.len().is_multiple_of(2) || !s.iter().all(u8::is_ascii_hexdigit) {
         return None;
     }
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
+    let nibble = |c: u8| (c as char).to_digit(16).map(|d| d as u8);
+    s.chunks(2)
+        .map(|p| Some(nibble(p[0])? << 4 | nibble(p[1])?))
         .collect()
 }
