@@ -73,6 +73,7 @@ fn bench(c: &mut Criterion) {
             black_box(
                 webhooks::verify(
                     Vendor::StandardWebhooks,
+                    None,
                     std::slice::from_ref(&secret),
                     black_box(&msg),
                     ts * 1000,
@@ -93,6 +94,7 @@ fn bench(c: &mut Criterion) {
             black_box(
                 webhooks::verify(
                     Vendor::StandardWebhooks,
+                    None,
                     std::slice::from_ref(&secret),
                     &msg,
                     ts * 1000,
@@ -100,9 +102,12 @@ fn bench(c: &mut Criterion) {
                 )
                 .unwrap(),
             );
-            let records =
-                webhooks::adapters::extract(Vendor::StandardWebhooks, webhook_body.as_bytes())
-                    .unwrap();
+            let records = webhooks::adapters::extract(
+                Vendor::StandardWebhooks,
+                webhook_body.as_bytes(),
+                &map,
+            )
+            .unwrap();
             black_box(
                 normalise(&Submission {
                     fields: &records[0].fields,

@@ -648,7 +648,41 @@ fn standard_webhooks_are_verified_and_replays_refused() {
     assert_eq!(lead["lead_source"], "Partner API");
     assert_eq!(lead["custom"]["standard_webhooks_id"], "p-1");
 
-    post_hook(&api, &source, &headers, &body).assert_problem(409, "replayed-message");
+    // The sender did not hear us and delivers again — the same id and bytes, re-signed with a
+    // fresh timestamp as Standard Webhooks senders do: acknowledged with the original outcome,
+    // nothing stored twice.
+    let first = res.json();
+    let again = [
+        ("webhook-id", msg_id.clone()),
+        ("webhook-timestamp", (ts + 1).to_string()),
+        (
+            "webhook-signature",
+            standard::sign(&key, &msg_id, ts + 1, body.as_bytes()),
+        ),
+    ];
+    let res = post_hook(&api, &source, &again, &body);
+    assert_eq!(res.status, 200, "{}", res.text());
+    let dup = res.json();
+    assert_eq!(dup["duplicate"], true);
+    assert_eq!(dup["accepted"], first["accepted"]);
+    assert_eq!(
+        get_lead(&api, &lead_id)["history"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    // The same id with other bytes is refused.
+    let other = body.replace("Sam", "Samuel");
+    let other_headers = [
+        ("webhook-id", msg_id.clone()),
+        ("webhook-timestamp", ts.to_string()),
+        (
+            "webhook-signature",
+            standard::sign(&key, &msg_id, ts, other.as_bytes()),
+        ),
+    ];
+    post_hook(&api, &source, &other_headers, &other).assert_problem(409, "replayed-message");
     let tampered = body.replace("Sam", "Eve");
     post_hook(&api, &source, &headers, &tampered).assert_problem(401, "invalid-signature");
     let old_ts = ts - 3600;
@@ -741,7 +775,17 @@ fn typeform_hubspot_and_webflow_webhooks() {
         (addr.as_str(), "Grace")
     );
     assert_eq!(lead["latest_touch"]["utm_source"], "newsletter");
-    post_hook(&api, &tf, &[("typeform-signature", sig)], &body)
+    // Typeform signs no timestamp: a redelivery of the same event is known by its event_id —
+    // acknowledged when the bytes are the same, refused when they differ.
+    let dup = post_hook(&api, &tf, &[("typeform-signature", sig)], &body);
+    assert_eq!(dup.status, 200, "{}", dup.text());
+    assert_eq!(dup.json()["duplicate"], true);
+    let altered = body.replace("Grace", "Gracie");
+    let altered_sig = format!(
+        "sha256={}",
+        hmac_sha256_base64(b"tf-secret", &[altered.as_bytes()])
+    );
+    post_hook(&api, &tf, &[("typeform-signature", altered_sig)], &altered)
         .assert_problem(409, "replayed-message");
 
     // HubSpot v3: base64(HMAC(method + url + body + timestamp)), timestamp in ms.
@@ -1002,4 +1046,124 @@ fn browser_posts_arrive_as_sent_whatever_their_charset_and_field_names() {
         .form(&[("email", &email("acme-test.com"))])
         .send();
     res.assert_problem(403, "origin-not-allowed");
+}
+
+/// A documented vendor payload from `shared/fixtures` (its first line names the source).
+fn fixture(path: &str) -> String {
+    let text = std::fs::read_to_string(format!(
+        "{}/../shared/fixtures/{path}",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap();
+    text.split_once('\n').unwrap().1.to_string()
+}
+
+fn hmac_b64(secret: &str, parts: &[&[u8]]) -> String {
+    hmac_sha256_base64(secret.as_bytes(), parts)
+}
+
+#[test]
+fn vendors_documented_payloads_are_received_as_they_meant() {
+    let api = api();
+    // Typeform's example payload: answers carry only field ids; the definition names them.
+    let secret = unique("tf-secret");
+    let source = register_source(
+        &api,
+        "typeform",
+        &secret,
+        json!({"field_map": {"readable_ref_short_text": "first_name", "Which of these cities is your favorite?": "city"}}),
+    );
+    let body = fixture("typeform/example-payload.json.txt");
+    let sig = format!("sha256={}", hmac_b64(&secret, &[body.as_bytes()]));
+    let res = post_hook(&api, &source, &[("typeform-signature", sig)], &body);
+    assert_eq!(res.status, 200, "{}", res.text());
+    let lead = get_lead(&api, res.json()["accepted"][0]["id"].as_str().unwrap());
+    assert_eq!(lead["email"], "laura@example.com");
+    assert_eq!(lead["first_name"], "Laura");
+    assert_eq!(lead["city"], "London");
+    assert_eq!(lead["custom"]["readable_ref_date"], "2005-10-15");
+    assert_eq!(lead["custom"]["user_id"], "abc123456");
+
+    // Tally's example event: option ids resolve to their text, checkboxes count once, hidden
+    // fields carry the UTMs.
+    let secret = unique("tally-secret");
+    let source = register_source(&api, "tally", &secret, json!({}));
+    let body = fixture("tally/example-event.json.txt");
+    let sig = hmac_b64(&secret, &[body.as_bytes()]);
+    let res = post_hook(&api, &source, &[("tally-signature", sig.clone())], &body);
+    assert_eq!(res.status, 200, "{}", res.text());
+    let lead = get_lead(&api, res.json()["accepted"][0]["id"].as_str().unwrap());
+    assert_eq!(lead["email"], "alice@example.com");
+    assert_eq!(lead["custom"]["Checkboxes"], json!(["Swimming", "Skiing"]));
+    assert_eq!(lead["latest_touch"]["utm_campaign"], "newsletter");
+    post_hook(
+        &api,
+        &source,
+        &[("tally-signature", hmac_b64("wrong", &[body.as_bytes()]))],
+        &body,
+    )
+    .assert_problem(401, "invalid-signature");
+
+    // Svix's header names, Standard Webhooks' scheme.
+    let secret = standard::new_secret([7; 32]);
+    let source = register_source(&api, "standard_webhooks", &secret, json!({}));
+    let key = standard::secret_key(&secret).unwrap();
+    let addr = email("svix-sender.io");
+    let body = json!({"type": "user.created", "data": {"email": addr}}).to_string();
+    let ts = now_ms() / 1000;
+    let id = unique("msg_");
+    let headers = [
+        ("svix-id", id.clone()),
+        ("svix-timestamp", ts.to_string()),
+        (
+            "svix-signature",
+            standard::sign(&key, &id, ts, body.as_bytes()),
+        ),
+    ];
+    let res = post_hook(&api, &source, &headers, &body);
+    assert_eq!(res.status, 200, "{}", res.text());
+
+    // Any other sender: an HMAC scheme described by the source.
+    let secret = unique("app-secret");
+    let source = register_source(
+        &api,
+        "signed_json",
+        &secret,
+        json!({"signature": {
+        "header": "X-App-Signature", "encoding": "base64", "signs": "timestamp_and_body",
+        "timestamp_header": "X-App-Timestamp", "separator": ":", "id_header": "X-App-Delivery"}}),
+    );
+    let addr = email("homegrown.io");
+    let body = json!({"data": {"email": addr, "plan": "pro"}}).to_string();
+    let ts = (now_ms() / 1000).to_string();
+    let sig = hmac_b64(&secret, &[ts.as_bytes(), b":", body.as_bytes()]);
+    let headers = [
+        ("x-app-signature", sig),
+        ("x-app-timestamp", ts.clone()),
+        ("x-app-delivery", unique("d")),
+    ];
+    let res = post_hook(&api, &source, &headers, &body);
+    assert_eq!(res.status, 200, "{}", res.text());
+    assert_eq!(
+        get_lead(&api, res.json()["accepted"][0]["id"].as_str().unwrap())["custom"]["plan"],
+        "pro"
+    );
+    let old = (now_ms() / 1000 - 3600).to_string();
+    let stale = [
+        (
+            "x-app-signature",
+            hmac_b64(&secret, &[old.as_bytes(), b":", body.as_bytes()]),
+        ),
+        ("x-app-timestamp", old),
+        ("x-app-delivery", unique("d")),
+    ];
+    post_hook(&api, &source, &stale, &body).assert_problem(401, "stale-timestamp");
+    // Its scheme is validated.
+    let res = api
+        .post("/v1/admin/sources")
+        .bearer(&api.admin_key)
+        .json(&json!({"name": "bad", "vendor": "signed_json", "secrets": ["x"], "signature": {"header": "X-Sig", "encoding": "hex", "signs": "timestamp_and_body"}}))
+        .send();
+    let p = res.assert_problem(422, "validation-failed");
+    assert_eq!(p["errors"][0]["field"], "signature.timestamp_header", "{p}");
 }

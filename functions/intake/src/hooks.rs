@@ -4,8 +4,9 @@
 use revops::intake::normalize::{normalise, Submission};
 use revops::intake::source::SourceConfig;
 use revops::problem::{FieldError, Problem, ProblemKind};
-use revops::webhooks::{self, adapters, Inbound, Vendor, VerifyError};
+use revops::webhooks::{self, adapters, Inbound, VerifyError};
 use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
 use worker::{Request, Response};
 
 use crate::pipeline;
@@ -15,14 +16,30 @@ use platform::{args, http, problem, Cx, Error, Result};
 const MAX_BODY: usize = 256 * 1024;
 
 /// The headers a vendor request carries that identify or sign it, kept with the submission.
-fn kept_headers(headers: &[(String, String)]) -> Value {
+fn kept_headers(headers: &[(String, String)], config: &SourceConfig) -> Value {
+    let configured: Vec<String> = config
+        .signature
+        .iter()
+        .flat_map(|s| {
+            [
+                Some(&s.header),
+                s.timestamp_header.as_ref(),
+                s.id_header.as_ref(),
+            ]
+        })
+        .flatten()
+        .map(|h| h.to_ascii_lowercase())
+        .collect();
     let keep = |n: &str| {
         n.starts_with("webhook-")
+            || n.starts_with("svix-")
             || n.starts_with("x-hubspot-")
             || n.starts_with("x-webflow-")
             || n == "typeform-signature"
+            || n == "tally-signature"
             || n == "user-agent"
             || n == "content-type"
+            || configured.iter().any(|c| c == n)
     };
     Value::Object(
         headers
@@ -67,6 +84,7 @@ pub async fn receive(cx: &Cx, mut req: Request) -> Result<Response> {
     let tolerance = i64::from(config.tolerance_seconds) * 1000;
     let verified = webhooks::verify(
         config.vendor,
+        config.signature.as_ref(),
         &config.secrets,
         &inbound,
         cx.now_ms,
@@ -84,7 +102,13 @@ pub async fn receive(cx: &Cx, mut req: Request) -> Result<Response> {
             _ => problem(ProblemKind::InvalidSignature, e.to_string()),
         }
     })?;
-    let records = adapters::extract(config.vendor, &body)
+    // A message we already received: the same bytes again get the answer they got then (the
+    // sender did not hear it); the same id with other bytes is refused.
+    let digest = revops::auth::hex(&Sha256::digest(&body));
+    if let Some(answer) = redelivery(cx, &id, &verified.message_id, &digest).await? {
+        return answer;
+    }
+    let records = adapters::extract(config.vendor, &body, &config.field_map)
         .map_err(|why| Error::Problem(Problem::validation(vec![FieldError::new("body", why)])))?;
 
     let mut normalised = Vec::new();
@@ -122,15 +146,17 @@ pub async fn receive(cx: &Cx, mut req: Request) -> Result<Response> {
             errors
         })));
     }
-    let is_form_vendor = matches!(config.vendor, Vendor::Typeform | Vendor::Webflow);
     let extras = Extras {
-        activity: is_form_vendor.then(|| "form_submission".to_string()),
+        activity: config
+            .vendor
+            .sends_forms()
+            .then(|| "form_submission".to_string()),
         consent: None,
         base_url: None,
         subjects_admin: false,
         fault: None,
     };
-    let kept = kept_headers(&headers);
+    let kept = kept_headers(&headers, &config);
     let text = String::from_utf8_lossy(&body).into_owned();
     let content_type = http::header(&req, "content-type");
     let subs: Vec<NewSubmission> = normalised
@@ -146,16 +172,15 @@ pub async fn receive(cx: &Cx, mut req: Request) -> Result<Response> {
         })
         .collect();
     // The receipt commits with the submissions: a replay fails its primary key and the batch.
-    // Receipts outlive every window in which a replay could still verify: twice the tolerance for
-    // schemes that sign a timestamp, 30 days for those that do not.
-    let keep_for = if config.vendor.signs_timestamp() {
-        2 * tolerance
-    } else {
-        30 * revops::time::DAY
-    };
+    // Receipts outlive the sender's retries (which re-sign with fresh timestamps for days) and
+    // every window in which a replay could still verify.
+    let keep_for = revops::webhooks::receipt_retention(
+        config.vendor.signs_timestamp(config.signature.as_ref()),
+        tolerance,
+    );
     let receipt = cx.db.stmt(
-        "INSERT INTO webhook_receipts (source_id, message_id, received_at, expires_at) VALUES (?, ?, ?, ?)",
-        args![&id, &verified.message_id, cx.now_ms, cx.now_ms + keep_for],
+        "INSERT INTO webhook_receipts (source_id, message_id, received_at, expires_at, body_digest) VALUES (?, ?, ?, ?, ?)",
+        args![&id, &verified.message_id, cx.now_ms, cx.now_ms + keep_for, &digest],
     )?;
     let outcomes = match pipeline::accept_all(
         cx,
@@ -166,20 +191,63 @@ pub async fn receive(cx: &Cx, mut req: Request) -> Result<Response> {
     .await
     {
         Ok(o) => o,
+        // A concurrent delivery of the same message won the receipt.
         Err(e) if e.is_constraint_violation() => {
-            return Err(problem(
-                ProblemKind::Replayed,
-                format!(
-                    "message {} was already received from this source",
-                    verified.message_id
-                ),
-            ))
+            return match redelivery(cx, &id, &verified.message_id, &digest).await? {
+                Some(answer) => answer,
+                None => Err(Error::internal("the receipt vanished")),
+            };
         }
         Err(e) => return Err(e),
     };
     let accepted: Vec<Value> = outcomes.iter().map(|o| o.view()).collect();
-    http::json(
-        200,
-        &json!({ "received": true, "message_id": verified.message_id, "accepted": accepted, "rejected": rejected }),
-    )
+    let answer = json!({ "received": true, "message_id": verified.message_id, "accepted": accepted, "rejected": rejected });
+    cx.db
+        .run(
+            "UPDATE webhook_receipts SET response = ? WHERE source_id = ? AND message_id = ?",
+            args![&answer, &id, &verified.message_id],
+        )
+        .await?;
+    http::json(200, &answer)
+}
+
+/// The answer to a message whose receipt exists: the original answer for the same bytes (with
+/// `duplicate: true`), a 409 for other bytes under the same id; `None` when it is new.
+async fn redelivery(
+    cx: &Cx,
+    source: &str,
+    message_id: &str,
+    digest: &str,
+) -> Result<Option<Result<Response>>> {
+    #[derive(serde::Deserialize)]
+    struct Receipt {
+        body_digest: Option<String>,
+        response: Option<String>,
+    }
+    let receipt: Option<Receipt> = cx
+        .db
+        .first(
+            "SELECT body_digest, response FROM webhook_receipts WHERE source_id = ? AND message_id = ?",
+            args![source, message_id],
+        )
+        .await?;
+    let Some(receipt) = receipt else {
+        return Ok(None);
+    };
+    if receipt.body_digest.as_deref() != Some(digest) {
+        return Ok(Some(Err(problem(
+            ProblemKind::Replayed,
+            format!(
+                "message {message_id} was already received from this source with a different body"
+            ),
+        ))));
+    }
+    let mut answer: Value = receipt
+        .response
+        .as_deref()
+        .and_then(|r| serde_json::from_str(r).ok())
+        // Received, and still being processed by the first delivery.
+        .unwrap_or_else(|| json!({ "received": true, "message_id": message_id, "accepted": [], "rejected": [] }));
+    answer["duplicate"] = json!(true);
+    Ok(Some(http::json(200, &answer)))
 }

@@ -31,6 +31,9 @@ pub struct SourceConfig {
     /// signs the URL).
     #[serde(default)]
     pub public_url: Option<String>,
+    /// How a `signed_json` source signs (required for that vendor, refused for the others).
+    #[serde(default)]
+    pub signature: Option<crate::webhooks::signed::Scheme>,
     #[serde(default = "yes")]
     pub enabled: bool,
 }
@@ -88,6 +91,18 @@ impl SourceConfig {
                 "secrets",
                 "Standard Webhooks secrets are whsec_ followed by base64",
             ));
+        }
+        match (&self.signature, self.vendor) {
+            (None, Vendor::SignedJson) => errors.push(FieldError::new(
+                "signature",
+                "describe how the sender signs: {\"header\", \"encoding\": hex|base64, \"prefix\", \"signs\": body|timestamp_and_body, \"timestamp_header\"}",
+            )),
+            (Some(s), Vendor::SignedJson) => errors.extend(s.validate()),
+            (Some(_), _) => errors.push(FieldError::new(
+                "signature",
+                "only a signed_json source describes its signature; this vendor's scheme is built in",
+            )),
+            (None, _) => {}
         }
         if let Err(e) = super::country::check_default_country(&mut self.default_country) {
             errors.push(e);
@@ -161,8 +176,10 @@ impl SourceConfig {
             "secret_fingerprints": fingerprints,
             "field_map": self.field_map,
             "lead_source": self.lead_source,
+            "default_country": self.default_country,
             "tolerance_seconds": self.tolerance_seconds,
             "public_url": self.public_url,
+            "signature": self.signature,
             "enabled": self.enabled,
         })
     }
@@ -180,6 +197,7 @@ mod tests {
             field_map: FieldMap::new(),
             lead_source: None,
             default_country: None,
+            signature: None,
             tolerance_seconds: 300,
             public_url: None,
             enabled: true,

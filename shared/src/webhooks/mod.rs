@@ -7,7 +7,9 @@
 
 pub mod adapters;
 pub mod hubspot;
+pub mod signed;
 pub mod standard;
+pub mod tally;
 pub mod typeform;
 pub mod webflow;
 
@@ -26,14 +28,20 @@ pub enum Vendor {
     Hubspot,
     /// Webflow form submissions (webhooks created through the API carry signatures).
     Webflow,
+    /// Tally form responses (`Tally-Signature`).
+    Tally,
+    /// Any sender signing JSON with an HMAC the source's `signature` describes.
+    SignedJson,
 }
 
 impl Vendor {
-    pub const ALL: [Vendor; 4] = [
+    pub const ALL: [Vendor; 6] = [
         Vendor::StandardWebhooks,
         Vendor::Typeform,
         Vendor::Hubspot,
         Vendor::Webflow,
+        Vendor::Tally,
+        Vendor::SignedJson,
     ];
 
     pub fn name(self) -> &'static str {
@@ -42,6 +50,8 @@ impl Vendor {
             Vendor::Typeform => "typeform",
             Vendor::Hubspot => "hubspot",
             Vendor::Webflow => "webflow",
+            Vendor::Tally => "tally",
+            Vendor::SignedJson => "signed_json",
         }
     }
 
@@ -49,9 +59,19 @@ impl Vendor {
         Self::ALL.into_iter().find(|v| v.name() == name)
     }
 
-    /// Whether the scheme signs a timestamp (and so can refuse stale messages).
-    pub fn signs_timestamp(self) -> bool {
-        !matches!(self, Vendor::Typeform)
+    /// Whether the scheme signs a timestamp (and so can refuse stale messages); a `signed_json`
+    /// source says so in its scheme.
+    pub fn signs_timestamp(self, scheme: Option<&signed::Scheme>) -> bool {
+        match self {
+            Vendor::Typeform | Vendor::Tally => false,
+            Vendor::SignedJson => scheme.is_some_and(signed::Scheme::signs_timestamp),
+            _ => true,
+        }
+    }
+
+    /// Whether the vendor's webhooks are form submissions (recorded as a form activity).
+    pub fn sends_forms(self) -> bool {
+        matches!(self, Vendor::Typeform | Vendor::Webflow | Vendor::Tally)
     }
 }
 
@@ -114,9 +134,11 @@ impl std::fmt::Display for VerifyError {
     }
 }
 
-/// Verifies `msg` for `vendor` with any of `secrets` (several during a key rotation).
+/// Verifies `msg` for `vendor` with any of `secrets` (several during a key rotation); a
+/// `signed_json` source passes its `scheme`.
 pub fn verify(
     vendor: Vendor,
+    scheme: Option<&signed::Scheme>,
     secrets: &[String],
     msg: &Inbound,
     now_ms: i64,
@@ -135,7 +157,20 @@ pub fn verify(
         Vendor::Typeform => typeform::verify(&secrets, msg),
         Vendor::Hubspot => hubspot::verify(&secrets, msg, now_ms, tolerance_ms),
         Vendor::Webflow => webflow::verify(&secrets, msg, now_ms, tolerance_ms),
+        Vendor::Tally => tally::verify(&secrets, msg),
+        Vendor::SignedJson => match scheme {
+            Some(s) => signed::verify(s, &secrets, msg, now_ms, tolerance_ms),
+            None => Err(VerifyError::NoSecret),
+        },
     }
+}
+
+/// How long a message's receipt is kept: senders retry for days, re-signing each retry with a
+/// fresh timestamp (Svix for about five days), so a week for every scheme; 30 days where no
+/// timestamp is signed (nothing else stops a replay); and never shorter than twice the window.
+pub fn receipt_retention(signs_timestamp: bool, tolerance_ms: i64) -> i64 {
+    let days = if signs_timestamp { 7 } else { 30 };
+    (days * crate::time::DAY).max(2 * tolerance_ms)
 }
 
 /// Refuses timestamps outside `now ± tolerance`.

@@ -3,6 +3,8 @@
 //! Signed content: `{webhook-id}.{webhook-timestamp}.{body}`, HMAC-SHA256 with the secret's bytes
 //! (`whsec_` + base64), base64-encoded; `webhook-signature` is a space-separated list of
 //! `v1,<signature>` entries (several during a key rotation). The timestamp is in seconds.
+//! Svix, which the scheme grew from, sends the same headers as `svix-id`, `svix-timestamp` and
+//! `svix-signature`; either family is accepted (`svix-*` first, as Svix's own libraries read).
 
 use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
 use base64::engine::DecodePaddingMode;
@@ -32,15 +34,14 @@ pub fn verify(
     now_ms: i64,
     tolerance_ms: i64,
 ) -> Result<Verified, VerifyError> {
-    let id = msg
-        .header("webhook-id")
-        .ok_or(VerifyError::MissingHeader("webhook-id"))?;
-    let ts = msg
-        .header("webhook-timestamp")
-        .ok_or(VerifyError::MissingHeader("webhook-timestamp"))?;
-    let signatures = msg
-        .header("webhook-signature")
-        .ok_or(VerifyError::MissingHeader("webhook-signature"))?;
+    let header = |svix: &str, standard: &'static str| {
+        msg.header(svix)
+            .or_else(|| msg.header(standard))
+            .ok_or(VerifyError::MissingHeader(standard))
+    };
+    let id = header("svix-id", "webhook-id")?;
+    let ts = header("svix-timestamp", "webhook-timestamp")?;
+    let signatures = header("svix-signature", "webhook-signature")?;
     let ts_secs: i64 = ts
         .trim()
         .parse()
@@ -133,6 +134,35 @@ mod tests {
         let v = check(A_SECRET, A_ID, A_TS, A_BODY, A_SIG, A_TS).unwrap();
         assert_eq!(v.message_id, A_ID);
         assert_eq!(v.timestamp_ms, Some(A_TS * 1000));
+    }
+
+    #[test]
+    fn svix_header_names_carry_the_same_scheme() {
+        // Vector A as Svix sends it (svix/svix-webhooks python/tests/test_webhooks.py).
+        let h = vec![
+            ("svix-id".to_string(), A_ID.to_string()),
+            ("svix-timestamp".to_string(), A_TS.to_string()),
+            ("svix-signature".to_string(), A_SIG.to_string()),
+        ];
+        let msg = Inbound {
+            method: "POST",
+            url: "https://x",
+            headers: &h,
+            body: A_BODY.as_bytes(),
+        };
+        let v = verify(&[A_SECRET], &msg, A_TS * 1000, 300_000).unwrap();
+        assert_eq!(v.message_id, A_ID);
+        // A near miss is refused under either name.
+        let mut bad = h.clone();
+        bad[2].1 = "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OA=".into();
+        let msg = Inbound {
+            headers: &bad,
+            ..msg
+        };
+        assert_eq!(
+            verify(&[A_SECRET], &msg, A_TS * 1000, 300_000),
+            Err(VerifyError::BadSignature)
+        );
     }
 
     // Vector B: the Rust reference library's test.
