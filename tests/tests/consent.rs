@@ -654,7 +654,8 @@ fn ses_through_sns_with_amazons_and_our_signatures() {
     let api = api();
     let _turn = providers_lock();
     configure_providers(&api, &our_sendgrid_key());
-    // Four real AWS-signed SNS messages (SHA-1 and SHA-256), verified by WebCrypto.
+    // Four real AWS-signed SNS messages (SHA-1 and SHA-256), verified by WebCrypto — and then
+    // refused for their age (signed years ago: a verbatim replay of an old message verifies).
     let fixtures: Vec<Value> = serde_json::from_str(include_str!(
         "../../shared/src/consent/providers/testdata/sns_fixtures.json"
     ))
@@ -667,7 +668,7 @@ fn ses_through_sns_with_amazons_and_our_signatures() {
             &f.to_string(),
             "text/plain; charset=UTF-8",
         );
-        assert_eq!(res.status, 200, "{}: {}", f["MessageId"], res.text());
+        res.assert_problem(401, "stale-timestamp");
     }
     let mut altered = fixtures[1].clone();
     altered["Message"] = json!("Hello world?");
@@ -680,7 +681,7 @@ fn ses_through_sns_with_amazons_and_our_signatures() {
         "bouncedRecipients": [{"emailAddress": bounced, "status": "5.1.1", "diagnosticCode": "smtp; 550 5.1.1 user unknown"}],
         "timestamp": "2026-11-20T10:00:00.000Z"}, "mail": {"destination": [bounced, fine]}});
     let sns = json!({"Type": "Notification", "MessageId": unique("sns-"), "TopicArn": SES_TOPIC, "Message": message.to_string(),
-        "Timestamp": "2026-11-20T10:00:01.000Z"});
+        "Timestamp": revops::time::rfc3339(now_ms())});
     let res = post_provider(
         &api,
         "ses",
@@ -706,10 +707,22 @@ fn ses_through_sns_with_amazons_and_our_signatures() {
     other_topic["TopicArn"] = json!("arn:aws:sns:us-east-1:999999999999:someone-else");
     post_provider(&api, "ses", &[], &sns_sign(other_topic), "text/plain")
         .assert_problem(401, "invalid-signature");
-    let mut evil_cert: Value = serde_json::from_str(&sns_sign(sns)).unwrap();
+    let mut evil_cert: Value = serde_json::from_str(&sns_sign(sns.clone())).unwrap();
     evil_cert["SigningCertURL"] = json!("https://evil.example/cert.pem");
     post_provider(&api, "ses", &[], &evil_cert.to_string(), "text/plain")
         .assert_problem(401, "invalid-signature");
+    // An Amazon certificate URL that is not pinned must be fetched; when that fails, it is a
+    // failed dependency (502), never our 500.
+    let mut unpinned: Value = serde_json::from_str(&sns_sign(sns.clone())).unwrap();
+    unpinned["SigningCertURL"] = json!("https://sns.eu-west-1.amazonaws.com/SimpleNotificationService-0000000000000000000000000000000.pem");
+    post_provider(&api, "ses", &[], &unpinned.to_string(), "text/plain")
+        .assert_problem(502, "dependency-failed");
+    // Ours, but signed an hour and a half ago: refused for its age.
+    let mut old = sns;
+    old["MessageId"] = json!(unique("sns-"));
+    old["Timestamp"] = json!(revops::time::rfc3339(now_ms() - 90 * 60_000));
+    post_provider(&api, "ses", &[], &sns_sign(old), "text/plain")
+        .assert_problem(401, "stale-timestamp");
     post_provider(&api, "fax", &[], "{}", "application/json").assert_problem(404, "not-found");
 }
 
@@ -1087,4 +1100,57 @@ fn one_click_posts_unsubscribe_whatever_their_framing_and_a_get_never_does() {
             "{content_type}"
         );
     }
+}
+
+#[test]
+fn sendgrids_documented_event_array_applies_every_distinct_event() {
+    let api = api();
+    let _turn = providers_lock();
+    configure_providers(&api, &our_sendgrid_key());
+    // SendGrid's own example array: eleven events sharing one sg_event_id placeholder. Its
+    // bounce, spam report and both unsubscribes are distinct events; a second address's copy of
+    // the same array is distinct too.
+    let documented = String::from_utf8(fixture("sendgrid/event-webhook-example.json.txt")).unwrap();
+    let post = |body: &str| {
+        let ts = (now_ms() / 1000).to_string();
+        let headers = [
+            (
+                "x-twilio-email-event-webhook-signature",
+                sendgrid_sign(&ts, body),
+            ),
+            ("x-twilio-email-event-webhook-timestamp", ts),
+        ];
+        post_provider(&api, "sendgrid", &headers, body, "application/json")
+    };
+    let (first, second) = (email("sg-doc.io"), email("sg-doc.io"));
+    for addr in [&first, &second] {
+        let body = documented.replace("example@test.com", addr);
+        let res = post(&body);
+        assert_eq!(res.status, 200, "{}", res.text());
+        let out = res.json();
+        assert_eq!(
+            (out["applied"].clone(), out["duplicates"].clone()),
+            (json!(4), json!(0)),
+            "{addr}: {out}"
+        );
+        let kinds: Vec<String> = history(&api, addr)
+            .iter()
+            .map(|e| e["kind"].as_str().unwrap().to_string())
+            .collect();
+        assert!(
+            kinds.iter().filter(|k| *k == "suppressed").count() >= 2,
+            "bounce and spam report: {kinds:?}"
+        );
+        assert!(
+            kinds.iter().any(|k| k == "opted_out"),
+            "the unsubscribes: {kinds:?}"
+        );
+        assert_eq!(
+            consent(&api, addr, "?fresh=true")["suppressed"],
+            "complaint"
+        );
+    }
+    // A redelivery of the same array is applied once.
+    let again = post(&documented.replace("example@test.com", &first));
+    assert_eq!(again.json()["duplicates"], 4);
 }

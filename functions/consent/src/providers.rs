@@ -54,14 +54,19 @@ async fn certificate(cx: &Cx, config: &ses::Config, url: &str) -> Result<String>
     if let Some(pem) = kv.get(&key).text().await? {
         return Ok(pem);
     }
+    // A certificate we cannot fetch is Amazon's (or the network's) failure, not ours: 502.
+    let unreachable = |why: String| {
+        problem(
+            ProblemKind::DependencyFailed,
+            format!("the SNS signing certificate could not be fetched ({why}); pin it in the SES configuration's `certificates`"),
+        )
+    };
     let mut res = worker::Fetch::Request(Request::new(url, Method::Get)?)
         .send()
-        .await?;
+        .await
+        .map_err(|e| unreachable(e.to_string()))?;
     if res.status_code() != 200 {
-        return Err(Error::internal(format!(
-            "fetching the SNS certificate answered {}",
-            res.status_code()
-        )));
+        return Err(unreachable(format!("it answered {}", res.status_code())));
     }
     let pem = res.text().await?;
     kv.put(&key, &pem)?.expiration_ttl(86_400).execute().await?;
@@ -107,6 +112,8 @@ pub async fn receive(cx: &Cx, mut req: Request) -> Result<Response> {
             let envelope = ses::envelope(c, &body).map_err(refuse)?;
             let pem = certificate(cx, c, &envelope.signing_cert_url).await?;
             verified(&envelope.check(&pem).map_err(refuse)?).await?;
+            // After the signature: a replayed old message verifies, so its age is checked too.
+            envelope.fresh(c, cx.now_ms).map_err(refuse)?;
             match envelope.kind {
                 ses::MessageType::SubscriptionConfirmation => {
                     let url = envelope.subscribe_url.as_deref().ok_or_else(|| {
@@ -114,7 +121,13 @@ pub async fn receive(cx: &Cx, mut req: Request) -> Result<Response> {
                     })?;
                     let res = worker::Fetch::Request(Request::new(url, Method::Get)?)
                         .send()
-                        .await?;
+                        .await
+                        .map_err(|e| {
+                            problem(
+                                ProblemKind::DependencyFailed,
+                                format!("confirming the SNS subscription failed: {e}"),
+                            )
+                        })?;
                     if !(200..300).contains(&res.status_code()) {
                         return Err(problem(
                             ProblemKind::DependencyFailed,

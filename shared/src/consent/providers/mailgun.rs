@@ -94,10 +94,12 @@ pub fn parse(body: &Value) -> Result<Vec<Feedback>, ProviderError> {
     Ok(vec![Feedback {
         email,
         kind,
-        event_id: e["id"]
-            .as_str()
-            .map(str::to_string)
-            .unwrap_or_else(|| format!("{}:{at}", e["event"])),
+        // Mailgun's event id is unique only within a day: with its timestamp it names one event.
+        event_id: format!(
+            "{}|{}|{at}",
+            e["id"].as_str().unwrap_or(""),
+            e["event"].as_str().unwrap_or("")
+        ),
         at,
         detail: json!({ "event": e["event"], "severity": e["severity"], "reason": e["reason"], "code": e["delivery-status"]["code"] }),
     }])
@@ -155,9 +157,10 @@ mod tests {
         let temporary = json!({"event-data": {"event": "failed", "severity": "temporary", "reason": "generic", "recipient": "a@nomx.example.com", "timestamp": 1.0}});
         assert_eq!(parse(&temporary).unwrap()[0].kind, FeedbackKind::SoftBounce);
         let complained = json!({"event-data": {"event": "complained", "id": "ncV2XwymRUKbPek_MIM-Gw", "timestamp": 1377214260.049634, "recipient": "recipient@example.com"}});
+        // Mailgun's id is unique within a day: its event and timestamp complete the key.
         assert_eq!(
             parse(&complained).unwrap()[0].event_id,
-            "ncV2XwymRUKbPek_MIM-Gw"
+            "ncV2XwymRUKbPek_MIM-Gw|complained|1377214260049"
         );
         let unsub = json!({"event-data": {"event": "unsubscribed", "id": "W3X4JOhFT-OZidZGKKr9iA", "timestamp": 1377213791.421473, "recipient": "recipient@example.com"}});
         assert_eq!(parse(&unsub).unwrap()[0].kind, FeedbackKind::Unsubscribe);

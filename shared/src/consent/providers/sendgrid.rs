@@ -85,10 +85,16 @@ pub fn parse(body: &[u8]) -> Result<Vec<Feedback>, ProviderError> {
             // `dropped`, `deferred`, deliveries, opens and clicks say nothing new about consent.
             _ => continue,
         };
-        let event_id = e["sg_event_id"]
-            .as_str()
-            .map(str::to_string)
-            .unwrap_or_else(|| format!("{email}:{}", e["timestamp"]));
+        // SendGrid documents sg_event_id as unique per event, yet its own documented example
+        // array carries one value on eleven different events: the key joins it with what the
+        // event is, for whom and when, so distinct events are never dropped as duplicates (a
+        // redelivery of one event repeats all four).
+        let event_id = format!(
+            "{}|{}|{email}|{}",
+            e["sg_event_id"].as_str().unwrap_or(""),
+            e["event"].as_str().unwrap_or(""),
+            e["timestamp"]
+        );
         out.push(Feedback {
             email,
             kind,

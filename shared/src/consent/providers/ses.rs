@@ -25,6 +25,15 @@ pub struct Config {
     /// the host check) and cached.
     #[serde(default)]
     pub certificates: BTreeMap<String, String>,
+    /// Messages older than this (by their signed `Timestamp`) are refused as replays. SNS keeps
+    /// a message's Timestamp across its delivery retries, which a policy can spread over an
+    /// hour, so the default is an hour.
+    #[serde(default = "default_max_age")]
+    pub max_age_seconds: u32,
+}
+
+fn default_max_age() -> u32 {
+    3600
 }
 
 impl Config {
@@ -45,6 +54,12 @@ impl Config {
             }
         }
         errors.extend(certificates_field_errors(&self.certificates));
+        if !(60..=86_400).contains(&self.max_age_seconds) {
+            errors.push(FieldError::new(
+                "ses.max_age_seconds",
+                "between 60 and 86400 seconds",
+            ));
+        }
         errors
     }
 }
@@ -82,6 +97,8 @@ pub enum MessageType {
 pub struct Envelope {
     pub kind: MessageType,
     pub message_id: String,
+    /// The signed `Timestamp` (epoch ms).
+    pub timestamp_ms: Option<i64>,
     pub topic_arn: String,
     pub message: String,
     pub signing_cert_url: String,
@@ -166,6 +183,7 @@ pub fn envelope(config: &Config, body: &[u8]) -> Result<Envelope, ProviderError>
     Ok(Envelope {
         kind,
         message_id: field(&v, "MessageId").unwrap_or("").to_string(),
+        timestamp_ms: field(&v, "Timestamp").and_then(crate::time::parse_rfc3339),
         topic_arn,
         message: field(&v, "Message").unwrap_or("").to_string(),
         signing_cert_url: cert_url.to_string(),
@@ -177,6 +195,17 @@ pub fn envelope(config: &Config, body: &[u8]) -> Result<Envelope, ProviderError>
 }
 
 impl Envelope {
+    /// Refuses a message whose signed Timestamp is older than the configured age (or missing, or
+    /// more than five minutes in the future): an old message replayed verbatim still verifies.
+    pub fn fresh(&self, config: &Config, now_ms: i64) -> Result<(), ProviderError> {
+        let ts = self.timestamp_ms.ok_or(ProviderError::Stale)?;
+        let age = now_ms - ts;
+        if age > i64::from(config.max_age_seconds) * 1000 || age < -5 * 60_000 {
+            return Err(ProviderError::Stale);
+        }
+        Ok(())
+    }
+
     /// The signature to verify, with the key from the signing certificate (PEM).
     pub fn check(&self, certificate_pem: &str) -> Result<SignatureCheck, ProviderError> {
         let spki = der::pem_to_der(certificate_pem)
@@ -234,8 +263,14 @@ impl Envelope {
             .flatten()
             .filter_map(|r| {
                 let email = r["emailAddress"].as_str().and_then(address)?;
+                // SES's feedbackId names the bounce or complaint; one notification may name
+                // several recipients, each its own event.
+                let feedback_id = m["bounce"]["feedbackId"]
+                    .as_str()
+                    .or(m["complaint"]["feedbackId"].as_str())
+                    .unwrap_or(&self.message_id);
                 Some(Feedback {
-                    event_id: format!("{}:{email}", self.message_id),
+                    event_id: format!("{feedback_id}:{email}"),
                     email,
                     kind,
                     at,
@@ -295,6 +330,7 @@ mod tests {
         Config {
             topic_arns: vec![v["TopicArn"].as_str().unwrap().into()],
             certificates: BTreeMap::new(),
+            max_age_seconds: 3600,
         }
     }
 
@@ -305,6 +341,23 @@ mod tests {
             assert_eq!(env.kind, MessageType::Notification);
             assert!(host_verify(&env.check(CERT).unwrap()), "{}", f["MessageId"]);
         }
+    }
+
+    #[test]
+    fn old_messages_are_refused_as_replays() {
+        let f = fixtures()[0].clone();
+        let config = config_for(&f);
+        let env = envelope(&config, f.to_string().as_bytes()).unwrap();
+        let ts = env.timestamp_ms.expect("SNS signs a Timestamp");
+        assert_eq!(env.fresh(&config, ts + 3_600_000), Ok(()));
+        assert_eq!(
+            env.fresh(&config, ts + 3_600_001),
+            Err(ProviderError::Stale)
+        );
+        assert_eq!(
+            env.fresh(&config, ts - 10 * 60_000),
+            Err(ProviderError::Stale)
+        );
     }
 
     #[test]
@@ -328,6 +381,7 @@ mod tests {
         let other_topic = Config {
             topic_arns: vec!["arn:aws:sns:us-east-1:1:other".into()],
             certificates: BTreeMap::new(),
+            max_age_seconds: 3600,
         };
         assert!(envelope(&other_topic, f.to_string().as_bytes()).is_err());
         for url in [
@@ -360,6 +414,7 @@ mod tests {
         let cfg = Config {
             topic_arns: vec!["arn:aws:sns:us-east-1:1:ses".into()],
             certificates: BTreeMap::new(),
+            max_age_seconds: 3600,
         };
         let env = envelope(&cfg, msg.to_string().as_bytes()).unwrap();
         assert_eq!(
@@ -381,6 +436,7 @@ mod tests {
         let env = Envelope {
             kind: MessageType::Notification,
             message_id: "m".into(),
+            timestamp_ms: None,
             topic_arn: String::new(),
             message: bounce.to_string(),
             signing_cert_url: String::new(),
@@ -394,6 +450,11 @@ mod tests {
             f.len(),
             1,
             "only the bounced recipient, not every destination"
+        );
+        assert_eq!(
+            f[0].event_id,
+            "00000138111222aa-44455566-cccc-cccc-cccc-ddddaaaa068a-000000:jane@example.com",
+            "the bounce's feedbackId and the recipient name the event"
         );
         assert_eq!(
             (f[0].email.as_str(), f[0].kind),
