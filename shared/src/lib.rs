@@ -7,6 +7,7 @@
 
 pub mod auth;
 pub mod consent;
+pub mod de;
 pub mod hours;
 pub mod html;
 pub mod idempotency;

@@ -193,6 +193,144 @@ impl ProblemKind {
     }
 }
 
+/// What a serde decoding error at `path` (`stages[0].enter_at`, `.` for the body itself) means
+/// to the person who sent the body: the field, and a reason in their words — never a Rust type
+/// name (`expected struct StageSpec`) or serde's line and column.
+pub fn body_error(path: &str, message: &str) -> FieldError {
+    let msg = message
+        .rsplit_once(" at line ")
+        .map_or(message, |(m, _)| m)
+        .trim();
+    let join = |p: &str, name: &str| {
+        if p.is_empty() || p == "." {
+            name.to_string()
+        } else {
+            format!("{p}.{name}")
+        }
+    };
+    let path = if path == "." { "" } else { path };
+    let quoted = |s: &str| -> Vec<String> {
+        s.split('`')
+            .enumerate()
+            .filter(|(i, _)| i % 2 == 1)
+            .map(|(_, t)| t.to_string())
+            .collect()
+    };
+    if let Some(rest) = msg.strip_prefix("missing field ") {
+        let name = quoted(rest).into_iter().next().unwrap_or_default();
+        return FieldError::new(join(path, &name), "is missing");
+    }
+    if let Some(rest) = msg.strip_prefix("unknown field ") {
+        let names = quoted(rest);
+        let name = names.first().cloned().unwrap_or_default();
+        let reason = if names.len() > 1 {
+            format!("is not a field here; use {}", names[1..].join(", "))
+        } else {
+            "is not a field here".to_string()
+        };
+        return FieldError::new(join(path, &name), reason);
+    }
+    if let Some(rest) = msg.strip_prefix("unknown variant ") {
+        let names = quoted(rest);
+        let given = names.first().cloned().unwrap_or_default();
+        return FieldError::new(
+            if path.is_empty() { "body" } else { path },
+            format!("`{given}` is not one of {}", names[1..].join(", ")),
+        );
+    }
+    let field = if path.is_empty() { "body" } else { path };
+    if let Some(rest) = msg.strip_prefix("invalid type: ") {
+        let (got, expected) = rest.split_once(", expected ").unwrap_or((rest, ""));
+        let got = got.split_whitespace().next().unwrap_or(got);
+        return FieldError::new(
+            field,
+            if got == "null" {
+                format!("must not be null: give {}", humane_type(expected))
+            } else {
+                format!(
+                    "must be {} (got {})",
+                    humane_type(expected),
+                    humane_type(got)
+                )
+            },
+        );
+    }
+    if let Some(rest) = msg.strip_prefix("invalid value: ") {
+        let (got, expected) = rest.split_once(", expected ").unwrap_or((rest, ""));
+        return FieldError::new(
+            field,
+            format!(
+                "{} is out of range: give {}",
+                got.replace('`', ""),
+                humane_type(expected)
+            ),
+        );
+    }
+    if let Some(rest) = msg.strip_prefix("invalid length ") {
+        let expected = rest.split_once(", expected ").map_or("", |(_, e)| e);
+        return FieldError::new(field, format!("give {}", humane_type(expected)));
+    }
+    FieldError::new(field, scrub_type_names(msg))
+}
+
+/// serde's names for what it expected, in plain words.
+fn humane_type(t: &str) -> String {
+    let t = t.trim();
+    let word = if t.starts_with("struct ") || t.starts_with("a map") || t == "map" {
+        "an object"
+    } else if t.starts_with("a sequence") || t.starts_with("sequence") || t.starts_with("tuple") {
+        "a list"
+    } else if t.starts_with("enum ") || t.starts_with("variant identifier") {
+        "one of the allowed values"
+    } else if t.contains("string") || t == "a character" || t == "char" {
+        "text"
+    } else if t.contains("boolean") || t == "bool" {
+        "true or false"
+    } else if t.starts_with("u8")
+        || t.starts_with("u16")
+        || t.starts_with("u32")
+        || t.starts_with("u64")
+        || t.starts_with("usize")
+        || t == "unsigned integer"
+    {
+        "a whole number from 0"
+    } else if t.starts_with("i8")
+        || t.starts_with("i16")
+        || t.starts_with("i32")
+        || t.starts_with("i64")
+        || t == "integer"
+        || t == "isize"
+    {
+        "a whole number"
+    } else if t.starts_with("f32") || t.starts_with("f64") || t == "floating point" {
+        "a number"
+    } else if t == "null" || t == "unit" {
+        "null"
+    } else {
+        return scrub_type_names(t);
+    };
+    word.to_string()
+}
+
+/// Removes Rust type names (`struct StageSpec`, `enum Mode`) from a message.
+fn scrub_type_names(msg: &str) -> String {
+    let mut out = Vec::new();
+    let mut words = msg.split(' ').peekable();
+    while let Some(w) = words.next() {
+        if matches!(w, "struct" | "enum" | "tuple") && words.peek().is_some() {
+            words.next();
+            out.push(if w == "enum" {
+                "one of the allowed values"
+            } else {
+                "an object"
+            });
+        } else {
+            out.push(w);
+        }
+    }
+    out.join(" ")
+}
+
 /// A field-level validation error: which field, and why in words a person can act on.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FieldError {
@@ -318,5 +456,77 @@ mod tests {
             FieldError::new("country", "is not a country"),
         ]);
         assert_eq!(p.detail, "2 fields are missing or invalid");
+    }
+
+    #[test]
+    fn serde_errors_read_as_field_errors_without_rust_type_names() {
+        let cases = [
+            (
+                ".",
+                "missing field `email` at line 1 column 2",
+                "email",
+                "is missing",
+            ),
+            (
+                "model",
+                "missing field `stages`",
+                "model.stages",
+                "is missing",
+            ),
+            (
+                ".",
+                "unknown field `x`, expected one of `rep`, `lead_id`",
+                "x",
+                "is not a field here; use rep, lead_id",
+            ),
+            (
+                "force",
+                "invalid type: null, expected a boolean",
+                "force",
+                "must not be null: give true or false",
+            ),
+            (
+                "model.stages[0]",
+                "invalid type: integer `1`, expected struct StageSpec",
+                "model.stages[0]",
+                "must be an object (got a whole number)",
+            ),
+            (
+                "status",
+                "invalid type: map, expected a string",
+                "status",
+                "must be text (got an object)",
+            ),
+            (
+                "mode",
+                "unknown variant `fast`, expected one of `round_robin`, `least_loaded`",
+                "mode",
+                "`fast` is not one of round_robin, least_loaded",
+            ),
+            (
+                "limit",
+                "invalid value: integer `-1`, expected u32",
+                "limit",
+                "integer -1 is out of range: give a whole number from 0",
+            ),
+            (
+                ".",
+                "invalid type: sequence, expected struct Claim",
+                "body",
+                "must be an object (got a list)",
+            ),
+        ];
+        for (path, msg, field, reason) in cases {
+            let e = body_error(path, msg);
+            assert_eq!(
+                (e.field.as_str(), e.reason.as_str()),
+                (field, reason),
+                "{msg}"
+            );
+            assert!(
+                !e.reason.contains("struct") && !e.reason.contains("Spec"),
+                "{e:?}"
+            );
+        }
     }
 }

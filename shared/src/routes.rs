@@ -319,30 +319,42 @@ pub fn percent_decode(s: &str) -> Option<String> {
         .map(|c| c.into_owned())
 }
 
-/// Matches a method and path. `HEAD` matches like `GET`.
+/// How specific a pattern is, segment by segment: a literal segment outranks a parameter, so
+/// `/v1/accounts/bulk` wins over `/v1/accounts/{account_id}` for the path `/v1/accounts/bulk`.
+fn specificity(pattern: &str) -> Vec<bool> {
+    pattern.split('/').map(|s| !s.starts_with('{')).collect()
+}
+
+/// Matches a method and path. The path's resource is the most specific pattern it matches; its
+/// methods are the ones allowed (`HEAD` matches like `GET`). A method the API does not use at
+/// all (`TRACE`, `QUERY`, …) on an existing path is not allowed there either.
 pub fn match_route(method: &str, path: &str) -> RouteMatch {
-    let Some(method) = Method::parse(method) else {
+    let matching: Vec<(&Route, Vec<(&'static str, String)>)> = ROUTES
+        .iter()
+        .filter_map(|r| match_pattern(r.pattern, path).map(|p| (r, p)))
+        .collect();
+    let Some(best) = matching
+        .iter()
+        .map(|(r, _)| r.pattern)
+        .max_by(|a, b| specificity(a).cmp(&specificity(b)))
+    else {
         return RouteMatch::NotFound;
     };
+    let resource = matching.into_iter().filter(|(r, _)| r.pattern == best);
+    let method = Method::parse(method);
     let mut allowed = Vec::new();
-    for route in ROUTES {
-        if let Some(params) = match_pattern(route.pattern, path) {
-            if route.method == method {
-                return RouteMatch::Found {
-                    route: *route,
-                    params,
-                };
-            }
-            if !allowed.contains(&route.method) {
-                allowed.push(route.method);
-            }
+    for (route, params) in resource {
+        if Some(route.method) == method {
+            return RouteMatch::Found {
+                route: *route,
+                params,
+            };
+        }
+        if !allowed.contains(&route.method) {
+            allowed.push(route.method);
         }
     }
-    if allowed.is_empty() {
-        RouteMatch::NotFound
-    } else {
-        RouteMatch::MethodNotAllowed { allowed }
-    }
+    RouteMatch::MethodNotAllowed { allowed }
 }
 
 #[cfg(test)]
@@ -388,7 +400,27 @@ mod tests {
             }
         );
         assert_eq!(match_route("GET", "/nope"), RouteMatch::NotFound);
-        assert_eq!(match_route("BREW", "/health"), RouteMatch::NotFound);
+        // Methods the API never uses are not allowed on an existing path either.
+        for m in ["BREW", "TRACE", "QUERY"] {
+            assert_eq!(
+                match_route(m, "/health"),
+                RouteMatch::MethodNotAllowed {
+                    allowed: vec![Method::Get]
+                },
+                "{m}"
+            );
+        }
+        // A literal segment outranks a parameter: the bulk upsert is not an account id.
+        assert_eq!(
+            match_route("GET", "/v1/accounts/bulk"),
+            RouteMatch::MethodNotAllowed {
+                allowed: vec![Method::Post]
+            }
+        );
+        assert!(matches!(
+            match_route("GET", "/v1/accounts/acme"),
+            RouteMatch::Found { .. }
+        ));
         assert_eq!(
             match_route("DELETE", "/v1/admin/keys/a/b"),
             RouteMatch::NotFound

@@ -72,7 +72,7 @@ pub async fn get(cx: &Cx, req: &Request) -> Result<Response> {
     let keys = Keys::load(cx)?;
     let config = topics(cx).await?;
     let only = http::query_param(req, "topic");
-    let fresh = http::query_param(req, "fresh").as_deref() == Some("true");
+    let fresh = http::query_bool(req, "fresh")?.unwrap_or(false);
     let subject = keys.subject(&email);
     let cached = if fresh {
         None
@@ -153,12 +153,18 @@ pub async fn check(cx: &Cx, mut req: Request) -> Result<Response> {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ProofInput {
+    #[serde(default, deserialize_with = "revops::de::present")]
     pub source_id: Option<String>,
+    #[serde(default, deserialize_with = "revops::de::present")]
     pub ip: Option<String>,
+    #[serde(default, deserialize_with = "revops::de::present")]
     pub user_agent: Option<String>,
+    #[serde(default, deserialize_with = "revops::de::present")]
     pub wording: Option<String>,
+    #[serde(default, deserialize_with = "revops::de::present")]
     pub wording_version: Option<String>,
     /// When the person gave or withdrew consent (default: now); not in the future.
+    #[serde(default, deserialize_with = "revops::de::present")]
     pub at: Option<String>,
 }
 
@@ -167,6 +173,7 @@ pub struct ProofInput {
 struct RecordBody {
     email: String,
     action: String,
+    #[serde(default, deserialize_with = "revops::de::present")]
     topics: Option<Vec<String>>,
     #[serde(default)]
     proof: ProofInput,

@@ -1,13 +1,13 @@
 //! The control plane the gateway serves for the handlers: form statistics and the retry queue
 //! of every handler. (Forms and webhook sources are `platform::configs` resources.)
 
-use revops::problem::{Problem, ProblemKind};
+use revops::problem::Problem;
 use serde::Deserialize;
 use serde_json::json;
 use worker::{Request, Response};
 
 use platform::configs::FORMS;
-use platform::{args, http, jobs, problem, Cx, Error, Result};
+use platform::{args, http, jobs, Cx, Error, Result};
 
 /// `GET /v1/admin/forms/{form_id}/stats`: accepted and refused posts per day (last 30 days),
 /// refusals by reason, with totals.
@@ -54,35 +54,18 @@ pub async fn form_stats(cx: &Cx) -> Result<Response> {
 
 /// The job-kind prefix of a handler named in a query (`handler=intake` → `intake.`).
 fn kind_prefix(req: &Request) -> Result<String> {
-    match http::query_param(req, "handler") {
-        None => Ok(String::new()),
-        Some(h)
-            if revops::routes::Service::HANDLERS
-                .iter()
-                .any(|s| s.name() == h) =>
-        {
-            Ok(format!("{h}."))
-        }
-        Some(h) => Err(problem(
-            ProblemKind::BadRequest,
-            format!("`{h}` is not a handler"),
-        )),
-    }
+    let names = revops::routes::Service::HANDLERS.map(|s| s.name());
+    Ok(http::query_enum(req, "handler", &names)?
+        .map(|h| format!("{h}."))
+        .unwrap_or_default())
 }
 
 /// `GET /v1/admin/jobs[?handler=…][&status=pending|dead]`: what is waiting to be retried, and
 /// what gave up, for every handler. (`state` is the earlier name of `status`.)
 pub async fn list_jobs(cx: &Cx, req: &Request) -> Result<Response> {
-    let state = http::query_param(req, "status").or_else(|| http::query_param(req, "state"));
-    if state
-        .as_deref()
-        .is_some_and(|s| s != "pending" && s != "dead")
-    {
-        return Err(problem(
-            ProblemKind::BadRequest,
-            "status is pending or dead",
-        ));
-    }
+    let status = http::query_enum(req, "status", &["pending", "dead"])?;
+    let state = http::query_enum(req, "state", &["pending", "dead"])?;
+    let state = status.or(state);
     let list = jobs::list(&cx.db, &kind_prefix(req)?, state.as_deref(), 200).await?;
     let views: Vec<_> = list.iter().map(jobs::Job::view).collect();
     http::json(200, &json!({ "jobs": views }))

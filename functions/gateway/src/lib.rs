@@ -33,7 +33,8 @@ async fn fetch(req: Request, env: Env, _ctx: WorkerContext) -> worker::Result<Re
     // Clients do not choose our request ids: the gateway always mints a new one.
     let request_id = revops::ids::new_id(revops::ids::prefix::REQUEST, cx::random_bytes());
     let path = req.path();
-    let method = req.method().to_string();
+    // The method as sent: `worker::Method` reads names it does not know (QUERY) as GET.
+    let method = req.inner().method();
     let (route_label, principal_id, result) = handle(req, env, &request_id).await;
     let response = finish(result, SERVICE, &request_id, &path)?;
     log(
@@ -171,10 +172,15 @@ async fn handle(
     request_id: &str,
 ) -> (&'static str, Option<String>, Result<Response>) {
     let path = req.path();
-    let method = req.method().to_string();
+    let method = req.inner().method();
+    // The handlers' service-to-service routes do not exist here, for any method: a 405 with
+    // `Allow` would tell a caller they do.
+    let internal = path == "/internal" || path.starts_with("/internal/");
     let (route, params) = match routes::match_route(&method, &path) {
-        RouteMatch::Found { route, params } if route.access != Access::Internal => (route, params),
-        RouteMatch::MethodNotAllowed { allowed } => {
+        RouteMatch::Found { route, params } if route.access != Access::Internal && !internal => {
+            (route, params)
+        }
+        RouteMatch::MethodNotAllowed { allowed } if !internal => {
             return (
                 "unmatched",
                 None,

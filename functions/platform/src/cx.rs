@@ -223,7 +223,7 @@ where
     let principal: Option<Principal> =
         header(&req, PRINCIPAL).and_then(|h| serde_json::from_str(&h).ok());
     let path = req.path();
-    let method = req.method().to_string();
+    let method = req.inner().method();
     let matched = routes::match_route(&method, &path);
     let (pattern, result) = match matched {
         RouteMatch::Found { route, params } => {

@@ -93,10 +93,72 @@ fn too_large(max: usize) -> Error {
     )
 }
 
-/// Reads a JSON body: requires `application/json` (or `+json`), a size limit, and valid JSON.
+/// Reads a JSON body: requires `application/json` (or `+json`), a size limit, valid JSON, and
+/// an object at the top (every JSON body the API documents is one: serde would otherwise fill a
+/// struct from an array by position).
 pub async fn json_body<T: DeserializeOwned>(req: &mut Request, max: usize) -> Result<T> {
     let bytes = json_bytes(req, max).await?;
-    parse_json(&bytes)
+    parse_object(&bytes)
+}
+
+/// A JSON body that may be left out altogether (`T::default()` then), as `POST …/route` allows.
+pub async fn optional_json_body<T: DeserializeOwned + Default>(
+    req: &mut Request,
+    max: usize,
+) -> Result<T> {
+    let declared = header(req, "content-length");
+    let chunked = header(req, "transfer-encoding").is_some();
+    if !chunked && declared.as_deref().is_none_or(|l| l.trim() == "0") {
+        return Ok(T::default());
+    }
+    json_body(req, max).await
+}
+
+/// A boolean query parameter: `true` or `false`; anything else is a 422 naming it.
+pub fn query_bool(req: &Request, name: &str) -> Result<Option<bool>> {
+    match query_param(req, name).as_deref() {
+        None => Ok(None),
+        Some("true") => Ok(Some(true)),
+        Some("false") => Ok(Some(false)),
+        Some(_) => Err(Error::Problem(Problem::validation(vec![
+            revops::problem::FieldError::new(name, "give true or false"),
+        ]))),
+    }
+}
+
+/// A query parameter that must be one of `allowed`; anything else is a 422 naming it.
+pub fn query_enum(req: &Request, name: &str, allowed: &[&str]) -> Result<Option<String>> {
+    match query_param(req, name) {
+        None => Ok(None),
+        Some(v) if allowed.contains(&v.as_str()) => Ok(Some(v)),
+        Some(_) => Err(Error::Problem(Problem::validation(vec![
+            revops::problem::FieldError::new(name, format!("one of {}", allowed.join(", "))),
+        ]))),
+    }
+}
+
+/// An RFC 3339 time query parameter; anything else is a 422 naming it.
+pub fn query_time(req: &Request, name: &str) -> Result<Option<i64>> {
+    match query_param(req, name) {
+        None => Ok(None),
+        Some(v) => revops::time::parse_rfc3339(&v).map(Some).ok_or_else(|| {
+            Error::Problem(Problem::validation(vec![revops::problem::FieldError::new(
+                name,
+                "give an RFC 3339 time, like 2026-12-01T09:00:00Z",
+            )]))
+        }),
+    }
+}
+
+/// Parses a JSON object body into `T` (see [`json_body`]).
+pub fn parse_object<T: DeserializeOwned>(bytes: &[u8]) -> Result<T> {
+    let value = parse_value(bytes)?;
+    if !value.is_object() {
+        return Err(Error::Problem(Problem::validation(vec![
+            revops::problem::FieldError::new("body", "must be a JSON object"),
+        ])));
+    }
+    decode(value)
 }
 
 /// The body of a JSON request (content type and size checked); non-generic, so one copy of the
@@ -117,16 +179,26 @@ async fn json_bytes(req: &mut Request, max: usize) -> Result<Vec<u8>> {
 
 /// Parses JSON, telling malformed JSON (400) from JSON of the wrong shape (422).
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T> {
-    let value: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| {
+    decode(parse_value(bytes)?)
+}
+
+fn parse_value(bytes: &[u8]) -> Result<serde_json::Value> {
+    serde_json::from_slice(bytes).map_err(|e| {
         problem(
             ProblemKind::MalformedJson,
             format!("line {}, column {}: {e}", e.line(), e.column()),
         )
-    })?;
-    serde_json::from_value(value).map_err(|e| {
-        Error::Problem(Problem::validation(vec![revops::problem::FieldError::new(
-            "body",
-            e.to_string(),
+    })
+}
+
+/// A JSON value as `T`; a mismatch is a 422 naming the field (`stages[0].enter_at`) and what it
+/// must be, in words (`revops::problem::body_error`).
+pub fn decode<T: DeserializeOwned>(value: serde_json::Value) -> Result<T> {
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let path = e.path().to_string();
+        let message = e.into_inner().to_string();
+        Error::Problem(Problem::validation(vec![revops::problem::body_error(
+            &path, &message,
         )]))
     })
 }

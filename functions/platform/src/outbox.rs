@@ -213,34 +213,34 @@ fn url_ok(url: &str) -> bool {
 
 /// `POST /v1/admin/webhooks`: registers an endpoint; the answer carries its secret, once.
 pub async fn create(cx: &Cx, mut req: worker::Request) -> Result<worker::Response> {
-    let body: Value = http::json_body(&mut req, 16 * 1024).await?;
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Body {
+        url: String,
+        #[serde(default, deserialize_with = "revops::de::present")]
+        events: Option<Vec<String>>,
+        #[serde(default, deserialize_with = "revops::de::present")]
+        description: Option<String>,
+    }
+    let body: Body = http::json_body(&mut req, 16 * 1024).await?;
     let mut errors = Vec::new();
-    let url = body["url"].as_str().unwrap_or("").trim().to_string();
+    let url = body.url.trim().to_string();
     if !url_ok(&url) {
         errors.push(FieldError::new(
             "url",
             "give an https URL (http only to localhost or 127.0.0.1)",
         ));
     }
-    let events: Vec<String> = match &body["events"] {
-        Value::Null => EVENTS.iter().map(|e| e.to_string()).collect(),
-        Value::Array(items) => items
-            .iter()
-            .filter_map(|e| e.as_str().map(str::to_string))
-            .collect(),
-        _ => Vec::new(),
-    };
+    let events: Vec<String> = body
+        .events
+        .unwrap_or_else(|| EVENTS.iter().map(|e| e.to_string()).collect());
     if events.is_empty() || events.iter().any(|e| !EVENTS.contains(&e.as_str())) {
         errors.push(FieldError::new(
             "events",
             format!("give a list drawn from {}", EVENTS.join(", ")),
         ));
     }
-    let description = body["description"]
-        .as_str()
-        .unwrap_or("")
-        .trim()
-        .to_string();
+    let description = body.description.unwrap_or_default().trim().to_string();
     if description.len() > 500 {
         errors.push(FieldError::new("description", "at most 500 characters"));
     }
@@ -357,21 +357,9 @@ const DELIVERY_COLUMNS: &str = "id, endpoint_id, event, subject, status, attempt
 
 /// `GET /v1/admin/webhooks/deliveries?status=failed&endpoint_id=…&limit=…`.
 pub async fn deliveries(cx: &Cx, req: &worker::Request) -> Result<worker::Response> {
-    let status = http::query_param(req, "status");
-    if status
-        .as_deref()
-        .is_some_and(|s| !["pending", "delivered", "failed"].contains(&s))
-    {
-        return Err(Error::Problem(Problem::validation(vec![FieldError::new(
-            "status",
-            "one of pending, delivered, failed",
-        )])));
-    }
+    let status = http::query_enum(req, "status", &["pending", "delivered", "failed"])?;
     let endpoint = http::query_param(req, "endpoint_id");
-    let limit = http::query_param(req, "limit")
-        .and_then(|l| l.parse::<i64>().ok())
-        .unwrap_or(100)
-        .clamp(1, 500);
+    let limit = http::query_int(req, "limit", 1, 500)?.unwrap_or(100);
     let rows: Vec<DeliveryRow> = cx
         .db
         .all(

@@ -8,6 +8,7 @@ use revops::problem::{FieldError, Problem, ProblemKind};
 use revops::routing::decide::{self, Decision, Inputs, NeedSlot, Owner};
 use revops::routing::roster::Rep;
 use revops::time::rfc3339;
+use serde::Deserialize;
 use serde_json::{json, Value};
 use worker::{Request, Response};
 
@@ -182,38 +183,48 @@ pub async fn route_lead(cx: &Cx, lead_id: &str, why: Why<'_>) -> Result<(Value, 
     )))
 }
 
-/// `POST /v1/leads/{id}/route` (and the internal hand-off from scoring).
+/// `POST /v1/leads/{id}/route`'s body.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RouteBody {
+    #[serde(default, deserialize_with = "revops::de::present")]
+    force: Option<bool>,
+}
+
+/// The internal hand-off's body: scoring (an MQL) and SLA (a breached lead to move on).
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct HandOff {
+    #[serde(default)]
+    force: bool,
+    /// `mql`, `sla`.
+    reason: Option<String>,
+    /// Keep the lead away from this rep (its current owner).
+    exclude: Option<String>,
+    /// Act only while this assignment is the lead's current one.
+    only_if_current: Option<String>,
+    /// The cron tick's time: the decision (availability, hours) happens then.
+    at: Option<i64>,
+}
+
+/// `POST /v1/leads/{id}/route` (and the internal hand-off from scoring and SLA).
 pub async fn route(mut cx: Cx, mut req: Request, internal: bool) -> Result<Response> {
     let id = cx.param("lead_id").to_string();
-    let body: Value = if http::header(&req, "content-length").is_some_and(|l| l != "0") {
-        http::json_body(&mut req, 16 * 1024).await?
+    let body: HandOff = if internal {
+        http::optional_json_body(&mut req, 16 * 1024).await?
     } else {
-        json!({})
+        let public: RouteBody = http::optional_json_body(&mut req, 16 * 1024).await?;
+        HandOff {
+            force: public.force.unwrap_or(false),
+            reason: Some("api".into()),
+            ..HandOff::default()
+        }
     };
-    // A handler acting for a cron tick passes the tick's time: the decision (availability,
-    // hours, the assignment's time) happens then.
-    if let (true, Some(at)) = (internal, body["at"].as_i64()) {
+    if let Some(at) = body.at {
         cx.now_ms = cx.now_ms.max(at);
     }
     let cx = &cx;
-    let force = match body.get("force") {
-        None | Some(Value::Null) => false,
-        Some(Value::Bool(b)) => *b,
-        Some(_) => {
-            return Err(Error::Problem(Problem::validation(vec![FieldError::new(
-                "force",
-                "must be true or false",
-            )])))
-        }
-    };
-    let reason = if internal {
-        body["reason"].as_str().unwrap_or("mql").to_string()
-    } else {
-        "api".to_string()
-    };
-    // Handlers may also keep the lead from its current owner, and act only on a given
-    // assignment (the SLA ladder's reassign step).
-    let text = |key: &str| internal.then(|| body[key].as_str()).flatten();
+    let reason = body.reason.clone().unwrap_or_else(|| "mql".into());
     let ended_reason = if reason == "sla" {
         "sla_breached"
     } else {
@@ -224,10 +235,10 @@ pub async fn route(mut cx: Cx, mut req: Request, internal: bool) -> Result<Respo
         &id,
         Why {
             reason: &reason,
-            force,
-            exclude: text("exclude"),
+            force: body.force,
+            exclude: body.exclude.as_deref(),
             ended_reason,
-            only_if_current: text("only_if_current"),
+            only_if_current: body.only_if_current.as_deref(),
         },
     )
     .await?;
@@ -265,14 +276,24 @@ pub async fn explain(cx: &Cx) -> Result<Response> {
     )
 }
 
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AssignBody {
+    reason: String,
+    #[serde(default, deserialize_with = "revops::de::present")]
+    rep: Option<String>,
+    #[serde(default, deserialize_with = "revops::de::present")]
+    queue: Option<String>,
+}
+
 /// `POST /v1/leads/{id}/assignment`: a person moves the lead, recorded like any assignment.
 pub async fn assign(cx: &Cx, mut req: Request) -> Result<Response> {
     let id = cx.param("lead_id").to_string();
-    let body: Value = http::json_body(&mut req, 16 * 1024).await?;
+    let body: AssignBody = http::json_body(&mut req, 16 * 1024).await?;
     let lead = store::lead(cx, &id).await?;
     let reps = store::reps(cx).await?;
     let mut errors = Vec::new();
-    let reason = body["reason"].as_str().map(str::trim).unwrap_or("");
+    let reason = body.reason.trim();
     if reason.is_empty() || reason.len() > 500 {
         errors.push(FieldError::new(
             "reason",
@@ -280,7 +301,7 @@ pub async fn assign(cx: &Cx, mut req: Request) -> Result<Response> {
         ));
     }
     let (rep, queue): (Option<&Rep>, Option<String>) =
-        match (body["rep"].as_str(), body["queue"].as_str()) {
+        match (body.rep.as_deref(), body.queue.as_deref()) {
             (Some(r), None) => match reps.get(r) {
                 Some(rep) => (Some(rep), None),
                 None => {

@@ -4,12 +4,12 @@
 use std::collections::{BTreeMap, HashMap};
 
 use revops::intake::lead::Lead;
-use revops::problem::{FieldError, Problem};
+use revops::problem::FieldError;
 use revops::routing::decide::{self, Decision, Inputs, NeedSlot, Owner};
 use revops::routing::roster::Load;
 use revops::routing::{Config, Target};
 use revops::scoring::condition::RoutingFacts;
-use revops::time::{parse_rfc3339, rfc3339, DAY};
+use revops::time::{rfc3339, DAY};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use worker::{Request, Response};
@@ -169,19 +169,8 @@ pub async fn dry_run(cx: &Cx, mut req: Request) -> Result<Response> {
 /// `GET /v1/admin/routing/stats?from=&to=`: assignments in the range by path, rule, team, rep
 /// and queue, and every fallback with its reason.
 pub async fn stats(cx: &Cx, req: &Request) -> Result<Response> {
-    let bound = |name: &str, default: i64| -> Result<i64> {
-        match http::query_param(req, name) {
-            None => Ok(default),
-            Some(v) => parse_rfc3339(&v).ok_or_else(|| {
-                Error::Problem(Problem::validation(vec![FieldError::new(
-                    name,
-                    "give an RFC 3339 time",
-                )]))
-            }),
-        }
-    };
-    let to = bound("to", cx.now_ms + 1)?;
-    let from = bound("from", to - 30 * DAY)?;
+    let to = http::query_time(req, "to")?.unwrap_or(cx.now_ms + 1);
+    let from = http::query_time(req, "from")?.unwrap_or(to - 30 * DAY);
     #[derive(Deserialize)]
     struct Group {
         key: Option<String>,

@@ -131,16 +131,17 @@ pub async fn list_reps(cx: &Cx) -> Result<Response> {
 /// new leads and their open leads are re-routed through the rules (in bounded batches; the
 /// cron tick continues a long list).
 pub async fn deactivate(cx: &Cx, mut req: Request) -> Result<Response> {
+    #[derive(Deserialize, Default)]
+    #[serde(deny_unknown_fields)]
+    struct Body {
+        #[serde(default, deserialize_with = "revops::de::present")]
+        status: Option<Status>,
+    }
     let id = cx.param("rep_id").to_string();
-    let body: Value = if http::header(&req, "content-length").is_some_and(|l| l != "0") {
-        http::json_body(&mut req, 4096).await?
-    } else {
-        json!({})
-    };
-    let status = match body.get("status").and_then(Value::as_str).unwrap_or("left") {
-        "left" => Status::Left,
-        "inactive" => Status::Inactive,
-        _ => return Err(invalid(vec![FieldError::new("status", "left or inactive")])),
+    let body: Body = http::optional_json_body(&mut req, 4096).await?;
+    let status = match body.status.unwrap_or(Status::Left) {
+        Status::Active => return Err(invalid(vec![FieldError::new("status", "left or inactive")])),
+        s => s,
     };
     let mut rep = find_rep(cx, &id).await?;
     rep.status = status;
@@ -273,19 +274,36 @@ pub async fn list_teams(cx: &Cx) -> Result<Response> {
     http::json(200, &json!({ "teams": list }))
 }
 
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AccountIn {
+    id: String,
+    name: String,
+    /// The owner's rep id, or null for none.
+    #[serde(default)]
+    owner: Option<String>,
+    #[serde(default, deserialize_with = "revops::de::present")]
+    customer: Option<bool>,
+    domains: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AccountsIn {
+    accounts: Vec<AccountIn>,
+}
+
 /// `POST /v1/accounts/bulk` `{"accounts": [{"id", "name", "owner", "domains": [...]}]}`: upserts
 /// up to 1,000 accounts from the CRM in one atomic batch; an account's domains are replaced.
 pub async fn upsert_accounts(cx: &Cx, mut req: Request) -> Result<Response> {
-    let body: Value = http::json_body(&mut req, 2 * 1024 * 1024).await?;
-    let Some(items) = body["accounts"]
-        .as_array()
-        .filter(|a| !a.is_empty() && a.len() <= 1000)
-    else {
+    let body: AccountsIn = http::json_body(&mut req, 2 * 1024 * 1024).await?;
+    let items = body.accounts;
+    if items.is_empty() || items.len() > 1000 {
         return Err(invalid(vec![FieldError::new(
             "accounts",
             "give 1 to 1,000 accounts",
         )]));
-    };
+    }
     let mut errors = Vec::new();
     let mut stmts = Vec::new();
     let mut seen_domains: Vec<String> = Vec::new();
@@ -293,18 +311,24 @@ pub async fn upsert_accounts(cx: &Cx, mut req: Request) -> Result<Response> {
     let mut unknown_owners: Vec<String> = Vec::new();
     for (i, a) in items.iter().enumerate() {
         let at = |f: &str| format!("accounts[{i}].{f}");
-        let id = a["id"].as_str().map(str::trim).unwrap_or("");
-        let name = a["name"].as_str().map(str::trim).unwrap_or("");
+        let id = a.id.trim();
+        let name = a.name.trim();
         if id.is_empty() || id.len() > 100 {
-            errors.push(FieldError::new(at("id"), "give the CRM's account id"));
+            errors.push(FieldError::new(
+                at("id"),
+                "give the CRM's account id (1 to 100 characters)",
+            ));
         }
         if name.is_empty() || name.len() > 300 {
-            errors.push(FieldError::new(at("name"), "give the account name"));
+            errors.push(FieldError::new(
+                at("name"),
+                "give the account name (1 to 300 characters)",
+            ));
         }
-        let owner = match &a["owner"] {
-            Value::Null => None,
-            Value::String(o) if !o.trim().is_empty() => Some(o.trim().to_string()),
-            _ => {
+        let owner = match a.owner.as_deref().map(str::trim) {
+            None => None,
+            Some(o) if !o.is_empty() && o.len() <= 100 => Some(o.to_string()),
+            Some(_) => {
                 errors.push(FieldError::new(
                     at("owner"),
                     "give the owner's rep id or null",
@@ -312,49 +336,33 @@ pub async fn upsert_accounts(cx: &Cx, mut req: Request) -> Result<Response> {
                 None
             }
         };
-        let customer = match &a["customer"] {
-            Value::Null => false,
-            Value::Bool(b) => *b,
-            _ => {
-                errors.push(FieldError::new(at("customer"), "true or false"));
-                false
-            }
-        };
+        let customer = a.customer.unwrap_or(false);
         if let Some(o) = &owner {
             if !reps.contains_key(o) && !unknown_owners.contains(o) {
                 unknown_owners.push(o.clone());
             }
         }
         let mut domains = Vec::new();
-        for (j, d) in a["domains"]
-            .as_array()
-            .map(Vec::as_slice)
-            .unwrap_or(&[])
-            .iter()
-            .enumerate()
-        {
-            let d = d
-                .as_str()
-                .map(|d| revops::text::lowercase(d.trim().trim_start_matches("www.")));
-            match d {
-                Some(d) if d.contains('.') && d.len() <= 253 && !d.contains(['/', '@', ' ']) => {
-                    if seen_domains.contains(&d) {
-                        errors.push(FieldError::new(
-                            format!("accounts[{i}].domains[{j}]"),
-                            format!("{d} is listed for two accounts"),
-                        ));
-                    }
-                    seen_domains.push(d.clone());
-                    domains.push(d);
+        if a.domains.is_empty() || a.domains.len() > 100 {
+            errors.push(FieldError::new(at("domains"), "give 1 to 100 domains"));
+        }
+        for (j, d) in a.domains.iter().enumerate() {
+            let d = revops::text::lowercase(d.trim().trim_start_matches("www."));
+            if revops::routing::domain_ok(&d) {
+                if seen_domains.contains(&d) {
+                    errors.push(FieldError::new(
+                        format!("accounts[{i}].domains[{j}]"),
+                        format!("{d} is listed for two accounts"),
+                    ));
                 }
-                _ => errors.push(FieldError::new(
+                seen_domains.push(d.clone());
+                domains.push(d);
+            } else {
+                errors.push(FieldError::new(
                     format!("accounts[{i}].domains[{j}]"),
                     "give a domain such as acme.com",
-                )),
+                ));
             }
-        }
-        if domains.is_empty() {
-            errors.push(FieldError::new(at("domains"), "give at least one domain"));
         }
         if !errors.is_empty() {
             continue;

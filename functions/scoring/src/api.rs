@@ -185,6 +185,7 @@ struct PreviewBody {
     #[serde(default)]
     activities: Vec<ActivityInput>,
     /// A candidate model to preview with, instead of the active one.
+    #[serde(default, deserialize_with = "revops::de::present")]
     model: Option<Value>,
 }
 
@@ -267,7 +268,9 @@ pub async fn preview(cx: &Cx, mut req: Request) -> Result<Response> {
 #[serde(deny_unknown_fields)]
 struct OutcomeBody {
     outcome: String,
+    #[serde(default, deserialize_with = "revops::de::present")]
     reason: Option<String>,
+    #[serde(default, deserialize_with = "revops::de::present")]
     note: Option<String>,
 }
 

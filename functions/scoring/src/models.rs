@@ -80,6 +80,7 @@ async fn sample_ids(cx: &Cx, sql: &str) -> Result<Vec<String>> {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct CandidateBody {
+    #[serde(default, deserialize_with = "revops::de::present")]
     model: Option<Value>,
 }
 

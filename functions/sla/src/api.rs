@@ -53,20 +53,34 @@ fn touch_view(t: &TouchRow) -> Value {
 /// `POST /v1/leads/{id}/touches`: the CRM records a call, email, meeting or status change. The
 /// first qualifying touch stops the lead's running clock; a later one can meet its follow-up
 /// deadline. Idempotent on `external_id` (by default the type, time and rep of the touch).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TouchBody {
+    r#type: String,
+    #[serde(default, deserialize_with = "revops::de::present")]
+    occurred_at: Option<String>,
+    #[serde(default, deserialize_with = "revops::de::present")]
+    rep: Option<String>,
+    #[serde(default, deserialize_with = "revops::de::present")]
+    note: Option<String>,
+    #[serde(default, deserialize_with = "revops::de::present")]
+    external_id: Option<String>,
+}
+
 pub async fn touch(cx: &Cx, mut req: Request) -> Result<Response> {
     let lead_id = cx.param("lead_id").to_string();
-    let body: Value = http::json_body(&mut req, 16 * 1024).await?;
+    let body: TouchBody = http::json_body(&mut req, 16 * 1024).await?;
     let mut errors = Vec::new();
-    let kind = body["type"].as_str().unwrap_or("");
+    let kind = body.r#type.as_str();
     if !TOUCH_TYPES.contains(&kind) {
         errors.push(FieldError::new(
             "type",
             format!("one of {}", TOUCH_TYPES.join(", ")),
         ));
     }
-    let occurred_at = match &body["occurred_at"] {
-        Value::Null => cx.now_ms,
-        v => match v.as_str().and_then(parse_rfc3339) {
+    let occurred_at = match body.occurred_at.as_deref() {
+        None => cx.now_ms,
+        Some(v) => match parse_rfc3339(v) {
             Some(t) if t <= cx.now_ms + 5 * MINUTE => t,
             Some(_) => {
                 errors.push(FieldError::new("occurred_at", "is in the future"));
@@ -78,17 +92,27 @@ pub async fn touch(cx: &Cx, mut req: Request) -> Result<Response> {
             }
         },
     };
-    let rep = body["rep"].as_str().map(str::to_string);
-    let note = body["note"]
-        .as_str()
+    let rep = body.rep.clone();
+    if rep
+        .as_ref()
+        .is_some_and(|r| r.trim().is_empty() || r.len() > 100)
+    {
+        errors.push(FieldError::new(
+            "rep",
+            "give the rep's id (1 to 100 characters)",
+        ));
+    }
+    let note = body
+        .note
+        .as_deref()
         .map(|n| n.chars().take(1000).collect::<String>());
-    let external_id = match &body["external_id"] {
-        Value::Null => format!("{kind}:{occurred_at}:{}", rep.as_deref().unwrap_or("")),
-        Value::String(s) if !s.trim().is_empty() && s.len() <= 200 => s.trim().to_string(),
-        _ => {
+    let external_id = match body.external_id.as_deref() {
+        None => format!("{kind}:{occurred_at}:{}", rep.as_deref().unwrap_or("")),
+        Some(s) if !s.trim().is_empty() && s.len() <= 200 => s.trim().to_string(),
+        Some(_) => {
             errors.push(FieldError::new(
                 "external_id",
-                "give the CRM's id for the touch (at most 200 characters)",
+                "give the CRM's id for the touch (1 to 200 characters)",
             ));
             String::new()
         }
@@ -319,18 +343,9 @@ impl TaskRow {
 
 /// `GET /v1/sla/tasks?assignee=&status=open|done&limit=`.
 pub async fn tasks(cx: &Cx, req: &Request) -> Result<Response> {
-    let status = http::query_param(req, "status");
-    if status
-        .as_deref()
-        .is_some_and(|s| s != "open" && s != "done")
-    {
-        return Err(invalid(vec![FieldError::new("status", "open or done")]));
-    }
+    let status = http::query_enum(req, "status", &["open", "done"])?;
     let assignee = http::query_param(req, "assignee");
-    let limit = http::query_param(req, "limit")
-        .and_then(|l| l.parse::<i64>().ok())
-        .unwrap_or(100)
-        .clamp(1, 500);
+    let limit = http::query_int(req, "limit", 1, 500)?.unwrap_or(100);
     let rows: Vec<TaskRow> = cx
         .db
         .all(
@@ -368,15 +383,8 @@ pub async fn task_done(cx: &Cx) -> Result<Response> {
 /// rep — leads assigned, touched within SLA, breached, median and p90 minutes to first touch,
 /// and sales' MQL acceptance and rejection with the reasons.
 pub async fn metrics(cx: &Cx, req: &Request) -> Result<Response> {
-    let bound = |name: &str, default: i64| -> Result<i64> {
-        match http::query_param(req, name) {
-            None => Ok(default),
-            Some(v) => parse_rfc3339(&v)
-                .ok_or_else(|| invalid(vec![FieldError::new(name, "give an RFC 3339 time")])),
-        }
-    };
-    let to = bound("to", cx.now_ms + 1)?;
-    let from = bound("from", to - 30 * DAY)?;
+    let to = http::query_time(req, "to")?.unwrap_or(cx.now_ms + 1);
+    let from = http::query_time(req, "from")?.unwrap_or(to - 30 * DAY);
     if from >= to {
         return Err(invalid(vec![FieldError::new(
             "from",

@@ -40,16 +40,22 @@ pub fn is_activity_type(t: &str) -> bool {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ActivityBody {
+    #[serde(default, deserialize_with = "crate::de::present")]
     pub lead_id: Option<String>,
+    #[serde(default, deserialize_with = "crate::de::present")]
     pub email: Option<String>,
     #[serde(rename = "type")]
+    #[serde(default, deserialize_with = "crate::de::present")]
     pub kind: Option<String>,
+    #[serde(default, deserialize_with = "crate::de::present")]
     pub occurred_at: Option<String>,
     #[serde(default)]
     pub properties: BTreeMap<String, Value>,
     /// The sender's id for the activity: a repeat with the same id is recorded once.
+    #[serde(default, deserialize_with = "crate::de::present")]
     pub external_id: Option<String>,
     /// Where the activity comes from (`marketo`, `segment` …).
+    #[serde(default, deserialize_with = "crate::de::present")]
     pub source: Option<String>,
 }
 

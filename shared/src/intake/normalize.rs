@@ -258,8 +258,14 @@ pub fn normalise(sub: &Submission) -> Result<Normalised, Vec<FieldError>> {
             .unwrap_or_else(|| f.name().to_string())
     };
 
+    // An email field already refused (too long) gets no second error saying it is missing.
+    let email_refused = sub.fields.iter().any(|(n, _)| {
+        map_name(sub.field_map, n) == Target::Field(Field::Email)
+            && errors.iter().any(|e| &e.field == n)
+    });
     let email = match Email::parse(text(Field::Email).unwrap_or("")) {
         Ok(email) => Some(email),
+        Err(_) if email_refused => None,
         Err(reason) => {
             errors.push(FieldError::new(source_name(Field::Email), reason));
             None
@@ -577,6 +583,10 @@ mod tests {
         );
         let errors = run(&[("first_name", json!("x"))]).unwrap_err();
         assert_eq!(errors, vec![FieldError::new("email", "is missing")]);
+        // An over-long email is one error, not also "is missing".
+        let errors = run(&[("email", json!(format!("{}@acme.com", "a".repeat(400))))]).unwrap_err();
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert_eq!(errors[0].field, "email");
         let errors = run(&[
             ("email", json!("a@b.co")),
             ("company", json!("x".repeat(300))),

@@ -359,6 +359,22 @@ pub fn account_domains(company_domain: Option<&str>, email: &str) -> Vec<String>
     out
 }
 
+/// Whether `d` (lower-cased) is a domain an account can be matched on: at least two labels of
+/// letters (internationalised ones too), digits and hyphens, at most 253 characters.
+pub fn domain_ok(d: &str) -> bool {
+    d.len() <= 253
+        && d.contains('.')
+        && d.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b >= 0x80)
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+        })
+}
+
 /// The account a lead belongs to: of the CRM accounts matching its domains, the one on the most
 /// specific domain (`eu.acme.com` before `acme.com`). `accounts` holds the matches of
 /// [`account_domains`], each with the domain that matched.
