@@ -190,8 +190,8 @@ fn double_opt_in_needs_the_confirmation_button() {
     let mut forged = link.clone();
     forged.truncate(forged.len() - 3);
     forged.push_str("AAA");
-    assert_eq!(api.get(&forged).send().status, 400);
-    assert_eq!(api.post(&forged).form(&[]).send().status, 400);
+    assert_eq!(api.get(&forged).send().status, 404);
+    assert_eq!(api.post(&forged).form(&[]).send().status, 404);
 }
 
 fn issue(api: &Api, addr: &str, topic: &str) -> (String, Value) {
@@ -320,7 +320,7 @@ fn unsubscribe_tokens_cannot_be_forged_altered_or_moved() {
             .form(&[("List-Unsubscribe", "One-Click")])
             .send()
             .status,
-        400
+        404
     );
     // Alice's token altered to another topic.
     let payload = String::from_utf8(URL_SAFE_NO_PAD.decode(&a[1]).unwrap())
@@ -332,17 +332,17 @@ fn unsubscribe_tokens_cannot_be_forged_altered_or_moved() {
             .form(&[("List-Unsubscribe", "One-Click")])
             .send()
             .status,
-        400
+        404
     );
     // Forged from scratch.
     let forged = format!("/u/u1.{}.{}", a[1], URL_SAFE_NO_PAD.encode([7u8; 32]));
-    assert_eq!(api.get(&forged).send().status, 400);
+    assert_eq!(api.get(&forged).send().status, 404);
     assert_eq!(
         api.post("/u/garbage")
             .form(&[("List-Unsubscribe", "One-Click")])
             .send()
             .status,
-        400
+        404
     );
     for addr in [&alice, &bob] {
         assert_eq!(
@@ -795,6 +795,63 @@ fn intake_applies_explicit_consent_and_never_overrides_an_unsubscribe() {
             .filter(|e| e["kind"] == "opted_in")
             .count(),
         2
+    );
+}
+
+#[test]
+fn a_lead_s_consent_claim_is_checked_before_it_is_acknowledged_and_never_left_pending() {
+    let api = api();
+    // A claim the consent step could never apply is refused up front, nothing stored.
+    let addr = email("claim-shape.io");
+    let res = api
+        .post("/v1/leads")
+        .bearer(&api.admin_key)
+        .json(&json!({"email": addr, "consent": {}}))
+        .send();
+    res.assert_problem(422, "validation-failed");
+    assert_eq!(res.json()["errors"][0]["field"], "consent.granted");
+    let res = api
+        .post("/v1/leads")
+        .bearer(&api.admin_key)
+        .json(&json!({"email": addr, "consent": {"granted": true}}))
+        .send();
+    res.assert_problem(422, "validation-failed");
+    assert_eq!(res.json()["errors"][0]["field"], "consent.topics");
+    let rows: String = revops_tests::storage::d1_tables()
+        .into_iter()
+        .map(|(_, r)| r)
+        .collect();
+    assert!(!rows.contains(&addr), "a refused submission stores nothing");
+
+    // A topic that is not configured is set aside and reported; the rest is applied and the
+    // submission completes instead of waiting forever on the consent step.
+    let res = api
+        .post("/v1/leads")
+        .bearer(&api.admin_key)
+        .json(&json!({"email": addr, "consent": {"granted": true, "topics": ["fax_blasts", "product_updates"]}}))
+        .send();
+    assert!(res.status == 201 || res.status == 200, "{}", res.text());
+    let out = res.json();
+    assert_ne!(out["status"], "pending", "{out}");
+    assert_eq!(
+        out["consent"]["unknown_topics"],
+        json!(["fax_blasts"]),
+        "{out}"
+    );
+    assert_eq!(
+        topic(&consent(&api, &addr, "?fresh=true"), "product_updates")["state"],
+        "opted_in"
+    );
+    // Only unknown topics: nothing changes, and a refusal never widens to every topic.
+    let res = api
+        .post("/v1/leads")
+        .bearer(&api.admin_key)
+        .json(&json!({"email": addr, "consent": {"granted": false, "topics": ["fax_blasts"]}}))
+        .send();
+    assert_ne!(res.json()["status"], "pending", "{}", res.text());
+    assert_eq!(
+        topic(&consent(&api, &addr, "?fresh=true"), "product_updates")["state"],
+        "opted_in"
     );
 }
 

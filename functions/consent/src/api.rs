@@ -1,6 +1,7 @@
 //! The consent API: the fast check (single and batch), recording changes with proof, the
 //! history, unsubscribe tokens for senders, configuration, and intake's hand-off.
 
+use revops::consent::claim::{self, Claim};
 use revops::consent::ledger::{Change, Proof};
 use revops::consent::providers::ProvidersConfig;
 use revops::consent::{token, Snapshot, TopicState, TopicsConfig};
@@ -419,15 +420,6 @@ pub async fn put_providers(cx: &Cx, mut req: Request) -> Result<Response> {
 }
 
 #[derive(Deserialize)]
-struct Claim {
-    granted: bool,
-    #[serde(default)]
-    topics: Vec<String>,
-    wording: Option<String>,
-    wording_version: Option<String>,
-}
-
-#[derive(Deserialize)]
 struct IntakeBody {
     email: String,
     claim: Option<Value>,
@@ -446,28 +438,34 @@ pub async fn for_intake(cx: &Cx, mut req: Request) -> Result<Response> {
     let email = parse_email(&body.email)?;
     let keys = Keys::load(cx)?;
     let config = topics(cx).await?;
-    let claim: Option<Claim> = match body.claim {
-        Some(v) => Some(serde_json::from_value(v).map_err(|e| {
-            Error::Problem(Problem::validation(vec![FieldError::new(
-                "consent",
-                e.to_string(),
-            )]))
-        })?),
+    let claim = match &body.claim {
+        Some(v) => {
+            Some(Claim::parse(v, "consent").map_err(|e| Error::Problem(Problem::validation(e)))?)
+        }
         None => None,
     };
-    let Some(claim) = claim else {
+    let plan = claim.as_ref().map(|c| claim::plan(c, &config));
+    let unknown = plan.as_ref().map(|p| p.unknown.clone()).unwrap_or_default();
+    if !unknown.is_empty() {
+        cx.log(
+            revops::logging::Level::Warn,
+            "consent.claim_unknown_topics",
+            json!({ "topics": unknown }),
+        );
+    }
+    let (Some(claim), Some(change)) = (claim, plan.and_then(|p| p.change)) else {
         let loaded = store::load(cx, &keys, &email).await?;
         return http::json(
             200,
-            &json!({ "recorded": [], "verdicts": verdicts(&config, &loaded.snapshot, None)?, "confirm_url": null }),
+            &json!({ "recorded": [], "verdicts": verdicts(&config, &loaded.snapshot, None)?, "confirm_url": null, "unknown_topics": unknown }),
         );
     };
     let mut proof = body.proof;
     proof.wording = claim.wording;
     proof.wording_version = claim.wording_version;
-    let change = if claim.granted {
+    let change = if let Change::OptIn { topics, .. } = change {
         let loaded = store::load(cx, &keys, &email).await?;
-        match opt_in_for(&loaded, claim.topics, body.subjects_admin) {
+        match opt_in_for(&loaded, topics, body.subjects_admin) {
             Ok((change, by_admin)) => {
                 if by_admin {
                     proof.detail = Some(json!({ "authority": "subjects:admin" }));
@@ -487,9 +485,7 @@ pub async fn for_intake(cx: &Cx, mut req: Request) -> Result<Response> {
             }
         }
     } else {
-        Change::OptOut {
-            topics: (!claim.topics.is_empty()).then_some(claim.topics),
-        }
+        change
     };
     let applied = store::apply(cx, &keys, &config, &email, &change, &proof, None).await?;
     http::json(
@@ -498,6 +494,7 @@ pub async fn for_intake(cx: &Cx, mut req: Request) -> Result<Response> {
             "recorded": applied.events,
             "verdicts": verdicts(&config, &applied.loaded.snapshot, None)?,
             "confirm_url": confirm_url(&body.base_url, &keys, &applied.loaded, cx.now_ms),
+            "unknown_topics": unknown,
         }),
     )
 }

@@ -14,9 +14,24 @@ use crate::api::topics;
 use crate::store::{self, Keys};
 use platform::{http, Cx, Result};
 
+/// A link we cannot honour: 404 for one we did not issue (or that was damaged or altered), 410
+/// for one that expired; nothing else about it is revealed.
+fn broken_link(e: &token::TokenError) -> Result<Response> {
+    let status = match e {
+        token::TokenError::Expired => 410,
+        _ => 404,
+    };
+    link_page(status, &e.to_string())
+}
+
+/// A request to a working link that does not say what to do.
 fn invalid(why: &str) -> Result<Response> {
+    link_page(400, why)
+}
+
+fn link_page(status: u16, why: &str) -> Result<Response> {
     http::html(
-        400,
+        status,
         page(
             "This link does not work",
             &format!(
@@ -56,7 +71,7 @@ pub async fn preferences(cx: &Cx) -> Result<Response> {
     let keys = Keys::load(cx)?;
     let (subject, topic) = match token::open_unsubscribe(&keys.token_keys(), cx.param("token")) {
         Ok(t) => t,
-        Err(e) => return invalid(&e.to_string()),
+        Err(e) => return broken_link(&e),
     };
     let config = topics(cx).await?;
     let Some(loaded) = store::load_by_subject(cx, &subject).await? else {
@@ -105,7 +120,7 @@ pub async fn unsubscribe(cx: &Cx, mut req: Request) -> Result<Response> {
     let keys = Keys::load(cx)?;
     let (subject, topic) = match token::open_unsubscribe(&keys.token_keys(), cx.param("token")) {
         Ok(t) => t,
-        Err(e) => return invalid(&e.to_string()),
+        Err(e) => return broken_link(&e),
     };
     let content_type = http::header(&req, "content-type").unwrap_or_default();
     let body = http::body_bytes(&mut req, 8 * 1024).await?;
@@ -205,7 +220,7 @@ fn open_link(
 pub async fn confirm_page(cx: &Cx) -> Result<Response> {
     let keys = Keys::load(cx)?;
     match open_link(&keys, cx.param("token"), cx.now_ms) {
-        Err(e) => invalid(&e.to_string()),
+        Err(e) => broken_link(&e),
         Ok(Confirms::Pending(_, topics) | Confirms::Readmission(_, topics)) => {
             let config = crate::api::topics(cx).await?;
             let names: Vec<String> = topics
@@ -232,12 +247,12 @@ pub async fn confirm_page(cx: &Cx) -> Result<Response> {
 pub async fn confirm(cx: &Cx, req: Request) -> Result<Response> {
     let keys = Keys::load(cx)?;
     let (email, topics, source) = match open_link(&keys, cx.param("token"), cx.now_ms) {
-        Err(e) => return invalid(&e.to_string()),
+        Err(e) => return broken_link(&e),
         Ok(Confirms::Readmission(email, topics)) => (email, topics, "readmission_link"),
         Ok(Confirms::Pending(subject, topics)) => match store::load_by_subject(cx, &subject).await?
         {
             Some(loaded) => (loaded.email, topics, "confirmation_link"),
-            None => return invalid("this subscription no longer exists"),
+            None => return link_page(404, "this subscription no longer exists"),
         },
     };
     let config = crate::api::topics(cx).await?;

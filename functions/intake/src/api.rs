@@ -3,7 +3,7 @@
 use revops::ids::{self, prefix};
 use revops::intake::activity::{self, ActivityBody};
 use revops::intake::fields::FieldMap;
-use revops::intake::normalize::{normalise, Submission};
+use revops::intake::normalize::{normalise, scalar_field_errors, Submission};
 use revops::problem::{FieldError, Problem, ProblemKind};
 use serde_json::{json, Value};
 use worker::{Request, Response};
@@ -81,6 +81,13 @@ pub async fn create_lead(cx: &Cx, mut req: Request) -> Result<Response> {
                 (_, v) => fields.push((k, v)),
             }
         }
+        // The claim is read now, before anything is acknowledged: a claim the consent step
+        // could never apply would otherwise leave the submission pending for good.
+        let claim_errors = consent
+            .as_ref()
+            .and_then(|c| revops::consent::claim::Claim::parse(c, "consent").err())
+            .unwrap_or_default();
+        let mut errors = scalar_field_errors(&fields, &map);
         let n = normalise(&Submission {
             fields: &fields,
             field_map: &map,
@@ -88,7 +95,13 @@ pub async fn create_lead(cx: &Cx, mut req: Request) -> Result<Response> {
             default_country: None,
             received_at: cx.now_ms,
         })
-        .map_err(|errors| Error::Problem(Problem::validation(errors)))?;
+        .map_err(|more| errors.extend(more))
+        .ok();
+        errors.extend(claim_errors);
+        let n = match n {
+            Some(n) if errors.is_empty() => n,
+            _ => return Err(Error::Problem(Problem::validation(errors))),
+        };
         let extras = Extras {
             activity: None,
             consent,

@@ -327,5 +327,7 @@ async fn apply_consent(
             Some(&body),
         )
         .await?;
-    Ok(json!({ "recorded": reply["recorded"], "confirm_url": reply["confirm_url"] }))
+    Ok(
+        json!({ "recorded": reply["recorded"], "confirm_url": reply["confirm_url"], "unknown_topics": reply["unknown_topics"] }),
+    )
 }

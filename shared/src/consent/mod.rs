@@ -7,6 +7,7 @@
 //! unsubscribe and double opt-in; [`providers`] reads the email providers' feedback webhooks;
 //! [`erasure`] names every table and key that holds a person.
 
+pub mod claim;
 pub mod der;
 pub mod erasure;
 pub mod ledger;
@@ -116,6 +117,14 @@ impl Default for TopicsConfig {
     }
 }
 
+/// A topic id: snake_case, 1 to 64 characters.
+pub fn is_topic_id(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 64
+        && s.bytes()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'_')
+}
+
 impl TopicsConfig {
     pub fn topic(&self, id: &str) -> Option<&Topic> {
         self.topics.iter().find(|t| t.id == id)
@@ -128,12 +137,7 @@ impl TopicsConfig {
         }
         let mut seen = std::collections::BTreeSet::new();
         for (i, t) in self.topics.iter().enumerate() {
-            let valid_id = !t.id.is_empty()
-                && t.id.len() <= 64
-                && t.id
-                    .chars()
-                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
-            if !valid_id {
+            if !is_topic_id(&t.id) {
                 errors.push(FieldError::new(
                     format!("topics[{i}].id"),
                     "use snake_case, at most 64 characters",

@@ -133,7 +133,7 @@ pub fn validate(body: ActivityBody, now_ms: i64) -> Result<NewActivity, Vec<Fiel
     if body
         .external_id
         .as_ref()
-        .is_some_and(|e| e.is_empty() || e.len() > 200)
+        .is_some_and(|e| e.is_empty() || e.chars().count() > 200)
     {
         errors.push(FieldError::new(
             "external_id",

@@ -103,13 +103,6 @@ fn is_http_url(url: &str) -> bool {
     (u.starts_with("https://") || u.starts_with("http://")) && origin_of_url(url).is_some()
 }
 
-fn is_topic(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= 64
-        && s.chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
-}
-
 impl FormConfig {
     /// Checks the configuration, naming every offending field.
     pub fn validate(mut self) -> Result<FormConfig, Vec<FieldError>> {
@@ -159,7 +152,12 @@ impl FormConfig {
             );
         }
         if let Some(consent) = &self.consent {
-            if consent.topics.is_empty() || !consent.topics.iter().all(|t| is_topic(t)) {
+            if consent.topics.is_empty()
+                || !consent
+                    .topics
+                    .iter()
+                    .all(|t| crate::consent::is_topic_id(t))
+            {
                 errors.push(FieldError::new(
                     "consent.topics",
                     "list one or more topics in snake_case",

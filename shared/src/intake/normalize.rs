@@ -171,6 +171,22 @@ fn utm_from_url(url: &str) -> Vec<(String, String)> {
         .collect()
 }
 
+/// The JSON API's lead fields are values, not structures: text, a number, true/false or null.
+/// A list or an object where a lead field is expected is refused, instead of being flattened
+/// into text nobody sent (forms and vendors' multi-selects, which arrive as lists, are read by
+/// [`normalise`] itself). Custom attributes may be anything.
+pub fn scalar_field_errors(fields: &[(String, Value)], field_map: &FieldMap) -> Vec<FieldError> {
+    fields
+        .iter()
+        .filter(|(name, _)| matches!(map_name(field_map, name), Target::Field(_)))
+        .filter_map(|(name, value)| match value {
+            Value::Array(_) => Some(FieldError::new(name.clone(), "give one value, not a list")),
+            Value::Object(_) => Some(FieldError::new(name.clone(), "give a value, not an object")),
+            _ => None,
+        })
+        .collect()
+}
+
 /// Normalises and validates one submission.
 pub fn normalise(sub: &Submission) -> Result<Normalised, Vec<FieldError>> {
     let mut errors = Vec::new();
@@ -660,6 +676,29 @@ mod tests {
                 ("c".into(), "été".into()),
                 ("d".into(), "".into()),
                 ("e".into(), "%zz".into()),
+            ]
+        );
+    }
+
+    #[test]
+    fn the_api_refuses_structures_for_lead_fields_but_not_for_custom_attributes() {
+        let fields = vec![
+            ("email".to_string(), json!("a@b.com")),
+            ("first_name".to_string(), json!(["Ann", "Bea"])),
+            ("company".to_string(), json!({"name": "Acme"})),
+            ("employees".to_string(), json!(250)),
+            ("consent".to_string(), json!(true)),
+            ("tags".to_string(), json!(["a", "b"])),
+            ("custom.extra".to_string(), json!({"k": 1})),
+        ];
+        let mut map = FieldMap::new();
+        map.insert("custom.extra".into(), "custom:extra".into());
+        let errors = scalar_field_errors(&fields, &map);
+        assert_eq!(
+            errors,
+            vec![
+                FieldError::new("first_name", "give one value, not a list"),
+                FieldError::new("company", "give a value, not an object"),
             ]
         );
     }

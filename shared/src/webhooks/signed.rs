@@ -102,10 +102,14 @@ impl Scheme {
                 errors.push(FieldError::new(at("id_header"), "give a header name"));
             }
         }
-        if self.prefix.as_ref().is_some_and(|p| p.len() > 50) {
+        if self.prefix.as_ref().is_some_and(|p| p.chars().count() > 50) {
             errors.push(FieldError::new(at("prefix"), "at most 50 characters"));
         }
-        if self.separator.as_ref().is_some_and(|p| p.len() > 10) {
+        if self
+            .separator
+            .as_ref()
+            .is_some_and(|p| p.chars().count() > 10)
+        {
             errors.push(FieldError::new(at("separator"), "at most 10 characters"));
         }
         errors
