@@ -3,6 +3,31 @@
 //! instead of silently meaning "absent" — `{"force": null}` is a mistake worth telling.
 
 use serde::{Deserialize, Deserializer};
+use serde_json::Value;
+
+/// Largest integer an f64 holds exactly (2^53).
+const EXACT_F64: f64 = 9_007_199_254_740_992.0;
+
+/// JSON has one number type: `5.0` is the integer 5, as JSON Schema says, so a body's integral
+/// numbers are made integers before the body meets a struct with integer fields (serde would
+/// refuse `5.0` for a `u32`). Fractions, and numbers beyond 2^53, stay as they are.
+pub fn integral_numbers(v: &mut Value) {
+    match v {
+        Value::Number(n) if n.is_f64() => {
+            let f = n.as_f64().unwrap_or(f64::NAN);
+            if f.fract() == 0.0 && f.abs() <= EXACT_F64 {
+                *v = if f >= 0.0 {
+                    Value::from(f as u64)
+                } else {
+                    Value::from(f as i64)
+                };
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(integral_numbers),
+        Value::Object(map) => map.values_mut().for_each(integral_numbers),
+        _ => {}
+    }
+}
 
 /// `#[serde(default, deserialize_with = "revops::de::present")]` on an `Option<T>` field: absent
 /// is `None`; present must be a `T` (so `null` is an error naming the field).
@@ -21,6 +46,30 @@ mod tests {
     struct Body {
         #[serde(default, deserialize_with = "present")]
         force: Option<bool>,
+    }
+
+    #[test]
+    fn integral_floats_are_integers_and_fractions_stay() {
+        let mut v: Value = serde_json::from_str(
+            r#"{"a": 65537.0, "b": [-3.0, 1.5, 0.0, -0.0], "c": {"d": 1e300, "e": 7}}"#,
+        )
+        .unwrap();
+        integral_numbers(&mut v);
+        assert_eq!(
+            v,
+            serde_json::json!({"a": 65537, "b": [-3, 1.5, 0, 0], "c": {"d": 1e300, "e": 7}})
+        );
+        assert!(v["a"].is_u64() && v["b"][0].is_i64());
+        #[derive(Deserialize)]
+        struct Limit {
+            window_seconds: u32,
+        }
+        let mut v = serde_json::json!({"window_seconds": 600.0});
+        integral_numbers(&mut v);
+        assert_eq!(
+            serde_json::from_value::<Limit>(v).unwrap().window_seconds,
+            600
+        );
     }
 
     #[test]

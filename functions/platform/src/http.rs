@@ -183,12 +183,14 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T> {
 }
 
 fn parse_value(bytes: &[u8]) -> Result<serde_json::Value> {
-    serde_json::from_slice(bytes).map_err(|e| {
+    let mut value = serde_json::from_slice(bytes).map_err(|e| {
         problem(
             ProblemKind::MalformedJson,
             format!("line {}, column {}: {e}", e.line(), e.column()),
         )
-    })
+    })?;
+    revops::de::integral_numbers(&mut value);
+    Ok(value)
 }
 
 /// A JSON value as `T`; a mismatch is a 422 naming the field (`stages[0].enter_at`) and what it

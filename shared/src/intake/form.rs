@@ -76,16 +76,28 @@ fn yes() -> bool {
     true
 }
 
-/// `scheme://host[:port]`, lower-cased, or `None` if `text` is not an http(s) origin.
+/// `scheme://host[:port]`, lower-cased, or `None` if `text` is not an http(s) origin. The host is
+/// what browsers put in `Origin`: ASCII letters, digits, dots and hyphens (internationalised names
+/// in their xn-- form, IPv4 addresses); the port, if any, 0 to 65535.
 pub fn parse_origin(text: &str) -> Option<String> {
     let t = text.trim().trim_end_matches('/').to_ascii_lowercase();
     let rest = t
         .strip_prefix("https://")
         .or_else(|| t.strip_prefix("http://"))?;
-    let valid = !rest.is_empty()
-        && !rest.contains(['/', '?', '#', '@', ' '])
-        && rest.split(':').next().is_some_and(|h| !h.is_empty());
-    valid.then_some(t)
+    let (host, port) = match rest.split_once(':') {
+        Some((h, p)) => (h, Some(p)),
+        None => (rest, None),
+    };
+    let host_ok = !host.is_empty()
+        && host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-');
+    let port_ok = port.is_none_or(|p| {
+        (1..=5).contains(&p.len())
+            && p.bytes().all(|b| b.is_ascii_digit())
+            && p.parse::<u32>().is_ok_and(|n| n <= 65_535)
+    });
+    (host_ok && port_ok).then_some(t)
 }
 
 /// The origin of a URL (`https://acme.com/demo?x` → `https://acme.com`).
@@ -411,6 +423,34 @@ mod tests {
                 "rate_limit.max"
             ]
         );
+    }
+
+    #[test]
+    fn origins_are_what_browsers_send() {
+        for ok in [
+            "https://www.acme.com",
+            "HTTPS://WWW.Acme.com/",
+            "http://localhost:8787",
+            "https://xn--bcher-kva.example",
+            "http://127.0.0.1:8790",
+            "https://a:65535",
+        ] {
+            assert!(parse_origin(ok).is_some(), "{ok}");
+        }
+        for bad in [
+            "https://",
+            "https://acme.com/path",
+            "https://acme.com:26*",
+            "https://acme.com:65536",
+            "https://acme.com:",
+            "https://bücher.example",
+            "https://a b.com",
+            "https://user@acme.com",
+            "http://[::1]:8080",
+            "ftp://acme.com",
+        ] {
+            assert_eq!(parse_origin(bad), None, "{bad}");
+        }
     }
 
     #[test]

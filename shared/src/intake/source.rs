@@ -60,6 +60,14 @@ impl SourceConfig {
                 "give the source a name of 1 to 100 characters",
             ));
         }
+        for (i, secret) in self.secrets.iter().enumerate() {
+            if secret.trim().is_empty() {
+                errors.push(FieldError::new(
+                    format!("secrets[{i}]"),
+                    "a secret must not be blank",
+                ));
+            }
+        }
         self.secrets = self
             .secrets
             .iter()
