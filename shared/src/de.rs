@@ -2,8 +2,26 @@
 //! like any other: where the API does not document a field as nullable, `null` is refused (422)
 //! instead of silently meaning "absent" — `{"force": null}` is a mistake worth telling.
 
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer};
 use serde_json::Value;
+
+use crate::problem::{body_error, FieldError};
+
+/// `value` as `T`; a mismatch is one field error naming where, under `at` (`stages[0].enter_at`,
+/// `model.stages[0]`), and what it must be in words (`problem::body_error`). A mismatch of the
+/// value itself is named `at`, or `body` when `at` is empty.
+pub fn from_value<T: DeserializeOwned>(value: Value, at: &str) -> Result<T, FieldError> {
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let path = e.path().to_string();
+        let path = match (at, path.as_str()) {
+            (_, ".") => at.to_string(),
+            ("", p) => p.to_string(),
+            (a, p) => format!("{a}.{p}"),
+        };
+        body_error(&path, &e.into_inner().to_string())
+    })
+}
 
 /// Largest integer an f64 holds exactly (2^53).
 const EXACT_F64: f64 = 9_007_199_254_740_992.0;
@@ -46,6 +64,33 @@ mod tests {
     struct Body {
         #[serde(default, deserialize_with = "present")]
         force: Option<bool>,
+    }
+
+    #[test]
+    fn mismatches_name_the_field_under_its_document() {
+        #[derive(Debug, Deserialize)]
+        #[allow(dead_code)]
+        struct Stage {
+            name: String,
+        }
+        #[derive(Debug, Deserialize)]
+        #[allow(dead_code)]
+        struct Doc {
+            stages: Vec<Stage>,
+        }
+        let e = from_value::<Doc>(serde_json::json!({"stages": [null]}), "model").unwrap_err();
+        assert_eq!(e.field, "model.stages[0]");
+        assert_eq!(e.reason, "must not be null: give an object");
+        let e = from_value::<Doc>(serde_json::json!({"stages": [{}]}), "").unwrap_err();
+        assert_eq!(
+            (e.field.as_str(), e.reason.as_str()),
+            ("stages[0].name", "is missing")
+        );
+        let e = from_value::<Doc>(Value::Null, "model").unwrap_err();
+        assert_eq!(e.field, "model");
+        let e = from_value::<Doc>(Value::Null, "").unwrap_err();
+        assert_eq!(e.field, "body");
+        assert!(!e.reason.contains("struct"), "{}", e.reason);
     }
 
     #[test]

@@ -223,12 +223,21 @@ pub fn body_error(path: &str, message: &str) -> FieldError {
     if let Some(rest) = msg.strip_prefix("unknown field ") {
         let names = quoted(rest);
         let name = names.first().cloned().unwrap_or_default();
+        // serde_path_to_error's path already ends at the unknown key.
+        let at_key = path == name || path.ends_with(&format!(".{name}"));
         let reason = if names.len() > 1 {
             format!("is not a field here; use {}", names[1..].join(", "))
         } else {
             "is not a field here".to_string()
         };
-        return FieldError::new(join(path, &name), reason);
+        return FieldError::new(
+            if at_key {
+                path.to_string()
+            } else {
+                join(path, &name)
+            },
+            reason,
+        );
     }
     if let Some(rest) = msg.strip_prefix("unknown variant ") {
         let names = quoted(rest);

@@ -267,7 +267,7 @@ fn parse_queues(v: &Value, errors: &mut Vec<FieldError>) -> Vec<QueueTier> {
     for (i, q) in items.iter().enumerate() {
         let at = format!("queues[{i}]");
         let queue = match q["queue"].as_str().map(str::trim) {
-            Some(name) if name == "*" || (!name.is_empty() && name.len() <= 100) => {
+            Some(name) if name == "*" || (!name.is_empty() && name.chars().count() <= 100) => {
                 name.to_string()
             }
             _ => {
@@ -329,7 +329,7 @@ impl Policy {
             }
         }
         let name = match v["name"].as_str().map(str::trim) {
-            Some(n) if !n.is_empty() && n.len() <= 200 => n.to_string(),
+            Some(n) if !n.is_empty() && n.chars().count() <= 200 => n.to_string(),
             _ => {
                 errors.push(FieldError::new(
                     "name",
@@ -452,7 +452,7 @@ impl Policy {
         let ladder = parse_ladder(&v["ladder"], "ladder", true, &mut errors);
         let escalation_owner = match &v["escalation_owner"] {
             Value::Null => None,
-            Value::String(o) if !o.trim().is_empty() && o.len() <= 200 => {
+            Value::String(o) if !o.trim().is_empty() && o.chars().count() <= 200 => {
                 Some(o.trim().to_string())
             }
             _ => {

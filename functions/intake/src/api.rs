@@ -3,7 +3,7 @@
 use revops::ids::{self, prefix};
 use revops::intake::activity::{self, ActivityBody};
 use revops::intake::fields::FieldMap;
-use revops::intake::normalize::{normalise, scalar_field_errors, Submission};
+use revops::intake::normalize::{normalise, ApiLead, Submission};
 use revops::problem::{FieldError, Problem, ProblemKind};
 use serde_json::{json, Value};
 use worker::{Request, Response};
@@ -65,46 +65,25 @@ pub async fn create_lead(cx: &Cx, mut req: Request) -> Result<Response> {
                 "must be a JSON object",
             )])));
         };
-        let mut fields = Vec::new();
-        let mut map = FieldMap::new();
-        let mut consent = None;
-        for (k, v) in obj {
-            match (k.as_str(), v) {
-                ("custom", Value::Object(custom)) => {
-                    for (ck, cv) in custom {
-                        let name = format!("custom.{ck}");
-                        map.insert(name.clone(), format!("custom:{ck}"));
-                        fields.push((name, cv));
-                    }
-                }
-                ("consent", c @ Value::Object(_)) => consent = Some(c),
-                (_, v) => fields.push((k, v)),
-            }
-        }
+        let lead = ApiLead::from_object(obj);
         // The claim is read now, before anything is acknowledged: a claim the consent step
         // could never apply would otherwise leave the submission pending for good.
-        let claim_errors = consent
+        let claim_errors = lead
+            .consent
             .as_ref()
             .and_then(|c| revops::consent::claim::Claim::parse(c, "consent").err())
             .unwrap_or_default();
-        let mut errors = scalar_field_errors(&fields, &map);
-        let n = normalise(&Submission {
-            fields: &fields,
-            field_map: &map,
-            default_lead_source: None,
-            default_country: None,
-            received_at: cx.now_ms,
-        })
-        .map_err(|more| errors.extend(more))
-        .ok();
-        errors.extend(claim_errors);
-        let n = match n {
-            Some(n) if errors.is_empty() => n,
-            _ => return Err(Error::Problem(Problem::validation(errors))),
+        let n = match (lead.normalise(cx.now_ms), claim_errors.is_empty()) {
+            (Ok(n), true) => n,
+            (Ok(_), false) => return Err(Error::Problem(Problem::validation(claim_errors))),
+            (Err(mut errors), _) => {
+                errors.extend(claim_errors);
+                return Err(Error::Problem(Problem::validation(errors)));
+            }
         };
         let extras = Extras {
             activity: None,
-            consent,
+            consent: lead.consent,
             base_url: origin(&req),
             subjects_admin: cx.allows(revops::auth::Scope::SubjectsAdmin),
             fault: None,
@@ -239,16 +218,10 @@ async fn lead_for_email(
 /// anything (scoring's previews).
 pub async fn normalise_only(cx: &Cx, mut req: Request) -> Result<Response> {
     let fields: serde_json::Map<String, Value> = http::json_body(&mut req, MAX_BODY).await?;
-    let fields: Vec<(String, Value)> = fields.into_iter().collect();
-    let map = FieldMap::new();
-    let n = normalise(&Submission {
-        fields: &fields,
-        field_map: &map,
-        default_lead_source: None,
-        default_country: None,
-        received_at: cx.now_ms,
-    })
-    .map_err(|errors| Error::Problem(Problem::validation(errors)))?;
+    // Read exactly as POST /v1/leads reads a lead (its consent claim changes no score).
+    let n = ApiLead::from_object(fields)
+        .normalise(cx.now_ms)
+        .map_err(|errors| Error::Problem(Problem::validation(errors)))?;
     http::json(
         200,
         &revops::intake::lead::Lead::new("lead_preview".into(), &n),

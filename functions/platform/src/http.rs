@@ -196,13 +196,7 @@ fn parse_value(bytes: &[u8]) -> Result<serde_json::Value> {
 /// A JSON value as `T`; a mismatch is a 422 naming the field (`stages[0].enter_at`) and what it
 /// must be, in words (`revops::problem::body_error`).
 pub fn decode<T: DeserializeOwned>(value: serde_json::Value) -> Result<T> {
-    serde_path_to_error::deserialize(value).map_err(|e| {
-        let path = e.path().to_string();
-        let message = e.into_inner().to_string();
-        Error::Problem(Problem::validation(vec![revops::problem::body_error(
-            &path, &message,
-        )]))
-    })
+    revops::de::from_value(value, "").map_err(|e| Error::Problem(Problem::validation(vec![e])))
 }
 
 /// The query string's parameters, decoded.

@@ -241,7 +241,7 @@ pub async fn create(cx: &Cx, mut req: worker::Request) -> Result<worker::Respons
         ));
     }
     let description = body.description.unwrap_or_default().trim().to_string();
-    if description.len() > 500 {
+    if description.chars().count() > 500 {
         errors.push(FieldError::new("description", "at most 500 characters"));
     }
     if !errors.is_empty() {

@@ -74,7 +74,14 @@ impl Versioned {
         Error::Problem(Problem::validation(
             errors
                 .into_iter()
-                .map(|e| FieldError::new(format!("{}.{}", self.field, e.field), e.reason))
+                .map(|e| {
+                    let field = if e.field.is_empty() {
+                        self.field.to_string()
+                    } else {
+                        format!("{}.{}", self.field, e.field)
+                    };
+                    FieldError::new(field, e.reason)
+                })
                 .collect(),
         ))
     }
@@ -339,8 +346,17 @@ pub fn nothing_more(_: &Cx, _: i64) -> Result<(Vec<D1PreparedStatement>, Value)>
     Ok((Vec::new(), json!({})))
 }
 
+/// Longest reason kept with a version.
+pub const MAX_REASON_CHARS: usize = 1000;
+
 fn reason_of(body: &Value) -> Result<String> {
     match body["reason"].as_str().map(str::trim) {
+        Some(r) if r.chars().count() > MAX_REASON_CHARS => {
+            Err(Error::Problem(Problem::validation(vec![FieldError::new(
+                "reason",
+                format!("at most {MAX_REASON_CHARS} characters"),
+            )])))
+        }
         Some(r) if !r.is_empty() => Ok(r.to_string()),
         _ => Err(Error::Problem(Problem::validation(vec![FieldError::new(
             "reason",

@@ -294,7 +294,7 @@ pub async fn assign(cx: &Cx, mut req: Request) -> Result<Response> {
     let reps = store::reps(cx).await?;
     let mut errors = Vec::new();
     let reason = body.reason.trim();
-    if reason.is_empty() || reason.len() > 500 {
+    if reason.is_empty() || reason.chars().count() > 500 {
         errors.push(FieldError::new(
             "reason",
             "say why (at most 500 characters)",
@@ -312,7 +312,7 @@ pub async fn assign(cx: &Cx, mut req: Request) -> Result<Response> {
                     (None, None)
                 }
             },
-            (None, Some(q)) if !q.trim().is_empty() && q.len() <= 100 => {
+            (None, Some(q)) if !q.trim().is_empty() && q.chars().count() <= 100 => {
                 (None, Some(q.trim().to_string()))
             }
             _ => {

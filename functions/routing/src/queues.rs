@@ -15,7 +15,7 @@ use platform::{args, http, outbox, Cx, Error, Result};
 
 fn queue_name(cx: &Cx) -> Result<String> {
     let q = cx.param("queue_id").trim().to_string();
-    if q.is_empty() || q.len() > 100 {
+    if q.is_empty() || q.chars().count() > 100 {
         return Err(Error::Problem(Problem::validation(vec![FieldError::new(
             "queue_id",
             "a queue name of 1 to 100 characters",

@@ -313,13 +313,13 @@ pub async fn upsert_accounts(cx: &Cx, mut req: Request) -> Result<Response> {
         let at = |f: &str| format!("accounts[{i}].{f}");
         let id = a.id.trim();
         let name = a.name.trim();
-        if id.is_empty() || id.len() > 100 {
+        if id.is_empty() || id.chars().count() > 100 {
             errors.push(FieldError::new(
                 at("id"),
                 "give the CRM's account id (1 to 100 characters)",
             ));
         }
-        if name.is_empty() || name.len() > 300 {
+        if name.is_empty() || name.chars().count() > 300 {
             errors.push(FieldError::new(
                 at("name"),
                 "give the account name (1 to 300 characters)",
@@ -327,7 +327,7 @@ pub async fn upsert_accounts(cx: &Cx, mut req: Request) -> Result<Response> {
         }
         let owner = match a.owner.as_deref().map(str::trim) {
             None => None,
-            Some(o) if !o.is_empty() && o.len() <= 100 => Some(o.to_string()),
+            Some(o) if !o.is_empty() && o.chars().count() <= 100 => Some(o.to_string()),
             Some(_) => {
                 errors.push(FieldError::new(
                     at("owner"),

@@ -195,7 +195,7 @@ pub async fn preview(cx: &Cx, mut req: Request) -> Result<Response> {
     let (version, model) = match &body.model {
         Some(m) => (
             None,
-            Model::from_json(m).map_err(|e| Error::Problem(Problem::validation(e)))?,
+            Model::from_json(m).map_err(|e| store::MODELS.invalid(e))?,
         ),
         None => {
             let (v, m) = store::active(cx).await?;
@@ -279,6 +279,13 @@ struct OutcomeBody {
 pub async fn outcome(cx: &Cx, mut req: Request) -> Result<Response> {
     let id = cx.param("lead_id").to_string();
     let body: OutcomeBody = http::json_body(&mut req, 16 * 1024).await?;
+    let errors = revops::scoring::backtest::outcome_text_errors(
+        body.reason.as_deref(),
+        body.note.as_deref(),
+    );
+    if !errors.is_empty() {
+        return Err(Error::Problem(Problem::validation(errors)));
+    }
     let outcome = Outcome::parse(&body.outcome).ok_or_else(|| {
         Error::Problem(Problem::validation(vec![FieldError::new(
             "outcome",

@@ -95,7 +95,7 @@ pub async fn touch(cx: &Cx, mut req: Request) -> Result<Response> {
     let rep = body.rep.clone();
     if rep
         .as_ref()
-        .is_some_and(|r| r.trim().is_empty() || r.len() > 100)
+        .is_some_and(|r| r.trim().is_empty() || r.chars().count() > 100)
     {
         errors.push(FieldError::new(
             "rep",
@@ -108,7 +108,7 @@ pub async fn touch(cx: &Cx, mut req: Request) -> Result<Response> {
         .map(|n| n.chars().take(1000).collect::<String>());
     let external_id = match body.external_id.as_deref() {
         None => format!("{kind}:{occurred_at}:{}", rep.as_deref().unwrap_or("")),
-        Some(s) if !s.trim().is_empty() && s.len() <= 200 => s.trim().to_string(),
+        Some(s) if !s.trim().is_empty() && s.chars().count() <= 200 => s.trim().to_string(),
         Some(_) => {
             errors.push(FieldError::new(
                 "external_id",

@@ -11,7 +11,7 @@ use serde_json::Value;
 
 use super::ledger::Change;
 use super::{is_topic_id, TopicsConfig};
-use crate::problem::{body_error, FieldError};
+use crate::problem::FieldError;
 
 /// Longest wording (the exact text people saw) a claim may carry.
 pub const MAX_WORDING_CHARS: usize = 5000;
@@ -51,8 +51,7 @@ impl Claim {
         if !value.is_object() {
             return Err(vec![FieldError::new(at, "must be an object")]);
         }
-        let claim: Claim = serde_json::from_value(value.clone())
-            .map_err(|e| vec![body_error(at, &e.to_string())])?;
+        let claim: Claim = crate::de::from_value(value.clone(), at).map_err(|e| vec![e])?;
         let mut errors = Vec::new();
         let field = |f: &str| format!("{at}.{f}");
         let topics = claim.topics();

@@ -218,8 +218,7 @@ impl FormConfig {
         body: serde_json::Value,
         _stored: Option<&serde_json::Value>,
     ) -> Result<serde_json::Value, Vec<FieldError>> {
-        let config: FormConfig = serde_json::from_value(body)
-            .map_err(|e| vec![FieldError::new("body", e.to_string())])?;
+        let config: FormConfig = crate::de::from_value(body, "").map_err(|e| vec![e])?;
         Ok(serde_json::to_value(config.validate()?).unwrap_or_default())
     }
 

@@ -171,6 +171,58 @@ fn utm_from_url(url: &str) -> Vec<(String, String)> {
         .collect()
 }
 
+/// A JSON API body (`POST /v1/leads`, scoring's previews) as a submission: the lead model's keys
+/// and any others as they are, the members of `custom` as custom attributes, and the explicit
+/// `consent` object apart.
+pub struct ApiLead {
+    pub fields: Vec<(String, Value)>,
+    pub field_map: FieldMap,
+    pub consent: Option<Value>,
+}
+
+impl ApiLead {
+    pub fn from_object(obj: serde_json::Map<String, Value>) -> ApiLead {
+        let mut lead = ApiLead {
+            fields: Vec::new(),
+            field_map: FieldMap::new(),
+            consent: None,
+        };
+        for (k, v) in obj {
+            match (k.as_str(), v) {
+                ("custom", Value::Object(custom)) => {
+                    for (ck, cv) in custom {
+                        let name = format!("custom.{ck}");
+                        lead.field_map.insert(name.clone(), format!("custom:{ck}"));
+                        lead.fields.push((name, cv));
+                    }
+                }
+                ("consent", c @ Value::Object(_)) => lead.consent = Some(c),
+                (_, v) => lead.fields.push((k, v)),
+            }
+        }
+        lead
+    }
+
+    /// Normalises the lead as a submission received at `now` (no source defaults), refusing
+    /// lists and objects where lead fields are expected.
+    pub fn normalise(&self, now: i64) -> Result<Normalised, Vec<FieldError>> {
+        let mut errors = scalar_field_errors(&self.fields, &self.field_map);
+        let n = normalise(&Submission {
+            fields: &self.fields,
+            field_map: &self.field_map,
+            default_lead_source: None,
+            default_country: None,
+            received_at: now,
+        })
+        .map_err(|more| errors.extend(more))
+        .ok();
+        match n {
+            Some(n) if errors.is_empty() => Ok(n),
+            _ => Err(errors),
+        }
+    }
+}
+
 /// The JSON API's lead fields are values, not structures: text, a number, true/false or null.
 /// A list or an object where a lead field is expected is refused, instead of being flattened
 /// into text nobody sent (forms and vendors' multi-selects, which arrive as lists, are read by

@@ -146,8 +146,7 @@ impl SourceConfig {
     /// The admin API's validation: submitted JSON (and the stored source, whose secrets are kept
     /// when an update omits them) to the JSON to store.
     pub fn validate_json(body: Value, stored: Option<&Value>) -> Result<Value, Vec<FieldError>> {
-        let config: SourceConfig = serde_json::from_value(body)
-            .map_err(|e| vec![FieldError::new("body", e.to_string())])?;
+        let config: SourceConfig = crate::de::from_value(body, "").map_err(|e| vec![e])?;
         let previous: Option<Vec<String>> =
             stored.and_then(|s| serde_json::from_value(s["secrets"].clone()).ok());
         Ok(serde_json::to_value(config.validate(previous.as_deref())?).unwrap_or_default())

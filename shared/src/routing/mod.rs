@@ -62,6 +62,12 @@ impl Target {
         let [key] = keys.as_slice() else {
             return Err(FieldError::new(at, format!("give {allowed}")));
         };
+        if let Some(extra) = obj.and_then(|o| o.keys().find(|k| k.as_str() != *key)) {
+            return Err(FieldError::new(
+                format!("{at}.{extra}"),
+                format!("is not part of a target: give {allowed}"),
+            ));
+        }
         let value = &v[*key];
         if *key == "account_owner" {
             return match (fallback, value.as_bool()) {
@@ -70,7 +76,7 @@ impl Target {
             };
         }
         let id = match value.as_str().map(str::trim) {
-            Some(id) if !id.is_empty() && id.len() <= 100 => id.to_string(),
+            Some(id) if !id.is_empty() && id.chars().count() <= 100 => id.to_string(),
             _ => {
                 return Err(FieldError::new(
                     format!("{at}.{key}"),
@@ -163,7 +169,7 @@ impl Config {
             }
         }
         let name = match v.get("name").and_then(Value::as_str).map(str::trim) {
-            Some(n) if !n.is_empty() && n.len() <= 200 => n.to_string(),
+            Some(n) if !n.is_empty() && n.chars().count() <= 200 => n.to_string(),
             _ => {
                 errors.push(FieldError::new(
                     "name",
@@ -448,6 +454,14 @@ mod tests {
         }
         // Score fields are routing-only: scoring's parser refuses them.
         assert!(Condition::parse(&json!({"field": "score", "at_least": 1}), "w").is_err());
+    }
+
+    #[test]
+    fn a_target_holds_one_key() {
+        let e = Target::parse(&json!({"rep": "r1", "weight": 2}), "rules[0].assign", false)
+            .unwrap_err();
+        assert_eq!(e.field, "rules[0].assign.weight");
+        assert!(Target::parse(&json!({"rep": "r1"}), "x", false).is_ok());
     }
 
     #[test]

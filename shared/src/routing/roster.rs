@@ -149,7 +149,7 @@ impl Rep {
         let text = |key: &str, errors: &mut Vec<FieldError>, required: bool| -> Option<String> {
             match v.get(key) {
                 None | Some(Value::Null) if !required => None,
-                Some(Value::String(s)) if !s.trim().is_empty() && s.len() <= 200 => {
+                Some(Value::String(s)) if !s.trim().is_empty() && s.chars().count() <= 200 => {
                     Some(s.trim().to_string())
                 }
                 _ => {
@@ -384,7 +384,7 @@ impl Team {
             ));
         }
         let name = match v.get("name").and_then(Value::as_str).map(str::trim) {
-            Some(n) if !n.is_empty() && n.len() <= 200 => n.to_string(),
+            Some(n) if !n.is_empty() && n.chars().count() <= 200 => n.to_string(),
             _ => {
                 errors.push(FieldError::new(
                     "name",

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use super::condition::Facts;
 use super::engine::{next_stage, score, Activity};
 use super::{Model, MQL};
+use crate::problem::FieldError;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -16,6 +17,24 @@ pub enum Outcome {
     Accepted,
     Rejected,
     Converted,
+}
+
+/// Longest reason recorded with an acceptance or conversion (a rejection names a model code).
+pub const MAX_OUTCOME_REASON_CHARS: usize = 200;
+pub const MAX_OUTCOME_NOTE_CHARS: usize = 2000;
+
+/// The free text sales sends with an outcome, within its limits.
+pub fn outcome_text_errors(reason: Option<&str>, note: Option<&str>) -> Vec<FieldError> {
+    let mut errors = Vec::new();
+    for (field, text, max) in [
+        ("reason", reason, MAX_OUTCOME_REASON_CHARS),
+        ("note", note, MAX_OUTCOME_NOTE_CHARS),
+    ] {
+        if text.is_some_and(|t| t.chars().count() > max) {
+            errors.push(FieldError::new(field, format!("at most {max} characters")));
+        }
+    }
+    errors
 }
 
 impl Outcome {

@@ -189,6 +189,18 @@ fn strings(v: &Value, at: &str) -> Result<Vec<String>, String> {
         .collect())
 }
 
+/// A condition object holds its form's keys and nothing else: a typo (`feild`, `in ` …) is
+/// refused instead of silently changing what the rule means.
+fn only(obj: &serde_json::Map<String, Value>, allowed: &[&str], at: &str) -> Result<(), String> {
+    match obj.keys().find(|k| !allowed.contains(&k.as_str())) {
+        Some(k) => Err(format!(
+            "{at}.{k}: is not part of this condition (it takes {})",
+            allowed.join(", ")
+        )),
+        None => Ok(()),
+    }
+}
+
 fn bool_at(v: &Value, at: &str) -> Result<bool, String> {
     v.as_bool()
         .ok_or_else(|| format!("{at}: must be true or false"))
@@ -219,12 +231,15 @@ impl Condition {
                 .collect()
         };
         if obj.contains_key("all") {
+            only(obj, &["all"], at)?;
             return Ok(Condition::All(list("all")?));
         }
         if obj.contains_key("any") {
+            only(obj, &["any"], at)?;
             return Ok(Condition::Any(list("any")?));
         }
         if let Some(inner) = obj.get("not") {
+            only(obj, &["not"], at)?;
             return Ok(Condition::Not(Box::new(Condition::parse_with(
                 inner,
                 &format!("{at}.not"),
@@ -233,17 +248,28 @@ impl Condition {
         }
         if let Some(c) = obj.get("consent") {
             return match c.as_str() {
-                Some("suppressed") => Ok(Condition::Suppressed),
-                Some("opted_out") => match obj.get("topic").and_then(Value::as_str) {
-                    Some(t) if !t.is_empty() => Ok(Condition::OptedOut(t.to_string())),
-                    _ => Err(format!("{at}.topic: name the consent topic")),
-                },
+                Some("suppressed") => {
+                    only(obj, &["consent"], at)?;
+                    Ok(Condition::Suppressed)
+                }
+                Some("opted_out") => {
+                    only(obj, &["consent", "topic"], at)?;
+                    match obj.get("topic").and_then(Value::as_str) {
+                        Some(t) if crate::consent::is_topic_id(t) => {
+                            Ok(Condition::OptedOut(t.to_string()))
+                        }
+                        _ => Err(format!(
+                            "{at}.topic: name the consent topic (its snake_case id)"
+                        )),
+                    }
+                }
                 _ => Err(format!(
                     "{at}.consent: is `opted_out` (with a topic) or `suppressed`"
                 )),
             };
         }
         if let Some(b) = obj.get("existing_customer") {
+            only(obj, &["existing_customer"], at)?;
             return Ok(Condition::ExistingCustomer(bool_at(
                 b,
                 &format!("{at}.existing_customer"),
@@ -275,18 +301,28 @@ impl Condition {
         let [test] = tests.as_slice() else {
             return Err(format!("{at}: give exactly one of contains, in, at_least, at_most, present, equals, free_mail"));
         };
+        only(obj, &["field", test], at)?;
         let value = &obj[*test];
         let here = format!("{at}.{test}");
         let test = match *test {
             "contains" => Test::Contains(strings(value, &here)?),
             "in" => Test::In(strings(value, &here)?),
             "at_least" | "at_most" => {
-                let ok = value.is_number()
-                    || (field == "employees"
-                        && value.as_str().and_then(EmployeeBand::parse_band).is_some());
+                // Company size is kept as a band, so it is compared with a band, never a count
+                // (a count could never match).
+                let ok = if field == "employees" {
+                    value.as_str().and_then(EmployeeBand::parse_band).is_some()
+                } else {
+                    value.is_number()
+                };
                 if !ok {
                     return Err(format!(
-                        "{here}: compare with a number (or an employee band such as 201-500)"
+                        "{here}: {}",
+                        if field == "employees" {
+                            "compare company size with a band such as 201-500"
+                        } else {
+                            "compare with a number"
+                        }
                     ));
                 }
                 if *test == "at_least" {
@@ -516,11 +552,28 @@ mod tests {
         );
         assert_eq!(
             err(json!({"field": "title", "at_least": "senior"})),
-            "fit[2].when.at_least: compare with a number (or an employee band such as 201-500)"
+            "fit[2].when.at_least: compare with a number"
+        );
+        assert_eq!(
+            err(json!({"field": "employees", "at_least": 200})),
+            "fit[2].when.at_least: compare company size with a band such as 201-500"
         );
         assert_eq!(
             err(json!({"consent": "opted_out"})),
-            "fit[2].when.topic: name the consent topic"
+            "fit[2].when.topic: name the consent topic (its snake_case id)"
+        );
+        // A typo beside a form is refused, not ignored.
+        assert_eq!(
+            err(json!({"field": "title", "contains": "vp", "feild": "x"})),
+            "fit[2].when.feild: is not part of this condition (it takes field, contains)"
+        );
+        assert_eq!(
+            err(json!({"all": [{"existing_customer": true}], "any": []})),
+            "fit[2].when.any: is not part of this condition (it takes all)"
+        );
+        assert_eq!(
+            err(json!({"consent": "suppressed", "topic": "newsletter"})),
+            "fit[2].when.topic: is not part of this condition (it takes consent)"
         );
         assert_eq!(err(json!("x")), "fit[2].when: a condition is a JSON object");
     }

@@ -212,8 +212,13 @@ const RESERVED_STAGES: &[&str] = &[
 impl Model {
     /// Parses and checks a model document (JSON), naming each offending rule.
     pub fn from_json(v: &Value) -> Result<Model, Vec<FieldError>> {
-        let spec: ModelSpec = serde_json::from_value(v.clone())
-            .map_err(|e| vec![FieldError::new("model", e.to_string())])?;
+        // Errors name fields inside the document (`stages[0]`); the document itself is "".
+        let spec: ModelSpec = crate::de::from_value(v.clone(), "").map_err(|mut e| {
+            if e.field == "body" {
+                e.field.clear();
+            }
+            vec![e]
+        })?;
         Model::compile(spec)
     }
 
@@ -539,7 +544,14 @@ mod tests {
     #[test]
     fn unknown_keys_are_refused() {
         let errors = Model::from_json(&json!({"name": "m", "stages": [], "fitt": []})).unwrap_err();
-        assert_eq!(errors[0].field, "model");
-        assert!(errors[0].reason.contains("fitt"));
+        assert_eq!(errors[0].field, "fitt");
+        assert!(
+            errors[0].reason.starts_with("is not a field here; use "),
+            "{}",
+            errors[0].reason
+        );
+        let errors = Model::from_json(&json!({"name": "m", "stages": [null]})).unwrap_err();
+        assert_eq!(errors[0].field, "stages[0]");
+        assert_eq!(errors[0].reason, "must not be null: give an object");
     }
 }
