@@ -71,6 +71,9 @@ pub struct Tier {
     pub follow_up_minutes: Option<i64>,
 }
 
+/// Tiers a policy may have: the first match applies, the last is the default.
+pub const MAX_TIERS: usize = 10;
+
 #[derive(Debug, Clone)]
 pub struct Policy {
     pub name: String,
@@ -384,10 +387,10 @@ impl Policy {
         };
         let mut tiers: Vec<Tier> = Vec::new();
         let items = v["tiers"].as_array().cloned().unwrap_or_default();
-        if items.is_empty() || items.len() > 50 {
+        if items.is_empty() || items.len() > MAX_TIERS {
             errors.push(FieldError::new(
                 "tiers",
-                "give 1 to 50 tiers; the last one without a condition",
+                format!("give 1 to {MAX_TIERS} tiers; the last one without a condition"),
             ));
         }
         for (i, t) in items.iter().enumerate() {

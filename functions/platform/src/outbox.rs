@@ -203,8 +203,9 @@ fn url_ok(url: &str) -> bool {
             url.strip_prefix(p)
                 .is_some_and(|rest| rest.is_empty() || rest.starts_with([':', '/']))
         });
+    // ASCII only: an international name is written in its xn-- form, other characters %-escaped.
     url.len() <= 2048
-        && !url.chars().any(|c| c.is_whitespace() || c.is_control())
+        && url.bytes().all(|b| b.is_ascii_graphic())
         && (url
             .strip_prefix("https://")
             .is_some_and(|r| r.len() > 3 && !r.starts_with('/'))
@@ -228,7 +229,7 @@ pub async fn create(cx: &Cx, mut req: worker::Request) -> Result<worker::Respons
     if !url_ok(&url) {
         errors.push(FieldError::new(
             "url",
-            "give an https URL (http only to localhost or 127.0.0.1)",
+            "give an https URL, in ASCII (http only to localhost, 127.0.0.1 or [::1])",
         ));
     }
     let events: Vec<String> = body

@@ -86,6 +86,28 @@ impl Versioned {
         ))
     }
 
+    /// A request about a version holds its own keys only: `reasons` beside `config` is a typo to
+    /// refuse, not to ignore.
+    pub fn only_keys(&self, body: &Value, keys: &[&str]) -> Result<()> {
+        let extra: Vec<FieldError> = body
+            .as_object()
+            .into_iter()
+            .flat_map(|o| o.keys())
+            .filter(|k| !keys.contains(&k.as_str()))
+            .map(|k| {
+                FieldError::new(
+                    k.clone(),
+                    format!("is not a field here; use {}", keys.join(", ")),
+                )
+            })
+            .collect();
+        if extra.is_empty() {
+            Ok(())
+        } else {
+            Err(Error::Problem(Problem::validation(extra)))
+        }
+    }
+
     pub fn check(&self, doc: &Value) -> Result<Value> {
         (self.validate)(doc).map_err(|e| self.invalid(e))
     }
@@ -266,6 +288,7 @@ impl Versioned {
         body: &Value,
         extra: impl Fn(&Cx, i64) -> Result<(Vec<D1PreparedStatement>, Value)>,
     ) -> Result<Value> {
+        self.only_keys(body, &[self.field, "reason"])?;
         let reason = reason_of(body)?;
         let document = self.check(body.get(self.field).unwrap_or(&Value::Null))?;
         let name = document["name"].as_str().unwrap_or("").to_string();
@@ -318,6 +341,7 @@ impl Versioned {
         extra: impl Fn(&Cx, i64) -> Result<(Vec<D1PreparedStatement>, Value)>,
     ) -> Result<Value> {
         let body: Value = http::json_body(req, 16 * 1024).await?;
+        self.only_keys(&body, &["version", "reason"])?;
         let reason = reason_of(&body)?;
         let version = body["version"].as_i64().ok_or_else(|| {
             Error::Problem(Problem::validation(vec![FieldError::new(

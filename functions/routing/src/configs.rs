@@ -59,6 +59,7 @@ async fn check_references(cx: &Cx, doc: &Value) -> Result<Config> {
 
 pub async fn publish(cx: &Cx, mut req: Request) -> Result<Response> {
     let body: Value = http::json_body(&mut req, 512 * 1024).await?;
+    CONFIGS.only_keys(&body, &["config", "reason"])?;
     check_references(cx, body.get("config").unwrap_or(&Value::Null)).await?;
     http::json(201, &CONFIGS.publish_body(cx, &body, nothing_more).await?)
 }
@@ -90,6 +91,7 @@ fn target_of(d: &Decision) -> String {
 /// would go elsewhere, where to, and a sample of the changes.
 pub async fn dry_run(cx: &Cx, mut req: Request) -> Result<Response> {
     let body: Value = http::json_body(&mut req, 512 * 1024).await?;
+    CONFIGS.only_keys(&body, &["config"])?;
     let candidate = check_references(cx, body.get("config").unwrap_or(&Value::Null)).await?;
     let (version, active) = store::active(cx).await?;
     #[derive(Deserialize)]

@@ -173,9 +173,10 @@ pub async fn get(cx: &Cx) -> Result<Response> {
 struct ActivityInput {
     #[serde(rename = "type")]
     kind: String,
+    #[serde(default, deserialize_with = "revops::de::present")]
     occurred_at: Option<String>,
     #[serde(default)]
-    properties: Value,
+    properties: serde_json::Map<String, Value>,
 }
 
 #[derive(Deserialize)]
@@ -242,7 +243,7 @@ pub async fn preview(cx: &Cx, mut req: Request) -> Result<Response> {
         activities.push(Activity {
             kind: a.kind,
             at,
-            properties: a.properties,
+            properties: Value::Object(a.properties),
         });
     }
     let facts = Facts {

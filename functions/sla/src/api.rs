@@ -102,10 +102,10 @@ pub async fn touch(cx: &Cx, mut req: Request) -> Result<Response> {
             "give the rep's id (1 to 100 characters)",
         ));
     }
-    let note = body
-        .note
-        .as_deref()
-        .map(|n| n.chars().take(1000).collect::<String>());
+    let note = body.note.clone();
+    if note.as_ref().is_some_and(|n| n.chars().count() > 1000) {
+        errors.push(FieldError::new("note", "at most 1000 characters"));
+    }
     let external_id = match body.external_id.as_deref() {
         None => format!("{kind}:{occurred_at}:{}", rep.as_deref().unwrap_or("")),
         Some(s) if !s.trim().is_empty() && s.chars().count() <= 200 => s.trim().to_string(),

@@ -25,7 +25,7 @@ fn default_tolerance() -> u32 {
 impl Config {
     pub fn validate(&self) -> Vec<FieldError> {
         let mut errors = Vec::new();
-        if self.signing_key.trim().len() < 16 {
+        if self.signing_key.trim().chars().count() < 16 {
             errors.push(FieldError::new(
                 "mailgun.signing_key",
                 "must be Mailgun's webhook signing key",

@@ -27,7 +27,7 @@ impl Config {
                 "must be non-empty and contain no colon",
             ));
         }
-        if self.password.len() < 16 {
+        if self.password.chars().count() < 16 {
             errors.push(FieldError::new(
                 "postmark.password",
                 "use at least 16 random characters",
