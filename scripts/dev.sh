@@ -29,14 +29,9 @@ echo "revops-edge: http://127.0.0.1:$PORT   (health: /health, API: /openapi.json
 echo "             admin key: ADMIN_API_KEY in .dev.vars; cron: curl 'http://127.0.0.1:$PORT/cdn-cgi/handler/scheduled?cron=*+*+*+*+*'"
 echo
 
-# The schedule of wrangler.toml's [triggers] crons ("* * * * *"), fired at the top of each minute.
-cron_driver() {
-  while sleep $((60 - $(date +%s) % 60)); do
-    curl -s -o /dev/null "http://127.0.0.1:$PORT/cdn-cgi/handler/scheduled?cron=*+*+*+*+*" || true
-  done
-}
+. scripts/lib/runtime.sh
 if [ "${REVOPS_CRON:-on}" != off ]; then
-  cron_driver &
+  cron_driver "$PORT" &
   CRON_PID=$!
   trap 'kill "$CRON_PID" 2>/dev/null || true' EXIT
 fi

@@ -4,7 +4,10 @@
 #   2. build every worker to WASM;
 #   3. start the real local runtime (wrangler dev: workerd, local D1 and KV) on a free port with
 #      its own fresh state directory and migrations applied, then run the integration tests in
-#      tests/ against it over HTTP; stop the runtime however the tests end.
+#      tests/ against it over HTTP;
+#   4. fuzz the same runtime from its openapi.json with schemathesis, every check
+#      (tests/schemathesis/: a bounded, seeded run; the cron fires meanwhile, as in production);
+#   stop the runtime however the tests end. REVOPS_FUZZ=off skips step 4.
 # Extra arguments go to the integration tests' cargo test (e.g. `scripts/test.sh intake`).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -37,5 +40,23 @@ REVOPS_BASE_URL="http://127.0.0.1:$PORT" REVOPS_ADMIN_KEY="$ADMIN_KEY" REVOPS_RU
 if [ "$status" != 0 ]; then
   echo "integration tests failed; the runtime's log is $RUN_DIR/runtime.log (last lines below)" >&2
   tail -40 "$RUN_DIR/runtime.log" >&2
+  exit "$status"
+fi
+
+# Only a full run fuzzes: a filtered run (`scripts/test.sh intake`) is someone iterating.
+if [ "${REVOPS_FUZZ:-on}" != off ] && [ "$#" = 0 ]; then
+  echo "== schemathesis against http://127.0.0.1:$PORT/openapi.json (report: $RUN_DIR/schemathesis.log)" >&2
+  cron_driver "$PORT" &
+  CRON_PID=$!
+  # One worker: CPython 3.11's ast module is not thread-safe, and hypothesis parses lambdas.
+  "$SCHEMATHESIS" --config-file tests/schemathesis/schemathesis.toml run \
+    "http://127.0.0.1:$PORT/openapi.json" -H "Authorization: Bearer $ADMIN_KEY" \
+    --seed "${REVOPS_FUZZ_SEED:-20261201}" --workers 1 --no-color \
+    > "$RUN_DIR/schemathesis.log" 2>&1 || status=$?
+  kill "$CRON_PID" 2>/dev/null || true
+  tail -25 "$RUN_DIR/schemathesis.log" >&2
+  if [ "$status" != 0 ]; then
+    echo "schemathesis found failures: $RUN_DIR/schemathesis.log" >&2
+  fi
 fi
 exit "$status"

@@ -3,9 +3,17 @@
 # applied, and stop it (with all its processes) on exit.
 #
 #   start_runtime RUN_DIR   → sets PORT, STATE, CONFIGS, ADMIN_KEY; the log is RUN_DIR/runtime.log
+#   cron_driver PORT        → fires wrangler.toml's cron ("* * * * *") at the top of each minute,
+#                             as Cloudflare would (the local runtime never fires it by itself)
 # Extra lines for the workers' variables can be given in RUNTIME_EXTRA_VARS.
 
 port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+cron_driver() {
+  while sleep $((60 - $(date +%s) % 60)); do
+    curl -s -o /dev/null "http://127.0.0.1:$1/cdn-cgi/handler/scheduled?cron=*+*+*+*+*" || true
+  done
+}
 
 stop_runtime() {
   [ -n "${RUNTIME:-}" ] || return 0

@@ -198,8 +198,12 @@ pub async fn apply(
 ) -> Result<Applied> {
     for _ in 0..6 {
         let mut loaded = load(cx, keys, email).await?;
-        let (next, events) = ledger::apply(&loaded.snapshot, change, config, proof.at)
-            .map_err(|e| problem(ProblemKind::Validation, e.to_string()))?;
+        let (next, events) =
+            ledger::apply(&loaded.snapshot, change, config, proof.at).map_err(|e| {
+                Error::Problem(revops::problem::Problem::validation(vec![
+                    revops::problem::FieldError::new("topics", e.to_string()),
+                ]))
+            })?;
         // An erased person is stored again only when they opt in anew (which lifts the erasure).
         if loaded.erased && next.suppressed == Some(SuppressionReason::Erased) {
             // Nothing is stored for them, not even the event's receipt.

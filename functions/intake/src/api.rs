@@ -66,21 +66,9 @@ pub async fn create_lead(cx: &Cx, mut req: Request) -> Result<Response> {
             )])));
         };
         let lead = ApiLead::from_object(obj);
-        // The claim is read now, before anything is acknowledged: a claim the consent step
-        // could never apply would otherwise leave the submission pending for good.
-        let claim_errors = lead
-            .consent
-            .as_ref()
-            .and_then(|c| revops::consent::claim::Claim::parse(c, "consent").err())
-            .unwrap_or_default();
-        let n = match (lead.normalise(cx.now_ms), claim_errors.is_empty()) {
-            (Ok(n), true) => n,
-            (Ok(_), false) => return Err(Error::Problem(Problem::validation(claim_errors))),
-            (Err(mut errors), _) => {
-                errors.extend(claim_errors);
-                return Err(Error::Problem(Problem::validation(errors)));
-            }
-        };
+        let n = lead
+            .normalise(cx.now_ms)
+            .map_err(|errors| Error::Problem(Problem::validation(errors)))?;
         let extras = Extras {
             activity: None,
             consent: lead.consent,

@@ -171,8 +171,13 @@ pub async fn dry_run(cx: &Cx, mut req: Request) -> Result<Response> {
 /// `GET /v1/admin/routing/stats?from=&to=`: assignments in the range by path, rule, team, rep
 /// and queue, and every fallback with its reason.
 pub async fn stats(cx: &Cx, req: &Request) -> Result<Response> {
-    let to = http::query_time(req, "to")?.unwrap_or(cx.now_ms + 1);
-    let from = http::query_time(req, "from")?.unwrap_or(to - 30 * DAY);
+    let (from, to) = revops::time::window(
+        http::query_time(req, "from")?,
+        http::query_time(req, "to")?,
+        cx.now_ms,
+        30 * DAY,
+    )
+    .map_err(|e| Error::Problem(revops::problem::Problem::validation(vec![e])))?;
     #[derive(Deserialize)]
     struct Group {
         key: Option<String>,

@@ -383,14 +383,13 @@ pub async fn task_done(cx: &Cx) -> Result<Response> {
 /// rep — leads assigned, touched within SLA, breached, median and p90 minutes to first touch,
 /// and sales' MQL acceptance and rejection with the reasons.
 pub async fn metrics(cx: &Cx, req: &Request) -> Result<Response> {
-    let to = http::query_time(req, "to")?.unwrap_or(cx.now_ms + 1);
-    let from = http::query_time(req, "from")?.unwrap_or(to - 30 * DAY);
-    if from >= to {
-        return Err(invalid(vec![FieldError::new(
-            "from",
-            "must be before `to`",
-        )]));
-    }
+    let (from, to) = revops::time::window(
+        http::query_time(req, "from")?,
+        http::query_time(req, "to")?,
+        cx.now_ms,
+        30 * DAY,
+    )
+    .map_err(|e| invalid(vec![e]))?;
     #[derive(Deserialize)]
     struct Row {
         lead_id: String,

@@ -204,9 +204,18 @@ impl ApiLead {
     }
 
     /// Normalises the lead as a submission received at `now` (no source defaults), refusing
-    /// lists and objects where lead fields are expected.
+    /// lists and objects where lead fields are expected, and a consent claim the consent step
+    /// could never apply (read now, before anything is acknowledged, so no submission waits on
+    /// it forever).
     pub fn normalise(&self, now: i64) -> Result<Normalised, Vec<FieldError>> {
         let mut errors = scalar_field_errors(&self.fields, &self.field_map);
+        if let Some(Err(claim_errors)) = self
+            .consent
+            .as_ref()
+            .map(|c| crate::consent::claim::Claim::parse(c, "consent"))
+        {
+            errors.extend(claim_errors);
+        }
         let n = normalise(&Submission {
             fields: &self.fields,
             field_map: &self.field_map,
@@ -216,6 +225,19 @@ impl ApiLead {
         })
         .map_err(|more| errors.extend(more))
         .ok();
+        // As openapi.json's `maxProperties` says: attributes given count, even empty ones
+        // (which [`normalise`] then drops).
+        let given = self
+            .fields
+            .iter()
+            .filter(|(name, _)| matches!(map_name(&self.field_map, name), Target::Custom(_)))
+            .count();
+        if given > MAX_CUSTOM_ATTRIBUTES && !errors.iter().any(|e| e.field == "custom") {
+            errors.push(FieldError::new(
+                "custom",
+                format!("has {given} attributes; at most {MAX_CUSTOM_ATTRIBUTES} are kept per submission"),
+            ));
+        }
         match n {
             Some(n) if errors.is_empty() => Ok(n),
             _ => Err(errors),
@@ -753,5 +775,21 @@ mod tests {
                 FieldError::new("company", "give a value, not an object"),
             ]
         );
+    }
+
+    #[test]
+    fn the_api_counts_every_custom_attribute_given_even_empty_ones() {
+        let lead = |n: usize| {
+            let custom: serde_json::Map<String, Value> =
+                (0..n).map(|i| (format!("a{i}"), Value::Null)).collect();
+            let mut obj = serde_json::Map::new();
+            obj.insert("email".into(), json!("a@b.com"));
+            obj.insert("custom".into(), Value::Object(custom));
+            ApiLead::from_object(obj)
+        };
+        assert!(lead(MAX_CUSTOM_ATTRIBUTES).normalise(0).is_ok());
+        let errors = lead(MAX_CUSTOM_ATTRIBUTES + 1).normalise(0).unwrap_err();
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert_eq!(errors[0].field, "custom");
     }
 }

@@ -201,6 +201,15 @@ impl Rep {
         };
         let max_open = cap("max_open");
         let max_per_day = cap("max_per_day");
+        if !matches!(
+            v.get("capacity"),
+            None | Some(Value::Null) | Some(Value::Object(_))
+        ) {
+            errors.push(FieldError::new(
+                "capacity",
+                "give {\"max_open\": n, \"max_per_day\": n} (either may be null) or null",
+            ));
+        }
         let working_hours =
             match v.get("working_hours") {
                 None | Some(Value::Null) => None,

@@ -209,6 +209,13 @@ const RESERVED_STAGES: &[&str] = &[
     "rejected",
 ];
 
+/// The largest number of points one rule may give or take.
+pub const MAX_POINTS: f64 = 10_000.0;
+/// The largest weight of fit or engagement in the total.
+pub const MAX_WEIGHT: f64 = 100.0;
+/// Stage thresholds lie within ± this.
+pub const MAX_THRESHOLD: f64 = 1_000_000.0;
+
 impl Model {
     /// Parses and checks a model document (JSON), naming each offending rule.
     pub fn from_json(v: &Value) -> Result<Model, Vec<FieldError>> {
@@ -250,13 +257,14 @@ impl Model {
             for (i, r) in rules.iter().enumerate() {
                 check_id(list, i, &r.id, errors);
                 if !r.points.is_finite()
+                    || r.points.abs() > MAX_POINTS
                     || (negative && r.points >= 0.0)
                     || (!negative && r.points == 0.0)
                 {
                     let why = if negative {
-                        "must be below zero"
+                        format!("must be below zero, at least -{MAX_POINTS}")
                     } else {
-                        "must be a non-zero number"
+                        format!("must be a non-zero number from -{MAX_POINTS} to {MAX_POINTS}")
                     };
                     errors.push(FieldError::new(format!("{list}[{i}].points"), why));
                 }
@@ -298,10 +306,10 @@ impl Model {
                     ));
                 }
             }
-            if !r.points.is_finite() || r.points == 0.0 {
+            if !r.points.is_finite() || r.points == 0.0 || r.points.abs() > MAX_POINTS {
                 errors.push(FieldError::new(
                     format!("{at}.points"),
-                    "must be a non-zero number",
+                    format!("must be a non-zero number from -{MAX_POINTS} to {MAX_POINTS}"),
                 ));
             }
             if let Some(cap) = &r.cap {
@@ -362,7 +370,13 @@ impl Model {
                     format!("`{}` is listed twice", s.name),
                 ));
             }
-            if !(s.enter_at.is_finite() && s.exit_below.is_finite() && s.exit_below <= s.enter_at) {
+            let in_range = |x: f64| x.is_finite() && x.abs() <= MAX_THRESHOLD;
+            if !(in_range(s.enter_at) && in_range(s.exit_below)) {
+                errors.push(FieldError::new(
+                    format!("stages[{i}]"),
+                    format!("thresholds lie from -{MAX_THRESHOLD} to {MAX_THRESHOLD}"),
+                ));
+            } else if s.exit_below > s.enter_at {
                 errors.push(FieldError::new(
                     format!("stages[{i}]"),
                     "exit_below must not be above enter_at",
@@ -377,14 +391,11 @@ impl Model {
                 "two stages cannot start at the same score",
             ));
         }
-        if !(spec.weights.fit.is_finite()
-            && spec.weights.engagement.is_finite()
-            && spec.weights.fit >= 0.0
-            && spec.weights.engagement >= 0.0)
-        {
+        let weight_ok = |w: f64| w.is_finite() && (0.0..=MAX_WEIGHT).contains(&w);
+        if !(weight_ok(spec.weights.fit) && weight_ok(spec.weights.engagement)) {
             errors.push(FieldError::new(
                 "weights",
-                "weights are numbers of zero or more",
+                format!("weights are numbers from 0 to {MAX_WEIGHT}"),
             ));
         }
         if spec.rejection_reasons.is_empty() {
@@ -528,9 +539,9 @@ mod tests {
         assert_eq!(got, vec![
             ("name", "give the model a name"),
             ("fit[1].id", "`ok` is used by another rule"),
-            ("fit[1].points", "must be a non-zero number"),
+            ("fit[1].points", "must be a non-zero number from -10000 to 10000"),
             ("fit[1].when.field", "`titel` is not a lead attribute (nor custom.<name>)"),
-            ("negative[0].points", "must be below zero"),
+            ("negative[0].points", "must be below zero, at least -10000"),
             ("engagement[0].activity", "`teleport` is not an activity type"),
             ("engagement[0].cap", "give max_points, max_count or both"),
             ("engagement[0].decay", "give one of half_life_days or linear_days, above zero"),
@@ -539,6 +550,27 @@ mod tests {
             ("stages[0]", "exit_below must not be above enter_at"),
             ("rejection_reasons[1].code", "use a unique snake_case code"),
         ]);
+    }
+
+    #[test]
+    fn numbers_stay_in_ranges_whose_sums_cannot_overflow() {
+        let model = |fit_points: f64, weight: f64, enter: f64| {
+            json!({"name": "m", "fit": [{"id": "a", "when": {"field": "title", "present": true}, "points": fit_points}],
+                   "stages": [{"name": "mql", "enter_at": enter, "exit_below": enter}],
+                   "weights": {"fit": weight, "engagement": 1.0}})
+        };
+        let fields = |v: Value| -> Vec<String> {
+            Model::from_json(&v)
+                .err()
+                .unwrap_or_default()
+                .into_iter()
+                .map(|e| e.field)
+                .collect()
+        };
+        assert!(fields(model(10_000.0, 100.0, 1_000_000.0)).is_empty());
+        assert_eq!(fields(model(-1.7e308, 1.0, 50.0)), ["fit[0].points"]);
+        assert_eq!(fields(model(5.0, 101.0, 50.0)), ["weights"]);
+        assert_eq!(fields(model(5.0, 1.0, 1e9)), ["stages[0]"]);
     }
 
     #[test]
