@@ -209,6 +209,14 @@ impl ApiLead {
     /// it forever).
     pub fn normalise(&self, now: i64) -> Result<Normalised, Vec<FieldError>> {
         let mut errors = scalar_field_errors(&self.fields, &self.field_map);
+        // `custom` is kept apart only as an object (see `from_object`): anything else is a
+        // mistake, not an attribute named "custom".
+        if self.fields.iter().any(|(name, _)| name == "custom") {
+            errors.push(FieldError::new(
+                "custom",
+                "must be an object of custom attributes",
+            ));
+        }
         if let Some(Err(claim_errors)) = self
             .consent
             .as_ref()
@@ -788,6 +796,13 @@ mod tests {
             ApiLead::from_object(obj)
         };
         assert!(lead(MAX_CUSTOM_ATTRIBUTES).normalise(0).is_ok());
+        for not_an_object in [json!([null, null]), json!(null), json!("x")] {
+            let mut obj = serde_json::Map::new();
+            obj.insert("email".into(), json!("a@b.com"));
+            obj.insert("custom".into(), not_an_object);
+            let errors = ApiLead::from_object(obj).normalise(0).unwrap_err();
+            assert_eq!(errors[0].field, "custom", "{errors:?}");
+        }
         let errors = lead(MAX_CUSTOM_ATTRIBUTES + 1).normalise(0).unwrap_err();
         assert_eq!(errors.len(), 1, "{errors:?}");
         assert_eq!(errors[0].field, "custom");
