@@ -1,7 +1,7 @@
 # revops-edge. The two commands that matter:
 #   make dev    start the whole system locally on http://127.0.0.1:8787
 #   make test   run every test (domain unit tests, then integration tests on the real runtime)
-.PHONY: dev test build lint fmt bench bench-sla clean
+.PHONY: dev test build lint fmt bench bench-sla bench-e2e clean
 
 dev:
 	@scripts/dev.sh
@@ -26,6 +26,11 @@ bench:
 # One SLA cron tick over 100,000 open assignments (1,000 due) in the real local runtime.
 bench-sla:
 	@scripts/bench-sla.sh
+
+# Load against the real local runtime: a gateway-only baseline, an MQL lead through the JSON API
+# and through a browser form; throughput, p50/p99 and D1 round trips per request.
+bench-e2e:
+	@scripts/bench-e2e.sh
 
 clean:
 	cargo clean

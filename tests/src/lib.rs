@@ -385,3 +385,33 @@ pub mod storage {
         out
     }
 }
+
+/// The runtime's structured log lines (`REVOPS_RUNTIME_LOG`, set by scripts/test.sh).
+pub mod runtime_log {
+    use serde_json::Value;
+
+    /// Every `http.request` line logged for `request_id`, in every worker, once the gateway's
+    /// own line (always the last one written) has appeared; waits up to five seconds for it.
+    pub fn request_lines(request_id: &str) -> Vec<Value> {
+        let path = std::env::var("REVOPS_RUNTIME_LOG")
+            .unwrap_or_else(|_| panic!("REVOPS_RUNTIME_LOG is not set: run through `make test`"));
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        loop {
+            let text = std::fs::read_to_string(&path).unwrap_or_default();
+            let lines: Vec<Value> = text
+                .lines()
+                .filter(|l| l.contains(request_id))
+                .filter_map(|l| l.find('{').and_then(|i| serde_json::from_str(&l[i..]).ok()))
+                .filter(|v: &Value| v["event"] == "http.request" && v["request_id"] == request_id)
+                .collect();
+            if lines.iter().any(|l| l["worker"] == "gateway") {
+                return lines;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no gateway log line for {request_id} in {path}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+    }
+}

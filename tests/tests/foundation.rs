@@ -207,6 +207,59 @@ fn openapi_and_problem_pages_are_served() {
         .assert_problem(404, "not-found");
 }
 
+/// What a request costs in D1 is counted, not guessed: every worker's request line carries its
+/// own `d1_round_trips` and `d1_statements`, and the gateway's line the totals of the whole chain
+/// (its own API-key lookup plus every handler the request passed through).
+#[test]
+fn every_request_line_counts_its_d1_round_trips_and_the_gateway_the_chain() {
+    let api = api();
+    let key = api.key_with(&["intake:write"]);
+    let res = api
+        .post("/v1/leads")
+        .bearer(&key)
+        .json(&json!({"email": revops_tests::email("d1-meter.io"), "title": "VP Operations"}))
+        .send();
+    assert_eq!(res.status, 201, "{}", res.text());
+    assert!(
+        res.header("x-revops-d1-round-trips").is_none()
+            && res.header("x-revops-d1-statements").is_none(),
+        "the handlers' figures are for the gateway's log, not for clients"
+    );
+    let request_id = res.header("x-request-id").unwrap().to_string();
+    let lines = revops_tests::runtime_log::request_lines(&request_id);
+    let number = |line: &Value, field: &str| {
+        line[field]
+            .as_u64()
+            .unwrap_or_else(|| panic!("{field} missing from {line}"))
+    };
+    let gateway = lines.iter().find(|l| l["worker"] == "gateway").unwrap();
+    // The key is looked up by its digest: one round trip of the gateway's own.
+    assert_eq!(number(gateway, "d1_round_trips"), 1, "{gateway}");
+    let intake = lines
+        .iter()
+        .find(|l| l["worker"] == "intake" && l["route"] == "/v1/leads")
+        .unwrap_or_else(|| panic!("no intake line among {lines:?}"));
+    assert!(number(intake, "d1_round_trips") > 0, "{intake}");
+    for field in ["d1_round_trips", "d1_statements"] {
+        let own: u64 = lines.iter().map(|l| number(l, field)).sum();
+        assert_eq!(
+            number(gateway, &format!("chain_{field}")),
+            own,
+            "the gateway's chain total is the sum of every worker's own {field}: {lines:?}"
+        );
+        for line in &lines {
+            let chain = line[format!("chain_{field}")]
+                .as_u64()
+                .unwrap_or(number(line, field));
+            assert!(chain >= number(line, field), "{line}");
+        }
+    }
+    assert!(
+        number(gateway, "chain_d1_statements") >= number(gateway, "chain_d1_round_trips"),
+        "{gateway}"
+    );
+}
+
 fn ticks(api: &revops_tests::Api) -> Value {
     let res = api.get("/v1/admin/ticks").bearer(&api.admin_key).send();
     assert_eq!(res.status, 200, "{}", res.text());

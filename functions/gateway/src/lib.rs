@@ -19,7 +19,10 @@ use worker::{
     ScheduledEvent,
 };
 
+use std::rc::Rc;
+
 use platform::cx::{self, finish, log};
+use platform::db::{Cost, Meter, ROUND_TRIPS_HEADER, STATEMENTS_HEADER};
 use platform::http::{self, header, PRINCIPAL, REQUEST_ID};
 use platform::resources::Resource;
 use platform::{problem, Context, Cx, Db, Result};
@@ -35,20 +38,24 @@ async fn fetch(req: Request, env: Env, _ctx: WorkerContext) -> worker::Result<Re
     let path = req.path();
     // The method as sent: `worker::Method` reads names it does not know (QUERY) as GET.
     let method = req.inner().method();
-    let (route_label, principal_id, result) = handle(req, env, &request_id).await;
+    let meter = Rc::new(Meter::default());
+    let (route_label, principal_id, result) = handle(req, env, &request_id, &meter).await;
     let response = finish(result, SERVICE, &request_id, &path)?;
+    // The totals for the whole chain: the gateway's own statements (API keys) and those of the
+    // handler it forwarded to, with everything that handler called.
+    let mut fields = serde_json::Map::new();
+    fields.insert("method".into(), method.into());
+    fields.insert("route".into(), route_label.into());
+    fields.insert("status".into(), response.status_code().into());
+    fields.insert("ms".into(), (cx::now_ms() - started).into());
+    fields.insert("principal".into(), principal_id.into());
+    meter.log_fields(&mut fields);
     log(
         revops::logging::Level::Info,
         SERVICE,
         &request_id,
         "http.request",
-        json!({
-            "method": method,
-            "route": route_label,
-            "status": response.status_code(),
-            "ms": cx::now_ms() - started,
-            "principal": principal_id,
-        }),
+        Value::Object(fields),
     );
     Ok(response)
 }
@@ -170,6 +177,7 @@ async fn handle(
     req: Request,
     env: Env,
     request_id: &str,
+    meter: &Rc<Meter>,
 ) -> (&'static str, Option<String>, Result<Response>) {
     let path = req.path();
     let method = req.inner().method();
@@ -200,7 +208,7 @@ async fn handle(
     };
     let principal = match route.access {
         Access::Public | Access::Internal => None,
-        Access::Scope(_) => match authenticate(&req, &env).await {
+        Access::Scope(_) => match authenticate(&req, &env, meter).await {
             Ok(p) => Some(p),
             Err(e) => return (route.pattern, None, Err(e)),
         },
@@ -218,11 +226,25 @@ async fn handle(
             route,
             params,
         ) {
-            Ok(cx) => serve_own(cx, req).await,
+            Ok(mut cx) => match Db::with_meter(&cx.env, meter.clone()) {
+                Ok(db) => {
+                    cx.db = db;
+                    serve_own(cx, req).await
+                }
+                Err(e) => Err(e),
+            },
             Err(e) => Err(e),
         }
     } else {
-        forward(req, &env, route.service, request_id, principal.as_ref()).await
+        forward(
+            req,
+            &env,
+            route.service,
+            request_id,
+            principal.as_ref(),
+            meter,
+        )
+        .await
     };
     (route.pattern, principal_id, result)
 }
@@ -246,7 +268,7 @@ fn method_not_allowed(
 
 /// Resolves `Authorization: Bearer <key>` to a principal: the bootstrap admin key from
 /// `ADMIN_API_KEY`, or a stored, unrevoked key found by its digest.
-async fn authenticate(req: &Request, env: &Env) -> Result<Principal> {
+async fn authenticate(req: &Request, env: &Env, meter: &Rc<Meter>) -> Result<Principal> {
     let header_value = header(req, "authorization");
     let Some(token) = auth::bearer_token(header_value.as_deref()) else {
         return Err(problem(
@@ -257,7 +279,7 @@ async fn authenticate(req: &Request, env: &Env) -> Result<Principal> {
     if auth::is_bootstrap_key(token, cx::env_var(env, "ADMIN_API_KEY").as_deref()) {
         return Ok(Principal::bootstrap_admin());
     }
-    let db = Db::from_env(env)?;
+    let db = Db::with_meter(env, meter.clone())?;
     match keys::find_active(&db, &auth::digest_key(token)).await? {
         Some(principal) => Ok(principal),
         None => Err(problem(
@@ -274,6 +296,7 @@ async fn forward(
     target: Service,
     request_id: &str,
     principal: Option<&Principal>,
+    meter: &Meter,
 ) -> Result<Response> {
     let headers = Headers::new();
     for (name, value) in req.headers().entries() {
@@ -304,9 +327,14 @@ async fn forward(
         .fetch_request(forwarded)
         .await
         .context(&format!("forwarding to {}", target.name()))?;
-    // A fetched response's headers are immutable: copy them so the envelope can stamp its own.
+    meter.add_downstream(Cost::from_headers(response.headers()));
+    // A fetched response's headers are immutable: copy them so the envelope can stamp its own,
+    // leaving out the D1 figures the handler reported to us (they are for our log line).
     let headers = Headers::new();
     for (name, value) in response.headers().entries() {
+        if name == ROUND_TRIPS_HEADER || name == STATEMENTS_HEADER {
+            continue;
+        }
         headers.append(&name, &value)?;
     }
     let (builder, body) = response.into_parts();

@@ -225,6 +225,7 @@ where
     let path = req.path();
     let method = req.inner().method();
     let matched = routes::match_route(&method, &path);
+    let mut meter = None;
     let (pattern, result) = match matched {
         RouteMatch::Found { route, params } => {
             let result = if route.id == RouteId::HandlerHealth {
@@ -247,6 +248,7 @@ where
                     ) {
                         Ok(mut cx) => {
                             cx.ctx = Some(Rc::new(ctx));
+                            meter = Some(cx.db.meter());
                             handler(cx, req).await
                         }
                         Err(e) => Err(e),
@@ -263,19 +265,23 @@ where
             )),
         ),
     };
-    let response = finish(result, service, &request_id, &path)?;
+    let mut response = finish(result, service, &request_id, &path)?;
+    let mut fields = serde_json::Map::new();
+    fields.insert("method".into(), method.into());
+    fields.insert("route".into(), pattern.into());
+    fields.insert("status".into(), response.status_code().into());
+    fields.insert("ms".into(), (now_ms() - started).into());
+    fields.insert("principal".into(), principal.map(|p| p.id).into());
+    if let Some(meter) = meter {
+        meter.log_fields(&mut fields);
+        meter.chain().to_headers(response.headers_mut())?;
+    }
     log(
         Level::Info,
         service,
         &request_id,
         "http.request",
-        json!({
-            "method": method,
-            "route": pattern,
-            "status": response.status_code(),
-            "ms": now_ms() - started,
-            "principal": principal.map(|p| p.id),
-        }),
+        Value::Object(fields),
     );
     Ok(response)
 }

@@ -3,6 +3,9 @@
 //! The single D1 database (binding `DB`) is the source of truth. Numbers cross the JS boundary as
 //! f64, so integers stored here stay within 2^53 (epoch milliseconds, counters, versions).
 
+use std::cell::Cell;
+use std::rc::Rc;
+
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 use worker::wasm_bindgen::JsValue;
@@ -94,17 +97,129 @@ macro_rules! args {
     ($($x:expr),* $(,)?) => { vec![$($crate::db::Arg::from($x)),*] };
 }
 
-pub struct Db(D1Database);
+/// What one request cost in D1: round trips (each `first`/`all`/`run`/`batch` is one) and
+/// statements (a batch of five is one round trip, five statements), its own and those of the
+/// handlers it called through service bindings. Every request's log line carries them.
+#[derive(Debug, Default)]
+pub struct Meter {
+    round_trips: Cell<u32>,
+    statements: Cell<u32>,
+    downstream_round_trips: Cell<u32>,
+    downstream_statements: Cell<u32>,
+}
+
+/// A request's D1 cost as numbers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Cost {
+    pub round_trips: u32,
+    pub statements: u32,
+}
+
+/// Response headers a handler uses to tell its caller what the request cost in D1, downstream
+/// calls included. Callers add them to their own meter; the gateway strips them.
+pub const ROUND_TRIPS_HEADER: &str = "x-revops-d1-round-trips";
+pub const STATEMENTS_HEADER: &str = "x-revops-d1-statements";
+
+impl Meter {
+    fn count(&self, statements: usize) {
+        self.round_trips.set(self.round_trips.get() + 1);
+        self.statements
+            .set(self.statements.get() + statements as u32);
+    }
+
+    /// Adds what a called handler reported for its whole chain.
+    pub fn add_downstream(&self, cost: Cost) {
+        self.downstream_round_trips
+            .set(self.downstream_round_trips.get() + cost.round_trips);
+        self.downstream_statements
+            .set(self.downstream_statements.get() + cost.statements);
+    }
+
+    /// This worker's own cost.
+    pub fn own(&self) -> Cost {
+        Cost {
+            round_trips: self.round_trips.get(),
+            statements: self.statements.get(),
+        }
+    }
+
+    /// This worker's cost plus that of every handler it called.
+    pub fn chain(&self) -> Cost {
+        Cost {
+            round_trips: self.round_trips.get() + self.downstream_round_trips.get(),
+            statements: self.statements.get() + self.downstream_statements.get(),
+        }
+    }
+
+    /// The log fields: own figures, and the chain's when other handlers were called.
+    pub fn log_fields(&self, fields: &mut serde_json::Map<String, Value>) {
+        let own = self.own();
+        let chain = self.chain();
+        fields.insert("d1_round_trips".into(), own.round_trips.into());
+        fields.insert("d1_statements".into(), own.statements.into());
+        if chain != own {
+            fields.insert("chain_d1_round_trips".into(), chain.round_trips.into());
+            fields.insert("chain_d1_statements".into(), chain.statements.into());
+        }
+    }
+}
+
+impl Cost {
+    /// The figures a handler's response reported in [`ROUND_TRIPS_HEADER`] and
+    /// [`STATEMENTS_HEADER`]; zero when absent (a response from outside).
+    pub fn from_headers(headers: &worker::Headers) -> Cost {
+        let number = |name: &str| {
+            headers
+                .get(name)
+                .ok()
+                .flatten()
+                .and_then(|v| v.parse::<u32>().ok())
+                .unwrap_or(0)
+        };
+        Cost {
+            round_trips: number(ROUND_TRIPS_HEADER),
+            statements: number(STATEMENTS_HEADER),
+        }
+    }
+
+    /// Stamps the figures on a response for the caller.
+    pub fn to_headers(self, headers: &worker::Headers) -> worker::Result<()> {
+        headers.set(ROUND_TRIPS_HEADER, &self.round_trips.to_string())?;
+        headers.set(STATEMENTS_HEADER, &self.statements.to_string())?;
+        Ok(())
+    }
+}
+
+pub struct Db {
+    d1: D1Database,
+    meter: Rc<Meter>,
+}
 
 impl Db {
     pub fn from_env(env: &Env) -> Result<Db> {
-        Ok(Db(env.d1(BINDING).context("binding DB")?))
+        Ok(Db {
+            d1: env.d1(BINDING).context("binding DB")?,
+            meter: Rc::default(),
+        })
+    }
+
+    /// A handle that counts on `meter` (the gateway's one meter per request).
+    pub fn with_meter(env: &Env, meter: Rc<Meter>) -> Result<Db> {
+        Ok(Db {
+            d1: env.d1(BINDING).context("binding DB")?,
+            meter,
+        })
+    }
+
+    /// The request's D1 meter, shared by every clone of it taken before the handler ran.
+    pub fn meter(&self) -> Rc<Meter> {
+        self.meter.clone()
     }
 
     /// A prepared statement with its arguments bound, for [`Db::batch`].
     pub fn stmt(&self, sql: &str, args: Vec<Arg>) -> Result<D1PreparedStatement> {
         let values: Vec<JsValue> = args.iter().map(Arg::to_js).collect();
-        self.0
+        self.d1
             .prepare(sql)
             .bind(&values)
             .map_err(|e| Error::Internal(format!("binding `{}`: {e}", head(sql))))
@@ -129,6 +244,7 @@ impl Db {
     // the conversion to `T` is generic. Keeping the async part monomorphic keeps each worker's
     // WASM small (one state machine instead of one per row type).
     async fn first_value(&self, sql: &str, args: Vec<Arg>) -> Result<Option<Value>> {
+        self.meter.count(1);
         self.stmt(sql, args)?
             .first::<Value>(None)
             .await
@@ -136,6 +252,7 @@ impl Db {
     }
 
     async fn all_values(&self, sql: &str, args: Vec<Arg>) -> Result<Vec<Value>> {
+        self.meter.count(1);
         let result = self
             .stmt(sql, args)?
             .all()
@@ -151,6 +268,7 @@ impl Db {
 
     /// Runs a write and returns the number of rows it changed.
     pub async fn run(&self, sql: &str, args: Vec<Arg>) -> Result<usize> {
+        self.meter.count(1);
         let result = self
             .stmt(sql, args)?
             .run()
@@ -172,8 +290,9 @@ impl Db {
         if statements.is_empty() {
             return Ok(Vec::new());
         }
+        self.meter.count(statements.len());
         let results = self
-            .0
+            .d1
             .batch(statements)
             .await
             .map_err(|e| Error::Internal(format!("batch: {e}")))?;
@@ -194,8 +313,9 @@ impl Db {
         if statements.is_empty() {
             return Ok(Vec::new());
         }
+        self.meter.count(statements.len());
         let results = self
-            .0
+            .d1
             .batch(statements)
             .await
             .map_err(|e| Error::Internal(format!("batch: {e}")))?;

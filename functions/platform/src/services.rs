@@ -19,6 +19,8 @@ use crate::http::{PRINCIPAL, REQUEST_ID};
 pub struct Reply {
     pub status: u16,
     pub body: Value,
+    /// What the call cost in D1, the callee's downstream calls included.
+    pub d1: crate::db::Cost,
 }
 
 impl Reply {
@@ -79,9 +81,10 @@ pub async fn call(
         .await
         .context(&format!("calling {} {path}", target.name()))?;
     let status = response.status_code();
+    let d1 = crate::db::Cost::from_headers(response.headers());
     let text = response.text().await.unwrap_or_default();
     let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
-    Ok(Reply { status, body })
+    Ok(Reply { status, body, d1 })
 }
 
 impl Cx {
@@ -93,7 +96,7 @@ impl Cx {
         path: &str,
         body: Option<&Value>,
     ) -> Result<Reply> {
-        call(
+        let reply = call(
             &self.env,
             self.service,
             &self.request_id,
@@ -102,7 +105,9 @@ impl Cx {
             path,
             body,
         )
-        .await
+        .await?;
+        self.db.meter().add_downstream(reply.d1);
+        Ok(reply)
     }
 
     /// Calls `target` and deserializes a 2xx answer; anything else is an internal error.
