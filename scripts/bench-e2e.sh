@@ -68,7 +68,7 @@ probe() { # label curl-args...
   done
   [ -n "$line" ] || { echo "bench-e2e: no gateway log line for $label ($id)" >&2; exit 1; }
   if [ "$label" != baseline ]; then
-    grep -F "\"request_id\":\"$id\"" "$RUN_DIR/runtime.log" | grep -F '"worker":"routing"' | grep -qF '"status":200' || {
+    grep -F "\"request_id\":\"$id\"" "$RUN_DIR/runtime.log" | grep -F '"worker":"routing"' | grep -F '"event":"http.request"' | grep -qE '"status":20[01]' || {
       echo "bench-e2e: the $label probe was not routed:" >&2
       grep -F "$id" "$RUN_DIR/runtime.log" >&2
       exit 1

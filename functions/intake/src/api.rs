@@ -144,7 +144,7 @@ pub async fn create_activity(cx: &Cx, mut req: Request) -> Result<Response> {
         let score = if new {
             let job = platform::jobs::enqueue(&cx.db, &cx.new_id(prefix::JOB), SCORE_JOB, &lead_id, &Value::Null, cx.now_ms + revops::jobs::LEASE_MS, cx.now_ms)?;
             cx.db.batch(vec![job]).await?;
-            match pipeline::hand_off(cx, &lead_id).await {
+            match pipeline::hand_off(cx, &lead_id, None).await {
                 Ok(reply) => {
                     platform::jobs::complete(&cx.db, SCORE_JOB, &lead_id).await?;
                     reply

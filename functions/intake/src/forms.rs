@@ -13,7 +13,7 @@ use worker::{Request, Response};
 
 use crate::api::kept_headers;
 use crate::pipeline;
-use crate::store::{Extras, NewSubmission};
+use crate::store::{self, Extras, NewSubmission, Prior};
 use platform::text::RuntimeDecoder;
 use platform::{args, http, Cx, Error, Result};
 
@@ -25,24 +25,32 @@ pub async fn load(cx: &Cx, id: &str) -> Result<Option<FormConfig>> {
 
 /// Counts a post's outcome for the form's statistics.
 async fn count(cx: &Cx, form_id: &str, outcome: &str) -> Result<()> {
-    let day = revops::time::rfc3339(cx.now_ms)[..10].to_string();
     cx.db
-        .run(
-            "INSERT INTO form_counters (form_id, day, outcome, count) VALUES (?, ?, ?, 1) \
-             ON CONFLICT (form_id, day, outcome) DO UPDATE SET count = count + 1",
-            args![form_id, day, outcome],
-        )
+        .batch(vec![count_statement(cx, form_id, outcome)?])
         .await?;
     Ok(())
 }
 
+/// [`count`] as a statement: an accepted post is counted in the batch that stores it.
+fn count_statement(cx: &Cx, form_id: &str, outcome: &str) -> Result<worker::D1PreparedStatement> {
+    let day = revops::time::rfc3339(cx.now_ms)[..10].to_string();
+    cx.db.stmt(
+        "INSERT INTO form_counters (form_id, day, outcome, count) VALUES (?, ?, ?, 1) \
+         ON CONFLICT (form_id, day, outcome) DO UPDATE SET count = count + 1",
+        args![form_id, day, outcome],
+    )
+}
+
 /// Takes one slot of the form's per-address window; `Err` with the seconds to wait when full.
+/// With the submitter's `email` (a post that normalised), what intake knows about them is read
+/// in the same round trip.
 async fn rate_limit(
     cx: &Cx,
     form_id: &str,
     config: &FormConfig,
     ip: Option<&str>,
-) -> Result<std::result::Result<(), i64>> {
+    email: Option<&str>,
+) -> Result<(std::result::Result<(), i64>, Option<Prior>)> {
     let window_ms = i64::from(config.rate_limit.window_seconds) * 1000;
     let window_start = cx.now_ms - cx.now_ms.rem_euclid(window_ms);
     let address = revops::auth::hex(&Sha256::digest(ip.unwrap_or("unknown").as_bytes()));
@@ -51,20 +59,26 @@ async fn rate_limit(
     struct Count {
         count: i64,
     }
-    let taken: Option<Count> = cx
-        .db
-        .first(
-            "INSERT INTO rate_windows (key, window_start, count) VALUES (?1, ?2, 1) \
-             ON CONFLICT (key) DO UPDATE SET count = CASE WHEN window_start = ?2 THEN count + 1 ELSE 1 END, window_start = ?2 \
-             RETURNING count",
-            args![key, window_start],
-        )
-        .await?;
+    let mut batch = vec![cx.db.stmt(
+        "INSERT INTO rate_windows (key, window_start, count) VALUES (?1, ?2, 1) \
+         ON CONFLICT (key) DO UPDATE SET count = CASE WHEN window_start = ?2 THEN count + 1 ELSE 1 END, window_start = ?2 \
+         RETURNING count",
+        args![key, window_start],
+    )?];
+    if let Some(email) = email {
+        batch.extend(store::prior_statements(cx, email)?);
+    }
+    let mut rows = cx.db.read_batch(batch).await?.into_iter();
+    let taken = platform::db::rows::<Count>("rate_windows", rows.next().unwrap_or_default())?.pop();
+    let prior = email.map(|_| store::prior_from(&mut rows)).transpose()?;
     let count = taken.map_or(1, |c| c.count);
     if count > i64::from(config.rate_limit.max) {
-        Ok(Err((window_start + window_ms - cx.now_ms + 999) / 1000))
+        Ok((
+            Err((window_start + window_ms - cx.now_ms + 999) / 1000),
+            prior,
+        ))
     } else {
-        Ok(Ok(()))
+        Ok((Ok(()), prior))
     }
 }
 
@@ -200,9 +214,29 @@ pub async fn submit(cx: &Cx, mut req: Request) -> Result<Response> {
         )
         .await;
     }
-    if let Err(retry_after_seconds) =
-        rate_limit(cx, &form_id, &config, http::client_ip(&req).as_deref()).await?
-    {
+    let mut map = config.field_map.clone();
+    if let Some(hp) = &config.honeypot_field {
+        map.insert(hp.clone(), "ignore".into());
+    }
+    // Normalised first (no I/O), so the round trip that takes the rate-limit slot also reads
+    // what intake knows about the address; the refusals keep their order (429 before 422).
+    let normalised = normalise(&Submission {
+        fields: &fields,
+        field_map: &map,
+        default_lead_source: config.lead_source.as_deref(),
+        default_country: config.default_country.as_deref(),
+        received_at: cx.now_ms,
+    });
+    let email = normalised.as_ref().ok().map(|n| n.email.to_string());
+    let (slot, prior) = rate_limit(
+        cx,
+        &form_id,
+        &config,
+        http::client_ip(&req).as_deref(),
+        email.as_deref(),
+    )
+    .await?;
+    if let Err(retry_after_seconds) = slot {
         return refuse(
             cx,
             &form_id,
@@ -215,17 +249,7 @@ pub async fn submit(cx: &Cx, mut req: Request) -> Result<Response> {
         )
         .await;
     }
-    let mut map = config.field_map.clone();
-    if let Some(hp) = &config.honeypot_field {
-        map.insert(hp.clone(), "ignore".into());
-    }
-    let mut n = match normalise(&Submission {
-        fields: &fields,
-        field_map: &map,
-        default_lead_source: config.lead_source.as_deref(),
-        default_country: config.default_country.as_deref(),
-        received_at: cx.now_ms,
-    }) {
+    let mut n = match normalised {
         Ok(n) => n,
         Err(errors) => {
             return refuse(
@@ -257,21 +281,27 @@ pub async fn submit(cx: &Cx, mut req: Request) -> Result<Response> {
         subjects_admin: false,
         fault: None,
     };
-    let outcome = pipeline::accept(
+    let sub = NewSubmission {
+        kind: "form",
+        source_id: Some(&form_id),
+        content_type: Some(&media),
+        body: &raw,
+        headers: &headers,
+        normalised: &n,
+        extras: &extras,
+    };
+    let prior =
+        prior.ok_or_else(|| Error::internal("a normalised post was read without its address"))?;
+    // Counted as accepted in the batch that stores it: acknowledged and counted, or neither.
+    let outcome = pipeline::accept_known(
         cx,
-        NewSubmission {
-            kind: "form",
-            source_id: Some(&form_id),
-            content_type: Some(&media),
-            body: &raw,
-            headers: &headers,
-            normalised: &n,
-            extras: &extras,
-        },
+        std::slice::from_ref(&sub),
+        vec![prior],
+        vec![count_statement(cx, &form_id, "accepted")?],
         pipeline::injected_fault(cx, &req).as_ref(),
     )
-    .await?;
-    count(cx, &form_id, "accepted").await?;
+    .await?
+    .remove(0);
     if json_mode {
         let response = http::json(outcome.status_code(), &outcome.view())?;
         cors(&response, origin.as_deref())?;

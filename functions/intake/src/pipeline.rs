@@ -2,6 +2,7 @@
 //! Each step is idempotent, so the cron tick can re-run the whole pipeline for a submission whose
 //! first run failed or died midway until it completes.
 
+use revops::intake::lead::Lead;
 use revops::intake::normalize::Normalised;
 use revops::logging::Level;
 use revops::routes::{Method, Service};
@@ -62,18 +63,37 @@ pub async fn accept_all(
     extra: Vec<worker::D1PreparedStatement>,
     fault: Option<&Fault>,
 ) -> Result<Vec<Outcome>> {
+    // One read per address tells both whether the person was erased and what their lead is now,
+    // so the merge below starts from it instead of reading it again.
+    let mut priors = Vec::with_capacity(subs.len());
+    for s in subs {
+        priors.push(store::prior(cx, &s.normalised.email).await?);
+    }
+    accept_known(cx, subs, priors, extra, fault).await
+}
+
+/// [`accept_all`] with what the caller already read about each address (a form reads it in the
+/// round trip that takes its rate-limit slot).
+pub async fn accept_known(
+    cx: &Cx,
+    subs: &[NewSubmission<'_>],
+    priors: Vec<store::Prior>,
+    extra: Vec<worker::D1PreparedStatement>,
+    fault: Option<&Fault>,
+) -> Result<Vec<Outcome>> {
     // An erased person is not re-imported: their submissions are not even stored. Only a new
     // opt-in they confirm, or one sent by a subjects:admin key, brings them back
     // (`erasure::readmission`); a claimed opt-in gets them a link to confirm it.
     let mut admitted = Vec::with_capacity(subs.len());
-    for s in subs {
-        let erased = store::is_erased(cx, &s.normalised.email).await?;
+    let mut leads = Vec::with_capacity(subs.len());
+    for (s, prior) in subs.iter().zip(priors) {
         admitted.push(readmission(
-            erased,
+            prior.erased,
             s.extras.opts_in(),
             false,
             s.extras.subjects_admin,
         ));
+        leads.push(prior.lead);
     }
     let ids: Vec<String> = subs
         .iter()
@@ -81,14 +101,31 @@ pub async fn accept_all(
         .collect();
     let mut batch = extra;
     let stored = |r: &Readmission| matches!(r, Readmission::NotErased | Readmission::Readmit);
-    for ((id, s), admit) in ids.iter().zip(subs).zip(&admitted) {
+    // The first submission for an address is merged into its lead in the batch that stores it,
+    // from the lead read just before: one round trip instead of two. The merge's writes are
+    // guarded (the lead's version), so a concurrent writer only makes them no-ops: the
+    // submission is stored all the same, and the pipeline merges it again from a fresh read.
+    // Later submissions for the same address in one delivery merge after the earlier ones.
+    let mut seen = std::collections::BTreeSet::new();
+    let mut merges: Vec<Option<(store::Merge, usize)>> = Vec::with_capacity(subs.len());
+    for (((id, s), admit), lead) in ids.iter().zip(subs).zip(&admitted).zip(leads) {
+        let first = seen.insert(s.normalised.email.as_str());
+        let mut merge = None;
         if stored(admit) {
             batch.extend(store::insert_submission(cx, id, s, fault)?);
+            if first && fault.is_none_or(|f| f.step != "merge") {
+                let mut m = store::merge_statements(cx, &s.row(id)?, s.normalised, s.extras, lead)?;
+                // The lead write is the merge's first statement.
+                let at = batch.len();
+                batch.append(&mut m.statements);
+                merge = Some((m, at));
+            }
         }
+        merges.push(merge);
     }
-    cx.db.batch(batch).await?;
+    let changes = cx.db.batch(batch).await?;
     let mut outcomes = Vec::with_capacity(ids.len());
-    for ((id, s), admit) in ids.iter().zip(subs).zip(admitted) {
+    for (((id, s), admit), merge) in ids.iter().zip(subs).zip(admitted).zip(merges) {
         if admit == Readmission::ConfirmFirst {
             // Nothing stored: the consent handler answers with a link for them to confirm.
             let consent = confirm_readmission(cx, s).await?;
@@ -113,8 +150,11 @@ pub async fn accept_all(
             });
             continue;
         }
+        let merged = merge
+            .filter(|(_, at)| changes.get(*at) == Some(&1))
+            .map(|(m, _)| (m.lead, m.created));
         let fault = fault.map(|f| f.step.as_str());
-        outcomes.push(run_now(cx, id, s.normalised, s.extras, fault).await?);
+        outcomes.push(run_now(cx, id, s, fault, merged).await?);
     }
     Ok(outcomes)
 }
@@ -149,18 +189,19 @@ pub fn injected_fault(cx: &Cx, req: &worker::Request) -> Option<Fault> {
 async fn run_now(
     cx: &Cx,
     id: &str,
-    n: &Normalised,
-    extras: &Extras,
+    s: &NewSubmission<'_>,
     fault: Option<&str>,
+    merged: Option<(Lead, bool)>,
 ) -> Result<Outcome> {
-    let row = store::submission(cx, id)
-        .await?
-        .ok_or_else(|| Error::internal(format!("submission {id} was stored but cannot be read")))?;
-    match process(cx, &row, n, extras, fault).await {
-        Ok(outcome) => {
-            jobs::complete(&cx.db, PROCESS_JOB, id).await?;
-            Ok(outcome)
-        }
+    let row = s.row(id)?;
+    let (n, extras) = (s.normalised, s.extras);
+    let run = Run {
+        fault,
+        merged,
+        complete_job: true,
+    };
+    match process(cx, &row, n, extras, run).await {
+        Ok(outcome) => Ok(outcome),
         Err(e) => {
             let step = match &e {
                 Error::Problem(p) => p.to_string(),
@@ -205,7 +246,25 @@ pub async fn retry(cx: &Cx, submission_id: &str, extras: &Extras, attempt: u32) 
         .as_ref()
         .filter(|f| attempt <= f.attempts)
         .map(|f| f.step.as_str());
-    process(cx, &row, &n, extras, fault).await.map(|_| ())
+    let run = Run {
+        fault,
+        merged: None,
+        // The job runner completes the job when this returns.
+        complete_job: false,
+    };
+    process(cx, &row, &n, extras, run).await.map(|_| ())
+}
+
+/// How one run of the pipeline goes.
+struct Run<'a> {
+    /// The step to fail on purpose (tests).
+    fault: Option<&'a str>,
+    /// The lead the submission was merged into in the batch that stored it, and whether it
+    /// was created (`None`: the merge step still has to run).
+    merged: Option<(Lead, bool)>,
+    /// Complete the submission's job in the batch that marks it processed (the first run; a
+    /// retry's job is completed by the job runner).
+    complete_job: bool,
 }
 
 /// The steps, each skipped when already done.
@@ -214,10 +273,10 @@ async fn process(
     row: &SubmissionRow,
     n: &Normalised,
     extras: &Extras,
-    fault: Option<&str>,
+    run: Run<'_>,
 ) -> Result<Outcome> {
     let fail_at = |step: &str| -> Result<()> {
-        match fault {
+        match run.fault {
             Some(f) if f == step => Err(Error::internal(format!("injected fault at {step}"))),
             _ => Ok(()),
         }
@@ -231,11 +290,17 @@ async fn process(
         outcome.status = "discarded";
         return Ok(outcome);
     }
-    let lead_id = match &row.lead_id {
-        Some(id) => id.clone(),
-        None => {
-            fail_at("merge")?;
-            let (id, created) = store::merge_submission(cx, row, n, extras).await?;
+    // The lead as merged, passed on to scoring (and by it to routing) so neither reads it again.
+    let (lead_id, lead) = match (&row.lead_id, run.merged) {
+        (Some(id), _) => (id.clone(), None),
+        (None, merged) => {
+            let (lead, created) = match merged {
+                Some(merged) => merged,
+                None => {
+                    fail_at("merge")?;
+                    store::merge_submission(cx, row, n, extras).await?
+                }
+            };
             outcome.created = created;
             cx.log(
                 Level::Info,
@@ -244,33 +309,46 @@ async fn process(
                 } else {
                     "lead.merged"
                 },
-                json!({ "lead_id": id, "submission_id": row.id }),
+                json!({ "lead_id": lead.id, "submission_id": row.id }),
             );
-            id
+            (lead.id.clone(), Some(lead))
         }
     };
-    outcome.lead_id = Some(lead_id);
+    outcome.lead_id = Some(lead_id.clone());
     if extras.consent.is_some() && !matches!(row.status.as_str(), "consented" | "processed") {
         fail_at("consent")?;
         outcome.consent = apply_consent(cx, row, n, extras).await?;
         store::set_submission_status(cx, &row.id, "consented", None).await?;
     }
+    let mut done = Vec::new();
     if row.status != "processed" {
         fail_at("handoff")?;
-        outcome.handoff = hand_off(cx, outcome.lead_id.as_deref().unwrap_or_default()).await?;
-        store::set_submission_status(cx, &row.id, "processed", None).await?;
+        outcome.handoff = hand_off(cx, &lead_id, lead.as_ref()).await?;
+        done.push(store::submission_status_statement(
+            cx,
+            &row.id,
+            "processed",
+            None,
+        )?);
     }
+    if run.complete_job {
+        done.push(jobs::complete_statement(&cx.db, PROCESS_JOB, &row.id)?);
+    }
+    // The last step and the job's completion commit together.
+    cx.db.batch(done).await?;
     Ok(outcome)
 }
 
 /// Hands the lead to scoring, which scores it and, if it becomes an MQL, has routing assign it
-/// in the same request: the answer carries the score and the owner.
-pub async fn hand_off(cx: &Cx, lead_id: &str) -> Result<Value> {
+/// in the same request: the answer carries the score and the owner. `lead` is the lead as
+/// intake just wrote it, so scoring need not read it back.
+pub async fn hand_off(cx: &Cx, lead_id: &str, lead: Option<&Lead>) -> Result<Value> {
+    let body = lead.map(|l| json!({ "lead": l }));
     cx.call_ok(
         Service::Scoring,
         Method::Post,
         &format!("/internal/leads/{lead_id}/score"),
-        None,
+        body.as_ref(),
     )
     .await
 }

@@ -68,6 +68,64 @@ pub struct NewSubmission<'a> {
     pub extras: &'a Extras,
 }
 
+impl NewSubmission<'_> {
+    /// The row [`insert_submission`] stores for it under `id`: the pipeline goes on from this
+    /// instead of reading back what it just wrote.
+    pub fn row(&self, id: &str) -> Result<SubmissionRow> {
+        Ok(SubmissionRow {
+            id: id.to_string(),
+            kind: self.kind.to_string(),
+            source_id: self.source_id.map(str::to_string),
+            headers: self.headers.to_string(),
+            lead_id: None,
+            received_at: self.normalised.received_at,
+            normalised: Some(serde_json::to_string(self.normalised)?),
+            status: "received".into(),
+        })
+    }
+}
+
+/// What intake knows about an address before it stores a submission for it: whether the person
+/// was erased, and their lead (with its version) if they have one. One round trip.
+pub struct Prior {
+    pub erased: bool,
+    pub lead: Option<(Lead, i64)>,
+}
+
+pub async fn prior(cx: &Cx, email: &str) -> Result<Prior> {
+    let mut rows = cx
+        .db
+        .read_batch(prior_statements(cx, email)?)
+        .await?
+        .into_iter();
+    prior_from(&mut rows)
+}
+
+/// [`prior`]'s reads, to batch with another statement (a form's rate-limit window).
+pub fn prior_statements(cx: &Cx, email: &str) -> Result<Vec<D1PreparedStatement>> {
+    let key = cx
+        .var("SUBJECT_HASH_KEY")
+        .ok_or_else(|| Error::internal("SUBJECT_HASH_KEY is not set"))?;
+    let subject = revops::consent::subject_key(key.as_bytes(), email);
+    Ok(vec![
+        cx.db.stmt(
+            "SELECT 1 AS erased FROM erased_subjects WHERE subject = ?",
+            args![subject],
+        )?,
+        lead_by_email_statement(cx, email)?,
+    ])
+}
+
+/// [`Prior`] from the results of [`prior_statements`], in order.
+pub fn prior_from(rows: &mut impl Iterator<Item = Vec<Value>>) -> Result<Prior> {
+    let erased = !rows.next().unwrap_or_default().is_empty();
+    let lead = platform::db::rows::<LeadRow>("leads", rows.next().unwrap_or_default())?
+        .pop()
+        .map(|r| Ok::<_, Error>((serde_json::from_str(&r.data)?, r.version)))
+        .transpose()?;
+    Ok(Prior { erased, lead })
+}
+
 /// The statements that commit a submission and its claimed pipeline job (for one batch).
 pub fn insert_submission(
     cx: &Cx,
@@ -131,12 +189,22 @@ pub async fn set_submission_status(
     note: Option<&str>,
 ) -> Result<()> {
     cx.db
-        .run(
-            "UPDATE submissions SET status = ?, note = ? WHERE id = ?",
-            args![status, note, id],
-        )
+        .batch(vec![submission_status_statement(cx, id, status, note)?])
         .await?;
     Ok(())
+}
+
+/// [`set_submission_status`] as a statement, for the batch that stores the step's last write.
+pub fn submission_status_statement(
+    cx: &Cx,
+    id: &str,
+    status: &str,
+    note: Option<&str>,
+) -> Result<D1PreparedStatement> {
+    cx.db.stmt(
+        "UPDATE submissions SET status = ?, note = ? WHERE id = ?",
+        args![status, note, id],
+    )
 }
 
 #[derive(Deserialize)]
@@ -145,15 +213,21 @@ struct LeadRow {
     version: i64,
 }
 
+fn lead_by_email_statement(cx: &Cx, email: &str) -> Result<D1PreparedStatement> {
+    cx.db.stmt(
+        "SELECT data, version FROM leads WHERE email = ?",
+        args![email],
+    )
+}
+
 pub async fn lead_by_email(cx: &Cx, email: &str) -> Result<Option<(Lead, i64)>> {
-    let row: Option<LeadRow> = cx
+    let rows = cx
         .db
-        .first(
-            "SELECT data, version FROM leads WHERE email = ?",
-            args![email],
-        )
+        .read_batch(vec![lead_by_email_statement(cx, email)?])
         .await?;
-    row.map(|r| Ok((serde_json::from_str(&r.data)?, r.version)))
+    platform::db::rows::<LeadRow>("leads", rows.into_iter().next().unwrap_or_default())?
+        .pop()
+        .map(|r| Ok((serde_json::from_str(&r.data)?, r.version)))
         .transpose()
 }
 
@@ -180,74 +254,100 @@ fn insert_submission_activity(
     )
 }
 
-/// Merges a stored submission into the lead for its email, creating the lead if there is none.
-/// The lead write and the submission's `merged` mark commit together or not at all; a concurrent
-/// writer of the same lead makes the version check fail and this retries on the fresh lead, so
-/// two simultaneous first submissions for one email still make exactly one lead.
+/// Merges a stored submission into the lead for its email, creating the lead if there is none,
+/// and returns the lead as written. The lead write and the submission's `merged` mark commit
+/// together or not at all; a concurrent writer of the same lead makes the version check fail and
+/// this retries on the fresh lead, so two simultaneous first submissions for one email still
+/// make exactly one lead.
 pub async fn merge_submission(
     cx: &Cx,
     sub: &SubmissionRow,
     n: &Normalised,
     extras: &Extras,
-) -> Result<(String, bool)> {
+) -> Result<(Lead, bool)> {
     for _ in 0..8 {
-        let (lead, created, write) = match lead_by_email(cx, &n.email).await? {
-            None => {
-                let lead = Lead::new(ids::new_id(prefix::LEAD, platform::cx::random_bytes()), n);
-                let stmt = cx.db.stmt(
-                    "INSERT INTO leads (id, email, company_domain, lead_source, data, version, last_submission, created_at, updated_at) \
-                     VALUES (?, ?, ?, ?, ?, 1, ?, ?, ?) ON CONFLICT (email) DO NOTHING",
-                    args![
-                        &lead.id,
-                        &lead.email,
-                        lead.company_domain.as_deref(),
-                        lead.lead_source.as_deref(),
-                        serde_json::to_string(&lead)?,
-                        &sub.id,
-                        lead.created_at,
-                        lead.updated_at,
-                    ],
-                )?;
-                (lead, true, stmt)
-            }
-            Some((mut lead, version)) => {
-                lead.merge(n);
-                let stmt = cx.db.stmt(
-                    "UPDATE leads SET data = ?, company_domain = ?, lead_source = ?, updated_at = ?, version = version + 1, last_submission = ? \
-                     WHERE id = ? AND version = ?",
-                    args![
-                        serde_json::to_string(&lead)?,
-                        lead.company_domain.as_deref(),
-                        lead.lead_source.as_deref(),
-                        lead.updated_at,
-                        &sub.id,
-                        &lead.id,
-                        version,
-                    ],
-                )?;
-                (lead, false, stmt)
-            }
-        };
-        let mut batch = vec![
-            write,
-            cx.db.stmt(
-                "UPDATE submissions SET status = 'merged', lead_id = ? WHERE id = ? \
-                 AND EXISTS (SELECT 1 FROM leads WHERE id = ? AND last_submission = ?)",
-                args![&lead.id, &sub.id, &lead.id, &sub.id],
-            )?,
-        ];
-        if let Some(kind) = &extras.activity {
-            batch.push(insert_submission_activity(cx, &lead.id, kind, sub)?);
-        }
-        let changes = cx.db.batch(batch).await?;
+        let current = lead_by_email(cx, &n.email).await?;
+        let merge = merge_statements(cx, sub, n, extras, current)?;
+        let changes = cx.db.batch(merge.statements).await?;
         if changes.first() == Some(&1) {
-            return Ok((lead.id, created));
+            return Ok((merge.lead, merge.created));
         }
     }
     Err(Error::internal(format!(
         "lead for submission {} stayed contended",
         sub.id
     )))
+}
+
+/// One attempt at merging a submission into `current` (the lead for its email as last read,
+/// with its version): the lead as it will be, and the statements, whose first (the lead write)
+/// changes one row only if nobody wrote the lead since it was read.
+pub struct Merge {
+    pub lead: Lead,
+    pub created: bool,
+    pub statements: Vec<D1PreparedStatement>,
+}
+
+pub fn merge_statements(
+    cx: &Cx,
+    sub: &SubmissionRow,
+    n: &Normalised,
+    extras: &Extras,
+    current: Option<(Lead, i64)>,
+) -> Result<Merge> {
+    let (lead, created, write) = match current {
+        None => {
+            let lead = Lead::new(ids::new_id(prefix::LEAD, platform::cx::random_bytes()), n);
+            let stmt = cx.db.stmt(
+                "INSERT INTO leads (id, email, company_domain, lead_source, data, version, last_submission, created_at, updated_at) \
+                 VALUES (?, ?, ?, ?, ?, 1, ?, ?, ?) ON CONFLICT (email) DO NOTHING",
+                args![
+                    &lead.id,
+                    &lead.email,
+                    lead.company_domain.as_deref(),
+                    lead.lead_source.as_deref(),
+                    serde_json::to_string(&lead)?,
+                    &sub.id,
+                    lead.created_at,
+                    lead.updated_at,
+                ],
+            )?;
+            (lead, true, stmt)
+        }
+        Some((mut lead, version)) => {
+            lead.merge(n);
+            let stmt = cx.db.stmt(
+                "UPDATE leads SET data = ?, company_domain = ?, lead_source = ?, updated_at = ?, version = version + 1, last_submission = ? \
+                 WHERE id = ? AND version = ?",
+                args![
+                    serde_json::to_string(&lead)?,
+                    lead.company_domain.as_deref(),
+                    lead.lead_source.as_deref(),
+                    lead.updated_at,
+                    &sub.id,
+                    &lead.id,
+                    version,
+                ],
+            )?;
+            (lead, false, stmt)
+        }
+    };
+    let mut statements = vec![
+        write,
+        cx.db.stmt(
+            "UPDATE submissions SET status = 'merged', lead_id = ? WHERE id = ? \
+             AND EXISTS (SELECT 1 FROM leads WHERE id = ? AND last_submission = ?)",
+            args![&lead.id, &sub.id, &lead.id, &sub.id],
+        )?,
+    ];
+    if let Some(kind) = &extras.activity {
+        statements.push(insert_submission_activity(cx, &lead.id, kind, sub)?);
+    }
+    Ok(Merge {
+        lead,
+        created,
+        statements,
+    })
 }
 
 /// The submissions that made up a lead, newest first.

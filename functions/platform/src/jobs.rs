@@ -112,12 +112,17 @@ pub fn enqueue_if(
 }
 
 pub async fn complete(db: &Db, kind: &str, subject: &str) -> Result<()> {
-    db.run(
+    db.batch(vec![complete_statement(db, kind, subject)?])
+        .await?;
+    Ok(())
+}
+
+/// [`complete`] as a statement, for the batch that stores the work's last step.
+pub fn complete_statement(db: &Db, kind: &str, subject: &str) -> Result<D1PreparedStatement> {
+    db.stmt(
         "DELETE FROM jobs WHERE kind = ? AND subject = ?",
         args![kind, subject],
     )
-    .await?;
-    Ok(())
 }
 
 /// Records a failed attempt: schedules the next one, or parks the job as dead.

@@ -7,6 +7,7 @@ use revops::logging::Level;
 use revops::problem::{FieldError, Problem, ProblemKind};
 use revops::routing::decide::{self, Decision, Inputs, NeedSlot, Owner};
 use revops::routing::roster::Rep;
+use revops::scoring::condition::RoutingFacts;
 use revops::time::rfc3339;
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -33,6 +34,9 @@ pub struct Why<'a> {
     /// Act only while this assignment is the lead's current one (an SLA reassignment that is
     /// retried must not move the lead twice).
     pub only_if_current: Option<&'a str>,
+    /// The lead and its scores as the caller just wrote them (scoring's MQL hand-off), so the
+    /// decision need not read them again.
+    pub given: Option<(&'a Lead, &'a RoutingFacts)>,
 }
 
 pub fn webhook_data(lead: &Lead, a: &NewAssignment, previous: Option<&AssignmentRow>) -> Value {
@@ -56,8 +60,16 @@ pub fn webhook_data(lead: &Lead, a: &NewAssignment, previous: Option<&Assignment
 /// Routes a lead through the active rules and stores the assignment. Returns the assignment's
 /// view and whether a new one was made (`false`: the lead already had an owner).
 pub async fn route_lead(cx: &Cx, lead_id: &str, why: Why<'_>) -> Result<(Value, bool)> {
-    let lead = store::lead(cx, lead_id).await?;
-    let existing = store::current(cx, lead_id).await?;
+    let (version, config) = store::active(cx).await?;
+    let store::DecisionReads {
+        lead,
+        current: existing,
+        scores,
+        account,
+        reps,
+        teams,
+        loads,
+    } = store::decision_reads(cx, &config, lead_id, why.given).await?;
     if let Some(expected) = why.only_if_current {
         if existing.as_ref().map(|r| r.id.as_str()) != Some(expected) {
             let view = existing
@@ -73,11 +85,6 @@ pub async fn route_lead(cx: &Cx, lead_id: &str, why: Why<'_>) -> Result<(Value, 
     if let (Some(row), false, true) = (&existing, why.force, open) {
         return Ok((row.view(None), false));
     }
-    let (version, config) = store::active(cx).await?;
-    let scores = store::scores(cx, lead_id).await?;
-    let account = store::account(cx, &lead).await?;
-    let reps = store::reps(cx).await?;
-    let teams = store::teams(cx).await?;
     let facts = store::facts(&lead, &scores, account.as_ref());
     let owner = account.as_ref().and_then(|a| a.owner.as_deref());
     let considered: HashMap<String, Rep> = config
@@ -90,8 +97,14 @@ pub async fn route_lead(cx: &Cx, lead_id: &str, why: Why<'_>) -> Result<(Value, 
     // Reps whose capacity guard refused this lead: each attempt skips one more, so the decision
     // moves to the next eligible candidate and, at worst, to the fallback — never over capacity.
     let mut lost_race: Vec<String> = Vec::new();
+    // The first attempt decides on the loads read with everything else; a retry (a lost race)
+    // reads the considered reps' loads afresh.
+    let mut first_loads = Some(loads);
     for _ in 0..ATTEMPTS {
-        let loads = store::loads(cx, &considered, cx.now_ms).await?;
+        let loads = match first_loads.take() {
+            Some(loads) => loads,
+            None => store::loads(cx, &considered, cx.now_ms).await?,
+        };
         let slots = HashMap::new();
         let inputs = |slots| Inputs {
             config: &config,
@@ -153,10 +166,7 @@ pub async fn route_lead(cx: &Cx, lead_id: &str, why: Why<'_>) -> Result<(Value, 
                 "routing.assigned",
                 json!({ "lead_id": lead_id, "assignment_id": a.id, "owner": decision.explanation["outcome"]["owner"], "via": a.via, "rule": a.rule, "reason": why.reason }),
             );
-            let row = store::current(cx, lead_id)
-                .await?
-                .ok_or_else(|| Error::internal("the assignment vanished"))?;
-            return Ok((row.view(Some(&reps)), true));
+            return Ok((a.row(cx).view(Some(&reps)), true));
         }
         // The guard refused: either someone else changed the lead's owner, or the rep filled up.
         let now_current = store::current(cx, lead_id).await?;
@@ -205,6 +215,9 @@ struct HandOff {
     only_if_current: Option<String>,
     /// The cron tick's time: the decision (availability, hours) happens then.
     at: Option<i64>,
+    /// Scoring's MQL hand-off: the lead and its scores as just written (both or neither).
+    lead: Option<Lead>,
+    scores: Option<RoutingFacts>,
 }
 
 /// `POST /v1/leads/{id}/route` (and the internal hand-off from scoring and SLA).
@@ -239,6 +252,10 @@ pub async fn route(mut cx: Cx, mut req: Request, internal: bool) -> Result<Respo
             exclude: body.exclude.as_deref(),
             ended_reason,
             only_if_current: body.only_if_current.as_deref(),
+            given: match (&body.lead, &body.scores) {
+                (Some(lead), Some(scores)) if lead.id == id => Some((lead, scores)),
+                _ => None,
+            },
         },
     )
     .await?;

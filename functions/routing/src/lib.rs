@@ -109,6 +109,7 @@ async fn run_tick(cx: &Cx, now: i64) -> Result<tick::Done> {
             exclude: None,
             ended_reason: "rerouted",
             only_if_current: None,
+            given: None,
         };
         match api::route_lead(cx, &o.lead_id, why).await {
             Ok((view, _)) => swept.push(json!({ "lead_id": o.lead_id, "owner": view["owner"] })),

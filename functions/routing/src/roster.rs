@@ -206,6 +206,7 @@ pub async fn reroute_rep(cx: &Cx, rep_id: &str, handover: Handover) -> Result<Va
             exclude: Some(rep_id),
             ended_reason,
             only_if_current: None,
+            given: None,
         };
         match api::route_lead(cx, &row.lead_id, why).await {
             Ok((view, _)) => moved.push(json!({ "lead_id": row.lead_id, "from_assignment": row.id, "owner": view["owner"] })),

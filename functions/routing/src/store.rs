@@ -25,17 +25,116 @@ pub async fn active(cx: &Cx) -> Result<(i64, Config)> {
     Ok((version, config))
 }
 
-pub async fn lead(cx: &Cx, id: &str) -> Result<Lead> {
-    #[derive(Deserialize)]
-    struct Row {
-        data: String,
-    }
-    let row: Row = cx
-        .db
-        .first("SELECT data FROM leads WHERE id = ?", args![id])
-        .await?
-        .ok_or_else(|| Error::Problem(Problem::not_found(format!("lead {id}"))))?;
+const LEAD: &str = "SELECT data FROM leads WHERE id = ?";
+
+#[derive(Deserialize)]
+struct LeadRow {
+    data: String,
+}
+
+fn lead_from(id: &str, row: Option<LeadRow>) -> Result<Lead> {
+    let row = row.ok_or_else(|| Error::Problem(Problem::not_found(format!("lead {id}"))))?;
     Ok(serde_json::from_str(&row.data)?)
+}
+
+pub async fn lead(cx: &Cx, id: &str) -> Result<Lead> {
+    lead_from(id, cx.db.first(LEAD, args![id]).await?)
+}
+
+/// Everything a routing decision reads.
+pub struct DecisionReads {
+    pub lead: Lead,
+    pub current: Option<AssignmentRow>,
+    pub scores: RoutingFacts,
+    pub account: Option<Account>,
+    pub reps: HashMap<String, Rep>,
+    pub teams: HashMap<String, Team>,
+    /// The loads of every rep the decision may consider (and perhaps a few more).
+    pub loads: HashMap<String, Load>,
+}
+
+/// Reads what a decision for `lead_id` under `config` needs: in one round trip when the caller
+/// passed the lead and its scores (scoring's MQL hand-off: both were just written), in two
+/// otherwise (the lead first: the account and its owner's load follow from its domains).
+pub async fn decision_reads(
+    cx: &Cx,
+    config: &Config,
+    lead_id: &str,
+    given: Option<(&Lead, &RoutingFacts)>,
+) -> Result<DecisionReads> {
+    let (direct, named_teams) = config.references();
+    let mut reads = vec![
+        current_statement(cx, lead_id)?,
+        cx.db.stmt(REPS, args![])?,
+        cx.db.stmt(TEAMS, args![])?,
+    ];
+    let lead_reads = |lead: &Lead| -> Result<(Vec<String>, Vec<worker::D1PreparedStatement>)> {
+        let domains = routing::account_domains(lead.company_domain.as_deref(), &lead.email);
+        let mut reads = Vec::from(loads_statements(
+            cx,
+            &direct,
+            &named_teams,
+            &domains,
+            cx.now_ms,
+        )?);
+        reads.extend(account_statement(cx, &domains)?);
+        Ok((domains, reads))
+    };
+    let given_domains = match given {
+        Some((lead, _)) => {
+            let (domains, more) = lead_reads(lead)?;
+            reads.extend(more);
+            Some(domains)
+        }
+        None => {
+            reads.push(cx.db.stmt(SCORES, args![lead_id])?);
+            reads.push(cx.db.stmt(LEAD, args![lead_id])?);
+            None
+        }
+    };
+    let mut results = cx.db.read_batch(reads).await?.into_iter();
+    let current =
+        platform::db::rows::<AssignmentRow>("assignments", results.next().unwrap_or_default())?
+            .pop();
+    let reps = reps_from(platform::db::rows(
+        "reps",
+        results.next().unwrap_or_default(),
+    )?)?;
+    let teams = teams_from(platform::db::rows(
+        "teams",
+        results.next().unwrap_or_default(),
+    )?)?;
+    let (lead, scores, domains, mut results) = match (given, given_domains) {
+        (Some((lead, scores)), Some(domains)) => (lead.clone(), scores.clone(), domains, results),
+        _ => {
+            let scores = scores_from(
+                platform::db::rows("lead_scores", results.next().unwrap_or_default())?.pop(),
+            );
+            let lead = lead_from(
+                lead_id,
+                platform::db::rows("leads", results.next().unwrap_or_default())?.pop(),
+            )?;
+            let (domains, more) = lead_reads(&lead)?;
+            let results = cx.db.read_batch(more).await?.into_iter();
+            (lead, scores, domains, results)
+        }
+    };
+    let open = platform::db::rows::<OpenRow>("assignments", results.next().unwrap_or_default())?;
+    let days = platform::db::rows::<DayRow>("assignments", results.next().unwrap_or_default())?;
+    let account_rows = if domains.is_empty() {
+        Vec::new()
+    } else {
+        platform::db::rows::<AccountRow>("accounts", results.next().unwrap_or_default())?
+    };
+    Ok(DecisionReads {
+        loads: loads_from(open, days, &reps, cx.now_ms),
+        account: account_from(&domains, account_rows),
+        lead,
+        current,
+        scores,
+        reps,
+        teams,
+    })
 }
 
 /// What explains a lead that was never routed: its score row (scoring's, read-only here), the
@@ -100,31 +199,26 @@ pub async fn unrouted(cx: &Cx, id: &str) -> Result<revops::routing::unrouted::Un
     })
 }
 
+const SCORES: &str = "SELECT fit, engagement, total, stage FROM lead_scores WHERE lead_id = ?";
+
+#[derive(Deserialize)]
+struct ScoreRow {
+    fit: f64,
+    engagement: f64,
+    total: f64,
+    stage: String,
+}
+
 /// The lead's score and stage, as routing conditions see them.
-pub async fn scores(cx: &Cx, id: &str) -> Result<RoutingFacts> {
-    #[derive(Deserialize)]
-    struct Row {
-        fit: f64,
-        engagement: f64,
-        total: f64,
-        stage: String,
-    }
-    let row: Option<Row> = cx
-        .db
-        .first(
-            "SELECT fit, engagement, total, stage FROM lead_scores WHERE lead_id = ?",
-            args![id],
-        )
-        .await?;
-    Ok(row
-        .map(|r| RoutingFacts {
-            score: Some(r.total),
-            fit_score: Some(r.fit),
-            engagement_score: Some(r.engagement),
-            stage: Some(r.stage),
-            segment: None,
-        })
-        .unwrap_or_default())
+fn scores_from(row: Option<ScoreRow>) -> RoutingFacts {
+    row.map(|r| RoutingFacts {
+        score: Some(r.total),
+        fit_score: Some(r.fit),
+        engagement_score: Some(r.engagement),
+        stage: Some(r.stage),
+        segment: None,
+    })
+    .unwrap_or_default()
 }
 
 /// What routing conditions see: the lead, its scores, and whether it is an existing customer
@@ -138,31 +232,33 @@ pub fn facts<'a>(lead: &'a Lead, scores: &'a RoutingFacts, account: Option<&Acco
     }
 }
 
-/// The account the lead's company matches, most specific domain first.
-pub async fn account(cx: &Cx, lead: &Lead) -> Result<Option<Account>> {
-    let domains = routing::account_domains(lead.company_domain.as_deref(), &lead.email);
+#[derive(Deserialize)]
+struct AccountRow {
+    domain: String,
+    id: String,
+    name: String,
+    owner_rep_id: Option<String>,
+    customer: i64,
+}
+
+/// The accounts on these domains (`None` when there are none to look up).
+fn account_statement(cx: &Cx, domains: &[String]) -> Result<Option<worker::D1PreparedStatement>> {
     if domains.is_empty() {
         return Ok(None);
     }
-    #[derive(Deserialize)]
-    struct Row {
-        domain: String,
-        id: String,
-        name: String,
-        owner_rep_id: Option<String>,
-        customer: i64,
-    }
     let marks = vec!["?"; domains.len()].join(", ");
-    let rows: Vec<Row> = cx
-        .db
-        .all(
+    cx.db
+        .stmt(
             &format!(
                 "SELECT d.domain AS domain, a.id AS id, a.name AS name, a.owner_rep_id AS owner_rep_id, a.customer AS customer \
                  FROM account_domains d JOIN accounts a ON a.id = d.account_id WHERE d.domain IN ({marks})"
             ),
             domains.iter().map(Arg::from).collect(),
         )
-        .await?;
+        .map(Some)
+}
+
+fn account_from(domains: &[String], rows: Vec<AccountRow>) -> Option<Account> {
     let accounts: Vec<Account> = rows
         .into_iter()
         .map(|r| Account {
@@ -173,7 +269,20 @@ pub async fn account(cx: &Cx, lead: &Lead) -> Result<Option<Account>> {
             customer: r.customer == 1,
         })
         .collect();
-    Ok(routing::matching_account(&domains, &accounts).cloned())
+    routing::matching_account(domains, &accounts).cloned()
+}
+
+/// The account the lead's company matches, most specific domain first.
+pub async fn account(cx: &Cx, lead: &Lead) -> Result<Option<Account>> {
+    let domains = routing::account_domains(lead.company_domain.as_deref(), &lead.email);
+    let Some(stmt) = account_statement(cx, &domains)? else {
+        return Ok(None);
+    };
+    let rows = cx.db.read_batch(vec![stmt]).await?;
+    Ok(account_from(
+        &domains,
+        platform::db::rows("accounts", rows.into_iter().next().unwrap_or_default())?,
+    ))
 }
 
 #[derive(Deserialize)]
@@ -182,8 +291,14 @@ struct DocRow {
     doc: String,
 }
 
+const REPS: &str = "SELECT id, doc FROM reps";
+const TEAMS: &str = "SELECT id, doc FROM teams";
+
 pub async fn reps(cx: &Cx) -> Result<HashMap<String, Rep>> {
-    let rows: Vec<DocRow> = cx.db.all("SELECT id, doc FROM reps", args![]).await?;
+    reps_from(cx.db.all(REPS, args![]).await?)
+}
+
+fn reps_from(rows: Vec<DocRow>) -> Result<HashMap<String, Rep>> {
     rows.into_iter()
         .map(|r| {
             let doc: Value = serde_json::from_str(&r.doc)?;
@@ -195,7 +310,10 @@ pub async fn reps(cx: &Cx) -> Result<HashMap<String, Rep>> {
 }
 
 pub async fn teams(cx: &Cx) -> Result<HashMap<String, Team>> {
-    let rows: Vec<DocRow> = cx.db.all("SELECT id, doc FROM teams", args![]).await?;
+    teams_from(cx.db.all(TEAMS, args![]).await?)
+}
+
+fn teams_from(rows: Vec<DocRow>) -> Result<HashMap<String, Team>> {
     rows.into_iter()
         .map(|r| {
             let doc: Value = serde_json::from_str(&r.doc)?;
@@ -206,49 +324,59 @@ pub async fn teams(cx: &Cx) -> Result<HashMap<String, Team>> {
         .collect()
 }
 
-/// The given reps' open leads and leads received today (their local day), read through the
+/// The reps whose loads a decision reads, as a CTE over three JSON arrays: ?1 reps by id, ?2
+/// teams whose members count, ?3 domains whose accounts' owners count. Lists travel as one JSON
+/// parameter each (`json_each`), so no list meets D1's 100-parameter limit.
+const CONSIDERED: &str = "WITH considered(rep_id) AS ( \
+     SELECT value FROM json_each(?1) \
+     UNION SELECT json_extract(m.value, '$.rep') FROM teams t, json_each(t.doc, '$.members') m \
+       WHERE t.id IN (SELECT value FROM json_each(?2)) \
+     UNION SELECT a.owner_rep_id FROM account_domains d JOIN accounts a ON a.id = d.account_id \
+       WHERE d.domain IN (SELECT value FROM json_each(?3)) AND a.owner_rep_id IS NOT NULL) ";
+
+#[derive(Deserialize)]
+struct OpenRow {
+    rep_id: String,
+    n: u32,
+}
+
+#[derive(Deserialize)]
+struct DayRow {
+    rep_id: String,
+    rep_day: Option<String>,
+    n: u32,
+}
+
+/// Open leads and leads received in the last 50 hours of the considered reps, read through the
 /// (rep_id, …) indexes: the cost follows these reps' loads, not the size of the history.
-pub async fn loads(
+fn loads_statements(
     cx: &Cx,
+    reps: &[String],
+    teams: &[String],
+    domains: &[String],
+    now: i64,
+) -> Result<[worker::D1PreparedStatement; 2]> {
+    let list = |items: &[String]| Arg::Text(json!(items).to_string());
+    Ok([
+        cx.db.stmt(
+            &format!("{CONSIDERED}SELECT rep_id, COUNT(*) AS n FROM assignments WHERE rep_id IN (SELECT rep_id FROM considered) AND current = 1 AND status = 'open' GROUP BY rep_id"),
+            vec![list(reps), list(teams), list(domains)],
+        )?,
+        cx.db.stmt(
+            &format!("{CONSIDERED}SELECT rep_id, rep_day, COUNT(*) AS n FROM assignments WHERE rep_id IN (SELECT rep_id FROM considered) AND assigned_at >= ?4 GROUP BY rep_id, rep_day"),
+            vec![list(reps), list(teams), list(domains), Arg::Int(now - 50 * HOUR)],
+        )?,
+    ])
+}
+
+/// Each rep's load from [`loads_statements`]' rows: open leads, and leads received on the rep's
+/// own local today.
+fn loads_from(
+    open: Vec<OpenRow>,
+    days: Vec<DayRow>,
     reps: &HashMap<String, Rep>,
     now: i64,
-) -> Result<HashMap<String, Load>> {
-    #[derive(Deserialize)]
-    struct Open {
-        rep_id: String,
-        n: u32,
-    }
-    #[derive(Deserialize)]
-    struct Day {
-        rep_id: String,
-        rep_day: Option<String>,
-        n: u32,
-    }
-    let ids: Vec<&String> = reps.keys().collect();
-    let mut open: Vec<Open> = Vec::new();
-    let mut days: Vec<Day> = Vec::new();
-    for chunk in ids.chunks(90) {
-        let marks = vec!["?"; chunk.len()].join(", ");
-        let list: Vec<Arg> = chunk.iter().map(|id| Arg::from(*id)).collect();
-        open.extend(
-            cx.db
-                .all::<Open>(
-                    &format!("SELECT rep_id, COUNT(*) AS n FROM assignments WHERE rep_id IN ({marks}) AND current = 1 AND status = 'open' GROUP BY rep_id"),
-                    list.clone(),
-                )
-                .await?,
-        );
-        let mut with_since = list;
-        with_since.push(Arg::Int(now - 50 * HOUR));
-        days.extend(
-            cx.db
-                .all::<Day>(
-                    &format!("SELECT rep_id, rep_day, COUNT(*) AS n FROM assignments WHERE rep_id IN ({marks}) AND assigned_at >= ? GROUP BY rep_id, rep_day"),
-                    with_since,
-                )
-                .await?,
-        );
-    }
+) -> HashMap<String, Load> {
     let mut out: HashMap<String, Load> = HashMap::new();
     for o in open {
         out.entry(o.rep_id).or_default().open = o.n;
@@ -260,7 +388,21 @@ pub async fn loads(
             }
         }
     }
-    Ok(out)
+    out
+}
+
+/// The given reps' loads (one round trip).
+pub async fn loads(
+    cx: &Cx,
+    reps: &HashMap<String, Rep>,
+    now: i64,
+) -> Result<HashMap<String, Load>> {
+    let ids: Vec<String> = reps.keys().cloned().collect();
+    let reads = loads_statements(cx, &ids, &[], &[], now)?;
+    let mut rows = cx.db.read_batch(reads.into()).await?.into_iter();
+    let open = platform::db::rows("assignments", rows.next().unwrap_or_default())?;
+    let days = platform::db::rows("assignments", rows.next().unwrap_or_default())?;
+    Ok(loads_from(open, days, reps, now))
 }
 
 /// Draws the team's next round-robin position (0-based): one atomic UPSERT … RETURNING, so
@@ -343,15 +485,23 @@ impl AssignmentRow {
     }
 }
 
+fn current_statement(cx: &Cx, lead_id: &str) -> Result<worker::D1PreparedStatement> {
+    cx.db.stmt(
+        &format!("SELECT {ASSIGNMENT_COLUMNS} FROM assignments WHERE lead_id = ? AND current = 1"),
+        args![lead_id],
+    )
+}
+
 pub async fn current(cx: &Cx, lead_id: &str) -> Result<Option<AssignmentRow>> {
-    cx.db
-        .first(
-            &format!(
-                "SELECT {ASSIGNMENT_COLUMNS} FROM assignments WHERE lead_id = ? AND current = 1"
-            ),
-            args![lead_id],
-        )
-        .await
+    let rows = cx
+        .db
+        .read_batch(vec![current_statement(cx, lead_id)?])
+        .await?;
+    Ok(platform::db::rows::<AssignmentRow>(
+        "assignments",
+        rows.into_iter().next().unwrap_or_default(),
+    )?
+    .pop())
 }
 
 pub async fn history(cx: &Cx, lead_id: &str) -> Result<Vec<AssignmentRow>> {
@@ -383,6 +533,32 @@ pub struct NewAssignment<'a> {
     /// Capacity races this routing lost before this assignment (counted in the stats).
     pub races_lost: usize,
     pub ended_reason: &'a str,
+}
+
+impl NewAssignment<'_> {
+    /// The row [`write`] stores when its guard lets it through, as the lead's current
+    /// assignment: the answer is built from it instead of reading it back.
+    pub fn row(&self, cx: &Cx) -> AssignmentRow {
+        AssignmentRow {
+            id: self.id.clone(),
+            lead_id: self.lead_id.to_string(),
+            rep_id: self.rep.map(|r| r.id.clone()),
+            queue: self.queue.clone(),
+            team_id: self.team.clone(),
+            rule_id: self.rule.clone(),
+            via: self.via.to_string(),
+            reason: self.reason.to_string(),
+            fallback_reason: self.fallback_reason.map(str::to_string),
+            config_version: self.config_version,
+            explanation: self.explanation.to_string(),
+            assigned_at: cx.now_ms,
+            assigned_by: cx.actor(),
+            current: 1,
+            status: "open".into(),
+            ended_at: None,
+            ended_reason: None,
+        }
+    }
 }
 
 /// Writes an assignment in one atomic batch: the new row (only if the lead's ownership is still

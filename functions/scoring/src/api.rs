@@ -32,9 +32,24 @@ async fn one(cx: &Cx, id: &str) -> Result<LeadData> {
 /// Scores a lead with the active model and stores the result; returns the view and whether the
 /// lead just became an MQL.
 pub async fn rescore(cx: &Cx, id: &str) -> Result<(Value, bool)> {
+    rescore_given(cx, id, None)
+        .await
+        .map(|(view, mql, _)| (view, mql))
+}
+
+/// [`rescore`], starting from the lead as its owner intake passed it (`None`: read it), and
+/// returning the lead too, for routing.
+async fn rescore_given(cx: &Cx, id: &str, mut given: Option<Lead>) -> Result<(Value, bool, Lead)> {
     let (version, model) = store::active(cx).await?;
     for _ in 0..5 {
-        let data = one(cx, id).await?;
+        // A retry after a concurrent writer reads everything afresh.
+        let data = match given.take() {
+            Some(lead) => store::load_for(cx, vec![lead], cx.now_ms)
+                .await?
+                .pop()
+                .ok_or_else(|| not_found(id))?,
+            None => one(cx, id).await?,
+        };
         let score = data.score(&model, cx.now_ms);
         let stage = next_stage(&model, data.stage(), score.total);
         let since = data.current.as_ref().and_then(|c| c.engagement_since);
@@ -60,6 +75,7 @@ pub async fn rescore(cx: &Cx, id: &str) -> Result<(Value, bool)> {
                     "transition": transition,
                 }),
                 became_mql,
+                data.lead,
             ));
         }
     }
@@ -68,21 +84,50 @@ pub async fn rescore(cx: &Cx, id: &str) -> Result<(Value, bool)> {
     )))
 }
 
+/// The internal hand-off's body: the lead as intake just wrote it (absent: read it).
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct HandOff {
+    lead: Option<Lead>,
+}
+
 /// `POST /internal/leads/{id}/score`: intake's hand-off after a submission or an activity. A lead
-/// that becomes an MQL goes on to routing in the same request.
-pub async fn score_lead(cx: &Cx) -> Result<Response> {
+/// that becomes an MQL goes on to routing in the same request, with the lead and its score.
+pub async fn score_lead(cx: &Cx, mut req: Request) -> Result<Response> {
     let id = cx.param("lead_id").to_string();
-    let (mut view, became_mql) = rescore(cx, &id).await?;
+    let body: HandOff = http::optional_json_body(&mut req, 256 * 1024).await?;
+    if body.lead.as_ref().is_some_and(|l| l.id != id) {
+        return Err(Error::internal(format!(
+            "the hand-off of {id} carried another lead"
+        )));
+    }
+    let (mut view, became_mql, lead) = rescore_given(cx, &id, body.lead).await?;
     if became_mql {
-        view["owner"] = route(cx, &id).await;
+        let facts = revops::scoring::condition::RoutingFacts {
+            score: view["score"]["total"].as_f64(),
+            fit_score: view["score"]["fit"].as_f64(),
+            engagement_score: view["score"]["engagement"].as_f64(),
+            stage: view["stage"].as_str().map(str::to_string),
+            segment: None,
+        };
+        view["owner"] = route(cx, &id, Some((&lead, &facts))).await;
     }
     http::json(200, &view)
 }
 
-/// Hands a new MQL to routing. A failure is logged and left to routing's own retry (its sweep
+/// Hands a new MQL to routing, with the lead and the score just stored when the caller has them
+/// (routing then reads neither). A failure is logged and left to routing's own retry (its sweep
 /// routes every MQL without an owner), so scoring never fails because routing did.
-pub async fn route(cx: &Cx, id: &str) -> Value {
-    let body = json!({ "reason": "mql" });
+pub async fn route(
+    cx: &Cx,
+    id: &str,
+    given: Option<(&Lead, &revops::scoring::condition::RoutingFacts)>,
+) -> Value {
+    let mut body = json!({ "reason": "mql" });
+    if let Some((lead, facts)) = given {
+        body["lead"] = json!(lead);
+        body["scores"] = json!(facts);
+    }
     match cx
         .call(
             Service::Routing,

@@ -29,7 +29,7 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> worker::Result<Response>
 
 async fn route(cx: Cx, req: Request) -> Result<Response> {
     match cx.route.id {
-        RouteId::ScoreLead => api::score_lead(&cx).await,
+        RouteId::ScoreLead => api::score_lead(&cx, req).await,
         RouteId::GetLeadScore => api::get(&cx).await,
         RouteId::ScorePreview => api::preview(&cx, req).await,
         RouteId::RecordOutcome => api::outcome(&cx, req).await,
@@ -53,7 +53,7 @@ async fn tick(cx: &Cx, req: Request) -> Result<Response> {
         let (done, failed) = jobs::run_due(cx, SCORE_JOB, now, 50, |job| async move {
             let (_, became_mql) = api::rescore(cx, &job.subject).await?;
             if became_mql {
-                api::route(cx, &job.subject).await;
+                api::route(cx, &job.subject, None).await;
             }
             Ok(())
         })

@@ -234,7 +234,7 @@ async fn rescore_leads(
     // A lead scored concurrently keeps that newer score: its guarded statements change nothing.
     cx.db.batch(stmts).await?;
     for id in &new_mqls {
-        api::route(cx, id).await;
+        api::route(cx, id, None).await;
     }
     Ok((version, new_mqls))
 }

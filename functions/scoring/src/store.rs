@@ -27,43 +27,13 @@ pub async fn active(cx: &Cx) -> Result<(i64, Model)> {
     Ok((version, model))
 }
 
-/// The CRM accounts matching the leads' domains (each with the domain that matched), for
-/// `routing::existing_customer`.
-async fn matching_accounts(cx: &Cx, leads: &[Lead]) -> Result<Vec<Account>> {
-    let domains: BTreeSet<String> = leads
-        .iter()
-        .flat_map(|l| revops::routing::account_domains(l.company_domain.as_deref(), &l.email))
-        .collect();
-    let domains: Vec<String> = domains.into_iter().collect();
-    let mut out = Vec::new();
-    #[derive(Deserialize)]
-    struct Row {
-        domain: String,
-        id: String,
-        name: String,
-        customer: i64,
-    }
-    for chunk in domains.chunks(CHUNK) {
-        let rows: Vec<Row> = cx
-            .db
-            .all(
-                &format!(
-                    "SELECT d.domain AS domain, a.id AS id, a.name AS name, a.customer AS customer FROM account_domains d \
-                     JOIN accounts a ON a.id = d.account_id WHERE d.domain IN ({})",
-                    placeholders(chunk.len())
-                ),
-                chunk.iter().map(Arg::from).collect(),
-            )
-            .await?;
-        out.extend(rows.into_iter().map(|r| Account {
-            id: r.id,
-            name: r.name,
-            owner: None,
-            domain: r.domain,
-            customer: r.customer == 1,
-        }));
-    }
-    Ok(out)
+/// A CRM account row matching a lead's domain, for `routing::existing_customer`.
+#[derive(Deserialize)]
+struct AccountRow {
+    domain: String,
+    id: String,
+    name: String,
+    customer: i64,
 }
 
 /// A lead's current score row.
@@ -118,12 +88,37 @@ fn placeholders(n: usize) -> String {
 }
 
 /// Loads the leads with these ids (missing ids are skipped), with their activities, consent and
-/// current scores, in a handful of queries per 90 leads.
+/// current scores: two round trips per 90 leads (the leads, then everything else in one batch).
 pub async fn load(cx: &Cx, ids: &[String], now: i64) -> Result<Vec<LeadData>> {
     #[derive(Deserialize)]
     struct LeadRow {
         data: String,
     }
+    let mut out = Vec::with_capacity(ids.len());
+    for chunk in ids.chunks(CHUNK) {
+        let leads: Vec<LeadRow> = cx
+            .db
+            .all(
+                &format!(
+                    "SELECT data FROM leads WHERE id IN ({})",
+                    placeholders(chunk.len())
+                ),
+                chunk.iter().map(Arg::from).collect(),
+            )
+            .await?;
+        let leads: Vec<Lead> = leads
+            .into_iter()
+            .filter_map(|r| serde_json::from_str(&r.data).ok())
+            .collect();
+        out.extend(load_for(cx, leads, now).await?);
+    }
+    Ok(out)
+}
+
+/// What the scores of these leads (at most 90, as their owner intake passed them or [`load`]
+/// read them) are computed from: activities, current scores, consent and matching accounts, in
+/// one round trip.
+pub async fn load_for(cx: &Cx, leads: Vec<Lead>, now: i64) -> Result<Vec<LeadData>> {
     #[derive(Deserialize)]
     struct ActivityRow {
         lead_id: String,
@@ -138,80 +133,92 @@ pub async fn load(cx: &Cx, ids: &[String], now: i64) -> Result<Vec<LeadData>> {
         suppressed: Option<String>,
         topic: Option<String>,
     }
-    let mut out = Vec::with_capacity(ids.len());
-    for chunk in ids.chunks(CHUNK) {
-        let in_ids = placeholders(chunk.len());
-        let arg_ids: Vec<Arg> = chunk.iter().map(Arg::from).collect();
-        let leads: Vec<LeadRow> = cx
-            .db
-            .all(
-                &format!("SELECT data FROM leads WHERE id IN ({in_ids})"),
-                arg_ids.clone(),
-            )
-            .await?;
-        let leads: Vec<Lead> = leads
-            .into_iter()
-            .filter_map(|r| serde_json::from_str(&r.data).ok())
-            .collect();
-        let mut acts_args = arg_ids.clone();
-        acts_args.push(Arg::Int(now - ACTIVITY_HORIZON));
-        let activities: Vec<ActivityRow> = cx
-            .db
-            .all(
-                &format!("SELECT lead_id, type, occurred_at, properties FROM activities WHERE lead_id IN ({in_ids}) AND occurred_at >= ?"),
-                acts_args,
-            )
-            .await?;
-        let scores: Vec<ScoreRow> = cx
-            .db
-            .all(
-                &format!("SELECT {SCORE_COLUMNS} FROM lead_scores WHERE lead_id IN ({in_ids})"),
-                arg_ids,
-            )
-            .await?;
-        let emails: Vec<Arg> = leads.iter().map(|l| Arg::from(l.email.as_str())).collect();
-        let consent: Vec<ConsentRow> = if emails.is_empty() {
-            Vec::new()
-        } else {
-            cx.db
-                .all(
-                    &format!(
-                        "SELECT s.email AS email, s.suppressed AS suppressed, st.topic AS topic FROM consent_subjects s \
-                         LEFT JOIN consent_states st ON st.email = s.email AND st.state = 'opted_out' WHERE s.email IN ({})",
-                        placeholders(emails.len())
-                    ),
-                    emails,
-                )
-                .await?
-        };
-        let mut by_lead: BTreeMap<String, Vec<Activity>> = BTreeMap::new();
-        for a in activities {
-            by_lead.entry(a.lead_id).or_default().push(Activity {
-                kind: a.kind,
-                at: a.occurred_at,
-                properties: serde_json::from_str(&a.properties).unwrap_or(Value::Null),
-            });
-        }
-        let mut scores: BTreeMap<String, ScoreRow> =
-            scores.into_iter().map(|s| (s.lead_id.clone(), s)).collect();
-        let accounts = matching_accounts(cx, &leads).await?;
-        for lead in leads {
-            let rows: Vec<&ConsentRow> = consent.iter().filter(|c| c.email == lead.email).collect();
-            let domains =
-                revops::routing::account_domains(lead.company_domain.as_deref(), &lead.email);
-            let customer = revops::routing::existing_customer(
-                &lead,
-                revops::routing::matching_account(&domains, &accounts),
-            );
-            out.push(LeadData {
-                activities: by_lead.remove(&lead.id).unwrap_or_default(),
-                opted_out: rows.iter().filter_map(|c| c.topic.clone()).collect(),
-                suppressed: rows.iter().any(|c| c.suppressed.is_some()),
-                existing_customer: customer,
-                current: scores.remove(&lead.id),
-                lead,
-            });
-        }
+    if leads.is_empty() {
+        return Ok(Vec::new());
+    }
+    let in_ids = placeholders(leads.len());
+    let arg_ids: Vec<Arg> = leads.iter().map(|l| Arg::from(l.id.as_str())).collect();
+    let mut acts_args = arg_ids.clone();
+    acts_args.push(Arg::Int(now - ACTIVITY_HORIZON));
+    let emails: Vec<Arg> = leads.iter().map(|l| Arg::from(l.email.as_str())).collect();
+    let domains: BTreeSet<String> = leads
+        .iter()
+        .flat_map(|l| revops::routing::account_domains(l.company_domain.as_deref(), &l.email))
+        .collect();
+    let domains: Vec<String> = domains.into_iter().collect();
+    let mut reads = vec![
+        cx.db.stmt(
+            &format!("SELECT lead_id, type, occurred_at, properties FROM activities WHERE lead_id IN ({in_ids}) AND occurred_at >= ?"),
+            acts_args,
+        )?,
+        cx.db.stmt(
+            &format!("SELECT {SCORE_COLUMNS} FROM lead_scores WHERE lead_id IN ({in_ids})"),
+            arg_ids,
+        )?,
+        cx.db.stmt(
+            &format!(
+                "SELECT s.email AS email, s.suppressed AS suppressed, st.topic AS topic FROM consent_subjects s \
+                 LEFT JOIN consent_states st ON st.email = s.email AND st.state = 'opted_out' WHERE s.email IN ({})",
+                placeholders(emails.len())
+            ),
+            emails,
+        )?,
+    ];
+    for chunk in domains.chunks(CHUNK) {
+        reads.push(cx.db.stmt(
+            &format!(
+                "SELECT d.domain AS domain, a.id AS id, a.name AS name, a.customer AS customer FROM account_domains d \
+                 JOIN accounts a ON a.id = d.account_id WHERE d.domain IN ({})",
+                placeholders(chunk.len())
+            ),
+            chunk.iter().map(Arg::from).collect(),
+        )?);
+    }
+    let mut results = cx.db.read_batch(reads).await?.into_iter();
+    let mut next = || results.next().unwrap_or_default();
+    let activities = platform::db::rows::<ActivityRow>("activities", next())?;
+    let scores = platform::db::rows::<ScoreRow>("lead_scores", next())?;
+    let consent = platform::db::rows::<ConsentRow>("consent_subjects", next())?;
+    let mut accounts = Vec::new();
+    for _ in domains.chunks(CHUNK) {
+        accounts.extend(
+            platform::db::rows::<AccountRow>("accounts", next())?
+                .into_iter()
+                .map(|r| Account {
+                    id: r.id,
+                    name: r.name,
+                    owner: None,
+                    domain: r.domain,
+                    customer: r.customer == 1,
+                }),
+        );
+    }
+    let mut by_lead: BTreeMap<String, Vec<Activity>> = BTreeMap::new();
+    for a in activities {
+        by_lead.entry(a.lead_id).or_default().push(Activity {
+            kind: a.kind,
+            at: a.occurred_at,
+            properties: serde_json::from_str(&a.properties).unwrap_or(Value::Null),
+        });
+    }
+    let mut scores: BTreeMap<String, ScoreRow> =
+        scores.into_iter().map(|s| (s.lead_id.clone(), s)).collect();
+    let mut out = Vec::with_capacity(leads.len());
+    for lead in leads {
+        let rows: Vec<&ConsentRow> = consent.iter().filter(|c| c.email == lead.email).collect();
+        let domains = revops::routing::account_domains(lead.company_domain.as_deref(), &lead.email);
+        let customer = revops::routing::existing_customer(
+            &lead,
+            revops::routing::matching_account(&domains, &accounts),
+        );
+        out.push(LeadData {
+            activities: by_lead.remove(&lead.id).unwrap_or_default(),
+            opted_out: rows.iter().filter_map(|c| c.topic.clone()).collect(),
+            suppressed: rows.iter().any(|c| c.suppressed.is_some()),
+            existing_customer: customer,
+            current: scores.remove(&lead.id),
+            lead,
+        });
     }
     Ok(out)
 }

@@ -42,8 +42,10 @@ pub fn custom_says_customer(lead: &Lead) -> bool {
     })
 }
 
-/// The fields routing conditions may use besides the lead's: see [`ROUTING_FIELDS`].
-#[derive(Debug, Clone, Default)]
+/// The fields routing conditions may use besides the lead's: see [`ROUTING_FIELDS`]. Scoring
+/// passes them to routing with an MQL it hands on.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct RoutingFacts {
     pub score: Option<f64>,
     pub fit_score: Option<f64>,
