@@ -106,6 +106,29 @@ impl Api {
         res.json()["key"].as_str().unwrap().to_string()
     }
 
+    /// Creates a lead through `POST /v1/leads` (expecting 201) and returns its id.
+    pub fn new_lead(&self, body: &Value) -> String {
+        let res = self
+            .post("/v1/leads")
+            .bearer(&self.admin_key)
+            .json(body)
+            .send();
+        assert_eq!(res.status, 201, "{}", res.text());
+        res.json()["id"].as_str().unwrap().to_string()
+    }
+
+    /// Publishes a versioned document (`/v1/admin/scoring/models` with key `model`,
+    /// `/v1/admin/routing/configs` with key `config`) and returns its version.
+    pub fn publish(&self, path: &str, key: &str, doc: Value) -> i64 {
+        let res = self
+            .post(path)
+            .bearer(&self.admin_key)
+            .json(&json!({ key: doc, "reason": "integration test" }))
+            .send();
+        assert_eq!(res.status, 201, "{}", res.text());
+        res.json()["version"].as_i64().unwrap()
+    }
+
     /// Fires the cron trigger (the gateway's scheduled handler) as if at `time_ms`. The runtime's
     /// `/cdn-cgi/handler/scheduled` passes `time` on as the event's scheduled time, which the
     /// handlers use as `now` (`/__scheduled` would not).

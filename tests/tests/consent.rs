@@ -1,18 +1,9 @@
 //! Consent: one source of truth for who may be contacted, with proof.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine;
-use revops_tests::{api, email, unique, urlencode, Api, Resp};
+use revops_tests::{api, email, now_ms, unique, urlencode, Api, Resp};
 use serde_json::{json, Value};
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64
-}
 
 fn enc(email: &str) -> String {
     urlencode(email)
@@ -458,7 +449,8 @@ fn post_provider(
 fn sendgrid_published_vector_verifies_through_webcrypto() {
     // SendGrid's own example (a high-S ECDSA signature) verified by the runtime's WebCrypto.
     let api = api();
-    let _turn = providers_lock();
+    // Provider configuration is global: tests that change it take turns.
+    let _turn = revops_tests::serial();
     configure_providers(&api, SENDGRID_KEY);
     let headers = [
         (
@@ -488,12 +480,6 @@ fn sendgrid_published_vector_verifies_through_webcrypto() {
         .assert_problem(401, "invalid-signature");
 }
 
-/// Provider configuration is global; tests that change it take turns.
-fn providers_lock() -> std::sync::MutexGuard<'static, ()> {
-    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    LOCK.lock().unwrap_or_else(|p| p.into_inner())
-}
-
 fn sendgrid_sign(ts: &str, body: &str) -> String {
     use p256::ecdsa::signature::Signer;
     let mut msg = ts.as_bytes().to_vec();
@@ -505,7 +491,8 @@ fn sendgrid_sign(ts: &str, body: &str) -> String {
 #[test]
 fn provider_feedback_suppresses_counts_and_ignores_as_it_should() {
     let api = api();
-    let _turn = providers_lock();
+    // Provider configuration is global: tests that change it take turns.
+    let _turn = revops_tests::serial();
     configure_providers(&api, &our_sendgrid_key());
 
     // SendGrid: a hard bounce suppresses; a block is recorded but is not an opt-out.
@@ -652,7 +639,8 @@ fn sns_sign(mut msg: Value) -> String {
 #[test]
 fn ses_through_sns_with_amazons_and_our_signatures() {
     let api = api();
-    let _turn = providers_lock();
+    // Provider configuration is global: tests that change it take turns.
+    let _turn = revops_tests::serial();
     configure_providers(&api, &our_sendgrid_key());
     // Four real AWS-signed SNS messages (SHA-1 and SHA-256), verified by WebCrypto — and then
     // refused for their age (signed years ago: a verbatim replay of an old message verifies).
@@ -858,7 +846,8 @@ fn a_lead_s_consent_claim_is_checked_before_it_is_acknowledged_and_never_left_pe
 #[test]
 fn a_suppressed_address_stays_suppressed_through_form_fills() {
     let api = api();
-    let _turn = providers_lock();
+    // Provider configuration is global: tests that change it take turns.
+    let _turn = revops_tests::serial();
     configure_providers(&api, &our_sendgrid_key());
     let form = register_form(&api);
     let addr = email("suppressed.io");
@@ -1162,7 +1151,8 @@ fn one_click_posts_unsubscribe_whatever_their_framing_and_a_get_never_does() {
 #[test]
 fn sendgrids_documented_event_array_applies_every_distinct_event() {
     let api = api();
-    let _turn = providers_lock();
+    // Provider configuration is global: tests that change it take turns.
+    let _turn = revops_tests::serial();
     configure_providers(&api, &our_sendgrid_key());
     // SendGrid's own example array: eleven events sharing one sg_event_id placeholder. Its
     // bounce, spam report and both unsubscribes are distinct events; a second address's copy of

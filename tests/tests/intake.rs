@@ -1,19 +1,10 @@
 //! Intake: every lead that arrives is kept, cleaned, de-duplicated and handed on.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use revops::webhooks::{hmac_sha256_base64, standard};
-use revops_tests::{api, email, unique, Api};
+use revops_tests::{api, email, now_ms, unique, Api};
 use serde_json::{json, Value};
 
 const ORIGIN: &str = "https://www.acme-test.com";
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64
-}
 
 fn register_form(api: &Api, extra: Value) -> String {
     let mut config = json!({

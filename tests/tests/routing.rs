@@ -2,25 +2,10 @@
 //! signed webhook received by a real local server.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::{Mutex, MutexGuard};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use revops_tests::receiver::Receiver;
-use revops_tests::{api, email, unique, Api};
+use revops_tests::{api, email, now_ms, serial, unique, Api};
 use serde_json::{json, Value};
-
-/// The active routing configuration (and scoring model) are global: these tests take turns.
-fn lock() -> MutexGuard<'static, ()> {
-    static LOCK: Mutex<()> = Mutex::new(());
-    LOCK.lock().unwrap_or_else(|p| p.into_inner())
-}
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64
-}
 
 fn put_rep(api: &Api, id: &str, doc: Value) {
     let res = api
@@ -41,23 +26,11 @@ fn put_team(api: &Api, id: &str, doc: Value) {
 }
 
 fn publish(api: &Api, config: Value) -> i64 {
-    let res = api
-        .post("/v1/admin/routing/configs")
-        .bearer(&api.admin_key)
-        .json(&json!({"config": config, "reason": "integration test"}))
-        .send();
-    assert_eq!(res.status, 201, "{}", res.text());
-    res.json()["version"].as_i64().unwrap()
+    api.publish("/v1/admin/routing/configs", "config", config)
 }
 
 fn new_lead(api: &Api, body: Value) -> String {
-    let res = api
-        .post("/v1/leads")
-        .bearer(&api.admin_key)
-        .json(&body)
-        .send();
-    assert_eq!(res.status, 201, "{}", res.text());
-    res.json()["id"].as_str().unwrap().to_string()
+    api.new_lead(&body)
 }
 
 fn route(api: &Api, lead: &str, force: bool) -> Value {
@@ -105,7 +78,7 @@ fn weighted_team(api: &Api, batch: &str) -> (Vec<String>, String) {
 
 #[test]
 fn concurrent_routings_never_share_a_slot_and_follow_the_weights() {
-    let _guard = lock();
+    let _guard = serial();
     let api = api();
     let batch = unique("b");
     let (reps, team) = weighted_team(&api, &batch);
@@ -170,7 +143,7 @@ fn concurrent_routings_never_share_a_slot_and_follow_the_weights() {
 
 #[test]
 fn under_contention_no_rep_ever_exceeds_their_capacity() {
-    let _guard = lock();
+    let _guard = serial();
     let api = api();
     let batch = unique("cap");
     let caps = [
@@ -343,7 +316,7 @@ fn under_contention_no_rep_ever_exceeds_their_capacity() {
 
 #[test]
 fn a_lead_that_was_never_routed_is_explained() {
-    let _guard = lock();
+    let _guard = serial();
     let api = api();
     let lead = new_lead(
         &api,
@@ -369,7 +342,7 @@ fn a_lead_that_was_never_routed_is_explained() {
 
 #[test]
 fn an_mql_is_routed_in_the_intake_request_explained_and_announced() {
-    let _guard = lock();
+    let _guard = serial();
     let api = api();
     let receiver = Receiver::start();
     let res = api
@@ -602,7 +575,7 @@ fn wait_delivery(api: &Api, endpoint: &str, lead: &str, pred: impl Fn(&Value) ->
 
 #[test]
 fn deactivating_a_rep_reroutes_their_open_leads_through_the_rules() {
-    let _guard = lock();
+    let _guard = serial();
     let api = api();
     let batch = unique("d");
     let reps: Vec<String> = (0..2).map(|i| unique(&format!("x{i}"))).collect();
@@ -681,7 +654,7 @@ fn deactivating_a_rep_reroutes_their_open_leads_through_the_rules() {
 
 #[test]
 fn a_rep_who_becomes_unavailable_hands_on_the_leads_they_have_not_touched() {
-    let _guard = lock();
+    let _guard = serial();
     let api = api();
     let batch = unique("u");
     let (going, staying) = (unique("going"), unique("staying"));
@@ -771,7 +744,7 @@ fn a_rep_who_becomes_unavailable_hands_on_the_leads_they_have_not_touched() {
 
 #[test]
 fn queues_list_their_leads_and_a_claim_is_recorded_within_capacity() {
-    let _guard = lock();
+    let _guard = serial();
     let api = api();
     let batch = unique("q");
     let queue = unique("queue");
@@ -865,7 +838,7 @@ fn queues_list_their_leads_and_a_claim_is_recorded_within_capacity() {
 
 #[test]
 fn capacity_out_of_office_and_hours_send_leads_to_the_fallback_with_reasons() {
-    let _guard = lock();
+    let _guard = serial();
     let api = api();
     let batch = unique("c");
     let full = unique("full");
@@ -1015,7 +988,7 @@ fn capacity_out_of_office_and_hours_send_leads_to_the_fallback_with_reasons() {
 
 #[test]
 fn publish_dry_run_and_rollback_of_routing_rules() {
-    let _guard = lock();
+    let _guard = serial();
     let api = api();
     let batch = unique("v");
     let (_, team) = weighted_team(&api, &batch);
@@ -1077,7 +1050,7 @@ fn publish_dry_run_and_rollback_of_routing_rules() {
 
 #[test]
 fn crm_accounts_marked_as_customers_make_their_leads_existing_customers() {
-    let _guard = lock();
+    let _guard = serial();
     let api = api();
     let domain = format!("{}.example", unique("cust").to_lowercase());
     let account = unique("crm");

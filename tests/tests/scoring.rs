@@ -1,23 +1,7 @@
 //! Scoring: versioned rules, fit and engagement, decay, MQL transitions that explain themselves.
 
-use std::sync::{Mutex, MutexGuard};
-use std::time::{SystemTime, UNIX_EPOCH};
-
-use revops_tests::{api, email, unique, Api};
+use revops_tests::{api, email, now_ms, serial, unique, Api};
 use serde_json::{json, Value};
-
-/// The active model is global: tests that publish or roll back take turns.
-fn model_lock() -> MutexGuard<'static, ()> {
-    static LOCK: Mutex<()> = Mutex::new(());
-    LOCK.lock().unwrap_or_else(|p| p.into_inner())
-}
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64
-}
 
 const DAY: i64 = 86_400_000;
 
@@ -42,23 +26,11 @@ fn test_model(name: &str, enter_at: f64, exit_below: f64) -> Value {
 }
 
 fn publish(api: &Api, model: Value) -> i64 {
-    let res = api
-        .post("/v1/admin/scoring/models")
-        .bearer(&api.admin_key)
-        .json(&json!({"model": model, "reason": "integration test"}))
-        .send();
-    assert_eq!(res.status, 201, "{}", res.text());
-    res.json()["version"].as_i64().unwrap()
+    api.publish("/v1/admin/scoring/models", "model", model)
 }
 
 fn new_lead(api: &Api, title: &str) -> String {
-    let res = api
-        .post("/v1/leads")
-        .bearer(&api.admin_key)
-        .json(&json!({"email": email("scoring-test.io"), "title": title, "lead_source": "test"}))
-        .send();
-    assert_eq!(res.status, 201, "{}", res.text());
-    res.json()["id"].as_str().unwrap().to_string()
+    api.new_lead(&json!({"email": email("scoring-test.io"), "title": title, "lead_source": "test"}))
 }
 
 fn activity(api: &Api, lead: &str, kind: &str, occurred_at: i64) -> Value {
@@ -149,7 +121,7 @@ fn models_are_validated_rule_by_rule() {
 #[test]
 fn mql_transitions_explain_themselves_and_sales_outcomes_recycle() {
     let api = api();
-    let _turn = model_lock();
+    let _turn = serial();
     let version = publish(&api, test_model(&unique("test model "), 60.0, 50.0));
 
     let lead = new_lead(&api, "VP Marketing");
@@ -272,7 +244,7 @@ fn mql_transitions_explain_themselves_and_sales_outcomes_recycle() {
 #[test]
 fn publish_dry_run_rollback_and_rescoring_with_hysteresis() {
     let api = api();
-    let _turn = model_lock();
+    let _turn = serial();
     let v1 = publish(&api, test_model(&unique("v1 "), 60.0, 50.0));
     let lead = new_lead(&api, "VP Sales");
     activity(&api, &lead, "webinar_attended", now_ms() - 60_000);
@@ -359,7 +331,7 @@ fn publish_dry_run_rollback_and_rescoring_with_hysteresis() {
 #[test]
 fn backtest_reports_rates_reasons_and_lift() {
     let api = api();
-    let _turn = model_lock();
+    let _turn = serial();
     publish(&api, test_model(&unique("bt "), 60.0, 50.0));
     let (a, b) = (new_lead(&api, "VP Ops"), new_lead(&api, "VP Finance"));
     for lead in [&a, &b] {
@@ -461,7 +433,7 @@ fn previews_score_without_storing() {
 
 #[test]
 fn decay_alone_moves_a_cooling_mql_out_at_the_time_it_predicted() {
-    let _lock = model_lock();
+    let _lock = serial();
     let api = api();
     publish(&api, test_model("decay test", 60.0, 50.0));
     let lead = new_lead(&api, "VP Marketing");

@@ -1,19 +1,12 @@
 //! Handoff SLAs: the cron trigger runs warn → escalate → reassign exactly once each for a missed
 //! first touch, a touch stops the clock, and the figures add up.
 
-use std::sync::{Mutex, MutexGuard};
-
 use revops::time::parse_rfc3339;
 use revops_tests::receiver::Receiver;
-use revops_tests::{api, email, unique, Api};
+use revops_tests::{api, email, serial, unique, Api};
 use serde_json::{json, Value};
 
 const MINUTE: i64 = 60_000;
-
-fn lock() -> MutexGuard<'static, ()> {
-    static LOCK: Mutex<()> = Mutex::new(());
-    LOCK.lock().unwrap_or_else(|p| p.into_inner())
-}
 
 fn ok(api: &Api, method: &str, path: &str, body: Value, status: u16) -> Value {
     let res = api
@@ -150,6 +143,55 @@ fn mql(api: &Api, w: &World) -> (String, String, i64) {
     (lead, owner, at)
 }
 
+/// The cost of a new MQL at the edge is counted in D1 round trips (each crosses from the edge to
+/// the database's primary when deployed): stored, scored and routed in one request, it takes at
+/// most 3 in intake (what is known about the address; the submission stored and merged; marked
+/// processed), 2 in scoring (what the score is computed from; the score) and 3 in routing (what
+/// the decision reads; a round-robin slot; the assignment) — the lead and its score travel with
+/// the hand-offs instead of being read again.
+#[test]
+fn a_new_mql_is_stored_scored_and_routed_in_eight_d1_round_trips() {
+    let _guard = serial();
+    let api = api();
+    let w = world(&api);
+    let res = api
+        .post("/v1/leads")
+        .bearer(&api.admin_key)
+        .json(&json!({"email": email("sla-test.io"), "title": "VP Sales", "lead_source": "test", "custom": {"batch": w.batch}}))
+        .send();
+    assert_eq!(res.status, 201, "{}", res.text());
+    assert!(
+        res.json()["owner"]["rep"].is_string(),
+        "not routed: {}",
+        res.text()
+    );
+    let lines = revops_tests::runtime_log::request_lines(res.header("x-request-id").unwrap());
+    let own = |worker: &str| -> u64 {
+        lines
+            .iter()
+            .filter(|l| l["worker"] == worker)
+            .map(|l| l["d1_round_trips"].as_u64().unwrap())
+            .sum()
+    };
+    for (worker, most) in [
+        ("intake", 3),
+        ("scoring", 2),
+        ("routing", 3),
+        ("gateway", 0),
+    ] {
+        assert!(
+            own(worker) <= most,
+            "{worker}: {} round trips (at most {most}): {lines:?}",
+            own(worker)
+        );
+    }
+    let gateway = lines.iter().find(|l| l["worker"] == "gateway").unwrap();
+    assert!(
+        gateway["chain_d1_round_trips"].as_u64().unwrap() <= 8,
+        "{gateway}"
+    );
+}
+
 fn steps_taken(view: &Value, assignment: &str) -> Vec<String> {
     view["events"]
         .as_array()
@@ -162,7 +204,7 @@ fn steps_taken(view: &Value, assignment: &str) -> Vec<String> {
 
 #[test]
 fn a_missed_first_touch_is_warned_escalated_and_reassigned_exactly_once_each() {
-    let _guard = lock();
+    let _guard = serial();
     let api = api();
     let receiver = Receiver::start();
     let endpoint = ok(
@@ -308,16 +350,10 @@ fn a_missed_first_touch_is_warned_escalated_and_reassigned_exactly_once_each() {
 
 #[test]
 fn a_touch_stops_the_clock_and_the_figures_add_up() {
-    let _guard = lock();
+    let _guard = serial();
     let api = api();
     let w = world(&api);
-    let from = revops::time::rfc3339(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_millis() as i64
-            - MINUTE,
-    );
+    let from = revops::time::rfc3339(revops_tests::now_ms() - MINUTE);
 
     // Touched after the clock started: met.
     let (touched, _, t0) = mql(&api, &w);
@@ -476,7 +512,7 @@ fn a_touch_stops_the_clock_and_the_figures_add_up() {
 
 #[test]
 fn a_queue_has_a_deadline_a_claim_meets_it_and_escalations_always_have_an_assignee() {
-    let _guard = lock();
+    let _guard = serial();
     let api = api();
     let w = world(&api);
     let queue = unique("inbound");
