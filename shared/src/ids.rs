@@ -57,9 +57,12 @@ pub mod prefix {
     pub const TEAM: &str = "team";
     pub const ACCOUNT: &str = "acct";
     pub const WEBHOOK_ENDPOINT: &str = "whe";
-    pub const DELIVERY: &str = "dlv";
+    /// An outgoing webhook message, minted in SQL (one per subscribed endpoint) and sent as
+    /// `webhook-id`: `msg_` as Standard Webhooks' own examples name messages.
+    pub const DELIVERY: &str = "msg";
     pub const TOUCH: &str = "tch";
     pub const SLA_STEP: &str = "sle";
+    pub const TASK: &str = "tsk";
     pub const REJECTION: &str = "rej";
     pub const TRANSITION: &str = "trn";
 }
@@ -67,6 +70,35 @@ pub mod prefix {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn each_kind_has_its_own_prefix() {
+        use prefix::*;
+        let all = [
+            REQUEST,
+            API_KEY,
+            LEAD,
+            SUBMISSION,
+            ACTIVITY,
+            FORM,
+            SOURCE,
+            JOB,
+            CONSENT_EVENT,
+            ASSIGNMENT,
+            REP,
+            TEAM,
+            ACCOUNT,
+            WEBHOOK_ENDPOINT,
+            DELIVERY,
+            TOUCH,
+            SLA_STEP,
+            TASK,
+            REJECTION,
+            TRANSITION,
+        ];
+        let distinct: std::collections::BTreeSet<&str> = all.into_iter().collect();
+        assert_eq!(distinct.len(), all.len());
+    }
 
     #[test]
     fn ids_have_prefix_and_26_chars() {

@@ -47,10 +47,11 @@ pub fn enqueue(
     let payload = json!({ "type": event, "timestamp": rfc3339(cx.now_ms), "data": data });
     let mut sql = String::from(
         "INSERT INTO webhook_deliveries (id, endpoint_id, event, subject, ref, payload, status, attempts, next_attempt_at, created_at) \
-         SELECT 'msg_' || lower(hex(randomblob(16))), id, ?, ?, ?, ?, 'pending', 0, ?, ? FROM webhook_endpoints \
+         SELECT ? || '_' || lower(hex(randomblob(16))), id, ?, ?, ?, ?, 'pending', 0, ?, ? FROM webhook_endpoints \
          WHERE active = 1 AND instr(events, ?) > 0",
     );
     let mut values = args![
+        revops::ids::prefix::DELIVERY,
         event,
         subject,
         reference,
@@ -248,7 +249,7 @@ pub async fn create(cx: &Cx, mut req: worker::Request) -> Result<worker::Respons
     if !errors.is_empty() {
         return Err(Error::Problem(Problem::validation(errors)));
     }
-    let id = cx.new_id("whe");
+    let id = cx.new_id(revops::ids::prefix::WEBHOOK_ENDPOINT);
     let secret = standard::new_secret(random_bytes());
     cx.db
         .run(

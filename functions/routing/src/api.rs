@@ -141,7 +141,7 @@ pub async fn route_lead(cx: &Cx, lead_id: &str, why: Why<'_>) -> Result<(Value, 
             _ => queue,
         };
         let a = NewAssignment {
-            id: cx.new_id("asg"),
+            id: cx.new_id(revops::ids::prefix::ASSIGNMENT),
             lead_id,
             rep,
             queue,
@@ -357,7 +357,7 @@ pub async fn assign(cx: &Cx, mut req: Request) -> Result<Response> {
         "rep_load": rep.map(|r| json!({ "open": load.open, "today": load.today, "max_open": r.max_open, "max_per_day": r.max_per_day, "away": r.away(cx.now_ms).map(|s| s.as_str()) })),
     });
     let a = NewAssignment {
-        id: cx.new_id("asg"),
+        id: cx.new_id(revops::ids::prefix::ASSIGNMENT),
         lead_id: &id,
         rep,
         queue,

@@ -121,7 +121,7 @@ pub async fn touch(cx: &Cx, mut req: Request) -> Result<Response> {
         return Err(invalid(errors));
     }
     lead_exists(cx, &lead_id).await?;
-    let id = cx.new_id("tch");
+    let id = cx.new_id(revops::ids::prefix::TOUCH);
     let inserted = cx
         .db
         .run(
@@ -198,7 +198,7 @@ async fn stop_clocks(cx: &Cx, t: &TouchRow) -> Result<Vec<Value>> {
             )?;
             let tell_routing = platform::jobs::enqueue_if(
                 &cx.db,
-                &cx.new_id("job"),
+                &cx.new_id(revops::ids::prefix::JOB),
                 ladder::TOUCHED_JOB,
                 &c.assignment_id,
                 &json!({ "at": t.occurred_at }),

@@ -215,7 +215,7 @@ pub async fn start_new(cx: &Cx, now: i64) -> Result<usize> {
 pub fn touched_job(cx: &Cx, assignment: &str, at: i64, now: i64) -> Result<D1PreparedStatement> {
     jobs::enqueue(
         &cx.db,
-        &cx.new_id("job"),
+        &cx.new_id(revops::ids::prefix::JOB),
         TOUCHED_JOB,
         assignment,
         &json!({ "at": at }),
@@ -521,7 +521,7 @@ fn effects(
                 "INSERT OR IGNORE INTO sla_tasks (id, lead_id, assignment_id, assignee, assigned_because, title, status, created_at) \
                  SELECT ?, ?, ?, ?, ?, ?, 'open', ? WHERE {guard}"
             ),
-            args![cx.new_id("tsk"), &c.lead_id, &c.assignment_id, assignee, assigned_because, title, now, event_id],
+            args![cx.new_id(revops::ids::prefix::TASK), &c.lead_id, &c.assignment_id, assignee, assigned_because, title, now, event_id],
         )?);
     }
     if step.via.contains(&Via::Webhook) || step.action == Action::Reassign {
@@ -537,7 +537,7 @@ fn effects(
     if step.action == Action::Reassign {
         out.push(jobs::enqueue_claimed(
             &cx.db,
-            &cx.new_id("job"),
+            &cx.new_id(revops::ids::prefix::JOB),
             REASSIGN_JOB,
             &c.assignment_id,
             &json!({ "lead_id": c.lead_id, "rep_id": c.rep_id }),
