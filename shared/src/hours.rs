@@ -124,6 +124,33 @@ const MINUTE_MS: i64 = 60_000;
 /// year still resolves; one that never opens is refused when parsed).
 const HORIZON_DAYS: i64 = 800;
 
+/// The local date and minute of day at one instant, per time zone, looked up once per zone.
+pub struct Clocks {
+    at: i64,
+    zones: Vec<(String, Option<(NaiveDate, u32)>)>,
+}
+
+impl Clocks {
+    pub fn at(ms: i64) -> Clocks {
+        Clocks {
+            at: ms,
+            zones: Vec::new(),
+        }
+    }
+
+    /// The wall clock in `tz` (date, minute of the day); `None` out of chrono's range.
+    fn wall_clock(&mut self, tz: &dyn Zone) -> Option<(NaiveDate, u32)> {
+        if let Some((_, clock)) = self.zones.iter().find(|(name, _)| name == tz.name()) {
+            return *clock;
+        }
+        let local = self.at + tz.offset_ms(self.at);
+        let clock = DateTime::from_timestamp_millis(local)
+            .map(|at| (at.date_naive(), (local.rem_euclid(DAY_MS) / 60_000) as u32));
+        self.zones.push((tz.name().to_string(), clock));
+        clock
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Schedule {
     pub tz: Rc<dyn Zone>,
@@ -362,17 +389,21 @@ impl Schedule {
     }
 
     /// Whether the schedule is open at `ms`: the local wall clock at `ms` falls in one of the
-    /// day's intervals (one offset lookup; routing asks this for every candidate).
+    /// day's intervals.
     pub fn is_open(&self, ms: i64) -> bool {
-        let local = ms + self.tz.offset_ms(ms);
-        let Some(at) = DateTime::from_timestamp_millis(local) else {
+        self.is_open_on(&mut Clocks::at(ms))
+    }
+
+    /// [`Schedule::is_open`] at the instant of `clocks`, which looks each distinct time zone up
+    /// once however many schedules ask (routing asks for every candidate; in a Worker each
+    /// lookup crosses into the runtime's `Intl`).
+    pub fn is_open_on(&self, clocks: &mut Clocks) -> bool {
+        let Some((date, minute)) = clocks.wall_clock(self.tz.as_ref()) else {
             return false;
         };
-        let date = at.date_naive();
         if self.holidays.binary_search(&date).is_ok() {
             return false;
         }
-        let minute = (local.rem_euclid(DAY_MS) / 60_000) as u32;
         self.week[date.weekday().num_days_from_monday() as usize]
             .iter()
             .any(|&(s, e)| s <= minute && minute < e)

@@ -86,7 +86,17 @@ pub fn is_letter_or_digit(c: char) -> bool {
 }
 
 pub fn lowercase(s: &str) -> String {
-    s.chars().map(lower).collect()
+    lowercase_cow(s).into_owned()
+}
+
+/// [`lowercase`], borrowing `s` when it is lowercase already (the common case for the values
+/// conditions compare, so a score or a routing decision allocates nothing for them).
+pub fn lowercase_cow(s: &str) -> std::borrow::Cow<'_, str> {
+    if s.chars().all(|c| lower(c) == c) {
+        std::borrow::Cow::Borrowed(s)
+    } else {
+        std::borrow::Cow::Owned(s.chars().map(lower).collect())
+    }
 }
 
 /// A decimal number ("12", "-3.5", "1,000") without `f64::from_str`, whose tables add about 15 KB
@@ -97,7 +107,11 @@ pub fn parse_number(s: &str) -> Option<f64> {
         Some(rest) => (true, rest),
         None => (false, s.strip_prefix('+').unwrap_or(s)),
     };
-    let s: String = s.chars().filter(|c| *c != ',').collect();
+    let s: std::borrow::Cow<str> = if s.contains(',') {
+        s.chars().filter(|c| *c != ',').collect::<String>().into()
+    } else {
+        s.into()
+    };
     let (int, frac) = s.split_once('.').unwrap_or((&s, ""));
     let digits = |t: &str| t.bytes().all(|b| b.is_ascii_digit());
     if (int.is_empty() && frac.is_empty())

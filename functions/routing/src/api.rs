@@ -151,7 +151,7 @@ pub async fn route_lead(cx: &Cx, lead_id: &str, why: Why<'_>) -> Result<(Value, 
             reason: why.reason,
             fallback_reason: decision.fallback_reason,
             config_version: version,
-            explanation: decision.explanation.clone(),
+            explanation: serde_json::to_string(&decision.explanation)?,
             replaces: replaces.clone(),
             // Every automatic assignment holds the rep's limits in the write itself.
             guard_capacity: true,
@@ -164,7 +164,7 @@ pub async fn route_lead(cx: &Cx, lead_id: &str, why: Why<'_>) -> Result<(Value, 
             cx.log(
                 Level::Info,
                 "routing.assigned",
-                json!({ "lead_id": lead_id, "assignment_id": a.id, "owner": decision.explanation["outcome"]["owner"], "via": a.via, "rule": a.rule, "reason": why.reason }),
+                json!({ "lead_id": lead_id, "assignment_id": a.id, "owner": decision.owner, "via": a.via, "rule": a.rule, "reason": why.reason }),
             );
             return Ok((a.row(cx).view(Some(&reps)), true));
         }
@@ -367,7 +367,7 @@ pub async fn assign(cx: &Cx, mut req: Request) -> Result<Response> {
         reason: "manual",
         fallback_reason: None,
         config_version: store::active(cx).await?.0,
-        explanation,
+        explanation: explanation.to_string(),
         replaces: previous.as_ref().map(|r| r.id.clone()),
         guard_capacity: false,
         races_lost: 0,

@@ -203,7 +203,8 @@ pub async fn claim(cx: &Cx, mut req: Request) -> Result<Response> {
             member.assigned_at,
             load,
             cx.now_ms,
-        ),
+        )
+        .to_string(),
         replaces: Some(member.assignment_id.clone()),
         guard_capacity: true,
         races_lost: 0,

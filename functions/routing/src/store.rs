@@ -525,7 +525,8 @@ pub struct NewAssignment<'a> {
     pub reason: &'a str,
     pub fallback_reason: Option<&'a str>,
     pub config_version: i64,
-    pub explanation: Value,
+    /// Why, as JSON text (stored as it is).
+    pub explanation: String,
     /// The assignment it replaces (`None`: the lead must have no owner yet).
     pub replaces: Option<String>,
     /// Hold the rep's capacity limits in the write (off only for a person's manual move).
@@ -550,7 +551,7 @@ impl NewAssignment<'_> {
             reason: self.reason.to_string(),
             fallback_reason: self.fallback_reason.map(str::to_string),
             config_version: self.config_version,
-            explanation: self.explanation.to_string(),
+            explanation: self.explanation.clone(),
             assigned_at: cx.now_ms,
             assigned_by: cx.actor(),
             current: 1,
@@ -590,7 +591,7 @@ pub async fn write(cx: &Cx, a: &NewAssignment<'_>, webhook: &Value) -> Result<bo
             a.reason,
             a.fallback_reason,
             a.config_version,
-            &a.explanation,
+            a.explanation.as_str(),
             rep_day,
             cx.now_ms,
             cx.actor(),

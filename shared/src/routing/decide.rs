@@ -4,10 +4,10 @@
 
 use std::collections::HashMap;
 
-use serde_json::{json, Value};
+use serde::Serialize;
 
 use super::roster::{HoursPolicy, Load, Mode, Rep, Skip, Team};
-use super::{wrr, Config, Target};
+use super::{Config, Target};
 use crate::scoring::condition::{Facts, RoutingFacts};
 
 /// An account the lead's company matched in the CRM data.
@@ -80,7 +80,112 @@ pub struct Decision {
     pub segment: Option<String>,
     /// Why the fallback took the lead (`no_rule_matched`, `no_one_available`).
     pub fallback_reason: Option<&'static str>,
-    pub explanation: Value,
+    pub explanation: Explanation,
+}
+
+impl Serialize for Owner {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = s.serialize_map(Some(1))?;
+        match self {
+            Owner::Rep(id) => map.serialize_entry("rep", id)?,
+            Owner::Queue(q) => map.serialize_entry("queue", q)?,
+        }
+        map.end()
+    }
+}
+
+/// Why the lead went where it went, as stored with the assignment and shown by
+/// `GET /v1/leads/{id}/routing`: every step taken and every candidate considered.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Explanation {
+    pub config_version: i64,
+    pub config_name: String,
+    pub segment: Option<String>,
+    pub steps: Vec<Step>,
+    pub races_lost: Vec<String>,
+    pub outcome: Placement,
+}
+
+/// Where the decision put the lead.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Placement {
+    pub owner: Owner,
+    pub via: &'static str,
+    pub rule: Option<String>,
+    pub team: Option<String>,
+    pub fallback_reason: Option<&'static str>,
+}
+
+/// One step of a decision: the account owner (`account`), a rule (`rule`), or the fallback.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Step {
+    pub step: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rule: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub matched: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub assign: Option<Target>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub account: Option<AccountView>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub team: Option<TeamView>,
+    /// `assigned` or `skipped` (absent for a rule that did not match).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub result: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+impl Step {
+    fn new(step: &'static str) -> Step {
+        Step {
+            step,
+            rule: None,
+            matched: None,
+            assign: None,
+            account: None,
+            team: None,
+            result: None,
+            reason: None,
+            note: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AccountView {
+    pub id: String,
+    pub name: String,
+    pub domain: String,
+    pub owner: Option<String>,
+}
+
+/// How a team chose: the round-robin slot drawn, every rep skipped (with the reason) and the
+/// one chosen in full, the other reps who could have taken the lead by id only.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TeamView {
+    pub id: String,
+    pub mode: &'static str,
+    pub slot: Option<u64>,
+    pub candidates: Vec<CandidateView>,
+    pub eligible: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CandidateView {
+    pub rep: String,
+    pub open: u32,
+    pub today: u32,
+    pub in_hours: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub weight: Option<u32>,
+    pub result: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<&'static str>,
 }
 
 /// The segment a lead falls in: the first whose condition matches.
@@ -117,7 +222,7 @@ fn full(inp: &Inputs, rep: &Rep) -> Option<Skip> {
 }
 
 /// Chooses inside a team; `Ok(None)` when nobody can take the lead.
-fn pick(inp: &Inputs, team: &Team) -> Result<(Option<String>, Value), NeedSlot> {
+fn pick(inp: &Inputs, team: &Team) -> Result<(Option<String>, TeamView), NeedSlot> {
     struct Candidate<'a> {
         rep: &'a str,
         weight: u32,
@@ -125,6 +230,7 @@ fn pick(inp: &Inputs, team: &Team) -> Result<(Option<String>, Value), NeedSlot> 
         in_hours: bool,
         load: Load,
     }
+    let mut clocks = crate::hours::Clocks::at(inp.now);
     let mut candidates: Vec<Candidate> = team
         .members
         .iter()
@@ -135,7 +241,7 @@ fn pick(inp: &Inputs, team: &Team) -> Result<(Option<String>, Value), NeedSlot> 
                 None => (Some(Skip::NotOnRoster), false),
                 Some(r) => (
                     r.away(inp.now).or_else(|| full(inp, r)),
-                    r.in_hours(inp.now),
+                    r.in_hours_on(&mut clocks),
                 ),
             };
             Candidate {
@@ -177,17 +283,7 @@ fn pick(inp: &Inputs, team: &Team) -> Result<(Option<String>, Value), NeedSlot> 
                     .slots
                     .get(&team.id)
                     .ok_or_else(|| NeedSlot(team.id.clone()))?;
-                let weights: Vec<u32> = candidates
-                    .iter()
-                    .map(|c| {
-                        if team.mode == Mode::RoundRobin {
-                            1
-                        } else {
-                            c.weight
-                        }
-                    })
-                    .collect();
-                let cycle = wrr::cycle(&weights);
+                let cycle = &team.cycle;
                 let start = (position % cycle.len() as u64) as usize;
                 slot = Some(position);
                 (0..cycle.len())
@@ -198,44 +294,41 @@ fn pick(inp: &Inputs, team: &Team) -> Result<(Option<String>, Value), NeedSlot> 
     };
     // Every rep who was skipped (with the reason) and the one chosen, in full; reps who could
     // have taken the lead but were not chosen by the distribution, by id only.
-    let eligible: Vec<&str> = candidates
+    let eligible: Vec<String> = candidates
         .iter()
         .enumerate()
         .filter(|(i, c)| c.skip.is_none() && chosen != Some(*i))
-        .map(|(_, c)| c.rep)
+        .map(|(_, c)| c.rep.to_string())
         .collect();
-    let view: Vec<Value> = candidates
+    let view: Vec<CandidateView> = candidates
         .iter()
         .enumerate()
         .filter(|(i, c)| c.skip.is_some() || chosen == Some(*i))
-        .map(|(i, c)| {
-            let mut v = json!({
-                "rep": c.rep,
-                "open": c.load.open,
-                "today": c.load.today,
-                "in_hours": c.in_hours,
-            });
-            if team.mode == Mode::WeightedRoundRobin {
-                v["weight"] = json!(c.weight);
-            }
-            match (chosen == Some(i), c.skip) {
-                (true, _) => v["result"] = json!("chosen"),
-                (false, Some(s)) => {
-                    v["result"] = json!("skipped");
-                    v["reason"] = json!(s.as_str());
-                }
-                (false, None) => {}
-            }
-            v
+        .map(|(i, c)| CandidateView {
+            rep: c.rep.to_string(),
+            open: c.load.open,
+            today: c.load.today,
+            in_hours: c.in_hours,
+            weight: (team.mode == Mode::WeightedRoundRobin).then_some(c.weight),
+            result: if chosen == Some(i) {
+                "chosen"
+            } else {
+                "skipped"
+            },
+            reason: if chosen == Some(i) {
+                None
+            } else {
+                c.skip.map(Skip::as_str)
+            },
         })
         .collect();
-    let explained = json!({
-        "id": team.id,
-        "mode": team.mode.as_str(),
-        "slot": slot,
-        "candidates": view,
-        "eligible": eligible,
-    });
+    let explained = TeamView {
+        id: team.id.clone(),
+        mode: team.mode.as_str(),
+        slot,
+        candidates: view,
+        eligible,
+    };
     Ok((chosen.map(|i| candidates[i].rep.to_string()), explained))
 }
 
@@ -257,26 +350,28 @@ pub fn decide(inp: &Inputs) -> Result<Decision, NeedSlot> {
         routing: Some(&rf),
         ..facts
     };
-    let mut steps: Vec<Value> = Vec::new();
+    let mut steps: Vec<Step> = Vec::with_capacity(config.rules.len() + 2);
     let done = |owner: Owner,
                 via: Via,
                 rule: Option<String>,
                 team: Option<String>,
                 fallback_reason: Option<&'static str>,
-                steps: Vec<Value>| {
-        let owner_view = match &owner {
-            Owner::Rep(id) => json!({ "rep": id }),
-            Owner::Queue(q) => json!({ "queue": q }),
-        };
+                steps: Vec<Step>| {
         Decision {
-            explanation: json!({
-                "config_version": inp.version,
-                "config_name": config.name,
-                "segment": segment,
-                "steps": steps,
-                "races_lost": inp.lost_race,
-                "outcome": { "owner": owner_view, "via": via.as_str(), "rule": rule, "team": team, "fallback_reason": fallback_reason },
-            }),
+            explanation: Explanation {
+                config_version: inp.version,
+                config_name: config.name.clone(),
+                segment: segment.clone(),
+                steps,
+                races_lost: inp.lost_race.to_vec(),
+                outcome: Placement {
+                    owner: owner.clone(),
+                    via: via.as_str(),
+                    rule: rule.clone(),
+                    team: team.clone(),
+                    fallback_reason,
+                },
+            },
             owner,
             via,
             rule,
@@ -285,8 +380,12 @@ pub fn decide(inp: &Inputs) -> Result<Decision, NeedSlot> {
             fallback_reason,
         }
     };
-    let account_view =
-        |a: &Account| json!({ "id": a.id, "name": a.name, "domain": a.domain, "owner": a.owner });
+    let account_view = |a: &Account| AccountView {
+        id: a.id.clone(),
+        name: a.name.clone(),
+        domain: a.domain.clone(),
+        owner: a.owner.clone(),
+    };
     // The account owner, when the account is known and its owner can take the lead.
     let owner_skip = |a: &Account| -> Option<&'static str> {
         match &a.owner {
@@ -299,31 +398,54 @@ pub fn decide(inp: &Inputs) -> Result<Decision, NeedSlot> {
         }
     };
     if config.account_owner_first {
+        let mut step = Step::new("account");
         match inp.account {
-            None => steps.push(json!({ "step": "account", "matched": false })),
-            Some(a) => match owner_skip(a) {
-                None => {
-                    steps.push(json!({ "step": "account", "matched": true, "account": account_view(a), "result": "assigned" }));
-                    let owner = a.owner.clone().unwrap_or_default();
-                    return Ok(done(Owner::Rep(owner), Via::Account, None, None, None, steps));
+            None => step.matched = Some(false),
+            Some(a) => {
+                step.matched = Some(true);
+                step.account = Some(account_view(a));
+                match owner_skip(a) {
+                    None => {
+                        step.result = Some("assigned");
+                        steps.push(step);
+                        let owner = a.owner.clone().unwrap_or_default();
+                        return Ok(done(
+                            Owner::Rep(owner),
+                            Via::Account,
+                            None,
+                            None,
+                            None,
+                            steps,
+                        ));
+                    }
+                    Some(reason) => {
+                        step.result = Some("skipped");
+                        step.reason = Some(reason);
+                    }
                 }
-                Some(reason) => steps.push(json!({ "step": "account", "matched": true, "account": account_view(a), "result": "skipped", "reason": reason })),
-            },
+            }
         }
+        steps.push(step);
     }
     let mut any_matched = false;
     for rule in &config.rules {
+        let mut step = Step::new("rule");
+        step.rule = Some(rule.id.clone());
         let matched = rule.when.as_ref().is_none_or(|c| c.matches(&facts));
+        step.matched = Some(matched);
         if !matched {
-            steps.push(json!({ "step": "rule", "rule": rule.id, "matched": false }));
+            steps.push(step);
             continue;
         }
         any_matched = true;
-        let mut step = json!({ "step": "rule", "rule": rule.id, "matched": true, "assign": rule.assign.to_json() });
+        step.assign = Some(rule.assign.clone());
+        let assigned = |mut step: Step, steps: &mut Vec<Step>| {
+            step.result = Some("assigned");
+            steps.push(step);
+        };
         match &rule.assign {
             Target::Queue(q) => {
-                step["result"] = json!("assigned");
-                steps.push(step);
+                assigned(step, &mut steps);
                 return Ok(done(
                     Owner::Queue(q.clone()),
                     Via::Rule,
@@ -335,8 +457,7 @@ pub fn decide(inp: &Inputs) -> Result<Decision, NeedSlot> {
             }
             Target::Rep(id) => match direct_skip(inp, id) {
                 None => {
-                    step["result"] = json!("assigned");
-                    steps.push(step);
+                    assigned(step, &mut steps);
                     return Ok(done(
                         Owner::Rep(id.clone()),
                         Via::Rule,
@@ -347,15 +468,14 @@ pub fn decide(inp: &Inputs) -> Result<Decision, NeedSlot> {
                     ));
                 }
                 Some(s) => {
-                    step["result"] = json!("skipped");
-                    step["reason"] = json!(s.as_str());
+                    step.result = Some("skipped");
+                    step.reason = Some(s.as_str());
                 }
             },
             Target::AccountOwner => match inp.account.map(|a| (a, owner_skip(a))) {
                 Some((a, None)) => {
-                    step["account"] = account_view(a);
-                    step["result"] = json!("assigned");
-                    steps.push(step);
+                    step.account = Some(account_view(a));
+                    assigned(step, &mut steps);
                     let owner = a.owner.clone().unwrap_or_default();
                     return Ok(done(
                         Owner::Rep(owner),
@@ -367,27 +487,26 @@ pub fn decide(inp: &Inputs) -> Result<Decision, NeedSlot> {
                     ));
                 }
                 Some((a, Some(reason))) => {
-                    step["account"] = account_view(a);
-                    step["result"] = json!("skipped");
-                    step["reason"] = json!(reason);
+                    step.account = Some(account_view(a));
+                    step.result = Some("skipped");
+                    step.reason = Some(reason);
                 }
                 None => {
-                    step["result"] = json!("skipped");
-                    step["reason"] = json!("no_account_matched");
+                    step.result = Some("skipped");
+                    step.reason = Some("no_account_matched");
                 }
             },
             Target::Team(id) => match inp.teams.get(id) {
                 None => {
-                    step["result"] = json!("skipped");
-                    step["reason"] = json!("team_not_found");
+                    step.result = Some("skipped");
+                    step.reason = Some("team_not_found");
                 }
                 Some(team) => {
                     let (chosen, explained) = pick(inp, team)?;
-                    step["team"] = explained;
+                    step.team = Some(explained);
                     match chosen {
                         Some(rep) => {
-                            step["result"] = json!("assigned");
-                            steps.push(step);
+                            assigned(step, &mut steps);
                             return Ok(done(
                                 Owner::Rep(rep),
                                 Via::Rule,
@@ -398,8 +517,8 @@ pub fn decide(inp: &Inputs) -> Result<Decision, NeedSlot> {
                             ));
                         }
                         None => {
-                            step["result"] = json!("skipped");
-                            step["reason"] = json!("no_one_available");
+                            step.result = Some("skipped");
+                            step.reason = Some("no_one_available");
                         }
                     }
                 }
@@ -412,14 +531,15 @@ pub fn decide(inp: &Inputs) -> Result<Decision, NeedSlot> {
     } else {
         "no_rule_matched"
     };
-    let mut step =
-        json!({ "step": "fallback", "reason": reason, "assign": config.fallback.to_json() });
+    let mut step = Step::new("fallback");
+    step.reason = Some(reason);
+    step.assign = Some(config.fallback.clone());
     let owner = match &config.fallback {
         // The fallback always takes the lead, but never beyond a rep's capacity: a full
         // fallback rep's lead waits in the unrouted queue, explained.
         Target::Rep(id) => match inp.reps.get(id).and_then(|r| full(inp, r)) {
             Some(s) => {
-                step["note"] = json!(format!(
+                step.note = Some(format!(
                     "the fallback rep has no room ({}): held in queue {UNROUTED}",
                     s.as_str()
                 ));
@@ -428,7 +548,7 @@ pub fn decide(inp: &Inputs) -> Result<Decision, NeedSlot> {
             None => {
                 // Say so if the rep is away.
                 if let Some(s) = direct_skip(inp, id) {
-                    step["note"] = json!(format!("assigned although {}", s.as_str()));
+                    step.note = Some(format!("assigned although {}", s.as_str()));
                 }
                 Owner::Rep(id.clone())
             }
@@ -446,7 +566,12 @@ pub fn decide(inp: &Inputs) -> Result<Decision, NeedSlot> {
 mod tests {
     use super::*;
     use crate::intake::lead::Lead;
-    use serde_json::json;
+    use serde_json::{json, Value};
+
+    /// The explanation as stored and shown.
+    fn explained(d: &Decision) -> Value {
+        serde_json::to_value(&d.explanation).unwrap()
+    }
 
     struct World {
         config: Config,
@@ -572,12 +697,15 @@ mod tests {
         let mut w = world(config());
         let l = lead(json!({"country": "DE"}));
         let d = decide_with_slot(&w, &l, 10.0, Some(&acme("owner")), 0);
-        assert_eq!((d.owner, d.via), (Owner::Rep("owner".into()), Via::Account));
-        assert_eq!(d.explanation["steps"][0]["result"], "assigned");
+        assert_eq!(
+            (d.owner.clone(), d.via),
+            (Owner::Rep("owner".into()), Via::Account)
+        );
+        assert_eq!(explained(&d)["steps"][0]["result"], "assigned");
         w.reps.get_mut("owner").unwrap().status = super::super::roster::Status::Left;
         let d = decide_with_slot(&w, &l, 10.0, Some(&acme("owner")), 0);
         assert_eq!(d.rule.as_deref(), Some("emea"));
-        assert_eq!(d.explanation["steps"][0]["reason"], "left");
+        assert_eq!(explained(&d)["steps"][0]["reason"], "left");
     }
 
     #[test]
@@ -600,7 +728,7 @@ mod tests {
         // Enterprise without a known account: the account-owner rule is skipped, the next ones run.
         let d = decide_with_slot(&w, &ent, 95.0, None, 0);
         assert_eq!(d.rule.as_deref(), Some("hot"));
-        assert_eq!(d.explanation["steps"][0]["reason"], "no_account_matched");
+        assert_eq!(explained(&d)["steps"][0]["reason"], "no_account_matched");
         let d = decide_with_slot(&w, &lead(json!({"country": "FR"})), 10.0, None, 0);
         assert_eq!(
             (d.rule.as_deref(), d.team.as_deref()),
@@ -642,7 +770,7 @@ mod tests {
             vec![r("ava"), r("bo"), r("ava"), r("cy"), r("bo"), r("ava")]
         );
         let d = decide_with_slot(&w, &l, 0.0, None, 9);
-        assert_eq!(d.explanation["steps"][3]["team"]["slot"], 9);
+        assert_eq!(explained(&d)["steps"][3]["team"]["slot"], 9);
     }
 
     #[test]
@@ -662,7 +790,7 @@ mod tests {
         );
         let d = decide_with_slot(&w, &l, 0.0, None, 0);
         assert_eq!(d.owner, Owner::Rep("cy".into()));
-        let team = &d.explanation["steps"][3]["team"];
+        let team = &explained(&d)["steps"][3]["team"];
         let reasons: Vec<_> = team["candidates"]
             .as_array()
             .unwrap()
@@ -685,7 +813,7 @@ mod tests {
             (Owner::Rep("ops".into()), Some("no_one_available"))
         );
         assert_eq!(
-            d.explanation["steps"][3]["team"]["candidates"][2]["reason"],
+            explained(&d)["steps"][3]["team"]["candidates"][2]["reason"],
             "outside_hours"
         );
         // Daily capacity counts too.
@@ -694,7 +822,7 @@ mod tests {
         w.loads.insert("cy".into(), Load { open: 0, today: 2 });
         let d = decide_with_slot(&w, &l, 0.0, None, 0);
         assert_eq!(
-            d.explanation["steps"][3]["team"]["candidates"][2]["reason"],
+            explained(&d)["steps"][3]["team"]["candidates"][2]["reason"],
             "capacity_daily"
         );
         assert_eq!(d.via, Via::Fallback);
@@ -705,7 +833,7 @@ mod tests {
         let mut w = world(config());
         w.reps.get_mut("ava").unwrap().status = super::super::roster::Status::Inactive;
         let d = decide_with_slot(&w, &lead(json!({"country": "FR"})), 95.0, None, 1);
-        assert_eq!(d.explanation["steps"][2]["reason"], "inactive");
+        assert_eq!(explained(&d)["steps"][2]["reason"], "inactive");
         assert_eq!(d.rule.as_deref(), Some("emea"));
         assert_eq!(d.owner, Owner::Rep("bo".into()));
     }
@@ -733,11 +861,11 @@ mod tests {
         );
         let d = decide_with_slot(&w, &lead(json!({})), 0.0, None, 0);
         assert_eq!(
-            (d.owner, d.fallback_reason),
+            (d.owner.clone(), d.fallback_reason),
             (Owner::Queue("unrouted".into()), Some("no_one_available"))
         );
-        assert_eq!(d.explanation["steps"][1]["reason"], "team_not_found");
-        assert_eq!(d.explanation["config_version"], 7);
+        assert_eq!(explained(&d)["steps"][1]["reason"], "team_not_found");
+        assert_eq!(explained(&d)["config_version"], 7);
     }
 
     fn run_lost(w: &World, lead: &Lead, account: Option<&Account>, lost: &[String]) -> Decision {
@@ -771,8 +899,8 @@ mod tests {
         // Slot 0 is Ava's; she lost the race for her last place: Bo, next in the cycle.
         let d = run_lost(&w, &l, None, &["ava".to_string()]);
         assert_eq!(d.owner, Owner::Rep("bo".into()));
-        assert_eq!(d.explanation["races_lost"], json!(["ava"]));
-        let ava = &d.explanation["steps"][3]["team"]["candidates"][0];
+        assert_eq!(explained(&d)["races_lost"], json!(["ava"]));
+        let ava = &explained(&d)["steps"][3]["team"]["candidates"][0];
         assert_eq!(
             (&ava["rep"], &ava["reason"]),
             (&json!("ava"), &json!("capacity_race_lost"))
@@ -781,7 +909,7 @@ mod tests {
         let all: Vec<String> = ["ava", "bo", "cy"].map(String::from).to_vec();
         let d = run_lost(&w, &l, None, &all);
         assert_eq!(
-            (d.owner, d.fallback_reason),
+            (d.owner.clone(), d.fallback_reason),
             (Owner::Rep("ops".into()), Some("no_one_available"))
         );
     }
@@ -794,7 +922,7 @@ mod tests {
         w.reps.get_mut("owner").unwrap().max_open = Some(2);
         w.loads.insert("owner".into(), Load { open: 2, today: 0 });
         let d = run_lost(&w, &l, Some(&acme("owner")), &[]);
-        assert_eq!(d.explanation["steps"][0]["reason"], "capacity_open");
+        assert_eq!(explained(&d)["steps"][0]["reason"], "capacity_open");
         assert_eq!(d.owner, Owner::Rep("ops".into()));
         // A full fallback rep: the lead waits in the unrouted queue, explained.
         w.reps.get_mut("ops").unwrap().max_per_day = Some(1);
@@ -802,7 +930,7 @@ mod tests {
         let d = run_lost(&w, &l, Some(&acme("owner")), &[]);
         assert_eq!(d.owner, Owner::Queue(UNROUTED.into()));
         assert_eq!(d.via, Via::Fallback);
-        let fallback = d.explanation["steps"]
+        let fallback = explained(&d)["steps"]
             .as_array()
             .unwrap()
             .last()

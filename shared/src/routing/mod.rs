@@ -29,7 +29,7 @@ pub mod roster;
 pub mod unrouted;
 pub mod wrr;
 
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::Value;
 
 use crate::problem::FieldError;
@@ -38,7 +38,7 @@ use crate::scoring::condition::{Condition, ROUTING_FIELDS};
 pub use decide::{decide, Decision, NeedSlot};
 
 /// Where a rule sends a lead.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Target {
     Rep(String),
@@ -96,12 +96,22 @@ impl Target {
     }
 
     pub fn to_json(&self) -> Value {
+        serde_json::to_value(self).unwrap_or(Value::Null)
+    }
+}
+
+/// `{"rep": id}`, `{"team": id}`, `{"queue": id}` or `{"account_owner": true}`, as configured.
+impl serde::Serialize for Target {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = s.serialize_map(Some(1))?;
         match self {
-            Target::Rep(id) => serde_json::json!({ "rep": id }),
-            Target::Team(id) => serde_json::json!({ "team": id }),
-            Target::Queue(id) => serde_json::json!({ "queue": id }),
-            Target::AccountOwner => serde_json::json!({ "account_owner": true }),
+            Target::Rep(id) => map.serialize_entry("rep", id)?,
+            Target::Team(id) => map.serialize_entry("team", id)?,
+            Target::Queue(id) => map.serialize_entry("queue", id)?,
+            Target::AccountOwner => map.serialize_entry("account_owner", &true)?,
         }
+        map.end()
     }
 }
 

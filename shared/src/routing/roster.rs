@@ -115,7 +115,14 @@ impl Rep {
     }
 
     pub fn in_hours(&self, now: i64) -> bool {
-        self.working_hours.as_ref().is_none_or(|s| s.is_open(now))
+        self.in_hours_on(&mut crate::hours::Clocks::at(now))
+    }
+
+    /// [`Rep::in_hours`] at the instant of `clocks` (one zone lookup per zone, not per rep).
+    pub fn in_hours_on(&self, clocks: &mut crate::hours::Clocks) -> bool {
+        self.working_hours
+            .as_ref()
+            .is_none_or(|s| s.is_open_on(clocks))
     }
 
     /// Capacity left, or why there is none.
@@ -319,6 +326,10 @@ pub struct Team {
     /// The team's lead: gets escalations for members without a manager.
     pub lead: Option<String>,
     pub when_unavailable: WhenUnavailable,
+    /// The round-robin cycle over `members` (indexes; weighted for `weighted_round_robin`),
+    /// computed once when the team is read, so a decision only indexes it. Empty for
+    /// `least_loaded`.
+    pub cycle: Vec<usize>,
 }
 
 /// Which of a rep's open leads are handed on through the rules.
@@ -502,6 +513,13 @@ impl Team {
             )),
         }
         if errors.is_empty() {
+            let cycle = match mode {
+                Mode::LeastLoaded => Vec::new(),
+                Mode::RoundRobin => (0..members.len()).collect(),
+                Mode::WeightedRoundRobin => {
+                    super::wrr::cycle(&members.iter().map(|m| m.weight).collect::<Vec<_>>())
+                }
+            };
             Ok(Team {
                 id: id.to_string(),
                 name,
@@ -510,6 +528,7 @@ impl Team {
                 members,
                 lead,
                 when_unavailable,
+                cycle,
             })
         } else {
             Err(errors)

@@ -363,18 +363,20 @@ impl Condition {
     }
 }
 
-fn text_of(v: &Value) -> Option<String> {
+/// A value as conditions compare it: trimmed, lowercase text (borrowed when it already is).
+fn text_of(v: &Value) -> Option<std::borrow::Cow<'_, str>> {
     match v {
         Value::Null => None,
-        Value::String(s) => Some(crate::text::lowercase(s.trim())),
+        Value::String(s) => Some(crate::text::lowercase_cow(s.trim())),
         Value::Array(items) => Some(
             items
                 .iter()
                 .filter_map(text_of)
                 .collect::<Vec<_>>()
-                .join(", "),
+                .join(", ")
+                .into(),
         ),
-        other => Some(other.to_string()),
+        other => Some(other.to_string().into()),
     }
 }
 
@@ -405,10 +407,13 @@ impl Test {
                 Value::Array(items) => items
                     .iter()
                     .filter_map(text_of)
-                    .any(|t| options.contains(&t)),
+                    .any(|t| options.iter().any(|o| *o == *t)),
                 v => text_of(v).is_some_and(|t| {
                     options.iter().any(|o| {
-                        *o == t || (field.ends_with("domain") && t.ends_with(&format!(".{o}")))
+                        *o == *t
+                            || (field.ends_with("domain")
+                                && t.strip_suffix(o.as_str())
+                                    .is_some_and(|rest| rest.ends_with('.')))
                     })
                 }),
             },

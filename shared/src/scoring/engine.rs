@@ -137,6 +137,12 @@ pub fn score(
     let mut engagement = 0.0;
     let mut terms = Vec::new();
     let since = engagement_since.unwrap_or(i64::MIN);
+    // The activities that can count at all, oldest first, once for every rule.
+    let mut window: Vec<&Activity> = activities
+        .iter()
+        .filter(|a| a.at >= since && a.at <= now && now - a.at <= ACTIVITY_HORIZON)
+        .collect();
+    window.sort_by_key(|a| a.at);
     for (index, (spec, rule)) in model
         .spec
         .engagement
@@ -144,14 +150,10 @@ pub fn score(
         .zip(&model.engagement)
         .enumerate()
     {
-        let mut matching: Vec<&Activity> = activities
+        let matching: Vec<&Activity> = window
             .iter()
-            .filter(|a| {
-                a.at >= since
-                    && a.at <= now
-                    && now - a.at <= ACTIVITY_HORIZON
-                    && rule.activities.contains(&a.kind)
-            })
+            .copied()
+            .filter(|a| rule.activities.contains(&a.kind))
             .filter(|a| {
                 rule.property.as_ref().is_none_or(|p| {
                     p.test.matches(
@@ -164,7 +166,6 @@ pub fn score(
         if matching.is_empty() {
             continue;
         }
-        matching.sort_by_key(|a| a.at);
         let mut used: BTreeMap<i64, (f64, u32)> = BTreeMap::new();
         let (mut counted, mut raw, mut total) = (0u32, 0.0, 0.0);
         for a in &matching {
