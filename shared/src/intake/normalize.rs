@@ -264,6 +264,17 @@ pub fn scalar_field_errors(fields: &[(String, Value)], field_map: &FieldMap) -> 
         .filter_map(|(name, value)| match value {
             Value::Array(_) => Some(FieldError::new(name.clone(), "give one value, not a list")),
             Value::Object(_) => Some(FieldError::new(name.clone(), "give a value, not an object")),
+            // A company size is a count or a range: never true/false, never a fraction.
+            Value::Bool(_) | Value::Number(_)
+                if matches!(map_name(field_map, name), Target::Field(Field::Employees))
+                    && !value.is_i64()
+                    && !value.is_u64() =>
+            {
+                Some(FieldError::new(
+                    name.clone(),
+                    "give a whole number or a range such as 51-200",
+                ))
+            }
             _ => None,
         })
         .collect()
@@ -284,7 +295,12 @@ pub fn normalise(sub: &Submission) -> Result<Normalised, Vec<FieldError>> {
                     Field::LandingPage | Field::Referrer | Field::Website => MAX_URL_CHARS,
                     _ => MAX_FIELD_CHARS,
                 };
-                if text.chars().count() > limit {
+                // The limit counts what was sent, spaces included (as openapi.json's maxLength).
+                let given = match value {
+                    Value::String(s) => s.chars().count(),
+                    _ => text.chars().count(),
+                };
+                if given > limit {
                     errors.push(FieldError::new(
                         name.clone(),
                         format!("is longer than {limit} characters"),
@@ -769,6 +785,8 @@ mod tests {
             ("first_name".to_string(), json!(["Ann", "Bea"])),
             ("company".to_string(), json!({"name": "Acme"})),
             ("employees".to_string(), json!(250)),
+            ("employees".to_string(), json!(false)),
+            ("employees".to_string(), json!(12.5)),
             ("consent".to_string(), json!(true)),
             ("tags".to_string(), json!(["a", "b"])),
             ("custom.extra".to_string(), json!({"k": 1})),
@@ -781,8 +799,20 @@ mod tests {
             vec![
                 FieldError::new("first_name", "give one value, not a list"),
                 FieldError::new("company", "give a value, not an object"),
+                FieldError::new("employees", "give a whole number or a range such as 51-200"),
+                FieldError::new("employees", "give a whole number or a range such as 51-200"),
             ]
         );
+    }
+
+    #[test]
+    fn a_field_limit_counts_the_spaces_sent() {
+        let padded = format!("    {}", "x".repeat(MAX_FIELD_CHARS - 3));
+        let mut obj = serde_json::Map::new();
+        obj.insert("email".into(), json!("a@b.com"));
+        obj.insert("utm_campaign".into(), json!(padded));
+        let errors = ApiLead::from_object(obj).normalise(0).unwrap_err();
+        assert_eq!(errors[0].field, "utm_campaign", "{errors:?}");
     }
 
     #[test]
