@@ -92,6 +92,14 @@ pub fn lowercase(s: &str) -> String {
 /// [`lowercase`], borrowing `s` when it is lowercase already (the common case for the values
 /// conditions compare, so a score or a routing decision allocates nothing for them).
 pub fn lowercase_cow(s: &str) -> std::borrow::Cow<'_, str> {
+    // ASCII (most names, titles, domains) takes the byte-wise fast path.
+    if s.is_ascii() {
+        return if s.bytes().any(|b| b.is_ascii_uppercase()) {
+            std::borrow::Cow::Owned(s.to_ascii_lowercase())
+        } else {
+            std::borrow::Cow::Borrowed(s)
+        };
+    }
     if s.chars().all(|c| lower(c) == c) {
         std::borrow::Cow::Borrowed(s)
     } else {

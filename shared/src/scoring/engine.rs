@@ -143,6 +143,11 @@ pub fn score(
         .filter(|a| a.at >= since && a.at <= now && now - a.at <= ACTIVITY_HORIZON)
         .collect();
     window.sort_by_key(|a| a.at);
+    let mut by_kind: std::collections::HashMap<&str, Vec<&Activity>> =
+        std::collections::HashMap::new();
+    for a in &window {
+        by_kind.entry(a.kind.as_str()).or_default().push(a);
+    }
     for (index, (spec, rule)) in model
         .spec
         .engagement
@@ -150,10 +155,17 @@ pub fn score(
         .zip(&model.engagement)
         .enumerate()
     {
-        let matching: Vec<&Activity> = window
-            .iter()
-            .copied()
-            .filter(|a| rule.activities.contains(&a.kind))
+        // A rule on one activity type (the usual case) takes that type's list as it is.
+        let of_kind: Vec<&Activity> = match rule.activities.as_slice() {
+            [kind] => by_kind.get(kind.as_str()).cloned().unwrap_or_default(),
+            kinds => window
+                .iter()
+                .copied()
+                .filter(|a| kinds.contains(&a.kind))
+                .collect(),
+        };
+        let matching: Vec<&Activity> = of_kind
+            .into_iter()
             .filter(|a| {
                 rule.property.as_ref().is_none_or(|p| {
                     p.test.matches(
