@@ -603,6 +603,50 @@ pub fn superseded(
     }
 }
 
+/// Which new assignments get a first-touch clock: every one owned by a rep, and a queue's only
+/// when the policy gives that queue a deadline (`queues`).
+pub fn gets_clock(policy: &Policy, rep: Option<&str>, queue: Option<&str>) -> bool {
+    rep.is_some() || queue.and_then(|q| policy.queue_tier(q)).is_some()
+}
+
+/// What a touch does to a running first-touch clock: the one rule for a touch recorded while the
+/// clock runs and for one recorded before the clock started (whichever comes first).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stopped {
+    /// `met` (by the deadline) or `late`.
+    pub state: &'static str,
+    pub touched_at: i64,
+    /// When the follow-up is due, if the tier asks for one.
+    pub follow_up_due_at: Option<i64>,
+}
+
+/// Whether a touch of `touch_type` at `touched_at` stops a clock that started at `started_at`
+/// with its deadline at `deadline_at`: only touches the policy counts, and only touches at or
+/// after the clock's start (earlier ones were for an earlier owner). The follow-up, if the tier
+/// has one (`follow_up`: its schedule and minutes), is due that many business minutes later.
+pub fn touch_stops(
+    policy: &Policy,
+    touch_type: &str,
+    touched_at: i64,
+    started_at: i64,
+    deadline_at: i64,
+    follow_up: Option<(&Schedule, i64)>,
+) -> Option<Stopped> {
+    if touched_at < started_at || !policy.qualifies(touch_type) {
+        return None;
+    }
+    Some(Stopped {
+        state: if touched_at <= deadline_at {
+            "met"
+        } else {
+            "late"
+        },
+        touched_at,
+        follow_up_due_at: follow_up
+            .and_then(|(schedule, minutes)| schedule.add_business_minutes(touched_at, minutes)),
+    })
+}
+
 /// When the step after `done` steps is due (`None`: the ladder is finished).
 pub fn next_due(steps: &[DueStep], done: usize) -> Option<i64> {
     steps.get(done).map(|s| s.due_at)
@@ -771,6 +815,64 @@ mod tests {
             ]
         }))
         .unwrap()
+    }
+
+    #[test]
+    fn reps_always_get_a_clock_and_queues_only_when_the_policy_names_them() {
+        let p = policy();
+        assert!(gets_clock(&p, Some("rep_a"), None));
+        assert!(!gets_clock(&p, None, Some("unrouted")));
+        assert!(!gets_clock(&p, None, None));
+        let mut doc = json!({
+            "name": "q", "business_hours": {"timezone": "UTC", "hours": {"mon": "09:00-17:00"}},
+            "tiers": [{"name": "standard", "first_touch_minutes": 60}],
+            "queues": [{"queue": "unrouted", "first_touch_minutes": 30}]
+        });
+        let q = Policy::parse(&doc).unwrap();
+        assert!(gets_clock(&q, None, Some("unrouted")));
+        assert!(!gets_clock(&q, None, Some("nurture")));
+        doc["queues"][0]["queue"] = json!("*");
+        assert!(gets_clock(
+            &Policy::parse(&doc).unwrap(),
+            None,
+            Some("nurture")
+        ));
+    }
+
+    #[test]
+    fn a_counted_touch_after_the_start_stops_the_clock_met_or_late_with_its_follow_up() {
+        let p = policy();
+        // Monday 2026-11-23, 10:00 in New York; deadline an hour later.
+        let (start, deadline) = (at("2026-11-23T15:00:00Z"), at("2026-11-23T16:00:00Z"));
+        let follow_up = Some((&p.business_hours, 480));
+        let met = touch_stops(
+            &p,
+            "call",
+            at("2026-11-23T15:30:00Z"),
+            start,
+            deadline,
+            follow_up,
+        )
+        .unwrap();
+        assert_eq!(met.state, "met");
+        // 480 business minutes after 10:30 on a 09:00-17:00 day: 6h30 today, 1h30 tomorrow.
+        assert_eq!(met.follow_up_due_at, Some(at("2026-11-24T15:30:00Z")));
+        let late = touch_stops(
+            &p,
+            "email",
+            at("2026-11-23T16:00:01Z"),
+            start,
+            deadline,
+            None,
+        )
+        .unwrap();
+        assert_eq!((late.state, late.follow_up_due_at), ("late", None));
+        // Not a counted kind of touch; or a touch before this clock started (an earlier owner's).
+        assert_eq!(touch_stops(&p, "sms", start, start, deadline, None), None);
+        assert_eq!(
+            touch_stops(&p, "call", start - 1, start, deadline, None),
+            None
+        );
     }
 
     #[test]

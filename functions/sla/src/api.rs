@@ -170,27 +170,27 @@ async fn stop_clocks(cx: &Cx, t: &TouchRow) -> Result<Vec<Value>> {
         }
         if c.state == "running" {
             let tier = policy.tiers.iter().find(|x| x.name == c.tier);
-            let follow_up_due = match tier.and_then(|x| x.follow_up_minutes) {
-                None => None,
-                Some(m) => {
-                    if reps.is_none() {
-                        reps = Some(store::reps(cx).await?);
-                    }
-                    let hours = reps
-                        .as_ref()
-                        .zip(c.rep_id.as_ref())
-                        .and_then(|(r, id)| r.get(id))
-                        .and_then(|r| r.working_hours.as_ref());
-                    policy
-                        .schedule(hours)
-                        .add_business_minutes(t.occurred_at, m)
-                }
+            let follow_up_minutes = tier.and_then(|x| x.follow_up_minutes);
+            if follow_up_minutes.is_some() && reps.is_none() {
+                reps = Some(store::reps(cx).await?);
+            }
+            let hours = reps
+                .as_ref()
+                .zip(c.rep_id.as_ref())
+                .and_then(|(r, id)| r.get(id))
+                .and_then(|r| r.working_hours.as_ref());
+            let schedule = policy.schedule(hours);
+            let Some(stopped) = revops::sla::touch_stops(
+                &policy,
+                &t.r#type,
+                t.occurred_at,
+                c.started_at,
+                c.deadline_at,
+                follow_up_minutes.map(|m| (schedule, m)),
+            ) else {
+                continue;
             };
-            let state = if t.occurred_at <= c.deadline_at {
-                "met"
-            } else {
-                "late"
-            };
+            let (state, follow_up_due) = (stopped.state, stopped.follow_up_due_at);
             // The clock stops, and routing is told of the first touch in the same batch.
             let stop = cx.db.stmt(
                 "UPDATE sla_clocks SET state = ?, touched_at = ?, touch_id = ?, next_due_at = NULL, follow_up_due_at = ? WHERE assignment_id = ? AND state = 'running'",

@@ -102,13 +102,7 @@ pub async fn start_new(cx: &Cx, now: i64) -> Result<usize> {
     let (version, policy) = store::active(cx).await?;
     let fresh: Vec<&NewAssignment> = candidates
         .into_iter()
-        .filter(|a| {
-            a.rep_id.is_some()
-                || a.queue
-                    .as_deref()
-                    .and_then(|q| policy.queue_tier(q))
-                    .is_some()
-        })
+        .filter(|a| sla::gets_clock(&policy, a.rep_id.as_deref(), a.queue.as_deref()))
         .collect();
     let reps = store::reps(cx).await?;
     let mut started = 0;
@@ -171,25 +165,30 @@ pub async fn start_new(cx: &Cx, now: i64) -> Result<usize> {
             continue;
         };
         // A qualifying touch recorded before the clock started still stops it.
-        let touch = touches.iter().find(|t| {
-            t.lead_id == a.lead_id && t.occurred_at >= a.assigned_at && policy.qualifies(&t.r#type)
-        });
-        let (state, next_due, touched_at, touch_id) = match touch {
-            Some(t) => (
-                if t.occurred_at <= clock.deadline_at {
-                    "met"
-                } else {
-                    "late"
-                },
+        let stopped = touches
+            .iter()
+            .filter(|t| t.lead_id == a.lead_id)
+            .find_map(|t| {
+                sla::touch_stops(
+                    &policy,
+                    &t.r#type,
+                    t.occurred_at,
+                    a.assigned_at,
+                    clock.deadline_at,
+                    follow_up_minutes.map(|m| (schedule, m)),
+                )
+                .map(|stopped| (t, stopped))
+            });
+        let (state, next_due, touched_at, touch_id, follow_up_due) = match stopped {
+            Some((t, s)) => (
+                s.state,
                 None,
-                Some(t.occurred_at),
+                Some(s.touched_at),
                 Some(t.id.clone()),
+                s.follow_up_due_at,
             ),
-            None => ("running", sla::next_due(&clock.steps, 0), None, None),
+            None => ("running", sla::next_due(&clock.steps, 0), None, None, None),
         };
-        let follow_up_due = touched_at
-            .zip(follow_up_minutes)
-            .and_then(|(at, m)| schedule.add_business_minutes(at, m));
         stmts.push(cx.db.stmt(
             "INSERT OR IGNORE INTO sla_clocks (assignment_id, lead_id, rep_id, queue, team_id, tier, policy_version, timezone, started_at, deadline_at, steps, next_step, next_due_at, state, touched_at, touch_id, follow_up_due_at) \
              VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?)",
@@ -198,7 +197,7 @@ pub async fn start_new(cx: &Cx, now: i64) -> Result<usize> {
                 a.assigned_at, clock.deadline_at, serde_json::to_string(&clock.steps)?, next_due, state, touched_at, touch_id, follow_up_due
             ],
         )?);
-        if let Some(t) = touch {
+        if let Some((t, _)) = stopped {
             // The owner touched the lead before its clock started: routing learns it too.
             stmts.push(touched_job(cx, &a.id, t.occurred_at, now)?);
         }
