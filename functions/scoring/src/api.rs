@@ -6,7 +6,8 @@ use revops::problem::{FieldError, Problem, ProblemKind};
 use revops::routes::{Method, Service};
 use revops::scoring::backtest::Outcome;
 use revops::scoring::engine::{next_stage, Activity};
-use revops::scoring::{condition::Facts, Model, Recycle, MQL};
+use revops::scoring::outcome::Refusal;
+use revops::scoring::{condition::Facts, Model, MQL};
 use revops::time::rfc3339;
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -339,70 +340,24 @@ pub async fn outcome(cx: &Cx, mut req: Request) -> Result<Response> {
         )]))
     })?;
     let (version, model) = store::active(cx).await?;
-    let recycle = match (outcome, body.reason.as_deref()) {
-        (Outcome::Rejected, None) => {
-            let codes: Vec<&str> = model
-                .spec
-                .rejection_reasons
-                .iter()
-                .map(|r| r.code.as_str())
-                .collect();
-            return Err(Error::Problem(Problem::validation(vec![FieldError::new(
-                "reason",
-                format!("give one of {}", codes.join(", ")),
-            )])));
-        }
-        (Outcome::Rejected, Some(code)) => match model.reason(code) {
-            Some(r) => Some(r.recycle),
-            None => {
-                let codes: Vec<&str> = model
-                    .spec
-                    .rejection_reasons
-                    .iter()
-                    .map(|r| r.code.as_str())
-                    .collect();
-                return Err(Error::Problem(Problem::validation(vec![FieldError::new(
-                    "reason",
-                    format!(
-                        "`{code}` is not a configured reason; use one of {}",
-                        codes.join(", ")
-                    ),
-                )])));
-            }
-        },
-        _ => None,
-    };
+    // The reason is checked against the model before the lead is read.
+    revops::scoring::outcome::recycle(&model, outcome, body.reason.as_deref())
+        .map_err(|e| Error::Problem(Problem::validation(vec![e])))?;
     for _ in 0..5 {
         let data = one(cx, &id).await?;
-        let current = data.stage().to_string();
-        let allowed = match outcome {
-            Outcome::Accepted | Outcome::Rejected => current == MQL || current == "accepted",
-            Outcome::Converted => current != "converted",
-        };
-        if !allowed {
-            return Err(problem(
-                ProblemKind::Conflict,
-                format!(
-                    "the lead is `{current}`; only an MQL (or accepted lead) can be {}",
-                    body.outcome
-                ),
-            ));
-        }
-        let (stage, since) = match (outcome, recycle) {
-            (Outcome::Accepted, _) => (
-                "accepted".to_string(),
-                data.current.as_ref().and_then(|c| c.engagement_since),
-            ),
-            (Outcome::Converted, _) => (
-                "converted".to_string(),
-                data.current.as_ref().and_then(|c| c.engagement_since),
-            ),
-            (Outcome::Rejected, Some(Recycle::Disqualify)) => (
-                "disqualified".to_string(),
-                data.current.as_ref().and_then(|c| c.engagement_since),
-            ),
-            (Outcome::Rejected, _) => ("nurture".to_string(), Some(cx.now_ms)),
-        };
+        let plan = revops::scoring::outcome::plan(
+            &model,
+            outcome,
+            body.reason.as_deref(),
+            data.stage(),
+            data.current.as_ref().and_then(|c| c.engagement_since),
+            cx.now_ms,
+        )
+        .map_err(|refusal| match refusal {
+            Refusal::Invalid(e) => Error::Problem(Problem::validation(vec![e])),
+            Refusal::NotNow(why) => problem(ProblemKind::Conflict, why),
+        })?;
+        let (stage, since, reason) = (plan.stage, plan.engagement_since, &plan.reason);
         let score = revops::scoring::engine::score(
             &model,
             &data.facts(),
@@ -410,16 +365,12 @@ pub async fn outcome(cx: &Cx, mut req: Request) -> Result<Response> {
             cx.now_ms,
             since,
         );
-        let reason = match &body.reason {
-            Some(code) if outcome == Outcome::Rejected => format!("rejected:{code}"),
-            _ => body.outcome.clone(),
-        };
         let scored = store::Scored {
             version,
             model: &model,
             score: &score,
-            stage: &stage,
-            reason: &reason,
+            stage,
+            reason,
             engagement_since: since,
             at: cx.now_ms,
         };
@@ -429,12 +380,10 @@ pub async fn outcome(cx: &Cx, mut req: Request) -> Result<Response> {
              SELECT ?, ?, ?, ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM lead_scores WHERE lead_id = ? AND last_change = ?)",
             args![cx.new_id(revops::ids::prefix::REJECTION), &id, &body.outcome, body.reason.as_deref(), body.note.as_deref(), cx.now_ms, cx.actor(), version, &id, &saved.change],
         )?);
-        // A rejected or converted lead is no longer the owner's open work: its assignment is
-        // closed, which frees the rep's capacity and stops its SLA clock.
-        if outcome != Outcome::Accepted {
+        if plan.closes_assignment {
             stmts.push(cx.db.stmt(
                 "UPDATE assignments SET status = 'closed', ended_reason = ? WHERE lead_id = ? AND current = 1 AND status = 'open'                  AND EXISTS (SELECT 1 FROM lead_scores WHERE lead_id = ? AND last_change = ?)",
-                args![&reason, &id, &id, &saved.change],
+                args![reason, &id, &id, &saved.change],
             )?);
         }
         if cx.db.batch(stmts).await?.first() == Some(&1) {
@@ -445,7 +394,7 @@ pub async fn outcome(cx: &Cx, mut req: Request) -> Result<Response> {
                     "outcome": body.outcome,
                     "reason": body.reason,
                     "stage": stage,
-                    "recycled": recycle,
+                    "recycled": plan.recycle,
                     "total": score.total,
                 }),
             );

@@ -47,6 +47,14 @@ impl Outcome {
         }
     }
 
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Accepted => "accepted",
+            Outcome::Rejected => "rejected",
+            Outcome::Converted => "converted",
+        }
+    }
+
     fn positive(self) -> bool {
         matches!(self, Outcome::Accepted | Outcome::Converted)
     }
