@@ -7,6 +7,7 @@ use revops::logging::Level;
 use revops::problem::{FieldError, Problem, ProblemKind};
 use revops::routing::decide::{self, Decision, Inputs, NeedSlot, Owner};
 use revops::routing::roster::Rep;
+use revops::routing::{self};
 use revops::scoring::condition::RoutingFacts;
 use revops::time::rfc3339;
 use serde::Deserialize;
@@ -70,20 +71,16 @@ pub async fn route_lead(cx: &Cx, lead_id: &str, why: Why<'_>) -> Result<(Value, 
         teams,
         loads,
     } = store::decision_reads(cx, &config, lead_id, why.given).await?;
-    if let Some(expected) = why.only_if_current {
-        if existing.as_ref().map(|r| r.id.as_str()) != Some(expected) {
-            let view = existing
-                .as_ref()
-                .map(|r| r.view(None))
-                .unwrap_or(Value::Null);
-            return Ok((view, false));
-        }
-    }
-    // A closed assignment (the lead was rejected or converted) is history: a lead that comes
-    // back as an MQL is routed afresh.
-    let open = existing.as_ref().is_some_and(|r| r.status == "open");
-    if let (Some(row), false, true) = (&existing, why.force, open) {
-        return Ok((row.view(None), false));
+    let current = existing.as_ref().map(|r| routing::Current {
+        id: &r.id,
+        open: r.status == "open",
+    });
+    if routing::reroute(current, why.force, why.only_if_current) == routing::Reroute::Keep {
+        let view = existing
+            .as_ref()
+            .map(|r| r.view(None))
+            .unwrap_or(Value::Null);
+        return Ok((view, false));
     }
     let facts = store::facts(&lead, &scores, account.as_ref());
     let owner = account.as_ref().and_then(|a| a.owner.as_deref());

@@ -334,6 +334,36 @@ impl Config {
     }
 }
 
+/// The lead's current assignment, as far as deciding whether to route again goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Current<'a> {
+    pub id: &'a str,
+    /// Still the owner's open work (a rejected or converted lead's assignment is closed).
+    pub open: bool,
+}
+
+/// Whether a routing request decides anew, or leaves the lead where it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reroute {
+    Decide,
+    /// The lead keeps its current owner (or stays unassigned): nothing is written.
+    Keep,
+}
+
+/// A lead keeps an open assignment unless the request forces a new decision. A closed one is
+/// history: a lead that comes back as an MQL is routed afresh. A request made on behalf of one
+/// assignment (`only_if`: an SLA reassignment, which may be retried) acts only while that
+/// assignment is still the current one, so a retry never moves the lead twice.
+pub fn reroute(current: Option<Current>, force: bool, only_if: Option<&str>) -> Reroute {
+    if only_if.is_some_and(|expected| current.map(|c| c.id) != Some(expected)) {
+        return Reroute::Keep;
+    }
+    match current {
+        Some(c) if c.open && !force => Reroute::Keep,
+        _ => Reroute::Decide,
+    }
+}
+
 /// Condition errors are `"<path>: <reason>"`; split them into a field error.
 fn split(e: String) -> FieldError {
     match e.split_once(": ") {
@@ -472,6 +502,25 @@ mod tests {
             .unwrap_err();
         assert_eq!(e.field, "rules[0].assign.weight");
         assert!(Target::parse(&json!({"rep": "r1"}), "x", false).is_ok());
+    }
+
+    #[test]
+    fn a_lead_keeps_an_open_assignment_unless_forced_and_a_retry_never_moves_it_twice() {
+        let open = Some(Current {
+            id: "asg_1",
+            open: true,
+        });
+        let closed = Some(Current {
+            id: "asg_1",
+            open: false,
+        });
+        assert_eq!(reroute(None, false, None), Reroute::Decide);
+        assert_eq!(reroute(open, false, None), Reroute::Keep);
+        assert_eq!(reroute(open, true, None), Reroute::Decide);
+        assert_eq!(reroute(closed, false, None), Reroute::Decide);
+        assert_eq!(reroute(open, true, Some("asg_1")), Reroute::Decide);
+        assert_eq!(reroute(open, true, Some("asg_0")), Reroute::Keep);
+        assert_eq!(reroute(None, true, Some("asg_1")), Reroute::Keep);
     }
 
     #[test]
