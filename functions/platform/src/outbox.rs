@@ -11,8 +11,9 @@
 
 use revops::jobs::{after_failure, AfterFailure};
 use revops::logging::Level;
-use revops::problem::{FieldError, Problem};
+use revops::problem::Problem;
 use revops::time::rfc3339;
+use revops::webhooks::outgoing::Endpoint;
 use revops::webhooks::standard;
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -23,13 +24,6 @@ use crate::db::{Arg, Db};
 use crate::error::{Error, Result};
 use crate::{args, http};
 
-/// The event types an endpoint can subscribe to.
-pub const EVENTS: &[&str] = &[
-    "assignment.created",
-    "sla.warning",
-    "sla.escalated",
-    "sla.reassigned",
-];
 /// How long a delivery attempt holds its claim before a tick may retry it.
 const CLAIM_MS: i64 = 60_000;
 
@@ -196,23 +190,6 @@ async fn send(d: &Due, now: i64) -> std::result::Result<(), (Option<i64>, String
     }
 }
 
-/// An endpoint URL: https, or http to this machine (for local receivers).
-fn url_ok(url: &str) -> bool {
-    let local = ["http://127.0.0.1", "http://localhost", "http://[::1]"]
-        .iter()
-        .any(|p| {
-            url.strip_prefix(p)
-                .is_some_and(|rest| rest.is_empty() || rest.starts_with([':', '/']))
-        });
-    // ASCII only: an international name is written in its xn-- form, other characters %-escaped.
-    url.len() <= 2048
-        && url.bytes().all(|b| b.is_ascii_graphic())
-        && (url
-            .strip_prefix("https://")
-            .is_some_and(|r| r.len() > 3 && !r.starts_with('/'))
-            || local)
-}
-
 /// `POST /v1/admin/webhooks`: registers an endpoint; the answer carries its secret, once.
 pub async fn create(cx: &Cx, mut req: worker::Request) -> Result<worker::Response> {
     #[derive(serde::Deserialize)]
@@ -225,30 +202,12 @@ pub async fn create(cx: &Cx, mut req: worker::Request) -> Result<worker::Respons
         description: Option<String>,
     }
     let body: Body = http::json_body(&mut req, 16 * 1024).await?;
-    let mut errors = Vec::new();
-    let url = body.url.trim().to_string();
-    if !url_ok(&url) {
-        errors.push(FieldError::new(
-            "url",
-            "give an https URL, in ASCII (http only to localhost, 127.0.0.1 or [::1])",
-        ));
-    }
-    let events: Vec<String> = body
-        .events
-        .unwrap_or_else(|| EVENTS.iter().map(|e| e.to_string()).collect());
-    if events.is_empty() || events.iter().any(|e| !EVENTS.contains(&e.as_str())) {
-        errors.push(FieldError::new(
-            "events",
-            format!("give a list drawn from {}", EVENTS.join(", ")),
-        ));
-    }
-    let description = body.description.unwrap_or_default().trim().to_string();
-    if description.chars().count() > 500 {
-        errors.push(FieldError::new("description", "at most 500 characters"));
-    }
-    if !errors.is_empty() {
-        return Err(Error::Problem(Problem::validation(errors)));
-    }
+    let Endpoint {
+        url,
+        events,
+        description,
+    } = Endpoint::validate(&body.url, body.events, body.description)
+        .map_err(|errors| Error::Problem(Problem::validation(errors)))?;
     let id = cx.new_id(revops::ids::prefix::WEBHOOK_ENDPOINT);
     let secret = standard::new_secret(random_bytes());
     cx.db

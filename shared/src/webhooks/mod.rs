@@ -7,6 +7,7 @@
 
 pub mod adapters;
 pub mod hubspot;
+pub mod outgoing;
 pub mod signed;
 pub mod standard;
 pub mod tally;
