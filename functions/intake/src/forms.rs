@@ -51,8 +51,7 @@ async fn rate_limit(
     ip: Option<&str>,
     email: Option<&str>,
 ) -> Result<(std::result::Result<(), i64>, Option<Prior>)> {
-    let window_ms = i64::from(config.rate_limit.window_seconds) * 1000;
-    let window_start = cx.now_ms - cx.now_ms.rem_euclid(window_ms);
+    let window_start = config.rate_limit.window_start(cx.now_ms);
     let address = revops::auth::hex(&Sha256::digest(ip.unwrap_or("unknown").as_bytes()));
     let key = format!("{form_id}:{}", &address[..16]);
     #[derive(Deserialize)]
@@ -72,14 +71,10 @@ async fn rate_limit(
     let taken = platform::db::rows::<Count>("rate_windows", rows.next().unwrap_or_default())?.pop();
     let prior = email.map(|_| store::prior_from(&mut rows)).transpose()?;
     let count = taken.map_or(1, |c| c.count);
-    if count > i64::from(config.rate_limit.max) {
-        Ok((
-            Err((window_start + window_ms - cx.now_ms + 999) / 1000),
-            prior,
-        ))
-    } else {
-        Ok((Ok(()), prior))
-    }
+    Ok((
+        config.rate_limit.admit(count, window_start, cx.now_ms),
+        prior,
+    ))
 }
 
 fn cors(response: &Response, origin: Option<&str>) -> Result<()> {
@@ -264,15 +259,7 @@ pub async fn submit(cx: &Cx, mut req: Request) -> Result<Response> {
         }
     };
     n.flags.extend(flag);
-    let consent = match (&config.consent, n.consent) {
-        (Some(c), Some(true)) => Some(json!({
-            "granted": true,
-            "topics": c.topics,
-            "wording": c.wording,
-            "wording_version": c.wording_version,
-        })),
-        _ => None,
-    };
+    let consent = config.consent_claim(n.consent);
     let headers = kept_headers(&req);
     let extras = Extras {
         activity: Some("form_submission".into()),

@@ -4,6 +4,7 @@
 
 use revops::intake::lead::Lead;
 use revops::intake::normalize::Normalised;
+use revops::intake::submission::{self, Status, Step};
 use revops::logging::Level;
 use revops::routes::{Method, Service};
 use serde_json::{json, Value};
@@ -214,11 +215,11 @@ async fn run_now(
             );
             jobs::fail(&cx.db, PROCESS_JOB, id, &step, cx.now_ms).await?;
             let row = store::submission(cx, id).await?;
-            let pending_step = match row.as_ref().map(|r| r.status.as_str()) {
-                Some("received") | None => "merge",
-                Some("merged") if extras.consent.is_some() => "consent",
-                _ => "handoff",
-            };
+            let pending_step = submission::pending(
+                row.as_ref().and_then(|r| Status::parse(&r.status)),
+                extras.consent.is_some(),
+            )
+            .as_str();
             Ok(Outcome {
                 submission_id: id.to_string(),
                 pending_step: Some(pending_step.to_string()),
@@ -286,10 +287,12 @@ async fn process(
         status: "processed",
         ..Outcome::default()
     };
-    if row.status == "discarded" {
+    let status = Status::parse(&row.status).unwrap_or(Status::Received);
+    if status == Status::Discarded {
         outcome.status = "discarded";
         return Ok(outcome);
     }
+    let steps = submission::remaining(status, extras.consent.is_some());
     // The lead as merged, passed on to scoring (and by it to routing) so neither reads it again.
     let (lead_id, lead) = match (&row.lead_id, run.merged) {
         (Some(id), _) => (id.clone(), None),
@@ -315,19 +318,19 @@ async fn process(
         }
     };
     outcome.lead_id = Some(lead_id.clone());
-    if extras.consent.is_some() && !matches!(row.status.as_str(), "consented" | "processed") {
+    if steps.contains(&Step::Consent) {
         fail_at("consent")?;
         outcome.consent = apply_consent(cx, row, n, extras).await?;
-        store::set_submission_status(cx, &row.id, "consented", None).await?;
+        store::set_submission_status(cx, &row.id, Status::Consented.as_str(), None).await?;
     }
     let mut done = Vec::new();
-    if row.status != "processed" {
+    if steps.contains(&Step::Handoff) {
         fail_at("handoff")?;
         outcome.handoff = hand_off(cx, &lead_id, lead.as_ref()).await?;
         done.push(store::submission_status_statement(
             cx,
             &row.id,
-            "processed",
+            Status::Processed.as_str(),
             None,
         )?);
     }

@@ -27,6 +27,26 @@ pub struct RateLimit {
     pub window_seconds: u32,
 }
 
+impl RateLimit {
+    /// The start of the fixed window `now` falls in (windows are aligned to the epoch, so every
+    /// request in one window counts against the same row).
+    pub fn window_start(&self, now: i64) -> i64 {
+        let window_ms = i64::from(self.window_seconds) * 1000;
+        now - now.rem_euclid(window_ms)
+    }
+
+    /// Whether the `count`-th post in the window starting at `window_start` is let through;
+    /// `Err` with the whole seconds to wait until the next window otherwise (`Retry-After`).
+    pub fn admit(&self, count: i64, window_start: i64, now: i64) -> Result<(), i64> {
+        if count > i64::from(self.max) {
+            let window_ms = i64::from(self.window_seconds) * 1000;
+            Err((window_start + window_ms - now + 999) / 1000)
+        } else {
+            Ok(())
+        }
+    }
+}
+
 impl Default for RateLimit {
     fn default() -> Self {
         RateLimit {
@@ -116,6 +136,21 @@ fn is_http_url(url: &str) -> bool {
 }
 
 impl FormConfig {
+    /// The consent a post claims: the form's topics, with the wording shown as proof, when the
+    /// form asks for consent and the visitor ticked the box; nothing otherwise (an unticked box
+    /// changes no consent).
+    pub fn consent_claim(&self, ticked: Option<bool>) -> Option<serde_json::Value> {
+        match (&self.consent, ticked) {
+            (Some(c), Some(true)) => Some(serde_json::json!({
+                "granted": true,
+                "topics": c.topics,
+                "wording": c.wording,
+                "wording_version": c.wording_version,
+            })),
+            _ => None,
+        }
+    }
+
     /// Checks the configuration, naming every offending field.
     pub fn validate(mut self) -> Result<FormConfig, Vec<FieldError>> {
         let mut errors = Vec::new();
@@ -383,6 +418,42 @@ pub fn encode_component(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_rate_window_admits_max_posts_then_says_when_the_next_window_opens() {
+        let rl = RateLimit {
+            max: 2,
+            window_seconds: 600,
+        };
+        let now = 1_800_000_123_456;
+        let start = rl.window_start(now);
+        assert_eq!(start % 600_000, 0);
+        assert!(start <= now && now < start + 600_000);
+        assert_eq!(rl.admit(2, start, now), Ok(()));
+        let wait = rl.admit(3, start, now).unwrap_err();
+        assert_eq!(wait, (start + 600_000 - now + 999) / 1000);
+        assert!((1..=600).contains(&wait));
+        // The last millisecond of a window still waits a whole second.
+        assert_eq!(rl.admit(3, start, start + 599_999), Err(1));
+    }
+
+    #[test]
+    fn only_a_ticked_box_on_a_form_that_asks_claims_consent() {
+        let mut form = config();
+        form.consent = Some(FormConsent {
+            topics: vec!["newsletter".into()],
+            wording: "Send me news".into(),
+            wording_version: "v1".into(),
+        });
+        let claim = form.consent_claim(Some(true)).unwrap();
+        assert_eq!(claim["granted"], true);
+        assert_eq!(claim["topics"], serde_json::json!(["newsletter"]));
+        assert_eq!(claim["wording_version"], "v1");
+        assert_eq!(form.consent_claim(Some(false)), None);
+        assert_eq!(form.consent_claim(None), None);
+        form.consent = None;
+        assert_eq!(form.consent_claim(Some(true)), None);
+    }
 
     fn config() -> FormConfig {
         FormConfig {

@@ -14,3 +14,4 @@ pub mod names;
 pub mod normalize;
 pub mod phone;
 pub mod source;
+pub mod submission;
