@@ -5,9 +5,10 @@ use revops::intake::lead::Lead;
 use revops::problem::{FieldError, Problem, ProblemKind};
 use revops::routes::{Method, Service};
 use revops::scoring::backtest::Outcome;
+use revops::scoring::condition::{Facts, RoutingFacts};
 use revops::scoring::engine::{next_stage, Activity};
 use revops::scoring::outcome::Refusal;
-use revops::scoring::{condition::Facts, Model, MQL};
+use revops::scoring::{Model, MQL};
 use revops::time::rfc3339;
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -39,8 +40,12 @@ pub async fn rescore(cx: &Cx, id: &str) -> Result<(Value, bool)> {
 }
 
 /// [`rescore`], starting from the lead as its owner intake passed it (`None`: read it), and
-/// returning the lead too, for routing.
-async fn rescore_given(cx: &Cx, id: &str, mut given: Option<Lead>) -> Result<(Value, bool, Lead)> {
+/// returning the lead and what routing sees of its new score, for the hand-off.
+async fn rescore_given(
+    cx: &Cx,
+    id: &str,
+    mut given: Option<Lead>,
+) -> Result<(Value, bool, (Lead, RoutingFacts))> {
     let (version, model) = store::active(cx).await?;
     for _ in 0..5 {
         // A retry after a concurrent writer reads everything afresh.
@@ -76,7 +81,7 @@ async fn rescore_given(cx: &Cx, id: &str, mut given: Option<Lead>) -> Result<(Va
                     "transition": transition,
                 }),
                 became_mql,
-                data.lead,
+                (data.lead, score.routing_facts(&stage)),
             ));
         }
     }
@@ -102,15 +107,8 @@ pub async fn score_lead(cx: &Cx, mut req: Request) -> Result<Response> {
             "the hand-off of {id} carried another lead"
         )));
     }
-    let (mut view, became_mql, lead) = rescore_given(cx, &id, body.lead).await?;
+    let (mut view, became_mql, (lead, facts)) = rescore_given(cx, &id, body.lead).await?;
     if became_mql {
-        let facts = revops::scoring::condition::RoutingFacts {
-            score: view["score"]["total"].as_f64(),
-            fit_score: view["score"]["fit"].as_f64(),
-            engagement_score: view["score"]["engagement"].as_f64(),
-            stage: view["stage"].as_str().map(str::to_string),
-            segment: None,
-        };
         view["owner"] = route(cx, &id, Some((&lead, &facts))).await;
     }
     http::json(200, &view)
@@ -119,11 +117,7 @@ pub async fn score_lead(cx: &Cx, mut req: Request) -> Result<Response> {
 /// Hands a new MQL to routing, with the lead and the score just stored when the caller has them
 /// (routing then reads neither). A failure is logged and left to routing's own retry (its sweep
 /// routes every MQL without an owner), so scoring never fails because routing did.
-pub async fn route(
-    cx: &Cx,
-    id: &str,
-    given: Option<(&Lead, &revops::scoring::condition::RoutingFacts)>,
-) -> Value {
+pub async fn route(cx: &Cx, id: &str, given: Option<(&Lead, &RoutingFacts)>) -> Value {
     let mut body = json!({ "reason": "mql" });
     if let Some((lead, facts)) = given {
         body["lead"] = json!(lead);

@@ -50,6 +50,20 @@ pub struct Score {
     pub terms: Vec<Term>,
 }
 
+impl Score {
+    /// What routing conditions see of this score once the lead is in `stage` (scoring hands
+    /// them to routing with an MQL, so routing never reads the score back).
+    pub fn routing_facts(&self, stage: &str) -> super::condition::RoutingFacts {
+        super::condition::RoutingFacts {
+            score: Some(self.total),
+            fit_score: Some(self.fit),
+            engagement_score: Some(self.engagement),
+            stage: Some(stage.to_string()),
+            segment: None,
+        }
+    }
+}
+
 /// One counted activity's points before decay: when it happened and which rule counted it.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Term {
