@@ -234,6 +234,17 @@ pub async fn route(mut cx: Cx, mut req: Request, internal: bool) -> Result<Respo
         cx.now_ms = cx.now_ms.max(at);
     }
     let cx = &cx;
+    // Scoring's hand-off carries the lead it routes and that lead's scores, both or neither;
+    // anything else is a bug in the caller, not something to route on.
+    let given = match (&body.lead, &body.scores) {
+        (None, None) => None,
+        (Some(lead), Some(scores)) if lead.id == id => Some((lead, scores)),
+        _ => {
+            return Err(Error::internal(format!(
+                "the hand-off of {id} carried another lead, or a lead without its scores"
+            )))
+        }
+    };
     let reason = body.reason.clone().unwrap_or_else(|| "mql".into());
     let ended_reason = if reason == "sla" {
         "sla_breached"
@@ -249,10 +260,7 @@ pub async fn route(mut cx: Cx, mut req: Request, internal: bool) -> Result<Respo
             exclude: body.exclude.as_deref(),
             ended_reason,
             only_if_current: body.only_if_current.as_deref(),
-            given: match (&body.lead, &body.scores) {
-                (Some(lead), Some(scores)) if lead.id == id => Some((lead, scores)),
-                _ => None,
-            },
+            given,
         },
     )
     .await?;
