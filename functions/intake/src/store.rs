@@ -213,21 +213,15 @@ struct LeadRow {
     version: i64,
 }
 
+const LEAD_BY_EMAIL: &str = "SELECT data, version FROM leads WHERE email = ?";
+
 fn lead_by_email_statement(cx: &Cx, email: &str) -> Result<D1PreparedStatement> {
-    cx.db.stmt(
-        "SELECT data, version FROM leads WHERE email = ?",
-        args![email],
-    )
+    cx.db.stmt(LEAD_BY_EMAIL, args![email])
 }
 
 pub async fn lead_by_email(cx: &Cx, email: &str) -> Result<Option<(Lead, i64)>> {
-    let rows = cx
-        .db
-        .read_batch(vec![lead_by_email_statement(cx, email)?])
-        .await?;
-    platform::db::rows::<LeadRow>("leads", rows.into_iter().next().unwrap_or_default())?
-        .pop()
-        .map(|r| Ok((serde_json::from_str(&r.data)?, r.version)))
+    let row: Option<LeadRow> = cx.db.first(LEAD_BY_EMAIL, args![email]).await?;
+    row.map(|r| Ok((serde_json::from_str(&r.data)?, r.version)))
         .transpose()
 }
 

@@ -485,23 +485,16 @@ impl AssignmentRow {
     }
 }
 
+fn current_sql() -> String {
+    format!("SELECT {ASSIGNMENT_COLUMNS} FROM assignments WHERE lead_id = ? AND current = 1")
+}
+
 fn current_statement(cx: &Cx, lead_id: &str) -> Result<worker::D1PreparedStatement> {
-    cx.db.stmt(
-        &format!("SELECT {ASSIGNMENT_COLUMNS} FROM assignments WHERE lead_id = ? AND current = 1"),
-        args![lead_id],
-    )
+    cx.db.stmt(&current_sql(), args![lead_id])
 }
 
 pub async fn current(cx: &Cx, lead_id: &str) -> Result<Option<AssignmentRow>> {
-    let rows = cx
-        .db
-        .read_batch(vec![current_statement(cx, lead_id)?])
-        .await?;
-    Ok(platform::db::rows::<AssignmentRow>(
-        "assignments",
-        rows.into_iter().next().unwrap_or_default(),
-    )?
-    .pop())
+    cx.db.first(&current_sql(), args![lead_id]).await
 }
 
 pub async fn history(cx: &Cx, lead_id: &str) -> Result<Vec<AssignmentRow>> {
