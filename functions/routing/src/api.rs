@@ -14,7 +14,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use worker::{Request, Response};
 
-use crate::store::{self, AssignmentRow, NewAssignment};
+use crate::store::{self, AssignmentRow, NewAssignment, Written};
 use platform::{http, outbox, Cx, Error, Result};
 
 /// How often a routing decides again after its assignment's guard refused: a concurrent routing
@@ -70,6 +70,7 @@ pub async fn route_lead(cx: &Cx, lead_id: &str, why: Why<'_>) -> Result<(Value, 
         reps,
         teams,
         loads,
+        cursors,
     } = store::decision_reads(cx, &config, lead_id, why.given).await?;
     let current = existing.as_ref().map(|r| routing::Current {
         id: &r.id,
@@ -97,6 +98,9 @@ pub async fn route_lead(cx: &Cx, lead_id: &str, why: Why<'_>) -> Result<(Value, 
     // The first attempt decides on the loads read with everything else; a retry (a lost race)
     // reads the considered reps' loads afresh.
     let mut first_loads = Some(loads);
+    // The first decision claims its round-robin slot from the position read with everything
+    // else, in the write itself; once another routing took a slot first, slots are drawn.
+    let mut claim_slots = true;
     for _ in 0..ATTEMPTS {
         let loads = match first_loads.take() {
             Some(loads) => loads,
@@ -117,10 +121,20 @@ pub async fn route_lead(cx: &Cx, lead_id: &str, why: Why<'_>) -> Result<(Value, 
             lost_race: &lost_race,
         };
         let first = decide::decide(&inputs(&slots));
+        let mut slot = None;
         let decision: Decision = match first {
             Ok(d) => d,
             Err(NeedSlot(team)) => {
-                let position = store::draw_slot(cx, &team).await?;
+                let position = if claim_slots {
+                    let seen = cursors.get(&team).copied().unwrap_or(0);
+                    slot = Some(store::SlotClaim {
+                        team: team.clone(),
+                        seen,
+                    });
+                    seen
+                } else {
+                    store::draw_slot(cx, &team).await?
+                };
                 let drawn = HashMap::from([(team, position)]);
                 decide::decide(&inputs(&drawn)).map_err(|NeedSlot(t)| {
                     Error::internal(format!("team {t} asked for a second slot"))
@@ -154,9 +168,11 @@ pub async fn route_lead(cx: &Cx, lead_id: &str, why: Why<'_>) -> Result<(Value, 
             guard_capacity: true,
             races_lost: lost_race.len(),
             ended_reason: why.ended_reason,
+            slot,
         };
         let data = webhook_data(&lead, &a, previous.as_ref());
-        if store::write(cx, &a, &data).await? {
+        let written = store::write(cx, &a, &data).await?;
+        if written == Written::Stored {
             outbox::deliver_soon(cx, &a.id);
             cx.log(
                 Level::Info,
@@ -164,6 +180,17 @@ pub async fn route_lead(cx: &Cx, lead_id: &str, why: Why<'_>) -> Result<(Value, 
                 json!({ "lead_id": lead_id, "assignment_id": a.id, "owner": decision.owner, "via": a.via, "rule": a.rule, "reason": why.reason }),
             );
             return Ok((a.row(cx).view(Some(&reps)), true));
+        }
+        if written == Written::SlotTaken {
+            // A concurrent routing of the same team went first: decide again on fresh loads,
+            // drawing the slot (an atomic advance) rather than racing for it again.
+            cx.log(
+                Level::Info,
+                "routing.slot_taken",
+                json!({ "lead_id": lead_id, "team": a.team }),
+            );
+            claim_slots = false;
+            continue;
         }
         // The guard refused: either someone else changed the lead's owner, or the rep filled up.
         let now_current = store::current(cx, lead_id).await?;
@@ -377,9 +404,10 @@ pub async fn assign(cx: &Cx, mut req: Request) -> Result<Response> {
         guard_capacity: false,
         races_lost: 0,
         ended_reason: "reassigned_manually",
+        slot: None,
     };
     let data = webhook_data(&lead, &a, previous.as_ref());
-    if !store::write(cx, &a, &data).await? {
+    if store::write(cx, &a, &data).await? != store::Written::Stored {
         return Err(Error::Problem(Problem::new(
             ProblemKind::Conflict,
             "the lead's owner changed while this request was made; read it and try again",

@@ -209,9 +209,10 @@ pub async fn claim(cx: &Cx, mut req: Request) -> Result<Response> {
         guard_capacity: true,
         races_lost: 0,
         ended_reason: "claimed",
+        slot: None,
     };
     let data = webhook_data(&lead, &a, previous.as_ref());
-    if !store::write(cx, &a, &data).await? {
+    if store::write(cx, &a, &data).await? != store::Written::Stored {
         let now_current = store::current(cx, &member.lead_id).await?;
         return Err(conflict(
             if now_current.map(|r| r.id) != Some(member.assignment_id) {

@@ -51,6 +51,9 @@ pub struct DecisionReads {
     pub teams: HashMap<String, Team>,
     /// The loads of every rep the decision may consider (and perhaps a few more).
     pub loads: HashMap<String, Load>,
+    /// Each team's next round-robin position as read (a team never drawn from is at 0): the
+    /// first decision claims its slot from this in the write instead of drawing it first.
+    pub cursors: HashMap<String, u64>,
 }
 
 /// Reads what a decision for `lead_id` under `config` needs: in one round trip when the caller
@@ -67,6 +70,7 @@ pub async fn decision_reads(
         current_statement(cx, lead_id)?,
         cx.db.stmt(REPS, args![])?,
         cx.db.stmt(TEAMS, args![])?,
+        cx.db.stmt(CURSORS, args![])?,
     ];
     let lead_reads = |lead: &Lead| -> Result<(Vec<String>, Vec<worker::D1PreparedStatement>)> {
         let domains = routing::account_domains(lead.company_domain.as_deref(), &lead.email);
@@ -104,6 +108,10 @@ pub async fn decision_reads(
         "teams",
         results.next().unwrap_or_default(),
     )?)?;
+    let cursors = cursors_from(platform::db::rows(
+        "rr_cursors",
+        results.next().unwrap_or_default(),
+    )?);
     let (lead, scores, domains, mut results) = match (given, given_domains) {
         (Some((lead, scores)), Some(domains)) => (lead.clone(), scores.clone(), domains, results),
         _ => {
@@ -134,7 +142,20 @@ pub async fn decision_reads(
         scores,
         reps,
         teams,
+        cursors,
     })
+}
+
+#[derive(Deserialize)]
+struct CursorRow {
+    team_id: String,
+    position: i64,
+}
+
+fn cursors_from(rows: Vec<CursorRow>) -> HashMap<String, u64> {
+    rows.into_iter()
+        .map(|r| (r.team_id, r.position.max(0) as u64))
+        .collect()
 }
 
 /// What explains a lead that was never routed: its score row (scoring's, read-only here), the
@@ -293,6 +314,7 @@ struct DocRow {
 
 const REPS: &str = "SELECT id, doc FROM reps";
 const TEAMS: &str = "SELECT id, doc FROM teams";
+const CURSORS: &str = "SELECT team_id, position FROM rr_cursors";
 
 pub async fn reps(cx: &Cx) -> Result<HashMap<String, Rep>> {
     reps_from(cx.db.all(REPS, args![]).await?)
@@ -527,6 +549,29 @@ pub struct NewAssignment<'a> {
     /// Capacity races this routing lost before this assignment (counted in the stats).
     pub races_lost: usize,
     pub ended_reason: &'a str,
+    /// The round-robin slot this assignment claims in its own write (`None`: it drew its slot
+    /// beforehand, or needed none).
+    pub slot: Option<SlotClaim>,
+}
+
+/// A round-robin slot taken from the position read with the decision's other reads: the write
+/// advances the team's position only if it is still `seen`, and stores the assignment only if
+/// that advance was its own.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SlotClaim {
+    pub team: String,
+    pub seen: u64,
+}
+
+/// How [`write`] went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Written {
+    /// The assignment is the lead's current one.
+    Stored,
+    /// The guard refused: someone else routed the lead, or the rep filled up meanwhile.
+    Refused,
+    /// Another routing took the claimed round-robin slot first; nothing was stored.
+    SlotTaken,
 }
 
 impl NewAssignment<'_> {
@@ -559,7 +604,7 @@ impl NewAssignment<'_> {
 /// what the decision saw, and the rep still has room), the end of the previous one, and the
 /// outgoing webhook messages. `Ok(false)`: the guard refused (someone else routed the lead, or
 /// the rep filled up meanwhile).
-pub async fn write(cx: &Cx, a: &NewAssignment<'_>, webhook: &Value) -> Result<bool> {
+pub async fn write(cx: &Cx, a: &NewAssignment<'_>, webhook: &Value) -> Result<Written> {
     let rep_id = a.rep.map(|r| r.id.clone());
     let rep_day = a.rep.map(|r| r.local_day(cx.now_ms));
     let (max_open, max_day) = match (a.guard_capacity, a.rep) {
@@ -572,7 +617,8 @@ pub async fn write(cx: &Cx, a: &NewAssignment<'_>, webhook: &Value) -> Result<bo
          WHERE ((?15 IS NULL AND NOT EXISTS (SELECT 1 FROM assignments WHERE lead_id = ?2 AND current = 1)) \
              OR (?15 IS NOT NULL AND EXISTS (SELECT 1 FROM assignments WHERE id = ?15 AND lead_id = ?2 AND current = 1))) \
            AND (?16 IS NULL OR (SELECT COUNT(*) FROM assignments WHERE rep_id = ?3 AND current = 1 AND status = 'open') < ?16) \
-           AND (?17 IS NULL OR (SELECT COUNT(*) FROM assignments WHERE rep_id = ?3 AND rep_day = ?12) < ?17)",
+           AND (?17 IS NULL OR (SELECT COUNT(*) FROM assignments WHERE rep_id = ?3 AND rep_day = ?12) < ?17) \
+           AND (?19 IS NULL OR EXISTS (SELECT 1 FROM rr_cursors WHERE team_id = ?19 AND claimed_by = ?1))",
         args![
             &a.id,
             a.lead_id,
@@ -592,6 +638,7 @@ pub async fn write(cx: &Cx, a: &NewAssignment<'_>, webhook: &Value) -> Result<bo
             max_open,
             max_day,
             a.races_lost,
+            a.slot.as_ref().map(|c| c.team.clone()),
         ],
     )?;
     let end = cx.db.stmt(
@@ -614,6 +661,28 @@ pub async fn write(cx: &Cx, a: &NewAssignment<'_>, webhook: &Value) -> Result<bo
             args![&a.id],
         )),
     )?;
-    let changes = cx.db.batch(vec![insert, end, promote, notify]).await?;
-    Ok(changes.first() == Some(&1))
+    let mut batch = Vec::with_capacity(5);
+    if let Some(claim) = &a.slot {
+        // Compare-and-set: a team never drawn from is at 0 and gets its row here; a concurrent
+        // insert of that row, or any advance since the read, leaves this a no-op.
+        batch.push(cx.db.stmt(
+            "INSERT INTO rr_cursors (team_id, position, claimed_by) VALUES (?1, 1, ?3) \
+             ON CONFLICT (team_id) DO UPDATE SET position = position + 1, claimed_by = ?3 \
+             WHERE position = ?2 AND ?2 > 0",
+            args![&claim.team, claim.seen as i64, &a.id],
+        )?);
+    }
+    let claimed = a.slot.is_some();
+    batch.extend([insert, end, promote, notify]);
+    let changes = cx.db.batch(batch).await?;
+    let (claim, stored) = if claimed {
+        (changes.first().copied(), changes.get(1).copied())
+    } else {
+        (Some(1), changes.first().copied())
+    };
+    Ok(match (claim, stored) {
+        (_, Some(1)) => Written::Stored,
+        (Some(0), _) => Written::SlotTaken,
+        _ => Written::Refused,
+    })
 }
