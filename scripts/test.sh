@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # `make test`: every test.
-#   1. the domain crate's unit tests, on the host;
+#   1. the domain crate's and the platform glue's unit tests, on the host;
 #   2. build every worker to WASM;
 #   3. start the real local runtime (wrangler dev: workerd, local D1 and KV) on a free port with
 #      its own fresh state directory and migrations applied, then run the integration tests in
@@ -16,8 +16,8 @@ cd "$ROOT"
 eval "$(scripts/toolchain.sh)"
 export WRANGLER_SEND_METRICS=false CI=true
 
-echo "== domain unit tests (host)" >&2
-cargo test -p revops --quiet
+echo "== domain and platform unit tests (host)" >&2
+cargo test -p revops -p revops-platform --quiet
 
 echo "== build workers" >&2
 scripts/build.sh

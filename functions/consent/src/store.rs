@@ -15,6 +15,7 @@ use revops::problem::{Problem, ProblemKind};
 use serde::Deserialize;
 use serde_json::Value;
 
+use platform::retry::{self, Attempt};
 use platform::{args, jobs, problem, Cx, Error, Result};
 
 pub const KV: &str = "CONSENT";
@@ -196,7 +197,7 @@ pub async fn apply(
     proof: &Proof,
     once: Option<&Once<'_>>,
 ) -> Result<Applied> {
-    for _ in 0..6 {
+    retry::optimistic(retry::contended("the consent ledger"), async |_| {
         let mut loaded = load(cx, keys, email).await?;
         let (next, events) =
             ledger::apply(&loaded.snapshot, change, config, proof.at).map_err(|e| {
@@ -207,10 +208,10 @@ pub async fn apply(
         // An erased person is stored again only when they opt in anew (which lifts the erasure).
         if loaded.erased && next.suppressed == Some(SuppressionReason::Erased) {
             // Nothing is stored for them, not even the event's receipt.
-            return Ok(Applied {
+            return Ok(Attempt::Done(Applied {
                 loaded,
                 events: Vec::new(),
-            });
+            }));
         }
         let change_id = cx.new_id(prefix::CONSENT_EVENT);
         let suppressed = next.suppressed.map(|s| s.as_str());
@@ -298,10 +299,11 @@ pub async fn apply(
             loaded.version = Some(loaded.version.unwrap_or(0) + 1);
             loaded.erased = false;
             write_through(cx, &loaded.subject, &loaded.snapshot).await;
-            return Ok(Applied { loaded, events });
+            return Ok(Attempt::Done(Applied { loaded, events }));
         }
-    }
-    Err(Error::internal("the consent ledger stayed contended"))
+        Ok(Attempt::Again)
+    })
+    .await
 }
 
 /// Writes a snapshot to KV; on failure the pending sync job retries it at the next tick.

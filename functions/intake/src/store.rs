@@ -7,6 +7,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use worker::D1PreparedStatement;
 
+use platform::retry::{self, Attempt};
 use platform::{args, jobs, Cx, Error, Result};
 
 /// The retry job that carries a submission through the pipeline.
@@ -259,18 +260,18 @@ pub async fn merge_submission(
     n: &Normalised,
     extras: &Extras,
 ) -> Result<(Lead, bool)> {
-    for _ in 0..8 {
+    let what = format!("the lead for submission {}", sub.id);
+    retry::optimistic(retry::contended(what), async |_| {
         let current = lead_by_email(cx, &n.email).await?;
         let merge = merge_statements(cx, sub, n, extras, current)?;
         let changes = cx.db.batch(merge.statements).await?;
-        if changes.first() == Some(&1) {
-            return Ok((merge.lead, merge.created));
-        }
-    }
-    Err(Error::internal(format!(
-        "lead for submission {} stayed contended",
-        sub.id
-    )))
+        Ok(if changes.first() == Some(&1) {
+            Attempt::Done((merge.lead, merge.created))
+        } else {
+            Attempt::Again
+        })
+    })
+    .await
 }
 
 /// One attempt at merging a submission into `current` (the lead for its email as last read,

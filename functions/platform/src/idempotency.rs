@@ -11,6 +11,7 @@ use worker::{Request, Response};
 
 use crate::cx::Cx;
 use crate::error::{problem, Error, Result};
+use crate::retry::{self, Attempt};
 use crate::{args, http};
 
 #[derive(Deserialize)]
@@ -56,8 +57,15 @@ where
     }
     let principal = cx.actor();
     let fingerprint = rules::fingerprint(req.method().as_ref(), &req.path(), body);
-    let mut claimed = false;
-    for _ in 0..3 {
+    // The key is claimed with a guarded write (an insert, or taking over an expired claim); a
+    // concurrent claim of the same key makes it a no-op, and the next attempt sees that claim.
+    let contended = || {
+        problem(
+            ProblemKind::Conflict,
+            "the Idempotency-Key is contended; retry shortly",
+        )
+    };
+    let replay = retry::optimistic(contended, async |_| {
         let stored = load(cx, &principal, &key).await?;
         match rules::decide(stored.as_ref(), &fingerprint, cx.now_ms) {
             Decision::Replay { status, body } => {
@@ -71,20 +79,16 @@ where
                         .set("content-type", "application/problem+json")?;
                 }
                 response.headers().set("idempotent-replayed", "true")?;
-                return Ok(response);
+                Ok(Attempt::Done(Some(response)))
             }
-            Decision::Mismatch => {
-                return Err(problem(
-                    ProblemKind::IdempotencyConflict,
-                    "this Idempotency-Key was used for a different request; use a new key",
-                ))
-            }
-            Decision::InProgress => {
-                return Err(problem(
-                    ProblemKind::Conflict,
-                    "a request with this Idempotency-Key is still being processed; retry shortly",
-                ))
-            }
+            Decision::Mismatch => Err(problem(
+                ProblemKind::IdempotencyConflict,
+                "this Idempotency-Key was used for a different request; use a new key",
+            )),
+            Decision::InProgress => Err(problem(
+                ProblemKind::Conflict,
+                "a request with this Idempotency-Key is still being processed; retry shortly",
+            )),
             Decision::Proceed => {
                 let changes = match stored {
                     None => cx
@@ -103,18 +107,17 @@ where
                         )
                         .await?,
                 };
-                if changes == 1 {
-                    claimed = true;
-                    break;
-                }
+                Ok(if changes == 1 {
+                    Attempt::Done(None)
+                } else {
+                    Attempt::Again
+                })
             }
         }
-    }
-    if !claimed {
-        return Err(problem(
-            ProblemKind::Conflict,
-            "the Idempotency-Key is contended; retry shortly",
-        ));
+    })
+    .await?;
+    if let Some(response) = replay {
+        return Ok(response);
     }
     let outcome = handler().await;
     let (status, value) = match &outcome {

@@ -17,6 +17,7 @@ pub mod jobs;
 pub mod maintenance;
 pub mod outbox;
 pub mod resources;
+pub mod retry;
 pub mod services;
 pub mod settings;
 pub mod text;

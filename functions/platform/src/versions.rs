@@ -11,6 +11,7 @@ use worker::{D1PreparedStatement, Request};
 
 use crate::cx::Cx;
 use crate::error::{Error, Result};
+use crate::retry::Attempt;
 use crate::{args, cache, http};
 
 /// Scoring models (version 0 is the built-in model). Owned by the scoring handler; others read
@@ -296,7 +297,8 @@ impl Versioned {
         struct Next {
             next: i64,
         }
-        for _ in 0..5 {
+        let what = format!("publishing a {} version", self.kind);
+        crate::retry::optimistic(crate::retry::contended(what), async |_| {
             let next: Next = cx
                 .db
                 .first("SELECT COALESCE(MAX(version), 0) + 1 AS next FROM config_versions WHERE kind = ?", args![self.kind])
@@ -327,10 +329,11 @@ impl Versioned {
                     "active": true,
                 });
                 merge(&mut out, more);
-                return Ok(out);
+                return Ok(Attempt::Done(out));
             }
-        }
-        Err(Error::internal("publishing stayed contended"))
+            Ok(Attempt::Again)
+        })
+        .await
     }
 
     /// `{"version": n, "reason": "..."}` → makes an earlier version active again.

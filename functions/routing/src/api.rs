@@ -15,11 +15,8 @@ use serde_json::{json, Value};
 use worker::{Request, Response};
 
 use crate::store::{self, AssignmentRow, NewAssignment, Written};
+use platform::retry::{self, Attempt};
 use platform::{http, outbox, Cx, Error, Result};
-
-/// How often a routing decides again after its assignment's guard refused: a concurrent routing
-/// took a rep's last place (the next decision skips that rep) or changed the lead's owner.
-const ATTEMPTS: usize = 8;
 
 /// Why a lead is being routed.
 #[derive(Clone, Copy)]
@@ -101,7 +98,7 @@ pub async fn route_lead(cx: &Cx, lead_id: &str, why: Why<'_>) -> Result<(Value, 
     // The first decision claims its round-robin slot from the position read with everything
     // else, in the write itself; once another routing took a slot first, slots are drawn.
     let mut claim_slots = true;
-    for _ in 0..ATTEMPTS {
+    retry::optimistic(retry::contended(format!("routing {lead_id}")), async |_| {
         let loads = match first_loads.take() {
             Some(loads) => loads,
             None => store::loads(cx, &considered, cx.now_ms).await?,
@@ -179,7 +176,7 @@ pub async fn route_lead(cx: &Cx, lead_id: &str, why: Why<'_>) -> Result<(Value, 
                 "routing.assigned",
                 json!({ "lead_id": lead_id, "assignment_id": a.id, "owner": decision.owner, "via": a.via, "rule": a.rule, "reason": why.reason }),
             );
-            return Ok((a.row(cx).view(Some(&reps)), true));
+            return Ok(Attempt::Done((a.row(cx).view(Some(&reps)), true)));
         }
         if written == Written::SlotTaken {
             // A concurrent routing of the same team went first: decide again on fresh loads,
@@ -190,14 +187,14 @@ pub async fn route_lead(cx: &Cx, lead_id: &str, why: Why<'_>) -> Result<(Value, 
                 json!({ "lead_id": lead_id, "team": a.team }),
             );
             claim_slots = false;
-            continue;
+            return Ok(Attempt::Again);
         }
         // The guard refused: either someone else changed the lead's owner, or the rep filled up.
         let now_current = store::current(cx, lead_id).await?;
         let changed = now_current.as_ref().map(|r| r.id.clone()) != replaces;
         if changed {
             match (&now_current, why.force) {
-                (Some(row), false) => return Ok((row.view(Some(&reps)), false)),
+                (Some(row), false) => return Ok(Attempt::Done((row.view(Some(&reps)), false))),
                 _ => {
                     replaces = now_current.as_ref().map(|r| r.id.clone());
                     previous = now_current;
@@ -211,10 +208,9 @@ pub async fn route_lead(cx: &Cx, lead_id: &str, why: Why<'_>) -> Result<(Value, 
             );
             lost_race.push(rep.id.clone());
         }
-    }
-    Err(Error::internal(format!(
-        "routing {lead_id} stayed contended after {ATTEMPTS} attempts"
-    )))
+        Ok(Attempt::Again)
+    })
+    .await
 }
 
 /// `POST /v1/leads/{id}/route`'s body.

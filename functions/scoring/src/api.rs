@@ -15,6 +15,7 @@ use serde_json::{json, Value};
 use worker::{Request, Response};
 
 use crate::store::{self, LeadData};
+use platform::retry::{self, Attempt};
 use platform::{args, http, problem, Cx, Error, Result};
 
 fn not_found(id: &str) -> Error {
@@ -47,7 +48,7 @@ async fn rescore_given(
     mut given: Option<Lead>,
 ) -> Result<(Value, bool, (Lead, RoutingFacts))> {
     let (version, model) = store::active(cx).await?;
-    for _ in 0..5 {
+    retry::optimistic(retry::contended(format!("the score of {id}")), async |_| {
         // A retry after a concurrent writer reads everything afresh.
         let data = match given.take() {
             Some(lead) => store::load_for(cx, vec![lead], cx.now_ms)
@@ -73,7 +74,7 @@ async fn rescore_given(
             let became_mql = saved.to == MQL && saved.from != MQL;
             let transition =
                 (saved.from != saved.to).then(|| json!({ "from": saved.from, "to": saved.to }));
-            return Ok((
+            return Ok(Attempt::Done((
                 json!({
                     "lead_id": id,
                     "score": { "fit": score.fit, "engagement": score.engagement, "total": score.total, "model_version": version },
@@ -82,12 +83,11 @@ async fn rescore_given(
                 }),
                 became_mql,
                 (data.lead, score.routing_facts(&stage)),
-            ));
+            )));
         }
-    }
-    Err(Error::internal(format!(
-        "the score of {id} stayed contended"
-    )))
+        Ok(Attempt::Again)
+    })
+    .await
 }
 
 /// The internal hand-off's body: the lead as intake just wrote it (absent: read it).
@@ -337,7 +337,7 @@ pub async fn outcome(cx: &Cx, mut req: Request) -> Result<Response> {
     // The reason is checked against the model before the lead is read.
     revops::scoring::outcome::recycle(&model, outcome, body.reason.as_deref())
         .map_err(|e| Error::Problem(Problem::validation(vec![e])))?;
-    for _ in 0..5 {
+    let answer = retry::optimistic(retry::contended(format!("the outcome of {id}")), async |_| {
         let data = one(cx, &id).await?;
         let plan = revops::scoring::outcome::plan(
             &model,
@@ -381,20 +381,17 @@ pub async fn outcome(cx: &Cx, mut req: Request) -> Result<Response> {
             )?);
         }
         if cx.db.batch(stmts).await?.first() == Some(&1) {
-            return http::json(
-                200,
-                &json!({
+            return Ok(Attempt::Done(json!({
                     "lead_id": id,
                     "outcome": body.outcome,
                     "reason": body.reason,
                     "stage": stage,
                     "recycled": plan.recycle,
                     "total": score.total,
-                }),
-            );
+            })));
         }
-    }
-    Err(Error::internal(format!(
-        "the outcome of {id} stayed contended"
-    )))
+        Ok(Attempt::Again)
+    })
+    .await?;
+    http::json(200, &answer)
 }
