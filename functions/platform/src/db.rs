@@ -326,6 +326,58 @@ impl Db {
     }
 }
 
+/// D1 binds at most 100 parameters to one statement: an `IN (…)` list is cut into pieces of at
+/// most this many values, which leaves room for the statement's other parameters.
+pub const IN_LIST: usize = 90;
+
+/// `?, ?, …`: the placeholders of an `IN (…)` list of `n` values.
+pub fn marks(n: usize) -> String {
+    let mut out = String::with_capacity(n * 3);
+    for i in 0..n {
+        if i > 0 {
+            out.push_str(", ");
+        }
+        out.push('?');
+    }
+    out
+}
+
+impl Db {
+    /// One query over any number of values, as statements of at most [`IN_LIST`] values each:
+    /// `sql` has `{in}` where the list's placeholders go, `before` binds the parameters ahead of
+    /// it. Read them in one round trip with [`Db::read_batch`] (or [`Db::all_in`]).
+    pub fn in_statements<V: AsRef<str>>(
+        &self,
+        sql: &str,
+        before: &[Arg],
+        values: &[V],
+    ) -> Result<Vec<D1PreparedStatement>> {
+        values
+            .chunks(IN_LIST)
+            .map(|chunk| {
+                let mut args = before.to_vec();
+                args.extend(chunk.iter().map(|v| Arg::from(v.as_ref())));
+                self.stmt(&sql.replace("{in}", &marks(chunk.len())), args)
+            })
+            .collect()
+    }
+
+    /// The rows of [`Db::in_statements`], every piece read in one round trip.
+    pub async fn all_in<T: DeserializeOwned, V: AsRef<str>>(
+        &self,
+        sql: &str,
+        before: &[Arg],
+        values: &[V],
+    ) -> Result<Vec<T>> {
+        let reads = self.in_statements(sql, before, values)?;
+        let mut out = Vec::new();
+        for piece in self.read_batch(reads).await? {
+            out.extend(rows::<T>(sql, piece)?);
+        }
+        Ok(out)
+    }
+}
+
 /// The rows of one read in a [`Db::read_batch`], as `T`.
 pub fn rows<T: DeserializeOwned>(what: &str, rows: Vec<Value>) -> Result<Vec<T>> {
     rows.into_iter().map(|row| from_row(what, row)).collect()
@@ -337,4 +389,17 @@ fn from_row<T: DeserializeOwned>(sql: &str, row: Value) -> Result<T> {
 
 fn head(sql: &str) -> String {
     sql.split_whitespace().take(6).collect::<Vec<_>>().join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_in_list_has_one_mark_per_value() {
+        assert_eq!(marks(0), "");
+        assert_eq!(marks(1), "?");
+        assert_eq!(marks(3), "?, ?, ?");
+        assert_eq!(marks(IN_LIST).matches('?').count(), IN_LIST);
+    }
 }

@@ -185,7 +185,7 @@ pub async fn reroute_rep(cx: &Cx, rep_id: &str, handover: Handover) -> Result<Va
                         &format!(
                             "SELECT id, lead_id FROM assignments WHERE rep_id = ? AND current = 1 AND status = 'open' \
                              AND first_touch_at IS NULL AND team_id IN ({}) ORDER BY assigned_at LIMIT ?",
-                            vec!["?"; teams.len()].join(", ")
+                            platform::db::marks(teams.len())
                         ),
                         values,
                     )

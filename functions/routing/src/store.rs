@@ -267,7 +267,8 @@ fn account_statement(cx: &Cx, domains: &[String]) -> Result<Option<worker::D1Pre
     if domains.is_empty() {
         return Ok(None);
     }
-    let marks = vec!["?"; domains.len()].join(", ");
+    // A lead has at most two domains (its company's and its email's).
+    let marks = platform::db::marks(domains.len());
     cx.db
         .stmt(
             &format!(

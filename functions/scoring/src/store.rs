@@ -11,11 +11,10 @@ use revops::scoring::Model;
 use serde::Deserialize;
 use serde_json::Value;
 
+use platform::db::{marks, IN_LIST};
 use platform::{args, Arg, Cx, Error, Result};
 
 use revops::scoring::engine::ACTIVITY_HORIZON;
-/// D1 binds at most 100 parameters per statement.
-const CHUNK: usize = 90;
 
 pub use platform::versions::SCORING_MODELS as MODELS;
 
@@ -83,25 +82,21 @@ impl LeadData {
     }
 }
 
-fn placeholders(n: usize) -> String {
-    vec!["?"; n].join(", ")
-}
-
 /// Loads the leads with these ids (missing ids are skipped), with their activities, consent and
-/// current scores: two round trips per 90 leads (the leads, then everything else in one batch).
+/// current scores: two round trips per [`IN_LIST`] leads (the leads, then everything else in one batch).
 pub async fn load(cx: &Cx, ids: &[String], now: i64) -> Result<Vec<LeadData>> {
     #[derive(Deserialize)]
     struct LeadRow {
         data: String,
     }
     let mut out = Vec::with_capacity(ids.len());
-    for chunk in ids.chunks(CHUNK) {
+    for chunk in ids.chunks(IN_LIST) {
         let leads: Vec<LeadRow> = cx
             .db
             .all(
                 &format!(
                     "SELECT data FROM leads WHERE id IN ({})",
-                    placeholders(chunk.len())
+                    marks(chunk.len())
                 ),
                 chunk.iter().map(Arg::from).collect(),
             )
@@ -115,7 +110,7 @@ pub async fn load(cx: &Cx, ids: &[String], now: i64) -> Result<Vec<LeadData>> {
     Ok(out)
 }
 
-/// What the scores of these leads (at most 90, as their owner intake passed them or [`load`]
+/// What the scores of these leads (at most [`IN_LIST`], as their owner intake passed them or [`load`]
 /// read them) are computed from: activities, current scores, consent and matching accounts, in
 /// one round trip.
 pub async fn load_for(cx: &Cx, leads: Vec<Lead>, now: i64) -> Result<Vec<LeadData>> {
@@ -136,7 +131,7 @@ pub async fn load_for(cx: &Cx, leads: Vec<Lead>, now: i64) -> Result<Vec<LeadDat
     if leads.is_empty() {
         return Ok(Vec::new());
     }
-    let in_ids = placeholders(leads.len());
+    let in_ids = marks(leads.len());
     let arg_ids: Vec<Arg> = leads.iter().map(|l| Arg::from(l.id.as_str())).collect();
     let mut acts_args = arg_ids.clone();
     acts_args.push(Arg::Int(now - ACTIVITY_HORIZON));
@@ -159,17 +154,17 @@ pub async fn load_for(cx: &Cx, leads: Vec<Lead>, now: i64) -> Result<Vec<LeadDat
             &format!(
                 "SELECT s.email AS email, s.suppressed AS suppressed, st.topic AS topic FROM consent_subjects s \
                  LEFT JOIN consent_states st ON st.email = s.email AND st.state = 'opted_out' WHERE s.email IN ({})",
-                placeholders(emails.len())
+                marks(emails.len())
             ),
             emails,
         )?,
     ];
-    for chunk in domains.chunks(CHUNK) {
+    for chunk in domains.chunks(IN_LIST) {
         reads.push(cx.db.stmt(
             &format!(
                 "SELECT d.domain AS domain, a.id AS id, a.name AS name, a.customer AS customer FROM account_domains d \
                  JOIN accounts a ON a.id = d.account_id WHERE d.domain IN ({})",
-                placeholders(chunk.len())
+                marks(chunk.len())
             ),
             chunk.iter().map(Arg::from).collect(),
         )?);
@@ -180,7 +175,7 @@ pub async fn load_for(cx: &Cx, leads: Vec<Lead>, now: i64) -> Result<Vec<LeadDat
     let scores = platform::db::rows::<ScoreRow>("lead_scores", next())?;
     let consent = platform::db::rows::<ConsentRow>("consent_subjects", next())?;
     let mut accounts = Vec::new();
-    for _ in domains.chunks(CHUNK) {
+    for _ in domains.chunks(IN_LIST) {
         accounts.extend(
             platform::db::rows::<AccountRow>("accounts", next())?
                 .into_iter()

@@ -109,22 +109,16 @@ pub async fn start_new(cx: &Cx, now: i64) -> Result<usize> {
     let ids: Vec<String> = fresh.iter().map(|a| a.lead_id.clone()).collect();
     let leads = store::leads(cx, &ids).await?;
     let earliest = fresh.iter().map(|a| a.assigned_at).min().unwrap_or(now);
-    let mut touches: Vec<Touch> = Vec::new();
-    for chunk in ids.chunks(90) {
-        let mut values = vec![platform::Arg::Int(earliest)];
-        values.extend(chunk.iter().map(platform::Arg::from));
-        touches.extend(
-            cx.db
-                .all::<Touch>(
-                    &format!(
-                        "SELECT id, lead_id, type, occurred_at FROM sla_touches WHERE occurred_at >= ? AND lead_id IN ({}) ORDER BY occurred_at",
-                        vec!["?"; chunk.len()].join(", ")
-                    ),
-                    values,
-                )
-                .await?,
-        );
-    }
+    let mut touches: Vec<Touch> = cx
+        .db
+        .all_in(
+            "SELECT id, lead_id, type, occurred_at FROM sla_touches WHERE occurred_at >= ? AND lead_id IN ({in}) ORDER BY occurred_at",
+            &[platform::Arg::Int(earliest)],
+            &ids,
+        )
+        .await?;
+    // Pieces of the list are read separately: their touches merge into one order.
+    touches.sort_by_key(|t| t.occurred_at);
     for a in fresh.iter().copied() {
         let facts_of = leads.get(&a.lead_id);
         let facts = Facts {
@@ -264,20 +258,14 @@ async fn supersede(cx: &Cx, scanned: &[NewAssignment]) -> Result<Vec<D1PreparedS
     let mut leads: Vec<&str> = scanned.iter().map(|a| a.lead_id.as_str()).collect();
     leads.sort_unstable();
     leads.dedup();
-    let mut running: Vec<Running> = Vec::new();
-    for chunk in leads.chunks(90) {
-        running.extend(
-            cx.db
-                .all::<Running>(
-                    &format!(
-                        "SELECT assignment_id, lead_id, queue, started_at, deadline_at FROM sla_clocks WHERE state = 'running' AND lead_id IN ({})",
-                        vec!["?"; chunk.len()].join(", ")
-                    ),
-                    chunk.iter().map(|l| platform::Arg::from(*l)).collect(),
-                )
-                .await?,
-        );
-    }
+    let running: Vec<Running> = cx
+        .db
+        .all_in(
+            "SELECT assignment_id, lead_id, queue, started_at, deadline_at FROM sla_clocks WHERE state = 'running' AND lead_id IN ({in})",
+            &[],
+            &leads,
+        )
+        .await?;
     let mut stmts = Vec::new();
     for a in scanned {
         for c in running.iter().filter(|c| {
@@ -327,14 +315,14 @@ struct Reassign {
 
 /// What one tick did.
 #[derive(Default)]
-pub struct Outcome {
+pub struct LadderPass {
     pub steps: Vec<Value>,
     pub ended: usize,
     pub reassigned: usize,
 }
 
 /// Takes the ladder steps that are due at `now`.
-pub async fn run_due(cx: &Cx, now: i64) -> Result<Outcome> {
+pub async fn run_due(cx: &Cx, now: i64) -> Result<LadderPass> {
     let due: Vec<Due> = cx
         .db
         .all(
@@ -346,7 +334,7 @@ pub async fn run_due(cx: &Cx, now: i64) -> Result<Outcome> {
             args![now, DUE_BATCH],
         )
         .await?;
-    let mut out = Outcome::default();
+    let mut out = LadderPass::default();
     if due.is_empty() {
         return Ok(out);
     }

@@ -10,7 +10,7 @@ use revops::sla::{DueStep, Policy};
 use serde::Deserialize;
 use serde_json::Value;
 
-use platform::{args, Arg, Cx, Error, Result};
+use platform::{args, Cx, Error, Result};
 
 pub use platform::versions::SLA_POLICIES as POLICIES;
 
@@ -31,44 +31,36 @@ pub async fn policy(cx: &Cx, version: i64) -> Result<Policy> {
         .map_err(|e| Error::internal(format!("stored SLA policy {version} is invalid: {e:?}")))
 }
 
-fn marks(n: usize) -> String {
-    vec!["?"; n].join(", ")
-}
-
 /// Leads by id, with their scores as routing conditions see them.
 pub async fn leads(cx: &Cx, ids: &[String]) -> Result<HashMap<String, (Lead, RoutingFacts)>> {
-    let mut out = HashMap::new();
-    for chunk in ids.chunks(90) {
-        #[derive(Deserialize)]
-        struct Row {
-            data: String,
-            fit: Option<f64>,
-            engagement: Option<f64>,
-            total: Option<f64>,
-            stage: Option<String>,
-        }
-        let rows: Vec<Row> = cx
-            .db
-            .all(
-                &format!(
-                    "SELECT l.data AS data, s.fit AS fit, s.engagement AS engagement, s.total AS total, s.stage AS stage \
-                     FROM leads l LEFT JOIN lead_scores s ON s.lead_id = l.id WHERE l.id IN ({})",
-                    marks(chunk.len())
-                ),
-                chunk.iter().map(Arg::from).collect(),
-            )
-            .await?;
-        for r in rows {
-            let lead: Lead = serde_json::from_str(&r.data)?;
-            let facts = RoutingFacts {
-                score: r.total,
-                fit_score: r.fit,
-                engagement_score: r.engagement,
-                stage: r.stage,
-                segment: None,
-            };
-            out.insert(lead.id.clone(), (lead, facts));
-        }
+    #[derive(Deserialize)]
+    struct Row {
+        data: String,
+        fit: Option<f64>,
+        engagement: Option<f64>,
+        total: Option<f64>,
+        stage: Option<String>,
+    }
+    let rows: Vec<Row> = cx
+        .db
+        .all_in(
+            "SELECT l.data AS data, s.fit AS fit, s.engagement AS engagement, s.total AS total, s.stage AS stage \
+             FROM leads l LEFT JOIN lead_scores s ON s.lead_id = l.id WHERE l.id IN ({in})",
+            &[],
+            ids,
+        )
+        .await?;
+    let mut out = HashMap::with_capacity(rows.len());
+    for r in rows {
+        let lead: Lead = serde_json::from_str(&r.data)?;
+        let facts = RoutingFacts {
+            score: r.total,
+            fit_score: r.fit,
+            engagement_score: r.engagement,
+            stage: r.stage,
+            segment: None,
+        };
+        out.insert(lead.id.clone(), (lead, facts));
     }
     Ok(out)
 }
