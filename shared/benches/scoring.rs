@@ -5,7 +5,7 @@
 use criterion::{criterion_group, criterion_main, Criterion};
 use revops::intake::employees::EmployeeBand;
 use revops::intake::lead::Lead;
-use revops::scoring::backtest::{self, Case, Outcome};
+use revops::scoring::backtest::{self, Case, SalesOutcome};
 use revops::scoring::condition::Facts;
 use revops::scoring::engine::{score, Activity};
 use revops::scoring::Model;
@@ -186,9 +186,9 @@ fn bench(c: &mut Criterion) {
                 activities: a,
                 outcome: [
                     None,
-                    Some(Outcome::Accepted),
-                    Some(Outcome::Rejected),
-                    Some(Outcome::Converted),
+                    Some(SalesOutcome::Accepted),
+                    Some(SalesOutcome::Rejected),
+                    Some(SalesOutcome::Converted),
                 ][i % 4],
                 reason: (i % 4 == 2).then_some("no_budget"),
                 at: NOW,

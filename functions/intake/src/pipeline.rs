@@ -15,7 +15,7 @@ use revops::consent::erasure::{readmission, Readmission};
 
 /// Where a submission got to, for the response.
 #[derive(Debug, Default)]
-pub struct Outcome {
+pub struct Progress {
     pub submission_id: String,
     pub lead_id: Option<String>,
     pub created: bool,
@@ -27,7 +27,7 @@ pub struct Outcome {
     pub consent: Value,
 }
 
-impl Outcome {
+impl Progress {
     pub fn view(&self) -> Value {
         json!({
             "id": self.lead_id,
@@ -63,7 +63,7 @@ pub async fn accept_all(
     subs: &[NewSubmission<'_>],
     extra: Vec<worker::D1PreparedStatement>,
     fault: Option<&Fault>,
-) -> Result<Vec<Outcome>> {
+) -> Result<Vec<Progress>> {
     // One read per address tells both whether the person was erased and what their lead is now,
     // so the merge below starts from it instead of reading it again.
     let mut priors = Vec::with_capacity(subs.len());
@@ -81,7 +81,7 @@ pub async fn accept_known(
     priors: Vec<store::Prior>,
     extra: Vec<worker::D1PreparedStatement>,
     fault: Option<&Fault>,
-) -> Result<Vec<Outcome>> {
+) -> Result<Vec<Progress>> {
     // An erased person is not re-imported: their submissions are not even stored. Only a new
     // opt-in they confirm, or one sent by a subjects:admin key, brings them back
     // (`erasure::readmission`); a claimed opt-in gets them a link to confirm it.
@@ -130,11 +130,11 @@ pub async fn accept_known(
         if admit == Readmission::ConfirmFirst {
             // Nothing stored: the consent handler answers with a link for them to confirm.
             let consent = confirm_readmission(cx, s).await?;
-            outcomes.push(Outcome {
+            outcomes.push(Progress {
                 submission_id: id.clone(),
                 status: "confirmation_required",
                 consent,
-                ..Outcome::default()
+                ..Progress::default()
             });
             continue;
         }
@@ -144,10 +144,10 @@ pub async fn accept_known(
                 "intake.discarded_erased",
                 json!({ "submission_id": id }),
             );
-            outcomes.push(Outcome {
+            outcomes.push(Progress {
                 submission_id: id.clone(),
                 status: "discarded",
-                ..Outcome::default()
+                ..Progress::default()
             });
             continue;
         }
@@ -160,7 +160,7 @@ pub async fn accept_known(
     Ok(outcomes)
 }
 
-pub async fn accept(cx: &Cx, sub: NewSubmission<'_>, fault: Option<&Fault>) -> Result<Outcome> {
+pub async fn accept(cx: &Cx, sub: NewSubmission<'_>, fault: Option<&Fault>) -> Result<Progress> {
     let mut outcomes = accept_all(cx, std::slice::from_ref(&sub), Vec::new(), fault).await?;
     Ok(outcomes.remove(0))
 }
@@ -193,7 +193,7 @@ async fn run_now(
     s: &NewSubmission<'_>,
     fault: Option<&str>,
     merged: Option<(Lead, bool)>,
-) -> Result<Outcome> {
+) -> Result<Progress> {
     let row = s.row(id)?;
     let (n, extras) = (s.normalised, s.extras);
     let run = Run {
@@ -220,12 +220,12 @@ async fn run_now(
                 extras.consent.is_some(),
             )
             .as_str();
-            Ok(Outcome {
+            Ok(Progress {
                 submission_id: id.to_string(),
                 pending_step: Some(pending_step.to_string()),
                 lead_id: row.and_then(|r| r.lead_id),
                 status: "pending",
-                ..Outcome::default()
+                ..Progress::default()
             })
         }
     }
@@ -275,17 +275,17 @@ async fn process(
     n: &Normalised,
     extras: &Extras,
     run: Run<'_>,
-) -> Result<Outcome> {
+) -> Result<Progress> {
     let fail_at = |step: &str| -> Result<()> {
         match run.fault {
             Some(f) if f == step => Err(Error::internal(format!("injected fault at {step}"))),
             _ => Ok(()),
         }
     };
-    let mut outcome = Outcome {
+    let mut outcome = Progress {
         submission_id: row.id.clone(),
         status: "processed",
-        ..Outcome::default()
+        ..Progress::default()
     };
     let status = Status::parse(&row.status).unwrap_or(Status::Received);
     if status == Status::Discarded {

@@ -4,7 +4,7 @@
 use revops::intake::lead::Lead;
 use revops::problem::{FieldError, Problem, ProblemKind};
 use revops::routes::{Method, Service};
-use revops::scoring::backtest::Outcome;
+use revops::scoring::backtest::SalesOutcome;
 use revops::scoring::condition::{Facts, RoutingFacts};
 use revops::scoring::engine::{next_stage, Activity};
 use revops::scoring::outcome::Refusal;
@@ -327,7 +327,7 @@ pub async fn outcome(cx: &Cx, mut req: Request) -> Result<Response> {
     if !errors.is_empty() {
         return Err(Error::Problem(Problem::validation(errors)));
     }
-    let outcome = Outcome::parse(&body.outcome).ok_or_else(|| {
+    let outcome = SalesOutcome::parse(&body.outcome).ok_or_else(|| {
         Error::Problem(Problem::validation(vec![FieldError::new(
             "outcome",
             "is accepted, rejected or converted",

@@ -2,7 +2,7 @@
 //! why), dry-run, rollback, backtest, and the bounded rescoring a publish starts.
 
 use revops::problem::{FieldError, Problem};
-use revops::scoring::backtest::{self, Case, Outcome};
+use revops::scoring::backtest::{self, Case, SalesOutcome};
 use revops::scoring::engine::{next_stage, score};
 use revops::scoring::Model;
 use revops::time::rfc3339;
@@ -164,7 +164,7 @@ pub async fn backtest(cx: &Cx, mut req: Request) -> Result<Response> {
             Case {
                 facts: data.facts(),
                 activities: &data.activities,
-                outcome: o.and_then(|o| Outcome::parse(&o.outcome)),
+                outcome: o.and_then(|o| SalesOutcome::parse(&o.outcome)),
                 reason: o.and_then(|o| o.reason.as_deref()),
                 // Score each lead as it stood when sales decided; the rest as of now.
                 at: o.map_or(cx.now_ms, |o| o.at),

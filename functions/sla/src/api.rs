@@ -413,12 +413,12 @@ pub async fn metrics(cx: &Cx, req: &Request) -> Result<Response> {
         )
         .await?;
     #[derive(Deserialize)]
-    struct Outcome {
+    struct SalesOutcomeRow {
         lead_id: String,
         outcome: String,
         reason: Option<String>,
     }
-    let outcomes: Vec<Outcome> = cx
+    let outcomes: Vec<SalesOutcomeRow> = cx
         .db
         .all(
             "SELECT o.lead_id AS lead_id, o.outcome AS outcome, o.reason AS reason FROM lead_outcomes o \
@@ -451,7 +451,7 @@ pub async fn metrics(cx: &Cx, req: &Request) -> Result<Response> {
         }
     }
     // The latest outcome per lead counts.
-    let mut last: HashMap<&str, &Outcome> = HashMap::new();
+    let mut last: HashMap<&str, &SalesOutcomeRow> = HashMap::new();
     for o in &outcomes {
         last.insert(&o.lead_id, o);
     }

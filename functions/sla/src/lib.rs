@@ -49,15 +49,15 @@ async fn tick(cx: &Cx, req: Request) -> Result<Response> {
 async fn run_tick(cx: &Cx, now: i64) -> Result<tick::Done> {
     let started = ladder::start_new(cx, now).await?;
     // A clock late by several steps (the cron was down) takes them in order, one pass each.
-    let mut outcome = ladder::run_due(cx, now).await?;
+    let mut pass = ladder::run_due(cx, now).await?;
     for _ in 0..3 {
         let more = ladder::run_due(cx, now).await?;
         if more.steps.is_empty() {
             break;
         }
-        outcome.steps.extend(more.steps);
-        outcome.ended += more.ended;
-        outcome.reassigned += more.reassigned;
+        pass.steps.extend(more.steps);
+        pass.ended += more.ended;
+        pass.reassigned += more.reassigned;
     }
     let (retried, still_failing) = jobs::run_due(cx, ladder::REASSIGN_JOB, now, 10, |job| {
         ladder::retry_reassign(cx, job, now)
@@ -70,8 +70,8 @@ async fn run_tick(cx: &Cx, now: i64) -> Result<tick::Done> {
     let (delivered, failing) = outbox::deliver_due(&cx.db, now, 50).await?;
     Ok(tick::Done {
         items: (started
-            + outcome.steps.len()
-            + outcome.ended
+            + pass.steps.len()
+            + pass.ended
             + retried
             + still_failing
             + touched
@@ -80,9 +80,9 @@ async fn run_tick(cx: &Cx, now: i64) -> Result<tick::Done> {
             + failing) as i64,
         report: json!({
             "clocks_started": started,
-            "steps": outcome.steps,
-            "clocks_ended": outcome.ended,
-            "reassigned": outcome.reassigned,
+            "steps": pass.steps,
+            "clocks_ended": pass.ended,
+            "reassigned": pass.reassigned,
             "reassign_retries": { "done": retried, "failing": still_failing },
             "first_touches_sent": { "done": touched, "failing": touch_failing },
             "webhooks": { "delivered": delivered, "failing": failing },

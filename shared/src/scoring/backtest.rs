@@ -11,9 +11,10 @@ use super::engine::{next_stage, score, Activity};
 use super::{Model, MQL};
 use crate::problem::FieldError;
 
+/// What sales decided about a lead it was handed (`POST /v1/leads/{id}/outcome`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Outcome {
+pub enum SalesOutcome {
     Accepted,
     Rejected,
     Converted,
@@ -37,26 +38,26 @@ pub fn outcome_text_errors(reason: Option<&str>, note: Option<&str>) -> Vec<Fiel
     errors
 }
 
-impl Outcome {
-    pub fn parse(s: &str) -> Option<Outcome> {
+impl SalesOutcome {
+    pub fn parse(s: &str) -> Option<SalesOutcome> {
         match s {
-            "accepted" => Some(Outcome::Accepted),
-            "rejected" => Some(Outcome::Rejected),
-            "converted" => Some(Outcome::Converted),
+            "accepted" => Some(SalesOutcome::Accepted),
+            "rejected" => Some(SalesOutcome::Rejected),
+            "converted" => Some(SalesOutcome::Converted),
             _ => None,
         }
     }
 
     pub fn as_str(self) -> &'static str {
         match self {
-            Outcome::Accepted => "accepted",
-            Outcome::Rejected => "rejected",
-            Outcome::Converted => "converted",
+            SalesOutcome::Accepted => "accepted",
+            SalesOutcome::Rejected => "rejected",
+            SalesOutcome::Converted => "converted",
         }
     }
 
     fn positive(self) -> bool {
-        matches!(self, Outcome::Accepted | Outcome::Converted)
+        matches!(self, SalesOutcome::Accepted | SalesOutcome::Converted)
     }
 }
 
@@ -64,7 +65,7 @@ impl Outcome {
 pub struct Case<'a> {
     pub facts: Facts<'a>,
     pub activities: &'a [Activity],
-    pub outcome: Option<Outcome>,
+    pub outcome: Option<SalesOutcome>,
     pub reason: Option<&'a str>,
     pub at: i64,
 }
@@ -145,9 +146,9 @@ pub fn run(model: &Model, cases: &[Case]) -> Report {
             if mql {
                 report.mql_with_outcome += 1;
                 match o {
-                    Outcome::Accepted => report.accepted += 1,
-                    Outcome::Converted => report.converted += 1,
-                    Outcome::Rejected => {
+                    SalesOutcome::Accepted => report.accepted += 1,
+                    SalesOutcome::Converted => report.converted += 1,
+                    SalesOutcome::Rejected => {
                         report.rejected += 1;
                         *report
                             .rejection_reasons
@@ -225,12 +226,12 @@ mod tests {
             at: 0,
         };
         let cases = vec![
-            case(&vp, Some(Outcome::Accepted), None),
-            case(&vp, Some(Outcome::Converted), None),
-            case(&vp, Some(Outcome::Rejected), Some("no_budget")),
+            case(&vp, Some(SalesOutcome::Accepted), None),
+            case(&vp, Some(SalesOutcome::Converted), None),
+            case(&vp, Some(SalesOutcome::Rejected), Some("no_budget")),
             case(&vp, None, None),
-            case(&other, Some(Outcome::Converted), None),
-            case(&other, Some(Outcome::Rejected), Some("not_icp")),
+            case(&other, Some(SalesOutcome::Converted), None),
+            case(&other, Some(SalesOutcome::Rejected), Some("not_icp")),
         ];
         let r = run(&model, &cases);
         assert_eq!(

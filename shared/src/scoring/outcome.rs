@@ -2,7 +2,7 @@
 //! whether earlier engagement still counts, and whether the lead's assignment closes. The
 //! scoring handler loads the lead's stage, calls [`plan`], and stores what it says.
 
-use super::backtest::Outcome;
+use super::backtest::SalesOutcome;
 use super::{Model, Recycle, MQL};
 use crate::problem::FieldError;
 
@@ -48,15 +48,15 @@ fn codes(model: &Model) -> String {
 /// Depends only on the request and the model, so it is checked before the lead is read.
 pub fn recycle(
     model: &Model,
-    outcome: Outcome,
+    outcome: SalesOutcome,
     reason: Option<&str>,
 ) -> Result<Option<Recycle>, FieldError> {
     match (outcome, reason) {
-        (Outcome::Rejected, None) => Err(FieldError::new(
+        (SalesOutcome::Rejected, None) => Err(FieldError::new(
             "reason",
             format!("give one of {}", codes(model)),
         )),
-        (Outcome::Rejected, Some(code)) => match model.reason(code) {
+        (SalesOutcome::Rejected, Some(code)) => match model.reason(code) {
             Some(r) => Ok(Some(r.recycle)),
             None => Err(FieldError::new(
                 "reason",
@@ -74,7 +74,7 @@ pub fn recycle(
 /// from `engagement_since`, at `now`.
 pub fn plan(
     model: &Model,
-    outcome: Outcome,
+    outcome: SalesOutcome,
     reason: Option<&str>,
     stage: &str,
     engagement_since: Option<i64>,
@@ -82,8 +82,8 @@ pub fn plan(
 ) -> Result<Plan, Refusal> {
     let recycle = recycle(model, outcome, reason).map_err(Refusal::Invalid)?;
     let allowed = match outcome {
-        Outcome::Accepted | Outcome::Rejected => stage == MQL || stage == "accepted",
-        Outcome::Converted => stage != "converted",
+        SalesOutcome::Accepted | SalesOutcome::Rejected => stage == MQL || stage == "accepted",
+        SalesOutcome::Converted => stage != "converted",
     };
     let name = outcome.as_str();
     if !allowed {
@@ -92,20 +92,20 @@ pub fn plan(
         )));
     }
     let (stage, engagement_since) = match (outcome, recycle) {
-        (Outcome::Accepted, _) => ("accepted", engagement_since),
-        (Outcome::Converted, _) => ("converted", engagement_since),
-        (Outcome::Rejected, Some(Recycle::Disqualify)) => ("disqualified", engagement_since),
-        (Outcome::Rejected, _) => ("nurture", Some(now)),
+        (SalesOutcome::Accepted, _) => ("accepted", engagement_since),
+        (SalesOutcome::Converted, _) => ("converted", engagement_since),
+        (SalesOutcome::Rejected, Some(Recycle::Disqualify)) => ("disqualified", engagement_since),
+        (SalesOutcome::Rejected, _) => ("nurture", Some(now)),
     };
     Ok(Plan {
         stage,
         engagement_since,
         reason: match (outcome, reason) {
-            (Outcome::Rejected, Some(code)) => format!("rejected:{code}"),
+            (SalesOutcome::Rejected, Some(code)) => format!("rejected:{code}"),
             _ => name.to_string(),
         },
         recycle,
-        closes_assignment: outcome != Outcome::Accepted,
+        closes_assignment: outcome != SalesOutcome::Accepted,
     })
 }
 
@@ -132,7 +132,7 @@ mod tests {
         let m = model();
         let nurture = plan(
             &m,
-            Outcome::Rejected,
+            SalesOutcome::Rejected,
             Some("no_budget"),
             "mql",
             Some(5),
@@ -150,7 +150,7 @@ mod tests {
         assert!(nurture.closes_assignment);
         let out = plan(
             &m,
-            Outcome::Rejected,
+            SalesOutcome::Rejected,
             Some("not_icp"),
             "accepted",
             Some(5),
@@ -164,13 +164,13 @@ mod tests {
     #[test]
     fn acceptance_keeps_the_assignment_and_conversion_closes_it() {
         let m = model();
-        let accepted = plan(&m, Outcome::Accepted, None, "mql", Some(5), 100).unwrap();
+        let accepted = plan(&m, SalesOutcome::Accepted, None, "mql", Some(5), 100).unwrap();
         assert_eq!(
             (accepted.stage, accepted.engagement_since),
             ("accepted", Some(5))
         );
         assert!(!accepted.closes_assignment);
-        let converted = plan(&m, Outcome::Converted, None, "new", None, 100).unwrap();
+        let converted = plan(&m, SalesOutcome::Converted, None, "new", None, 100).unwrap();
         assert_eq!(
             (converted.stage, converted.reason.as_str()),
             ("converted", "converted")
@@ -182,21 +182,22 @@ mod tests {
     fn the_stage_and_the_reason_must_allow_the_outcome() {
         let m = model();
         assert!(matches!(
-            plan(&m, Outcome::Accepted, None, "new", None, 0),
+            plan(&m, SalesOutcome::Accepted, None, "new", None, 0),
             Err(Refusal::NotNow(_))
         ));
         assert!(matches!(
-            plan(&m, Outcome::Converted, None, "converted", None, 0),
+            plan(&m, SalesOutcome::Converted, None, "converted", None, 0),
             Err(Refusal::NotNow(_))
         ));
-        let Err(Refusal::Invalid(e)) = plan(&m, Outcome::Rejected, None, "mql", None, 0) else {
+        let Err(Refusal::Invalid(e)) = plan(&m, SalesOutcome::Rejected, None, "mql", None, 0)
+        else {
             panic!("a rejection needs a reason");
         };
         assert_eq!(
             (e.field.as_str(), e.reason.as_str()),
             ("reason", "give one of no_budget, not_icp")
         );
-        let Err(Refusal::Invalid(e)) = plan(&m, Outcome::Rejected, Some("x"), "mql", None, 0)
+        let Err(Refusal::Invalid(e)) = plan(&m, SalesOutcome::Rejected, Some("x"), "mql", None, 0)
         else {
             panic!("an unknown reason is refused");
         };
