@@ -99,15 +99,41 @@ pub enum Access {
     Internal,
 }
 
+/// The routes of one service (or of every handler): the enum its handler dispatches on, so the
+/// compiler checks that every route the table gives it has a function serving it.
+pub trait ServiceRoutes: Copy + std::fmt::Debug + 'static {
+    /// This group's route, if `id` is one.
+    fn of(id: RouteId) -> Option<Self>;
+}
+
 macro_rules! routes {
-    ($( $id:ident : $method:ident $pattern:literal => $service:ident, $access:expr; )*) => {
-        /// Every route, named. Handlers switch on this.
+    ($( $group:ident for $service:ident {
+        $( $id:ident : $method:ident $pattern:literal, $access:expr; )*
+    } )*) => {
+        /// Every route, named. The gateway authorizes and forwards on this; each handler matches
+        /// its own group's enum (see [`ServiceRoutes`]).
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-        pub enum RouteId { $( $id, )* }
+        pub enum RouteId { $( $( $id, )* )* }
+
+        $(
+            #[doc = concat!("The routes served as `", stringify!($service), "` (", stringify!($group), ").")]
+            #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+            pub enum $group { $( $id, )* }
+
+            impl ServiceRoutes for $group {
+                fn of(id: RouteId) -> Option<Self> {
+                    match id {
+                        $( RouteId::$id => Some($group::$id), )*
+                        #[allow(unreachable_patterns)]
+                        _ => None,
+                    }
+                }
+            }
+        )*
 
         /// The route table, in match order.
         pub const ROUTES: &[Route] = &[
-            $( Route { id: RouteId::$id, method: Method::$method, pattern: $pattern, service: Service::$service, access: $access }, )*
+            $( $( Route { id: RouteId::$id, method: Method::$method, pattern: $pattern, service: Service::$service, access: $access }, )* )*
         ];
     };
 }
@@ -118,125 +144,133 @@ const fn scope(s: Scope) -> Access {
 }
 
 routes! {
-    // Gateway: the public entry's own endpoints.
-    Health: Get "/health" => Gateway, Public;
-    OpenApi: Get "/openapi.json" => Gateway, Public;
-    ProblemPage: Get "/problems/{slug}" => Gateway, Public;
-    CreateApiKey: Post "/v1/admin/keys" => Gateway, scope(Scope::Admin);
-    ListApiKeys: Get "/v1/admin/keys" => Gateway, scope(Scope::Admin);
-    RevokeApiKey: Delete "/v1/admin/keys/{key_id}" => Gateway, scope(Scope::Admin);
-    // The gateway also serves the configuration documents (control plane), so the handlers'
-    // workers stay lean for the data plane, and the retry queue of every handler.
-    CreateForm: Post "/v1/admin/forms" => Gateway, scope(Scope::ConfigWrite);
-    ListForms: Get "/v1/admin/forms" => Gateway, scope(Scope::ConfigWrite);
-    GetForm: Get "/v1/admin/forms/{form_id}" => Gateway, scope(Scope::ConfigWrite);
-    UpdateForm: Put "/v1/admin/forms/{form_id}" => Gateway, scope(Scope::ConfigWrite);
-    FormStats: Get "/v1/admin/forms/{form_id}/stats" => Gateway, scope(Scope::ReportsRead);
-    CreateSource: Post "/v1/admin/sources" => Gateway, scope(Scope::ConfigWrite);
-    ListSources: Get "/v1/admin/sources" => Gateway, scope(Scope::ConfigWrite);
-    GetSource: Get "/v1/admin/sources/{source_id}" => Gateway, scope(Scope::ConfigWrite);
-    UpdateSource: Put "/v1/admin/sources/{source_id}" => Gateway, scope(Scope::ConfigWrite);
-    ListJobs: Get "/v1/admin/jobs" => Gateway, scope(Scope::ReportsRead);
-    RetryJob: Post "/v1/admin/jobs/{job_id}/retry" => Gateway, scope(Scope::ConfigWrite);
-    ListTicks: Get "/v1/admin/ticks" => Gateway, scope(Scope::ReportsRead);
-
-    // Internal, served by every handler: its health check (gathered by the gateway's /health)
-    // and its share of the cron trigger (the gateway's scheduled handler calls each one).
-    HandlerHealth: Get "/internal/health" => Gateway, Internal;
-    HandlerTick: Post "/internal/tick" => Gateway, Internal;
-
-    // Intake: forms and webhooks (public; forms check origins, webhooks check signatures).
-    SubmitForm: Post "/f/{form_id}" => Intake, Public;
-    FormPreflight: Options "/f/{form_id}" => Intake, Public;
-    ReceiveWebhook: Post "/hooks/{source_id}" => Intake, Public;
-    // Intake: the API for marketing tools.
-    CreateLead: Post "/v1/leads" => Intake, scope(Scope::IntakeWrite);
-    GetLead: Get "/v1/leads/{lead_id}" => Intake, scope(Scope::LeadsRead);
-    CreateActivity: Post "/v1/activities" => Intake, scope(Scope::IntakeWrite);
-    NormaliseLead: Post "/internal/normalise" => Intake, Internal;
-
-    // Scoring: previews, explanations, sales' outcomes, and the versioned model.
-    ScorePreview: Post "/v1/score" => Scoring, scope(Scope::LeadsRead);
-    GetLeadScore: Get "/v1/leads/{lead_id}/score" => Scoring, scope(Scope::LeadsRead);
-    RecordOutcome: Post "/v1/leads/{lead_id}/outcome" => Scoring, scope(Scope::LeadsWrite);
-    ListScoringModels: Get "/v1/admin/scoring/models" => Scoring, scope(Scope::ConfigWrite);
-    PublishScoringModel: Post "/v1/admin/scoring/models" => Scoring, scope(Scope::ConfigWrite);
-    GetScoringModel: Get "/v1/admin/scoring/models/{version}" => Scoring, scope(Scope::ConfigWrite);
-    DryRunScoringModel: Post "/v1/admin/scoring/dry-run" => Scoring, scope(Scope::ConfigWrite);
-    RollbackScoringModel: Post "/v1/admin/scoring/rollback" => Scoring, scope(Scope::ConfigWrite);
-    BacktestScoringModel: Post "/v1/admin/scoring/backtest" => Scoring, scope(Scope::ConfigWrite);
-    RescoringStatus: Get "/v1/admin/scoring/rescoring" => Scoring, scope(Scope::ConfigWrite);
-    ScoreLead: Post "/internal/leads/{lead_id}/score" => Scoring, Internal;
-
-    // Consent: the ledger, fast checks, signed links, provider feedback, erasure and export.
-    CheckConsent: Post "/v1/consent/check" => Consent, scope(Scope::ConsentRead);
-    RecordConsent: Post "/v1/consent" => Consent, scope(Scope::ConsentWrite);
-    IssueUnsubscribeToken: Post "/v1/consent/unsubscribe-tokens" => Consent, scope(Scope::ConsentWrite);
-    GetConsent: Get "/v1/consent/{email}" => Consent, scope(Scope::ConsentRead);
-    ConsentHistory: Get "/v1/consent/{email}/history" => Consent, scope(Scope::ConsentRead);
-    UnsubscribePage: Get "/u/{token}" => Consent, Public;
-    Unsubscribe: Post "/u/{token}" => Consent, Public;
-    ConfirmPage: Get "/c/{token}" => Consent, Public;
-    Confirm: Post "/c/{token}" => Consent, Public;
-    EmailProviderWebhook: Post "/hooks/email/{provider}" => Consent, Public;
-    GetConsentTopics: Get "/v1/admin/consent/topics" => Consent, scope(Scope::ConfigWrite);
-    PutConsentTopics: Put "/v1/admin/consent/topics" => Consent, scope(Scope::ConfigWrite);
-    GetEmailProviders: Get "/v1/admin/consent/providers" => Consent, scope(Scope::ConfigWrite);
-    PutEmailProviders: Put "/v1/admin/consent/providers" => Consent, scope(Scope::ConfigWrite);
-    EraseSubject: Delete "/v1/subjects/{email}" => Consent, scope(Scope::SubjectsAdmin);
-    ExportSubject: Get "/v1/subjects/{email}/export" => Consent, scope(Scope::SubjectsAdmin);
-    ConsentForIntake: Post "/internal/consent/intake" => Consent, Internal;
-
-    // Routing: decisions and their explanations, the roster, CRM accounts, versioned rules.
-    // (Outgoing-webhook endpoints, which every handler's messages go to, are the gateway's.)
-    RouteLead: Post "/v1/leads/{lead_id}/route" => Routing, scope(Scope::LeadsWrite);
-    GetLeadRouting: Get "/v1/leads/{lead_id}/routing" => Routing, scope(Scope::LeadsRead);
-    AssignLead: Post "/v1/leads/{lead_id}/assignment" => Routing, scope(Scope::LeadsWrite);
-    ListReps: Get "/v1/roster/reps" => Routing, scope(Scope::ReportsRead);
-    GetRep: Get "/v1/roster/reps/{rep_id}" => Routing, scope(Scope::ReportsRead);
-    PutRep: Put "/v1/roster/reps/{rep_id}" => Routing, scope(Scope::RosterWrite);
-    PatchRep: Patch "/v1/roster/reps/{rep_id}" => Routing, scope(Scope::RosterWrite);
-    DeactivateRep: Post "/v1/roster/reps/{rep_id}/deactivate" => Routing, scope(Scope::RosterWrite);
-    ListTeams: Get "/v1/roster/teams" => Routing, scope(Scope::ReportsRead);
-    PutTeam: Put "/v1/roster/teams/{team_id}" => Routing, scope(Scope::RosterWrite);
-    UpsertAccounts: Post "/v1/accounts/bulk" => Routing, scope(Scope::RosterWrite);
-    GetAccount: Get "/v1/accounts/{account_id}" => Routing, scope(Scope::LeadsRead);
-    ListRoutingConfigs: Get "/v1/admin/routing/configs" => Routing, scope(Scope::ConfigWrite);
-    PublishRoutingConfig: Post "/v1/admin/routing/configs" => Routing, scope(Scope::ConfigWrite);
-    GetRoutingConfig: Get "/v1/admin/routing/configs/{version}" => Routing, scope(Scope::ConfigWrite);
-    DryRunRoutingConfig: Post "/v1/admin/routing/dry-run" => Routing, scope(Scope::ConfigWrite);
-    RollbackRoutingConfig: Post "/v1/admin/routing/rollback" => Routing, scope(Scope::ConfigWrite);
-    RoutingStats: Get "/v1/admin/routing/stats" => Routing, scope(Scope::ReportsRead);
-    ListWebhookDeliveries: Get "/v1/admin/webhooks/deliveries" => Gateway, scope(Scope::ConfigWrite);
-    RetryWebhookDelivery: Post "/v1/admin/webhooks/deliveries/{delivery_id}/retry" => Gateway, scope(Scope::ConfigWrite);
-    CreateWebhookEndpoint: Post "/v1/admin/webhooks" => Gateway, scope(Scope::ConfigWrite);
-    ListWebhookEndpoints: Get "/v1/admin/webhooks" => Gateway, scope(Scope::ConfigWrite);
-    DeleteWebhookEndpoint: Delete "/v1/admin/webhooks/{endpoint_id}" => Gateway, scope(Scope::ConfigWrite);
-    RouteLeadInternal: Post "/internal/leads/{lead_id}/route" => Routing, Internal;
-    // Queues: leads waiting for a rep, oldest first; a rep claims one (recorded like any
-    // assignment). SLA tells routing of an assignment's first touch.
-    ListQueues: Get "/v1/queues" => Routing, scope(Scope::LeadsRead);
-    GetQueue: Get "/v1/queues/{queue_id}" => Routing, scope(Scope::LeadsRead);
-    ClaimFromQueue: Post "/v1/queues/{queue_id}/claim" => Routing, scope(Scope::LeadsWrite);
-    AssignmentTouched: Post "/internal/assignments/{assignment_id}/touched" => Routing, Internal;
-
-    // SLA: touches that stop the clock, each lead's clocks and ladder, tasks, the figures, and
-    // the policy as versioned configuration. The ladder itself runs on the cron tick.
-    RecordTouch: Post "/v1/leads/{lead_id}/touches" => Sla, scope(Scope::LeadsWrite);
-    GetLeadSla: Get "/v1/leads/{lead_id}/sla" => Sla, scope(Scope::LeadsRead);
-    ListSlaTasks: Get "/v1/sla/tasks" => Sla, scope(Scope::ReportsRead);
-    CompleteSlaTask: Post "/v1/sla/tasks/{task_id}/done" => Sla, scope(Scope::LeadsWrite);
-    SlaMetrics: Get "/v1/sla/metrics" => Sla, scope(Scope::ReportsRead);
-    ListSlaPolicies: Get "/v1/admin/sla/policies" => Sla, scope(Scope::ConfigWrite);
-    PublishSlaPolicy: Post "/v1/admin/sla/policies" => Sla, scope(Scope::ConfigWrite);
-    GetSlaPolicy: Get "/v1/admin/sla/policies/{version}" => Sla, scope(Scope::ConfigWrite);
-    RollbackSlaPolicy: Post "/v1/admin/sla/rollback" => Sla, scope(Scope::ConfigWrite);
+    GatewayRoute for Gateway {
+        // Gateway: the public entry's own endpoints.
+        Health: Get "/health", Public;
+        OpenApi: Get "/openapi.json", Public;
+        ProblemPage: Get "/problems/{slug}", Public;
+        CreateApiKey: Post "/v1/admin/keys", scope(Scope::Admin);
+        ListApiKeys: Get "/v1/admin/keys", scope(Scope::Admin);
+        RevokeApiKey: Delete "/v1/admin/keys/{key_id}", scope(Scope::Admin);
+        // The gateway also serves the configuration documents (control plane), so the handlers'
+        // workers stay lean for the data plane, and the retry queue of every handler.
+        CreateForm: Post "/v1/admin/forms", scope(Scope::ConfigWrite);
+        ListForms: Get "/v1/admin/forms", scope(Scope::ConfigWrite);
+        GetForm: Get "/v1/admin/forms/{form_id}", scope(Scope::ConfigWrite);
+        UpdateForm: Put "/v1/admin/forms/{form_id}", scope(Scope::ConfigWrite);
+        FormStats: Get "/v1/admin/forms/{form_id}/stats", scope(Scope::ReportsRead);
+        CreateSource: Post "/v1/admin/sources", scope(Scope::ConfigWrite);
+        ListSources: Get "/v1/admin/sources", scope(Scope::ConfigWrite);
+        GetSource: Get "/v1/admin/sources/{source_id}", scope(Scope::ConfigWrite);
+        UpdateSource: Put "/v1/admin/sources/{source_id}", scope(Scope::ConfigWrite);
+        ListJobs: Get "/v1/admin/jobs", scope(Scope::ReportsRead);
+        RetryJob: Post "/v1/admin/jobs/{job_id}/retry", scope(Scope::ConfigWrite);
+        ListTicks: Get "/v1/admin/ticks", scope(Scope::ReportsRead);
+        ListWebhookDeliveries: Get "/v1/admin/webhooks/deliveries", scope(Scope::ConfigWrite);
+        RetryWebhookDelivery: Post "/v1/admin/webhooks/deliveries/{delivery_id}/retry", scope(Scope::ConfigWrite);
+        CreateWebhookEndpoint: Post "/v1/admin/webhooks", scope(Scope::ConfigWrite);
+        ListWebhookEndpoints: Get "/v1/admin/webhooks", scope(Scope::ConfigWrite);
+        DeleteWebhookEndpoint: Delete "/v1/admin/webhooks/{endpoint_id}", scope(Scope::ConfigWrite);
+    }
+    EachHandlerRoute for Gateway {
+        // Internal, served by every handler: its health check (gathered by the gateway's /health)
+        // and its share of the cron trigger (the gateway's scheduled handler calls each one).
+        HandlerHealth: Get "/internal/health", Internal;
+        HandlerTick: Post "/internal/tick", Internal;
+    }
+    IntakeRoute for Intake {
+        // Intake: forms and webhooks (public; forms check origins, webhooks check signatures).
+        SubmitForm: Post "/f/{form_id}", Public;
+        FormPreflight: Options "/f/{form_id}", Public;
+        ReceiveWebhook: Post "/hooks/{source_id}", Public;
+        // Intake: the API for marketing tools.
+        CreateLead: Post "/v1/leads", scope(Scope::IntakeWrite);
+        GetLead: Get "/v1/leads/{lead_id}", scope(Scope::LeadsRead);
+        CreateActivity: Post "/v1/activities", scope(Scope::IntakeWrite);
+        NormaliseLead: Post "/internal/normalise", Internal;
+    }
+    ScoringRoute for Scoring {
+        // Scoring: previews, explanations, sales' outcomes, and the versioned model.
+        ScorePreview: Post "/v1/score", scope(Scope::LeadsRead);
+        GetLeadScore: Get "/v1/leads/{lead_id}/score", scope(Scope::LeadsRead);
+        RecordOutcome: Post "/v1/leads/{lead_id}/outcome", scope(Scope::LeadsWrite);
+        ListScoringModels: Get "/v1/admin/scoring/models", scope(Scope::ConfigWrite);
+        PublishScoringModel: Post "/v1/admin/scoring/models", scope(Scope::ConfigWrite);
+        GetScoringModel: Get "/v1/admin/scoring/models/{version}", scope(Scope::ConfigWrite);
+        DryRunScoringModel: Post "/v1/admin/scoring/dry-run", scope(Scope::ConfigWrite);
+        RollbackScoringModel: Post "/v1/admin/scoring/rollback", scope(Scope::ConfigWrite);
+        BacktestScoringModel: Post "/v1/admin/scoring/backtest", scope(Scope::ConfigWrite);
+        RescoringStatus: Get "/v1/admin/scoring/rescoring", scope(Scope::ConfigWrite);
+        ScoreLead: Post "/internal/leads/{lead_id}/score", Internal;
+    }
+    ConsentRoute for Consent {
+        // Consent: the ledger, fast checks, signed links, provider feedback, erasure and export.
+        CheckConsent: Post "/v1/consent/check", scope(Scope::ConsentRead);
+        RecordConsent: Post "/v1/consent", scope(Scope::ConsentWrite);
+        IssueUnsubscribeToken: Post "/v1/consent/unsubscribe-tokens", scope(Scope::ConsentWrite);
+        GetConsent: Get "/v1/consent/{email}", scope(Scope::ConsentRead);
+        ConsentHistory: Get "/v1/consent/{email}/history", scope(Scope::ConsentRead);
+        UnsubscribePage: Get "/u/{token}", Public;
+        Unsubscribe: Post "/u/{token}", Public;
+        ConfirmPage: Get "/c/{token}", Public;
+        Confirm: Post "/c/{token}", Public;
+        EmailProviderWebhook: Post "/hooks/email/{provider}", Public;
+        GetConsentTopics: Get "/v1/admin/consent/topics", scope(Scope::ConfigWrite);
+        PutConsentTopics: Put "/v1/admin/consent/topics", scope(Scope::ConfigWrite);
+        GetEmailProviders: Get "/v1/admin/consent/providers", scope(Scope::ConfigWrite);
+        PutEmailProviders: Put "/v1/admin/consent/providers", scope(Scope::ConfigWrite);
+        EraseSubject: Delete "/v1/subjects/{email}", scope(Scope::SubjectsAdmin);
+        ExportSubject: Get "/v1/subjects/{email}/export", scope(Scope::SubjectsAdmin);
+        ConsentForIntake: Post "/internal/consent/intake", Internal;
+    }
+    RoutingRoute for Routing {
+        // Routing: decisions and their explanations, the roster, CRM accounts, versioned rules.
+        // (Outgoing-webhook endpoints, which every handler's messages go to, are the gateway's.)
+        RouteLead: Post "/v1/leads/{lead_id}/route", scope(Scope::LeadsWrite);
+        GetLeadRouting: Get "/v1/leads/{lead_id}/routing", scope(Scope::LeadsRead);
+        AssignLead: Post "/v1/leads/{lead_id}/assignment", scope(Scope::LeadsWrite);
+        ListReps: Get "/v1/roster/reps", scope(Scope::ReportsRead);
+        GetRep: Get "/v1/roster/reps/{rep_id}", scope(Scope::ReportsRead);
+        PutRep: Put "/v1/roster/reps/{rep_id}", scope(Scope::RosterWrite);
+        PatchRep: Patch "/v1/roster/reps/{rep_id}", scope(Scope::RosterWrite);
+        DeactivateRep: Post "/v1/roster/reps/{rep_id}/deactivate", scope(Scope::RosterWrite);
+        ListTeams: Get "/v1/roster/teams", scope(Scope::ReportsRead);
+        PutTeam: Put "/v1/roster/teams/{team_id}", scope(Scope::RosterWrite);
+        UpsertAccounts: Post "/v1/accounts/bulk", scope(Scope::RosterWrite);
+        GetAccount: Get "/v1/accounts/{account_id}", scope(Scope::LeadsRead);
+        ListRoutingConfigs: Get "/v1/admin/routing/configs", scope(Scope::ConfigWrite);
+        PublishRoutingConfig: Post "/v1/admin/routing/configs", scope(Scope::ConfigWrite);
+        GetRoutingConfig: Get "/v1/admin/routing/configs/{version}", scope(Scope::ConfigWrite);
+        DryRunRoutingConfig: Post "/v1/admin/routing/dry-run", scope(Scope::ConfigWrite);
+        RollbackRoutingConfig: Post "/v1/admin/routing/rollback", scope(Scope::ConfigWrite);
+        RoutingStats: Get "/v1/admin/routing/stats", scope(Scope::ReportsRead);
+        RouteLeadInternal: Post "/internal/leads/{lead_id}/route", Internal;
+        // Queues: leads waiting for a rep, oldest first; a rep claims one (recorded like any
+        // assignment). SLA tells routing of an assignment's first touch.
+        ListQueues: Get "/v1/queues", scope(Scope::LeadsRead);
+        GetQueue: Get "/v1/queues/{queue_id}", scope(Scope::LeadsRead);
+        ClaimFromQueue: Post "/v1/queues/{queue_id}/claim", scope(Scope::LeadsWrite);
+        AssignmentTouched: Post "/internal/assignments/{assignment_id}/touched", Internal;
+    }
+    SlaRoute for Sla {
+        // SLA: touches that stop the clock, each lead's clocks and ladder, tasks, the figures, and
+        // the policy as versioned configuration. The ladder itself runs on the cron tick.
+        RecordTouch: Post "/v1/leads/{lead_id}/touches", scope(Scope::LeadsWrite);
+        GetLeadSla: Get "/v1/leads/{lead_id}/sla", scope(Scope::LeadsRead);
+        ListSlaTasks: Get "/v1/sla/tasks", scope(Scope::ReportsRead);
+        CompleteSlaTask: Post "/v1/sla/tasks/{task_id}/done", scope(Scope::LeadsWrite);
+        SlaMetrics: Get "/v1/sla/metrics", scope(Scope::ReportsRead);
+        ListSlaPolicies: Get "/v1/admin/sla/policies", scope(Scope::ConfigWrite);
+        PublishSlaPolicy: Post "/v1/admin/sla/policies", scope(Scope::ConfigWrite);
+        GetSlaPolicy: Get "/v1/admin/sla/policies/{version}", scope(Scope::ConfigWrite);
+        RollbackSlaPolicy: Post "/v1/admin/sla/rollback", scope(Scope::ConfigWrite);
+    }
 }
 
 impl RouteId {
     /// Routes every handler serves itself, whatever service the table names.
     pub fn served_by_each_handler(self) -> bool {
-        matches!(self, RouteId::HandlerHealth | RouteId::HandlerTick)
+        EachHandlerRoute::of(self).is_some()
     }
 }
 
@@ -360,6 +394,33 @@ pub fn match_route(method: &str, path: &str) -> RouteMatch {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_route_belongs_to_the_group_of_the_service_that_serves_it() {
+        for r in ROUTES {
+            let groups = [
+                (GatewayRoute::of(r.id).is_some(), Service::Gateway),
+                (EachHandlerRoute::of(r.id).is_some(), Service::Gateway),
+                (IntakeRoute::of(r.id).is_some(), Service::Intake),
+                (ScoringRoute::of(r.id).is_some(), Service::Scoring),
+                (ConsentRoute::of(r.id).is_some(), Service::Consent),
+                (RoutingRoute::of(r.id).is_some(), Service::Routing),
+                (SlaRoute::of(r.id).is_some(), Service::Sla),
+            ];
+            let in_groups: Vec<Service> = groups
+                .iter()
+                .filter(|(member, _)| *member)
+                .map(|(_, s)| *s)
+                .collect();
+            assert_eq!(in_groups, vec![r.service], "{:?}", r.id);
+        }
+        assert_eq!(
+            EachHandlerRoute::of(RouteId::HandlerTick),
+            Some(EachHandlerRoute::HandlerTick)
+        );
+        assert!(RouteId::HandlerHealth.served_by_each_handler());
+        assert!(!RouteId::Health.served_by_each_handler());
+    }
 
     #[test]
     fn matches_literal_and_param_routes() {

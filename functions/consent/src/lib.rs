@@ -8,16 +8,18 @@ mod providers;
 mod store;
 mod subjects;
 
-use revops::routes::{RouteId, Service};
+use revops::routes::{ConsentRoute, Service};
 use serde_json::json;
 use worker::{event, Context, Env, Request, Response};
 
-use platform::{jobs, tick, Cx, Error, Result};
+use platform::cx::TickFuture;
+use platform::{jobs, tick, Cx, Result};
 
 static SPEC: platform::Spec = platform::Spec {
     service: Service::Consent,
     kv: &[platform::cache::CONFIG, store::KV],
     secrets: &["SUBJECT_HASH_KEY", "UNSUBSCRIBE_TOKEN_KEY"],
+    tick,
 };
 
 #[event(fetch)]
@@ -25,35 +27,31 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> worker::Result<Response>
     platform::serve(req, env, ctx, &SPEC, route).await
 }
 
-async fn route(cx: Cx, req: Request) -> Result<Response> {
-    match cx.route.id {
-        RouteId::GetConsent => api::get(&cx, &req).await,
-        RouteId::CheckConsent => api::check(&cx, req).await,
-        RouteId::RecordConsent => api::record(&cx, req).await,
-        RouteId::ConsentHistory => api::history(&cx).await,
-        RouteId::IssueUnsubscribeToken => api::issue_token(&cx, req).await,
-        RouteId::UnsubscribePage => pages::preferences(&cx).await,
-        RouteId::Unsubscribe => pages::unsubscribe(&cx, req).await,
-        RouteId::ConfirmPage => pages::confirm_page(&cx).await,
-        RouteId::Confirm => pages::confirm(&cx, req).await,
-        RouteId::EmailProviderWebhook => providers::receive(&cx, req).await,
-        RouteId::GetConsentTopics => api::get_topics(&cx).await,
-        RouteId::PutConsentTopics => api::put_topics(&cx, req).await,
-        RouteId::GetEmailProviders => api::get_providers(&cx).await,
-        RouteId::PutEmailProviders => api::put_providers(&cx, req).await,
-        RouteId::EraseSubject => subjects::erase(&cx).await,
-        RouteId::ExportSubject => subjects::export(&cx).await,
-        RouteId::ConsentForIntake => api::for_intake(&cx, req).await,
-        RouteId::HandlerTick => tick(&cx, req).await,
-        other => Err(Error::internal(format!(
-            "consent has no handler for {other:?}"
-        ))),
+async fn route(cx: Cx, route: ConsentRoute, req: Request) -> Result<Response> {
+    match route {
+        ConsentRoute::GetConsent => api::get(&cx, &req).await,
+        ConsentRoute::CheckConsent => api::check(&cx, req).await,
+        ConsentRoute::RecordConsent => api::record(&cx, req).await,
+        ConsentRoute::ConsentHistory => api::history(&cx).await,
+        ConsentRoute::IssueUnsubscribeToken => api::issue_token(&cx, req).await,
+        ConsentRoute::UnsubscribePage => pages::preferences(&cx).await,
+        ConsentRoute::Unsubscribe => pages::unsubscribe(&cx, req).await,
+        ConsentRoute::ConfirmPage => pages::confirm_page(&cx).await,
+        ConsentRoute::Confirm => pages::confirm(&cx, req).await,
+        ConsentRoute::EmailProviderWebhook => providers::receive(&cx, req).await,
+        ConsentRoute::GetConsentTopics => api::get_topics(&cx).await,
+        ConsentRoute::PutConsentTopics => api::put_topics(&cx, req).await,
+        ConsentRoute::GetEmailProviders => api::get_providers(&cx).await,
+        ConsentRoute::PutEmailProviders => api::put_providers(&cx, req).await,
+        ConsentRoute::EraseSubject => subjects::erase(&cx).await,
+        ConsentRoute::ExportSubject => subjects::export(&cx).await,
+        ConsentRoute::ConsentForIntake => api::for_intake(&cx, req).await,
     }
 }
 
 /// The cron tick: rewrite KV snapshots whose write-through failed.
-async fn tick(cx: &Cx, req: Request) -> Result<Response> {
-    tick::serve(cx, req, |now| async move {
+fn tick(cx: &Cx, now: i64) -> TickFuture<'_> {
+    Box::pin(async move {
         let (done, failed) = jobs::run_due(cx, store::SYNC_JOB, now, 100, |job| async move {
             store::resync(cx, &job.subject).await
         })
@@ -63,5 +61,4 @@ async fn tick(cx: &Cx, req: Request) -> Result<Response> {
             report: json!({ "kv_resynced": done, "failed": failed }),
         })
     })
-    .await
 }

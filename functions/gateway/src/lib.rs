@@ -12,7 +12,7 @@ mod keys;
 use revops::auth::{self, Principal};
 use revops::html;
 use revops::problem::ProblemKind;
-use revops::routes::{self, Access, Method, RouteId, RouteMatch, Service};
+use revops::routes::{self, Access, GatewayRoute, Method, RouteMatch, Service, ServiceRoutes};
 use serde_json::{json, Value};
 use worker::{
     event, Context as WorkerContext, Env, Headers, Request, RequestInit, Response, ScheduleContext,
@@ -229,7 +229,14 @@ async fn handle(
             Ok(mut cx) => match Db::with_meter(&cx.env, meter.clone()) {
                 Ok(db) => {
                     cx.db = db;
-                    serve_own(cx, req).await
+                    match GatewayRoute::of(route.id) {
+                        Some(own) => serve_own(cx, own, req).await,
+                        // The handlers' own internal routes are never the gateway's to serve.
+                        None => Err(platform::problem(
+                            revops::problem::ProblemKind::NotFound,
+                            format!("{} is not served here", route.pattern),
+                        )),
+                    }
                 }
                 Err(e) => Err(e),
             },
@@ -341,39 +348,36 @@ async fn forward(
     Ok(builder.with_headers(headers).body(body))
 }
 
-async fn serve_own(cx: Cx, req: Request) -> Result<Response> {
-    match cx.route.id {
-        RouteId::Health => health(&cx).await,
-        RouteId::OpenApi => {
+async fn serve_own(cx: Cx, route: GatewayRoute, req: Request) -> Result<Response> {
+    match route {
+        GatewayRoute::Health => health(&cx).await,
+        GatewayRoute::OpenApi => {
             let response = Response::ok(revops::openapi::DOCUMENT)?;
             response.headers().set("content-type", "application/json")?;
             response.headers().set("access-control-allow-origin", "*")?;
             Ok(response)
         }
-        RouteId::ProblemPage => problem_page(cx.param("slug")),
-        RouteId::CreateApiKey => keys::create(&cx, req).await,
-        RouteId::ListApiKeys => keys::list(&cx).await,
-        RouteId::RevokeApiKey => keys::revoke(&cx).await,
-        RouteId::CreateForm => FORM_ADMIN.create(&cx, req).await,
-        RouteId::ListForms => FORM_ADMIN.list(&cx).await,
-        RouteId::GetForm => FORM_ADMIN.get(&cx).await,
-        RouteId::UpdateForm => FORM_ADMIN.update(&cx, req).await,
-        RouteId::FormStats => admin::form_stats(&cx).await,
-        RouteId::CreateSource => SOURCE_ADMIN.create(&cx, req).await,
-        RouteId::ListSources => SOURCE_ADMIN.list(&cx).await,
-        RouteId::GetSource => SOURCE_ADMIN.get(&cx).await,
-        RouteId::UpdateSource => SOURCE_ADMIN.update(&cx, req).await,
-        RouteId::ListJobs => admin::list_jobs(&cx, &req).await,
-        RouteId::RetryJob => admin::retry_job(&cx).await,
-        RouteId::ListTicks => admin::list_ticks(&cx).await,
-        RouteId::CreateWebhookEndpoint => platform::outbox::create(&cx, req).await,
-        RouteId::ListWebhookEndpoints => platform::outbox::list(&cx).await,
-        RouteId::DeleteWebhookEndpoint => platform::outbox::deactivate(&cx).await,
-        RouteId::ListWebhookDeliveries => platform::outbox::deliveries(&cx, &req).await,
-        RouteId::RetryWebhookDelivery => platform::outbox::retry(&cx).await,
-        other => Err(platform::Error::internal(format!(
-            "gateway has no handler for {other:?}"
-        ))),
+        GatewayRoute::ProblemPage => problem_page(cx.param("slug")),
+        GatewayRoute::CreateApiKey => keys::create(&cx, req).await,
+        GatewayRoute::ListApiKeys => keys::list(&cx).await,
+        GatewayRoute::RevokeApiKey => keys::revoke(&cx).await,
+        GatewayRoute::CreateForm => FORM_ADMIN.create(&cx, req).await,
+        GatewayRoute::ListForms => FORM_ADMIN.list(&cx).await,
+        GatewayRoute::GetForm => FORM_ADMIN.get(&cx).await,
+        GatewayRoute::UpdateForm => FORM_ADMIN.update(&cx, req).await,
+        GatewayRoute::FormStats => admin::form_stats(&cx).await,
+        GatewayRoute::CreateSource => SOURCE_ADMIN.create(&cx, req).await,
+        GatewayRoute::ListSources => SOURCE_ADMIN.list(&cx).await,
+        GatewayRoute::GetSource => SOURCE_ADMIN.get(&cx).await,
+        GatewayRoute::UpdateSource => SOURCE_ADMIN.update(&cx, req).await,
+        GatewayRoute::ListJobs => admin::list_jobs(&cx, &req).await,
+        GatewayRoute::RetryJob => admin::retry_job(&cx).await,
+        GatewayRoute::ListTicks => admin::list_ticks(&cx).await,
+        GatewayRoute::CreateWebhookEndpoint => platform::outbox::create(&cx, req).await,
+        GatewayRoute::ListWebhookEndpoints => platform::outbox::list(&cx).await,
+        GatewayRoute::DeleteWebhookEndpoint => platform::outbox::deactivate(&cx).await,
+        GatewayRoute::ListWebhookDeliveries => platform::outbox::deliveries(&cx, &req).await,
+        GatewayRoute::RetryWebhookDelivery => platform::outbox::retry(&cx).await,
     }
 }
 

@@ -8,17 +8,19 @@ mod hooks;
 mod pipeline;
 mod store;
 
-use revops::routes::{RouteId, Service};
+use revops::routes::{IntakeRoute, Service};
 use serde_json::json;
 use worker::{event, Context, Env, Request, Response};
 
-use platform::{jobs, tick, Cx, Error, Result};
+use platform::cx::TickFuture;
+use platform::{jobs, tick, Cx, Result};
 
 const SERVICE: Service = Service::Intake;
 static SPEC: platform::Spec = platform::Spec {
     service: SERVICE,
     kv: &[platform::cache::CONFIG],
     secrets: &["SUBJECT_HASH_KEY"],
+    tick,
 };
 
 #[event(fetch)]
@@ -26,25 +28,21 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> worker::Result<Response>
     platform::serve(req, env, ctx, &SPEC, route).await
 }
 
-async fn route(cx: Cx, req: Request) -> Result<Response> {
-    match cx.route.id {
-        RouteId::SubmitForm => forms::submit(&cx, req).await,
-        RouteId::FormPreflight => forms::preflight(&cx, req).await,
-        RouteId::ReceiveWebhook => hooks::receive(&cx, req).await,
-        RouteId::CreateLead => api::create_lead(&cx, req).await,
-        RouteId::GetLead => api::get_lead(&cx).await,
-        RouteId::CreateActivity => api::create_activity(&cx, req).await,
-        RouteId::NormaliseLead => api::normalise_only(&cx, req).await,
-        RouteId::HandlerTick => tick(&cx, req).await,
-        other => Err(Error::internal(format!(
-            "intake has no handler for {other:?}"
-        ))),
+async fn route(cx: Cx, route: IntakeRoute, req: Request) -> Result<Response> {
+    match route {
+        IntakeRoute::SubmitForm => forms::submit(&cx, req).await,
+        IntakeRoute::FormPreflight => forms::preflight(&cx, req).await,
+        IntakeRoute::ReceiveWebhook => hooks::receive(&cx, req).await,
+        IntakeRoute::CreateLead => api::create_lead(&cx, req).await,
+        IntakeRoute::GetLead => api::get_lead(&cx).await,
+        IntakeRoute::CreateActivity => api::create_activity(&cx, req).await,
+        IntakeRoute::NormaliseLead => api::normalise_only(&cx, req).await,
     }
 }
 
 /// The cron tick: retry the submissions whose pipeline is due for another attempt.
-async fn tick(cx: &Cx, req: Request) -> Result<Response> {
-    tick::serve(cx, req, |now| async move {
+fn tick(cx: &Cx, now: i64) -> TickFuture<'_> {
+    Box::pin(async move {
         let (done, failed) = jobs::run_due(cx, store::PROCESS_JOB, now, 50, |job| async move {
             let extras: store::Extras = serde_json::from_str(&job.payload).unwrap_or_default();
             pipeline::retry(cx, &job.subject, &extras, job.attempts).await
@@ -55,5 +53,4 @@ async fn tick(cx: &Cx, req: Request) -> Result<Response> {
             report: json!({ "retried": done, "failed": failed }),
         })
     })
-    .await
 }

@@ -11,7 +11,7 @@ use revops::auth::Principal;
 use revops::ids;
 use revops::logging::{self, Level};
 use revops::problem::{Problem, ProblemKind};
-use revops::routes::{self, Access, Route, RouteId, RouteMatch, Service};
+use revops::routes::{self, Access, EachHandlerRoute, Route, RouteMatch, Service, ServiceRoutes};
 use serde_json::{json, Value};
 use std::rc::Rc;
 
@@ -195,17 +195,25 @@ pub fn finish(
     Ok(response)
 }
 
-/// What a handler worker is: its service, the KV namespaces it uses and the secrets it needs
-/// (its health check reads each namespace and reports any missing secret, never a value).
+/// A handler's share of the cron trigger, given the tick's time (see [`crate::tick`]).
+pub type TickWork = for<'a> fn(&'a Cx, i64) -> TickFuture<'a>;
+pub type TickFuture<'a> = std::pin::Pin<Box<dyn Future<Output = Result<crate::tick::Done>> + 'a>>;
+
+/// What a handler worker is: its service, the KV namespaces it uses, the secrets it needs (its
+/// health check reads each namespace and reports any missing secret, never a value) and its
+/// share of the cron trigger (recorded in `handler_ticks` by [`crate::tick::serve`]).
 pub struct Spec {
     pub service: Service,
     pub kv: &'static [&'static str],
     pub secrets: &'static [&'static str],
+    pub tick: TickWork,
 }
 
-/// The whole `fetch` of a handler worker: `handler` serves every route the table assigns to the
-/// spec's service.
-pub async fn serve<F, Fut>(
+/// The whole `fetch` of a handler worker: `handler` serves every route the table gives the
+/// spec's service, as that service's own route enum `R` (so the handler's `match` is checked
+/// complete by the compiler); the routes every handler serves (its health, its tick) are served
+/// here from the spec.
+pub async fn serve<R, F, Fut>(
     req: Request,
     env: Env,
     ctx: Context,
@@ -213,7 +221,8 @@ pub async fn serve<F, Fut>(
     handler: F,
 ) -> worker::Result<Response>
 where
-    F: FnOnce(Cx, Request) -> Fut,
+    R: ServiceRoutes,
+    F: FnOnce(Cx, R, Request) -> Fut,
     Fut: Future<Output = Result<Response>>,
 {
     crate::zones::install();
@@ -228,9 +237,13 @@ where
     let mut meter = None;
     let (pattern, result) = match matched {
         RouteMatch::Found { route, params } => {
-            let result = if route.id == RouteId::HandlerHealth {
+            let each = EachHandlerRoute::of(route.id);
+            let own = (route.service == service)
+                .then(|| R::of(route.id))
+                .flatten();
+            let result = if each == Some(EachHandlerRoute::HandlerHealth) {
                 crate::health::check(&env, spec).await
-            } else if route.service != service && !route.id.served_by_each_handler() {
+            } else if each.is_none() && own.is_none() {
                 Err(problem(
                     ProblemKind::NotFound,
                     format!("{path} is not served here"),
@@ -249,7 +262,13 @@ where
                         Ok(mut cx) => {
                             cx.ctx = Some(Rc::new(ctx));
                             meter = Some(cx.db.meter());
-                            handler(cx, req).await
+                            match own {
+                                Some(own) => handler(cx, own, req).await,
+                                None => {
+                                    let cx = &cx;
+                                    crate::tick::serve(cx, req, |now| (spec.tick)(cx, now)).await
+                                }
+                            }
                         }
                         Err(e) => Err(e),
                     },

@@ -8,17 +8,19 @@ mod queues;
 mod roster;
 mod store;
 
-use revops::routes::{RouteId, Service};
+use revops::routes::{RoutingRoute, Service};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use worker::{event, Context, Env, Request, Response};
 
-use platform::{args, outbox, tick, Cx, Error, Result};
+use platform::cx::TickFuture;
+use platform::{args, outbox, tick, Cx, Result};
 
 static SPEC: platform::Spec = platform::Spec {
     service: Service::Routing,
     kv: &[platform::cache::CONFIG],
     secrets: &[],
+    tick,
 };
 
 /// MQLs left without an owner (a failed hand-off) that one tick routes.
@@ -30,42 +32,38 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> worker::Result<Response>
     platform::serve(req, env, ctx, &SPEC, route).await
 }
 
-async fn route(cx: Cx, req: Request) -> Result<Response> {
-    match cx.route.id {
-        RouteId::RouteLeadInternal => api::route(cx, req, true).await,
-        RouteId::RouteLead => api::route(cx, req, false).await,
-        RouteId::GetLeadRouting => api::explain(&cx).await,
-        RouteId::AssignLead => api::assign(&cx, req).await,
-        RouteId::ListReps => roster::list_reps(&cx).await,
-        RouteId::GetRep => roster::get_rep(&cx).await,
-        RouteId::PutRep => roster::put_rep(&cx, req).await,
-        RouteId::PatchRep => roster::patch_rep(&cx, req).await,
-        RouteId::DeactivateRep => roster::deactivate(&cx, req).await,
-        RouteId::ListTeams => roster::list_teams(&cx).await,
-        RouteId::PutTeam => roster::put_team(&cx, req).await,
-        RouteId::UpsertAccounts => roster::upsert_accounts(&cx, req).await,
-        RouteId::GetAccount => roster::get_account(&cx).await,
-        RouteId::ListRoutingConfigs => configs::list(&cx).await,
-        RouteId::PublishRoutingConfig => configs::publish(&cx, req).await,
-        RouteId::GetRoutingConfig => configs::get(&cx).await,
-        RouteId::DryRunRoutingConfig => configs::dry_run(&cx, req).await,
-        RouteId::RollbackRoutingConfig => configs::rollback(&cx, req).await,
-        RouteId::RoutingStats => configs::stats(&cx, &req).await,
-        RouteId::ListQueues => queues::list(&cx).await,
-        RouteId::GetQueue => queues::get(&cx, &req).await,
-        RouteId::ClaimFromQueue => queues::claim(&cx, req).await,
-        RouteId::AssignmentTouched => queues::touched(&cx, req).await,
-        RouteId::HandlerTick => tick(&cx, req).await,
-        other => Err(Error::internal(format!(
-            "routing has no handler for {other:?}"
-        ))),
+async fn route(cx: Cx, route: RoutingRoute, req: Request) -> Result<Response> {
+    match route {
+        RoutingRoute::RouteLeadInternal => api::route(cx, req, true).await,
+        RoutingRoute::RouteLead => api::route(cx, req, false).await,
+        RoutingRoute::GetLeadRouting => api::explain(&cx).await,
+        RoutingRoute::AssignLead => api::assign(&cx, req).await,
+        RoutingRoute::ListReps => roster::list_reps(&cx).await,
+        RoutingRoute::GetRep => roster::get_rep(&cx).await,
+        RoutingRoute::PutRep => roster::put_rep(&cx, req).await,
+        RoutingRoute::PatchRep => roster::patch_rep(&cx, req).await,
+        RoutingRoute::DeactivateRep => roster::deactivate(&cx, req).await,
+        RoutingRoute::ListTeams => roster::list_teams(&cx).await,
+        RoutingRoute::PutTeam => roster::put_team(&cx, req).await,
+        RoutingRoute::UpsertAccounts => roster::upsert_accounts(&cx, req).await,
+        RoutingRoute::GetAccount => roster::get_account(&cx).await,
+        RoutingRoute::ListRoutingConfigs => configs::list(&cx).await,
+        RoutingRoute::PublishRoutingConfig => configs::publish(&cx, req).await,
+        RoutingRoute::GetRoutingConfig => configs::get(&cx).await,
+        RoutingRoute::DryRunRoutingConfig => configs::dry_run(&cx, req).await,
+        RoutingRoute::RollbackRoutingConfig => configs::rollback(&cx, req).await,
+        RoutingRoute::RoutingStats => configs::stats(&cx, &req).await,
+        RoutingRoute::ListQueues => queues::list(&cx).await,
+        RoutingRoute::GetQueue => queues::get(&cx, &req).await,
+        RoutingRoute::ClaimFromQueue => queues::claim(&cx, req).await,
+        RoutingRoute::AssignmentTouched => queues::touched(&cx, req).await,
     }
 }
 
 /// The cron tick: outgoing webhooks that are due, deactivated reps' remaining open leads, and
 /// MQLs whose hand-off to routing failed.
-async fn tick(cx: &Cx, req: Request) -> Result<Response> {
-    tick::serve(cx, req, |now| run_tick(cx, now)).await
+fn tick(cx: &Cx, now: i64) -> TickFuture<'_> {
+    Box::pin(run_tick(cx, now))
 }
 
 async fn run_tick(cx: &Cx, now: i64) -> Result<tick::Done> {

@@ -7,11 +7,12 @@ mod api;
 mod models;
 mod store;
 
-use revops::routes::{RouteId, Service};
+use revops::routes::{ScoringRoute, Service};
 use serde_json::json;
 use worker::{event, Context, Env, Request, Response};
 
-use platform::{jobs, tick, Cx, Error, Result};
+use platform::cx::TickFuture;
+use platform::{jobs, tick, Cx, Result};
 
 /// Re-scores a lead after an activity (enqueued by intake; retried by the tick if it failed).
 pub const SCORE_JOB: &str = "scoring.score_lead";
@@ -20,6 +21,7 @@ static SPEC: platform::Spec = platform::Spec {
     service: Service::Scoring,
     kv: &[platform::cache::CONFIG],
     secrets: &[],
+    tick,
 };
 
 #[event(fetch)]
@@ -27,29 +29,25 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> worker::Result<Response>
     platform::serve(req, env, ctx, &SPEC, route).await
 }
 
-async fn route(cx: Cx, req: Request) -> Result<Response> {
-    match cx.route.id {
-        RouteId::ScoreLead => api::score_lead(&cx, req).await,
-        RouteId::GetLeadScore => api::get(&cx).await,
-        RouteId::ScorePreview => api::preview(&cx, req).await,
-        RouteId::RecordOutcome => api::outcome(&cx, req).await,
-        RouteId::ListScoringModels => models::list(&cx).await,
-        RouteId::PublishScoringModel => models::publish(&cx, req).await,
-        RouteId::GetScoringModel => models::get(&cx).await,
-        RouteId::RollbackScoringModel => models::rollback(&cx, req).await,
-        RouteId::DryRunScoringModel => models::dry_run(&cx, req).await,
-        RouteId::BacktestScoringModel => models::backtest(&cx, req).await,
-        RouteId::RescoringStatus => models::status(&cx).await,
-        RouteId::HandlerTick => tick(&cx, req).await,
-        other => Err(Error::internal(format!(
-            "scoring has no handler for {other:?}"
-        ))),
+async fn route(cx: Cx, route: ScoringRoute, req: Request) -> Result<Response> {
+    match route {
+        ScoringRoute::ScoreLead => api::score_lead(&cx, req).await,
+        ScoringRoute::GetLeadScore => api::get(&cx).await,
+        ScoringRoute::ScorePreview => api::preview(&cx, req).await,
+        ScoringRoute::RecordOutcome => api::outcome(&cx, req).await,
+        ScoringRoute::ListScoringModels => models::list(&cx).await,
+        ScoringRoute::PublishScoringModel => models::publish(&cx, req).await,
+        ScoringRoute::GetScoringModel => models::get(&cx).await,
+        ScoringRoute::RollbackScoringModel => models::rollback(&cx, req).await,
+        ScoringRoute::DryRunScoringModel => models::dry_run(&cx, req).await,
+        ScoringRoute::BacktestScoringModel => models::backtest(&cx, req).await,
+        ScoringRoute::RescoringStatus => models::status(&cx).await,
     }
 }
 
 /// The cron tick: re-score leads whose hand-off failed, and the next batch of a rescoring.
-async fn tick(cx: &Cx, req: Request) -> Result<Response> {
-    tick::serve(cx, req, |now| async move {
+fn tick(cx: &Cx, now: i64) -> TickFuture<'_> {
+    Box::pin(async move {
         let (done, failed) = jobs::run_due(cx, SCORE_JOB, now, 50, |job| async move {
             let (_, became_mql) = api::rescore(cx, &job.subject).await?;
             if became_mql {
@@ -68,5 +66,4 @@ async fn tick(cx: &Cx, req: Request) -> Result<Response> {
             report: json!({ "rescored_after_failure": done, "failed": failed, "rescoring": rescoring, "decay": decay }),
         })
     })
-    .await
 }

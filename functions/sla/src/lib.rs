@@ -7,16 +7,18 @@ mod api;
 mod ladder;
 mod store;
 
-use revops::routes::{RouteId, Service};
+use revops::routes::{Service, SlaRoute};
 use serde_json::json;
 use worker::{event, Context, Env, Request, Response};
 
-use platform::{jobs, outbox, tick, Cx, Error, Result};
+use platform::cx::TickFuture;
+use platform::{jobs, outbox, tick, Cx, Result};
 
 static SPEC: platform::Spec = platform::Spec {
     service: Service::Sla,
     kv: &[platform::cache::CONFIG],
     secrets: &[],
+    tick,
 };
 
 #[event(fetch)]
@@ -24,26 +26,24 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> worker::Result<Response>
     platform::serve(req, env, ctx, &SPEC, route).await
 }
 
-async fn route(cx: Cx, req: Request) -> Result<Response> {
-    match cx.route.id {
-        RouteId::RecordTouch => api::touch(&cx, req).await,
-        RouteId::GetLeadSla => api::lead(&cx).await,
-        RouteId::ListSlaTasks => api::tasks(&cx, &req).await,
-        RouteId::CompleteSlaTask => api::task_done(&cx).await,
-        RouteId::SlaMetrics => api::metrics(&cx, &req).await,
-        RouteId::ListSlaPolicies => api::list(&cx).await,
-        RouteId::PublishSlaPolicy => api::publish(&cx, req).await,
-        RouteId::GetSlaPolicy => api::get(&cx).await,
-        RouteId::RollbackSlaPolicy => api::rollback(&cx, req).await,
-        RouteId::HandlerTick => tick(&cx, req).await,
-        other => Err(Error::internal(format!("sla has no handler for {other:?}"))),
+async fn route(cx: Cx, route: SlaRoute, req: Request) -> Result<Response> {
+    match route {
+        SlaRoute::RecordTouch => api::touch(&cx, req).await,
+        SlaRoute::GetLeadSla => api::lead(&cx).await,
+        SlaRoute::ListSlaTasks => api::tasks(&cx, &req).await,
+        SlaRoute::CompleteSlaTask => api::task_done(&cx).await,
+        SlaRoute::SlaMetrics => api::metrics(&cx, &req).await,
+        SlaRoute::ListSlaPolicies => api::list(&cx).await,
+        SlaRoute::PublishSlaPolicy => api::publish(&cx, req).await,
+        SlaRoute::GetSlaPolicy => api::get(&cx).await,
+        SlaRoute::RollbackSlaPolicy => api::rollback(&cx, req).await,
     }
 }
 
 /// The cron tick: start clocks for new assignments, take the ladder steps that are due, retry
 /// reassignments whose call to routing failed, and send the webhooks the steps queued.
-async fn tick(cx: &Cx, req: Request) -> Result<Response> {
-    tick::serve(cx, req, |now| run_tick(cx, now)).await
+fn tick(cx: &Cx, now: i64) -> TickFuture<'_> {
+    Box::pin(run_tick(cx, now))
 }
 
 async fn run_tick(cx: &Cx, now: i64) -> Result<tick::Done> {
