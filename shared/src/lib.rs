@@ -25,3 +25,8 @@ pub mod sla;
 pub mod text;
 pub mod time;
 pub mod webhooks;
+
+/// A map keyed by the operator's own ids (reps, teams), hashed with FxHash: a routing decision
+/// looks every team member up in several of these, and SipHash's resistance to chosen keys buys
+/// nothing for keys the operator chose.
+pub type Map<K, V> = std::collections::HashMap<K, V, rustc_hash::FxBuildHasher>;

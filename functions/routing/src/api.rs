@@ -1,7 +1,5 @@
 //! Routing a lead, explaining where it went, and moving it by hand.
 
-use std::collections::HashMap;
-
 use revops::intake::lead::Lead;
 use revops::logging::Level;
 use revops::problem::{FieldError, Problem, ProblemKind};
@@ -10,6 +8,7 @@ use revops::routing::roster::Rep;
 use revops::routing::{self};
 use revops::scoring::condition::RoutingFacts;
 use revops::time::rfc3339;
+use revops::Map;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use worker::{Request, Response};
@@ -82,7 +81,7 @@ pub async fn route_lead(cx: &Cx, lead_id: &str, why: Why<'_>) -> Result<(Value, 
     }
     let facts = store::facts(&lead, &scores, account.as_ref());
     let owner = account.as_ref().and_then(|a| a.owner.as_deref());
-    let considered: HashMap<String, Rep> = config
+    let considered: Map<String, Rep> = config
         .reps_considered(&teams, owner)
         .into_iter()
         .filter_map(|id| reps.get(&id).map(|r| (id, r.clone())))
@@ -103,7 +102,7 @@ pub async fn route_lead(cx: &Cx, lead_id: &str, why: Why<'_>) -> Result<(Value, 
             Some(loads) => loads,
             None => store::loads(cx, &considered, cx.now_ms).await?,
         };
-        let slots = HashMap::new();
+        let slots = Map::default();
         let inputs = |slots| Inputs {
             config: &config,
             version,
@@ -132,7 +131,7 @@ pub async fn route_lead(cx: &Cx, lead_id: &str, why: Why<'_>) -> Result<(Value, 
                 } else {
                     store::draw_slot(cx, &team).await?
                 };
-                let drawn = HashMap::from([(team, position)]);
+                let drawn = Map::from_iter([(team, position)]);
                 decide::decide(&inputs(&drawn)).map_err(|NeedSlot(t)| {
                     Error::internal(format!("team {t} asked for a second slot"))
                 })?
@@ -159,7 +158,7 @@ pub async fn route_lead(cx: &Cx, lead_id: &str, why: Why<'_>) -> Result<(Value, 
             reason: why.reason,
             fallback_reason: decision.fallback_reason,
             config_version: version,
-            explanation: serde_json::to_string(&decision.explanation)?,
+            explanation: decision.explanation.to_json(),
             replaces: replaces.clone(),
             // Every automatic assignment holds the rep's limits in the write itself.
             guard_capacity: true,
@@ -372,7 +371,7 @@ pub async fn assign(cx: &Cx, mut req: Request) -> Result<Response> {
         return Err(Error::Problem(Problem::validation(errors)));
     }
     let previous = store::current(cx, &id).await?;
-    let only: HashMap<String, Rep> = rep.map(|r| (r.id.clone(), r.clone())).into_iter().collect();
+    let only: Map<String, Rep> = rep.map(|r| (r.id.clone(), r.clone())).into_iter().collect();
     let loads = store::loads(cx, &only, cx.now_ms).await?;
     let load = rep
         .and_then(|r| loads.get(&r.id))

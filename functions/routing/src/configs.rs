@@ -1,7 +1,7 @@
 //! Routing rules as a versioned operational parameter (publish, dry-run, rollback) and the
 //! routing figures.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use revops::intake::lead::Lead;
 use revops::problem::FieldError;
@@ -10,6 +10,7 @@ use revops::routing::roster::Load;
 use revops::routing::{Config, Target};
 use revops::scoring::condition::RoutingFacts;
 use revops::time::{rfc3339, DAY};
+use revops::Map;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use worker::{Request, Response};
@@ -113,8 +114,8 @@ pub async fn dry_run(cx: &Cx, mut req: Request) -> Result<Response> {
         .await?;
     let reps = store::reps(cx).await?;
     let teams = store::teams(cx).await?;
-    let loads: HashMap<String, Load> = store::loads(cx, &reps, cx.now_ms).await?;
-    let slots: HashMap<String, u64> = teams.keys().map(|t| (t.clone(), 0)).collect();
+    let loads: Map<String, Load> = store::loads(cx, &reps, cx.now_ms).await?;
+    let slots: Map<String, u64> = teams.keys().map(|t| (t.clone(), 0)).collect();
     let mut by_target: BTreeMap<String, u64> = BTreeMap::new();
     let mut changes = Vec::new();
     let mut changed = 0;
@@ -143,16 +144,17 @@ pub async fn dry_run(cx: &Cx, mut req: Request) -> Result<Response> {
                 exclude: None,
                 lost_race: &[],
             })
+            // Only where the lead would go, and why, is compared; not the explanation.
+            .map(|d| (target_of(&d), d.rule, d.via))
             .map_err(|NeedSlot(t)| Error::internal(format!("no slot for {t}")))
         };
-        let now = run(&active, version)?;
-        let next = run(&candidate, -1)?;
-        let (from, to) = (target_of(&now), target_of(&next));
+        let (from, _, _) = run(&active, version)?;
+        let (to, next_rule, next_via) = run(&candidate, -1)?;
         *by_target.entry(to.clone()).or_default() += 1;
         if from != to {
             changed += 1;
             if changes.len() < 25 {
-                changes.push(json!({ "lead_id": lead.id, "from": from, "to": to, "rule": next.rule, "via": next.via.as_str() }));
+                changes.push(json!({ "lead_id": lead.id, "from": from, "to": to, "rule": next_rule, "via": next_via.as_str() }));
             }
         }
     }

@@ -169,8 +169,7 @@ pub async fn claim(cx: &Cx, mut req: Request) -> Result<Response> {
             None => format!("a lead waiting in queue {name}"),
         })));
     };
-    let only =
-        std::collections::HashMap::from([(body.rep.clone(), rep.cloned().expect("checked"))]);
+    let only = revops::Map::from_iter([(body.rep.clone(), rep.cloned().expect("checked"))]);
     let load: Load = store::loads(cx, &only, cx.now_ms)
         .await?
         .get(&body.rep)

@@ -31,7 +31,7 @@ async fn save_rep(cx: &Cx, rep: &Rep, handover: Handover) -> Result<()> {
 }
 
 async fn rep_view(cx: &Cx, rep: &Rep) -> Result<Value> {
-    let reps = std::collections::HashMap::from([(rep.id.clone(), rep.clone())]);
+    let reps = revops::Map::from_iter([(rep.id.clone(), rep.clone())]);
     let load = store::loads(cx, &reps, cx.now_ms)
         .await?
         .get(&rep.id)

@@ -1,8 +1,6 @@
 //! Routing's D1 access: what a decision reads (lead, score, account, roster, loads, the active
 //! rules), the atomic round-robin cursor, and the one-batch assignment write.
 
-use std::collections::HashMap;
-
 use revops::intake::lead::Lead;
 use revops::problem::Problem;
 use revops::routing::decide::Account;
@@ -10,6 +8,7 @@ use revops::routing::roster::{Load, Rep, Team};
 use revops::routing::{self, Config};
 use revops::scoring::condition::{Facts, RoutingFacts};
 use revops::time::{rfc3339, HOUR};
+use revops::Map;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -47,13 +46,13 @@ pub struct DecisionReads {
     pub current: Option<AssignmentRow>,
     pub scores: RoutingFacts,
     pub account: Option<Account>,
-    pub reps: HashMap<String, Rep>,
-    pub teams: HashMap<String, Team>,
+    pub reps: Map<String, Rep>,
+    pub teams: Map<String, Team>,
     /// The loads of every rep the decision may consider (and perhaps a few more).
-    pub loads: HashMap<String, Load>,
+    pub loads: Map<String, Load>,
     /// Each team's next round-robin position as read (a team never drawn from is at 0): the
     /// first decision claims its slot from this in the write instead of drawing it first.
-    pub cursors: HashMap<String, u64>,
+    pub cursors: Map<String, u64>,
 }
 
 /// Reads what a decision for `lead_id` under `config` needs: in one round trip when the caller
@@ -152,7 +151,7 @@ struct CursorRow {
     position: i64,
 }
 
-fn cursors_from(rows: Vec<CursorRow>) -> HashMap<String, u64> {
+fn cursors_from(rows: Vec<CursorRow>) -> Map<String, u64> {
     rows.into_iter()
         .map(|r| (r.team_id, r.position.max(0) as u64))
         .collect()
@@ -317,11 +316,11 @@ const REPS: &str = "SELECT id, doc FROM reps";
 const TEAMS: &str = "SELECT id, doc FROM teams";
 const CURSORS: &str = "SELECT team_id, position FROM rr_cursors";
 
-pub async fn reps(cx: &Cx) -> Result<HashMap<String, Rep>> {
+pub async fn reps(cx: &Cx) -> Result<Map<String, Rep>> {
     reps_from(cx.db.all(REPS, args![]).await?)
 }
 
-fn reps_from(rows: Vec<DocRow>) -> Result<HashMap<String, Rep>> {
+fn reps_from(rows: Vec<DocRow>) -> Result<Map<String, Rep>> {
     rows.into_iter()
         .map(|r| {
             let doc: Value = serde_json::from_str(&r.doc)?;
@@ -332,11 +331,11 @@ fn reps_from(rows: Vec<DocRow>) -> Result<HashMap<String, Rep>> {
         .collect()
 }
 
-pub async fn teams(cx: &Cx) -> Result<HashMap<String, Team>> {
+pub async fn teams(cx: &Cx) -> Result<Map<String, Team>> {
     teams_from(cx.db.all(TEAMS, args![]).await?)
 }
 
-fn teams_from(rows: Vec<DocRow>) -> Result<HashMap<String, Team>> {
+fn teams_from(rows: Vec<DocRow>) -> Result<Map<String, Team>> {
     rows.into_iter()
         .map(|r| {
             let doc: Value = serde_json::from_str(&r.doc)?;
@@ -397,10 +396,10 @@ fn loads_statements(
 fn loads_from(
     open: Vec<OpenRow>,
     days: Vec<DayRow>,
-    reps: &HashMap<String, Rep>,
+    reps: &Map<String, Rep>,
     now: i64,
-) -> HashMap<String, Load> {
-    let mut out: HashMap<String, Load> = HashMap::new();
+) -> Map<String, Load> {
+    let mut out: Map<String, Load> = Map::default();
     for o in open {
         out.entry(o.rep_id).or_default().open = o.n;
     }
@@ -415,11 +414,7 @@ fn loads_from(
 }
 
 /// The given reps' loads (one round trip).
-pub async fn loads(
-    cx: &Cx,
-    reps: &HashMap<String, Rep>,
-    now: i64,
-) -> Result<HashMap<String, Load>> {
+pub async fn loads(cx: &Cx, reps: &Map<String, Rep>, now: i64) -> Result<Map<String, Load>> {
     let ids: Vec<String> = reps.keys().cloned().collect();
     let reads = loads_statements(cx, &ids, &[], &[], now)?;
     let mut rows = cx.db.read_batch(reads.into()).await?.into_iter();
@@ -480,7 +475,7 @@ impl AssignmentRow {
         }
     }
 
-    pub fn view(&self, reps: Option<&HashMap<String, Rep>>) -> Value {
+    pub fn view(&self, reps: Option<&Map<String, Rep>>) -> Value {
         let rep = self
             .rep_id
             .as_ref()

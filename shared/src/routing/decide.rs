@@ -2,7 +2,7 @@
 //! the distribution mode over the reps who can take the lead now. Every step and every candidate
 //! considered is written into the explanation that is stored with the assignment.
 
-use std::collections::HashMap;
+use crate::Map;
 
 use serde::Serialize;
 
@@ -23,18 +23,20 @@ pub struct Account {
 }
 
 /// Everything a decision reads. `slots` holds the round-robin positions already drawn from D1.
-pub struct Inputs<'a> {
+/// The decision's explanation borrows names from what lives for `'a` (the configuration, the
+/// roster, the account); the facts and slots need only live for the call (`'f`).
+pub struct Inputs<'a, 'f> {
     pub config: &'a Config,
     pub version: i64,
-    pub facts: &'a Facts<'a>,
+    pub facts: &'f Facts<'f>,
     pub account: Option<&'a Account>,
-    pub reps: &'a HashMap<String, Rep>,
-    pub teams: &'a HashMap<String, Team>,
-    pub loads: &'a HashMap<String, Load>,
+    pub reps: &'a Map<String, Rep>,
+    pub teams: &'a Map<String, Team>,
+    pub loads: &'a Map<String, Load>,
     pub now: i64,
-    pub slots: &'a HashMap<String, u64>,
+    pub slots: &'f Map<String, u64>,
     /// A rep who must not get the lead (its current owner, when an SLA escalation moves it on).
-    pub exclude: Option<&'a str>,
+    pub exclude: Option<&'f str>,
     /// Reps whose capacity guard refused this lead in an earlier attempt of the same routing
     /// (a concurrent routing took their last place): they are skipped, and explained.
     pub lost_race: &'a [String],
@@ -72,7 +74,7 @@ impl Via {
 }
 
 #[derive(Debug, Clone, PartialEq)]
-pub struct Decision {
+pub struct Decision<'a> {
     pub owner: Owner,
     pub via: Via,
     pub rule: Option<String>,
@@ -80,7 +82,7 @@ pub struct Decision {
     pub segment: Option<String>,
     /// Why the fallback took the lead (`no_rule_matched`, `no_one_available`).
     pub fallback_reason: Option<&'static str>,
-    pub explanation: Explanation,
+    pub explanation: Explanation<'a>,
 }
 
 impl Serialize for Owner {
@@ -96,15 +98,34 @@ impl Serialize for Owner {
 }
 
 /// Why the lead went where it went, as stored with the assignment and shown by
-/// `GET /v1/leads/{id}/routing`: every step taken and every candidate considered.
+/// `GET /v1/leads/{id}/routing`: every step taken and every candidate considered. It borrows
+/// the names it shows from the decision's inputs (rule, team and rep ids), so a decision over a
+/// large team copies none of them before they are written out.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Explanation {
+pub struct Explanation<'a> {
     pub config_version: i64,
-    pub config_name: String,
+    pub config_name: &'a str,
     pub segment: Option<String>,
-    pub steps: Vec<Step>,
-    pub races_lost: Vec<String>,
+    pub steps: Vec<Step<'a>>,
+    pub races_lost: &'a [String],
     pub outcome: Placement,
+}
+
+impl Explanation<'_> {
+    /// The explanation as the JSON text stored with the assignment, written into a buffer sized
+    /// for it up front.
+    pub fn to_json(&self) -> String {
+        let people: usize = self
+            .steps
+            .iter()
+            .filter_map(|s| s.team.as_ref())
+            .map(|t| t.candidates.len() * 96 + t.eligible.len() * 16)
+            .sum();
+        let mut out = Vec::with_capacity(256 + self.steps.len() * 64 + people);
+        serde_json::to_writer(&mut out, self).expect("an explanation always serialises");
+        // serde_json writes only valid UTF-8.
+        String::from_utf8(out).expect("serde_json writes UTF-8")
+    }
 }
 
 /// Where the decision put the lead.
@@ -119,18 +140,18 @@ pub struct Placement {
 
 /// One step of a decision: the account owner (`account`), a rule (`rule`), or the fallback.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Step {
+pub struct Step<'a> {
     pub step: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub rule: Option<String>,
+    pub rule: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub matched: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub assign: Option<Target>,
+    pub assign: Option<&'a Target>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub account: Option<AccountView>,
+    pub account: Option<AccountView<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub team: Option<TeamView>,
+    pub team: Option<TeamView<'a>>,
     /// `assigned` or `skipped` (absent for a rule that did not match).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub result: Option<&'static str>,
@@ -140,8 +161,8 @@ pub struct Step {
     pub note: Option<String>,
 }
 
-impl Step {
-    fn new(step: &'static str) -> Step {
+impl Step<'_> {
+    fn new(step: &'static str) -> Self {
         Step {
             step,
             rule: None,
@@ -157,27 +178,27 @@ impl Step {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct AccountView {
-    pub id: String,
-    pub name: String,
-    pub domain: String,
-    pub owner: Option<String>,
+pub struct AccountView<'a> {
+    pub id: &'a str,
+    pub name: &'a str,
+    pub domain: &'a str,
+    pub owner: Option<&'a str>,
 }
 
 /// How a team chose: the round-robin slot drawn, every rep skipped (with the reason) and the
 /// one chosen in full, the other reps who could have taken the lead by id only.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct TeamView {
-    pub id: String,
+pub struct TeamView<'a> {
+    pub id: &'a str,
     pub mode: &'static str,
     pub slot: Option<u64>,
-    pub candidates: Vec<CandidateView>,
-    pub eligible: Vec<String>,
+    pub candidates: Vec<CandidateView<'a>>,
+    pub eligible: Vec<&'a str>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct CandidateView {
-    pub rep: String,
+pub struct CandidateView<'a> {
+    pub rep: &'a str,
     pub open: u32,
     pub today: u32,
     pub in_hours: bool,
@@ -197,7 +218,7 @@ pub fn segment_of(config: &Config, facts: &Facts) -> Option<String> {
         .map(|s| s.name.clone())
 }
 
-fn load_of(loads: &HashMap<String, Load>, rep: &str) -> Load {
+fn load_of(loads: &Map<String, Load>, rep: &str) -> Load {
     loads.get(rep).copied().unwrap_or_default()
 }
 
@@ -215,14 +236,22 @@ fn direct_skip(inp: &Inputs, rep: &str) -> Option<Skip> {
 /// Why `rep` has no room for another lead: at a capacity limit, or lost a race for the last
 /// place. No automatic assignment ever takes a rep over `max_open` or `max_per_day`.
 fn full(inp: &Inputs, rep: &Rep) -> Option<Skip> {
+    full_at(inp, rep, load_of(inp.loads, &rep.id))
+}
+
+/// [`full`], with the rep's load already looked up.
+fn full_at(inp: &Inputs, rep: &Rep, load: Load) -> Option<Skip> {
     if inp.lost_race.iter().any(|r| r == &rep.id) {
         return Some(Skip::CapacityRace);
     }
-    rep.capacity(load_of(inp.loads, &rep.id))
+    rep.capacity(load)
 }
 
 /// Chooses inside a team; `Ok(None)` when nobody can take the lead.
-fn pick(inp: &Inputs, team: &Team) -> Result<(Option<String>, TeamView), NeedSlot> {
+fn pick<'a>(
+    inp: &Inputs<'a, '_>,
+    team: &'a Team,
+) -> Result<(Option<String>, TeamView<'a>), NeedSlot> {
     struct Candidate<'a> {
         rep: &'a str,
         weight: u32,
@@ -240,7 +269,7 @@ fn pick(inp: &Inputs, team: &Team) -> Result<(Option<String>, TeamView), NeedSlo
                 _ if inp.exclude == Some(m.rep.as_str()) => (Some(Skip::CurrentOwner), false),
                 None => (Some(Skip::NotOnRoster), false),
                 Some(r) => (
-                    r.away(inp.now).or_else(|| full(inp, r)),
+                    r.away(inp.now).or_else(|| full_at(inp, r, load)),
                     r.in_hours_on(&mut clocks),
                 ),
             };
@@ -294,18 +323,18 @@ fn pick(inp: &Inputs, team: &Team) -> Result<(Option<String>, TeamView), NeedSlo
     };
     // Every rep who was skipped (with the reason) and the one chosen, in full; reps who could
     // have taken the lead but were not chosen by the distribution, by id only.
-    let eligible: Vec<String> = candidates
+    let eligible: Vec<&str> = candidates
         .iter()
         .enumerate()
         .filter(|(i, c)| c.skip.is_none() && chosen != Some(*i))
-        .map(|(_, c)| c.rep.to_string())
+        .map(|(_, c)| c.rep)
         .collect();
     let view: Vec<CandidateView> = candidates
         .iter()
         .enumerate()
         .filter(|(i, c)| c.skip.is_some() || chosen == Some(*i))
         .map(|(i, c)| CandidateView {
-            rep: c.rep.to_string(),
+            rep: c.rep,
             open: c.load.open,
             today: c.load.today,
             in_hours: c.in_hours,
@@ -323,7 +352,7 @@ fn pick(inp: &Inputs, team: &Team) -> Result<(Option<String>, TeamView), NeedSlo
         })
         .collect();
     let explained = TeamView {
-        id: team.id.clone(),
+        id: &team.id,
         mode: team.mode.as_str(),
         slot,
         candidates: view,
@@ -334,7 +363,7 @@ fn pick(inp: &Inputs, team: &Team) -> Result<(Option<String>, TeamView), NeedSlo
 
 /// Decides who owns the lead. Returns [`NeedSlot`] when a round-robin team needs its next
 /// position first.
-pub fn decide(inp: &Inputs) -> Result<Decision, NeedSlot> {
+pub fn decide<'a>(inp: &Inputs<'a, '_>) -> Result<Decision<'a>, NeedSlot> {
     let config = inp.config;
     let mut rf: RoutingFacts = inp.facts.routing.cloned().unwrap_or_default();
     let mut facts = inp.facts.clone();
@@ -356,14 +385,14 @@ pub fn decide(inp: &Inputs) -> Result<Decision, NeedSlot> {
                 rule: Option<String>,
                 team: Option<String>,
                 fallback_reason: Option<&'static str>,
-                steps: Vec<Step>| {
+                steps: Vec<Step<'a>>| {
         Decision {
             explanation: Explanation {
                 config_version: inp.version,
-                config_name: config.name.clone(),
+                config_name: &config.name,
                 segment: segment.clone(),
                 steps,
-                races_lost: inp.lost_race.to_vec(),
+                races_lost: inp.lost_race,
                 outcome: Placement {
                     owner: owner.clone(),
                     via: via.as_str(),
@@ -380,11 +409,11 @@ pub fn decide(inp: &Inputs) -> Result<Decision, NeedSlot> {
             fallback_reason,
         }
     };
-    let account_view = |a: &Account| AccountView {
-        id: a.id.clone(),
-        name: a.name.clone(),
-        domain: a.domain.clone(),
-        owner: a.owner.clone(),
+    let account_view = |a: &'a Account| AccountView {
+        id: &a.id,
+        name: &a.name,
+        domain: &a.domain,
+        owner: a.owner.as_deref(),
     };
     // The account owner, when the account is known and its owner can take the lead.
     let owner_skip = |a: &Account| -> Option<&'static str> {
@@ -430,7 +459,7 @@ pub fn decide(inp: &Inputs) -> Result<Decision, NeedSlot> {
     let mut any_matched = false;
     for rule in &config.rules {
         let mut step = Step::new("rule");
-        step.rule = Some(rule.id.clone());
+        step.rule = Some(&rule.id);
         let matched = rule.when.as_ref().is_none_or(|c| c.matches(&facts));
         step.matched = Some(matched);
         if !matched {
@@ -438,8 +467,8 @@ pub fn decide(inp: &Inputs) -> Result<Decision, NeedSlot> {
             continue;
         }
         any_matched = true;
-        step.assign = Some(rule.assign.clone());
-        let assigned = |mut step: Step, steps: &mut Vec<Step>| {
+        step.assign = Some(&rule.assign);
+        let assigned = |mut step: Step<'a>, steps: &mut Vec<Step<'a>>| {
             step.result = Some("assigned");
             steps.push(step);
         };
@@ -533,7 +562,7 @@ pub fn decide(inp: &Inputs) -> Result<Decision, NeedSlot> {
     };
     let mut step = Step::new("fallback");
     step.reason = Some(reason);
-    step.assign = Some(config.fallback.clone());
+    step.assign = Some(&config.fallback);
     let owner = match &config.fallback {
         // The fallback always takes the lead, but never beyond a rep's capacity: a full
         // fallback rep's lead waits in the unrouted queue, explained.
@@ -575,9 +604,9 @@ mod tests {
 
     struct World {
         config: Config,
-        reps: HashMap<String, Rep>,
-        teams: HashMap<String, Team>,
-        loads: HashMap<String, Load>,
+        reps: Map<String, Rep>,
+        teams: Map<String, Team>,
+        loads: Map<String, Load>,
     }
 
     const NOW: &str = "2026-11-23T15:00:00Z"; // Monday 10:00 in New York, 16:00 in Berlin.
@@ -587,7 +616,7 @@ mod tests {
     }
 
     fn world(config: Value) -> World {
-        let mut reps = HashMap::new();
+        let mut reps = Map::default();
         for (id, doc) in [
             ("ava", json!({"name": "Ava"})),
             ("bo", json!({"name": "Bo"})),
@@ -597,7 +626,7 @@ mod tests {
         ] {
             reps.insert(id.to_string(), Rep::parse(id, &doc).unwrap());
         }
-        let mut teams = HashMap::new();
+        let mut teams = Map::default();
         teams.insert(
             "emea".to_string(),
             Team::parse("emea", &json!({"name": "EMEA", "mode": "weighted_round_robin",
@@ -607,7 +636,7 @@ mod tests {
             config: Config::parse(&config).unwrap(),
             reps,
             teams,
-            loads: HashMap::new(),
+            loads: Map::default(),
         }
     }
 
@@ -634,13 +663,13 @@ mod tests {
         serde_json::from_value(base).unwrap()
     }
 
-    fn run(
-        w: &World,
+    fn run<'a>(
+        w: &'a World,
         lead: &Lead,
         score: f64,
-        account: Option<&Account>,
-        slots: &HashMap<String, u64>,
-    ) -> Result<Decision, NeedSlot> {
+        account: Option<&'a Account>,
+        slots: &Map<String, u64>,
+    ) -> Result<Decision<'a>, NeedSlot> {
         let rf = RoutingFacts {
             score: Some(score),
             ..Default::default()
@@ -665,14 +694,14 @@ mod tests {
         })
     }
 
-    fn decide_with_slot(
-        w: &World,
+    fn decide_with_slot<'a>(
+        w: &'a World,
         lead: &Lead,
         score: f64,
-        account: Option<&Account>,
+        account: Option<&'a Account>,
         position: u64,
-    ) -> Decision {
-        let mut slots = HashMap::new();
+    ) -> Decision<'a> {
+        let mut slots = Map::default();
         match run(w, lead, score, account, &slots) {
             Ok(d) => d,
             Err(NeedSlot(team)) => {
@@ -696,14 +725,16 @@ mod tests {
     fn account_owner_comes_first_unless_away() {
         let mut w = world(config());
         let l = lead(json!({"country": "DE"}));
-        let d = decide_with_slot(&w, &l, 10.0, Some(&acme("owner")), 0);
+        let account = acme("owner");
+        let d = decide_with_slot(&w, &l, 10.0, Some(&account), 0);
         assert_eq!(
             (d.owner.clone(), d.via),
             (Owner::Rep("owner".into()), Via::Account)
         );
         assert_eq!(explained(&d)["steps"][0]["result"], "assigned");
         w.reps.get_mut("owner").unwrap().status = super::super::roster::Status::Left;
-        let d = decide_with_slot(&w, &l, 10.0, Some(&acme("owner")), 0);
+        let account = acme("owner");
+        let d = decide_with_slot(&w, &l, 10.0, Some(&account), 0);
         assert_eq!(d.rule.as_deref(), Some("emea"));
         assert_eq!(explained(&d)["steps"][0]["reason"], "left");
     }
@@ -716,7 +747,8 @@ mod tests {
             "rules": config()["rules"].clone(), "fallback": {"rep": "ops"}
         }));
         let ent = lead(json!({"employees": "5001-10000", "country": "DE"}));
-        let d = decide_with_slot(&w, &ent, 10.0, Some(&acme("owner")), 0);
+        let account = acme("owner");
+        let d = decide_with_slot(&w, &ent, 10.0, Some(&account), 0);
         assert_eq!(
             (d.rule.as_deref(), d.owner.clone(), d.segment.as_deref()),
             (
@@ -758,7 +790,7 @@ mod tests {
         let w = world(config());
         let l = lead(json!({"country": "DE"}));
         assert_eq!(
-            run(&w, &l, 0.0, None, &HashMap::new()),
+            run(&w, &l, 0.0, None, &Map::default()),
             Err(NeedSlot("emea".into()))
         );
         let owners: Vec<Owner> = (0..6)
@@ -850,7 +882,7 @@ mod tests {
         w.loads.insert("cy".into(), Load { open: 1, today: 2 });
         let l = lead(json!({"country": "DE"}));
         // No slot needed: least-loaded is decided from the loads alone.
-        let d = run(&w, &l, 0.0, None, &HashMap::new()).unwrap();
+        let d = run(&w, &l, 0.0, None, &Map::default()).unwrap();
         assert_eq!(d.owner, Owner::Rep("cy".into()));
     }
 
@@ -868,14 +900,19 @@ mod tests {
         assert_eq!(explained(&d)["config_version"], 7);
     }
 
-    fn run_lost(w: &World, lead: &Lead, account: Option<&Account>, lost: &[String]) -> Decision {
+    fn run_lost<'a>(
+        w: &'a World,
+        lead: &Lead,
+        account: Option<&'a Account>,
+        lost: &'a [String],
+    ) -> Decision<'a> {
         let rf = RoutingFacts::default();
         let facts = Facts {
             lead: Some(lead),
             routing: Some(&rf),
             ..Default::default()
         };
-        let slots = HashMap::from([("emea".to_string(), 0)]);
+        let slots = Map::from_iter([("emea".to_string(), 0)]);
         decide(&Inputs {
             config: &w.config,
             version: 7,
@@ -897,7 +934,8 @@ mod tests {
         let w = world(config());
         let l = lead(json!({"country": "DE"}));
         // Slot 0 is Ava's; she lost the race for her last place: Bo, next in the cycle.
-        let d = run_lost(&w, &l, None, &["ava".to_string()]);
+        let lost = ["ava".to_string()];
+        let d = run_lost(&w, &l, None, &lost);
         assert_eq!(d.owner, Owner::Rep("bo".into()));
         assert_eq!(explained(&d)["races_lost"], json!(["ava"]));
         let ava = &explained(&d)["steps"][3]["team"]["candidates"][0];
@@ -921,13 +959,17 @@ mod tests {
         // A full account owner is skipped like any full rep.
         w.reps.get_mut("owner").unwrap().max_open = Some(2);
         w.loads.insert("owner".into(), Load { open: 2, today: 0 });
-        let d = run_lost(&w, &l, Some(&acme("owner")), &[]);
+        let account = acme("owner");
+        let lost = [];
+        let d = run_lost(&w, &l, Some(&account), &lost);
         assert_eq!(explained(&d)["steps"][0]["reason"], "capacity_open");
         assert_eq!(d.owner, Owner::Rep("ops".into()));
         // A full fallback rep: the lead waits in the unrouted queue, explained.
         w.reps.get_mut("ops").unwrap().max_per_day = Some(1);
         w.loads.insert("ops".into(), Load { open: 0, today: 1 });
-        let d = run_lost(&w, &l, Some(&acme("owner")), &[]);
+        let account = acme("owner");
+        let lost = [];
+        let d = run_lost(&w, &l, Some(&account), &lost);
         assert_eq!(d.owner, Owner::Queue(UNROUTED.into()));
         assert_eq!(d.via, Via::Fallback);
         let fallback = explained(&d)["steps"]
@@ -945,7 +987,8 @@ mod tests {
         );
         // The same when the fallback rep lost the race for their last place.
         w.loads.remove("ops");
-        let d = run_lost(&w, &l, None, &["ops".to_string()]);
+        let lost = ["ops".to_string()];
+        let d = run_lost(&w, &l, None, &lost);
         assert_eq!(d.owner, Owner::Queue(UNROUTED.into()));
     }
 }

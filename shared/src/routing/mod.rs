@@ -317,7 +317,7 @@ impl Config {
     /// only needs these reps' loads.
     pub fn reps_considered(
         &self,
-        teams: &std::collections::HashMap<String, roster::Team>,
+        teams: &crate::Map<String, roster::Team>,
         account_owner: Option<&str>,
     ) -> Vec<String> {
         let (mut reps, named_teams) = self.references();
@@ -555,7 +555,7 @@ mod tests {
             &json!({"name": "T", "members": [{"rep": "m1"}, {"rep": "r1"}]}),
         )
         .unwrap();
-        let teams = std::collections::HashMap::from([("t1".to_string(), team)]);
+        let teams = crate::Map::from_iter([("t1".to_string(), team)]);
         assert_eq!(
             c.reps_considered(&teams, Some("owner")),
             vec!["r1", "ops", "m1", "owner"]
