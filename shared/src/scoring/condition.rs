@@ -57,12 +57,27 @@ pub struct RoutingFacts {
 /// Fields only routing rules can test (scoring computes them, so its rules cannot).
 pub const ROUTING_FIELDS: &[&str] = &["score", "fit_score", "engagement_score", "stage", "segment"];
 
-impl Facts<'_> {
-    /// A lead attribute as JSON (`custom.x` for custom attributes; `email_domain` derived).
-    pub fn field(&self, name: &str) -> Value {
+/// A field's value as a test sees it: the lead's text borrowed as it is held, anything else as
+/// JSON. Tests never copy a lead's strings to look at them.
+#[derive(Debug, Clone, PartialEq)]
+pub enum FieldValue<'a> {
+    Text(&'a str),
+    Json(std::borrow::Cow<'a, Value>),
+}
+
+const NULL: FieldValue<'static> = FieldValue::Json(std::borrow::Cow::Borrowed(&Value::Null));
+
+impl<'a> Facts<'a> {
+    /// A lead attribute (`custom.x` for custom attributes; `email_domain` derived), or one of
+    /// routing's [`ROUTING_FIELDS`].
+    pub fn field(&self, name: &str) -> FieldValue<'a> {
+        let text = |v: &'a Option<String>| v.as_deref().map_or(NULL, FieldValue::Text);
         if let Some(r) = self.routing {
-            let num = |v: Option<f64>| v.map(|n| json!(n)).unwrap_or(Value::Null);
-            let text = |v: &Option<String>| v.clone().map(Value::String).unwrap_or(Value::Null);
+            let num = |v: Option<f64>| {
+                v.map_or(NULL, |n| {
+                    FieldValue::Json(std::borrow::Cow::Owned(json!(n)))
+                })
+            };
             match name {
                 "score" => return num(r.score),
                 "fit_score" => return num(r.fit_score),
@@ -73,53 +88,41 @@ impl Facts<'_> {
             }
         }
         let Some(lead) = self.lead else {
-            return Value::Null;
+            return NULL;
         };
-        let s = |v: &Option<String>| v.clone().map(Value::String).unwrap_or(Value::Null);
+        let touch = |f: fn(&'a crate::intake::normalize::Touch) -> &'a Option<String>| {
+            lead.latest_touch.as_ref().map_or(NULL, |t| text(f(t)))
+        };
         match name {
-            "email" => Value::String(lead.email.clone()),
+            "email" => FieldValue::Text(&lead.email),
             "email_domain" => lead
                 .email
                 .rsplit_once('@')
-                .map(|(_, d)| Value::String(d.to_string()))
-                .unwrap_or(Value::Null),
-            "first_name" => s(&lead.first_name),
-            "last_name" => s(&lead.last_name),
-            "company" => s(&lead.company),
-            "company_domain" => s(&lead.company_domain),
-            "title" => s(&lead.title),
-            "phone" => s(&lead.phone),
-            "country" => s(&lead.country),
-            "region" => s(&lead.region),
-            "city" => s(&lead.city),
+                .map_or(NULL, |(_, d)| FieldValue::Text(d)),
+            "first_name" => text(&lead.first_name),
+            "last_name" => text(&lead.last_name),
+            "company" => text(&lead.company),
+            "company_domain" => text(&lead.company_domain),
+            "title" => text(&lead.title),
+            "phone" => text(&lead.phone),
+            "country" => text(&lead.country),
+            "region" => text(&lead.region),
+            "city" => text(&lead.city),
             "employees" => lead
                 .employees
-                .map(|b| Value::String(b.as_str().into()))
-                .unwrap_or(Value::Null),
-            "industry" => s(&lead.industry),
-            "website" => s(&lead.website),
-            "lead_source" => s(&lead.lead_source),
-            "utm_source" => lead
-                .latest_touch
-                .as_ref()
-                .and_then(|t| t.utm_source.clone())
-                .map(Value::String)
-                .unwrap_or(Value::Null),
-            "utm_medium" => lead
-                .latest_touch
-                .as_ref()
-                .and_then(|t| t.utm_medium.clone())
-                .map(Value::String)
-                .unwrap_or(Value::Null),
-            "utm_campaign" => lead
-                .latest_touch
-                .as_ref()
-                .and_then(|t| t.utm_campaign.clone())
-                .map(Value::String)
-                .unwrap_or(Value::Null),
+                .map_or(NULL, |b| FieldValue::Text(b.as_str())),
+            "industry" => text(&lead.industry),
+            "website" => text(&lead.website),
+            "lead_source" => text(&lead.lead_source),
+            "utm_source" => touch(|t| &t.utm_source),
+            "utm_medium" => touch(|t| &t.utm_medium),
+            "utm_campaign" => touch(|t| &t.utm_campaign),
             other => match other.strip_prefix("custom.") {
-                Some(key) => lead.custom.get(key).cloned().unwrap_or(Value::Null),
-                None => Value::Null,
+                Some(key) => lead
+                    .custom
+                    .get(key)
+                    .map_or(NULL, |v| FieldValue::Json(std::borrow::Cow::Borrowed(v))),
+                None => NULL,
             },
         }
     }
@@ -358,7 +361,7 @@ impl Condition {
             Condition::OptedOut(topic) => facts.opted_out.iter().any(|t| t == topic),
             Condition::Suppressed => facts.suppressed,
             Condition::ExistingCustomer(want) => facts.existing_customer == *want,
-            Condition::Field { field, test } => test.matches(field, &facts.field(field)),
+            Condition::Field { field, test } => test.matches_field(field, facts.field(field)),
         }
     }
 }
@@ -381,18 +384,78 @@ fn text_of(v: &Value) -> Option<std::borrow::Cow<'_, str>> {
 }
 
 fn number_of(field: &str, v: &Value) -> Option<f64> {
-    if field == "employees" {
-        return v
-            .as_str()
-            .and_then(EmployeeBand::parse_band)
-            .map(|b| b.lower_bound() as f64);
+    match v {
+        Value::String(s) => number_of_text(field, s),
+        _ if field == "employees" => None,
+        v => v.as_f64(),
     }
-    v.as_f64()
-        .or_else(|| v.as_str().and_then(crate::text::parse_number))
+}
+
+fn number_of_text(field: &str, s: &str) -> Option<f64> {
+    if field == "employees" {
+        return EmployeeBand::parse_band(s).map(|b| b.lower_bound() as f64);
+    }
+    crate::text::parse_number(s)
 }
 
 impl Test {
+    /// Whether a JSON value (an activity's property, a custom attribute) passes the test.
     pub fn matches(&self, field: &str, value: &Value) -> bool {
+        match value {
+            Value::String(s) => self.matches_text(field, s),
+            other => self.matches_json(field, other),
+        }
+    }
+
+    pub fn matches_field(&self, field: &str, value: FieldValue) -> bool {
+        match value {
+            FieldValue::Text(s) => self.matches_text(field, s),
+            FieldValue::Json(v) => self.matches(field, &v),
+        }
+    }
+
+    /// [`Test::matches`] on a text value, without making a JSON string of it: exactly what the
+    /// JSON path does for `Value::String`.
+    fn matches_text(&self, field: &str, s: &str) -> bool {
+        let text = || crate::text::lowercase_cow(s.trim());
+        match self {
+            Test::Present(want) => s.trim().is_empty() != *want,
+            Test::Contains(needles) => {
+                let t = text();
+                needles.iter().any(|n| t.contains(n.as_str()))
+            }
+            Test::In(options) => {
+                let t = text();
+                options.iter().any(|o| {
+                    *o == *t
+                        || (field.ends_with("domain")
+                            && t.strip_suffix(o.as_str())
+                                .is_some_and(|rest| rest.ends_with('.')))
+                })
+            }
+            Test::AtLeast(bound) | Test::AtMost(bound) => {
+                let (Some(v), Some(b)) = (number_of_text(field, s), number_of(field, bound)) else {
+                    return false;
+                };
+                if matches!(self, Test::AtLeast(_)) {
+                    v >= b
+                } else {
+                    v <= b
+                }
+            }
+            Test::Equals(expected) => match expected {
+                Value::String(b) => s.trim().eq_ignore_ascii_case(b.trim()),
+                Value::Bool(b) => crate::intake::normalize::parse_yes_no(s) == Some(*b),
+                Value::Number(_) => {
+                    number_of_text(field, s) == number_of(field, expected) && !s.is_empty()
+                }
+                _ => false,
+            },
+            Test::FreeMail(want) => is_free_mail_domain(&text()) == *want,
+        }
+    }
+
+    fn matches_json(&self, field: &str, value: &Value) -> bool {
         match self {
             Test::Present(want) => {
                 let present =

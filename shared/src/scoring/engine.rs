@@ -22,11 +22,11 @@ pub struct Activity {
 
 /// One rule's contribution.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Hit {
-    pub rule: String,
+pub struct Hit<'m> {
+    pub rule: &'m str,
     /// `fit`, `negative` or `engagement`.
     pub kind: &'static str,
-    pub description: Option<String>,
+    pub description: Option<&'m str>,
     /// Points after caps and decay.
     pub points: f64,
     /// Engagement only: activities that matched, were counted (within caps), and their points
@@ -40,17 +40,17 @@ pub struct Hit {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Score {
+pub struct Score<'m> {
     pub fit: f64,
     pub engagement: f64,
     pub total: f64,
-    pub hits: Vec<Hit>,
+    pub hits: Vec<Hit<'m>>,
     /// Every counted engagement contribution before decay, for [`next_stage_change`].
     #[serde(skip)]
     pub terms: Vec<Term>,
 }
 
-impl Score {
+impl Score<'_> {
     /// What routing conditions see of this score once the lead is in `stage` (scoring hands
     /// them to routing with an MQL, so routing never reads the score back).
     pub fn routing_facts(&self, stage: &str) -> super::condition::RoutingFacts {
@@ -111,14 +111,14 @@ fn decayed(points: f64, age_ms: i64, decay: Option<&DecaySpec>) -> f64 {
 
 /// Scores a lead at `now`. Activities before `engagement_since` (a rejection that recycled the
 /// lead) or after `now` do not count.
-pub fn score(
-    model: &Model,
+pub fn score<'m>(
+    model: &'m Model,
     facts: &Facts,
     activities: &[Activity],
     now: i64,
     engagement_since: Option<i64>,
-) -> Score {
-    let mut hits = Vec::new();
+) -> Score<'m> {
+    let mut hits = Vec::with_capacity(model.spec.fit.len() + model.spec.engagement.len());
     let mut fit = 0.0;
     for ((spec, cond), kind) in model
         .spec
@@ -138,9 +138,9 @@ pub fn score(
         if cond.matches(facts) {
             fit += spec.points;
             hits.push(Hit {
-                rule: spec.id.clone(),
+                rule: &spec.id,
                 kind,
-                description: spec.description.clone(),
+                description: spec.description.as_deref(),
                 points: spec.points,
                 matched: None,
                 counted: None,
@@ -149,7 +149,7 @@ pub fn score(
         }
     }
     let mut engagement = 0.0;
-    let mut terms = Vec::new();
+    let mut terms = Vec::with_capacity(activities.len());
     let since = engagement_since.unwrap_or(i64::MIN);
     // The activities that can count at all, oldest first, once for every rule.
     let mut window: Vec<&Activity> = activities
@@ -157,11 +157,13 @@ pub fn score(
         .filter(|a| a.at >= since && a.at <= now && now - a.at <= ACTIVITY_HORIZON)
         .collect();
     window.sort_by_key(|a| a.at);
-    let mut by_kind: std::collections::HashMap<&str, Vec<&Activity>> =
-        std::collections::HashMap::new();
+    let mut by_kind: crate::Map<&str, Vec<&Activity>> = crate::Map::default();
     for a in &window {
         by_kind.entry(a.kind.as_str()).or_default().push(a);
     }
+    // Reused by every rule: the activities of its types, and those its property test lets count.
+    let mut of_kinds: Vec<&Activity> = Vec::new();
+    let mut matching: Vec<&Activity> = Vec::new();
     for (index, (spec, rule)) in model
         .spec
         .engagement
@@ -170,25 +172,24 @@ pub fn score(
         .enumerate()
     {
         // A rule on one activity type (the usual case) takes that type's list as it is.
-        let of_kind: Vec<&Activity> = match rule.activities.as_slice() {
-            [kind] => by_kind.get(kind.as_str()).cloned().unwrap_or_default(),
-            kinds => window
-                .iter()
-                .copied()
-                .filter(|a| kinds.contains(&a.kind))
-                .collect(),
+        let of_kind: &[&Activity] = match rule.activities.as_slice() {
+            [kind] => by_kind.get(kind.as_str()).map_or(&[], Vec::as_slice),
+            kinds => {
+                of_kinds.clear();
+                of_kinds.extend(window.iter().copied().filter(|a| kinds.contains(&a.kind)));
+                &of_kinds
+            }
         };
-        let matching: Vec<&Activity> = of_kind
-            .into_iter()
-            .filter(|a| {
-                rule.property.as_ref().is_none_or(|p| {
-                    p.test.matches(
-                        &p.property,
-                        a.properties.get(&p.property).unwrap_or(&Value::Null),
-                    )
-                })
+        let counts = |a: &&Activity| {
+            rule.property.as_ref().is_none_or(|p| {
+                p.test.matches(
+                    &p.property,
+                    a.properties.get(&p.property).unwrap_or(&Value::Null),
+                )
             })
-            .collect();
+        };
+        matching.clear();
+        matching.extend(of_kind.iter().copied().filter(counts));
         if matching.is_empty() {
             continue;
         }
@@ -226,9 +227,9 @@ pub fn score(
         }
         engagement += total;
         hits.push(Hit {
-            rule: spec.id.clone(),
+            rule: &spec.id,
             kind: "engagement",
-            description: spec.description.clone(),
+            description: spec.description.as_deref(),
             points: round1(total),
             matched: Some(matching.len() as u32),
             counted: Some(counted),
@@ -390,7 +391,7 @@ mod tests {
         );
         assert_eq!((s.fit, s.engagement, s.total), (30.0, 0.0, 30.0));
         assert_eq!(
-            s.hits.iter().map(|h| h.rule.as_str()).collect::<Vec<_>>(),
+            s.hits.iter().map(|h| h.rule).collect::<Vec<_>>(),
             ["vp", "size"]
         );
         l.email = "a@gmail.com".into();
