@@ -5,3 +5,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo bench -p revops --benches -- "$@"
+# The figures to read: each benchmark as a ratio to the baseline measured in its group, this run.
+echo "== ratios to each group's baseline (this run)"
+python3 scripts/lib/bench-ratios.py "${CARGO_TARGET_DIR:-target}/criterion"
