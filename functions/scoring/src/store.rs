@@ -76,7 +76,7 @@ impl LeadData {
         self.current.as_ref().map_or("new", |c| c.stage.as_str())
     }
 
-    pub fn score(&self, model: &Model, now: i64) -> Score {
+    pub fn score<'m>(&self, model: &'m Model, now: i64) -> Score<'m> {
         let since = self.current.as_ref().and_then(|c| c.engagement_since);
         engine::score(model, &self.facts(), &self.activities, now, since)
     }
@@ -233,7 +233,7 @@ pub struct Saved {
 pub struct Scored<'a> {
     pub version: i64,
     pub model: &'a Model,
-    pub score: &'a Score,
+    pub score: &'a Score<'a>,
     pub stage: &'a str,
     /// Why the stage may have changed: `score`, `rescore`, `decay`, an outcome.
     pub reason: &'a str,

@@ -647,4 +647,47 @@ mod tests {
         );
         assert_eq!(err(json!("x")), "fit[2].when: a condition is a JSON object");
     }
+
+    mod text_path {
+        use super::super::*;
+        use proptest::prelude::*;
+        use serde_json::json;
+
+        fn tests() -> Vec<Test> {
+            vec![
+                Test::Present(true),
+                Test::Present(false),
+                Test::Contains(vec!["vp".into(), "ä".into(), "".into()]),
+                Test::In(vec!["us".into(), "acme.com".into(), "201-500".into()]),
+                Test::AtLeast(json!(100)),
+                Test::AtMost(json!("2,500")),
+                Test::AtLeast(json!("201-500")),
+                Test::Equals(json!(" Yes ")),
+                Test::Equals(json!(true)),
+                Test::Equals(json!(false)),
+                Test::Equals(json!(12.5)),
+                Test::Equals(Value::Null),
+                Test::FreeMail(true),
+                Test::FreeMail(false),
+            ]
+        }
+
+        proptest! {
+            /// A lead's text is tested without being copied into JSON; the answer is the one
+            /// the JSON path gives for the same string, whatever the string and the field.
+            #[test]
+            fn text_is_tested_as_the_json_path_tests_a_string(
+                s in "[ a-zA-Z0-9.,@ÄäßİI_-]{0,24}|yes|no|true| Yes |   | |201-500|1001-5000|gmail.com|sub.acme.com| US ",
+                field in prop::sample::select(vec!["title", "employees", "company_domain", "custom.x", "email_domain"]),
+            ) {
+                for t in tests() {
+                    prop_assert_eq!(
+                        t.matches_text(field, &s),
+                        t.matches_json(field, &Value::String(s.clone())),
+                        "{:?} on {:?} = {:?}", t, field, s
+                    );
+                }
+            }
+        }
+    }
 }
