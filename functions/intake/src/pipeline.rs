@@ -206,7 +206,7 @@ async fn run_now(
         Err(e) => {
             let step = match &e {
                 Error::Problem(p) => p.to_string(),
-                Error::Internal(m) => m.clone(),
+                Error::Internal(i) => i.to_string(),
             };
             cx.log(
                 Level::Warn,

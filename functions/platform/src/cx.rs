@@ -173,7 +173,7 @@ pub fn finish(
                 service,
                 request_id,
                 "request.failed",
-                json!({ "cause": cause, "path": instance }),
+                json!({ "cause": cause.message(), "chain": cause.chain, "at": format!("{}:{}", cause.at.file(), cause.at.line()), "path": instance }),
             );
             http::problem_response(&Problem::internal(), instance, request_id)
         }

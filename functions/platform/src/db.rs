@@ -222,7 +222,7 @@ impl Db {
         self.d1
             .prepare(sql)
             .bind(&values)
-            .map_err(|e| Error::Internal(format!("binding `{}`: {e}", head(sql))))
+            .map_err(|e| Error::internal(format!("binding `{}`: {e}", head(sql))))
     }
 
     pub async fn first<T: DeserializeOwned>(&self, sql: &str, args: Vec<Arg>) -> Result<Option<T>> {
@@ -248,7 +248,7 @@ impl Db {
         self.stmt(sql, args)?
             .first::<Value>(None)
             .await
-            .map_err(|e| Error::Internal(format!("`{}`: {e}", head(sql))))
+            .map_err(|e| Error::internal(format!("`{}`: {e}", head(sql))))
     }
 
     async fn all_values(&self, sql: &str, args: Vec<Arg>) -> Result<Vec<Value>> {
@@ -257,13 +257,13 @@ impl Db {
             .stmt(sql, args)?
             .all()
             .await
-            .map_err(|e| Error::Internal(format!("`{}`: {e}", head(sql))))?;
+            .map_err(|e| Error::internal(format!("`{}`: {e}", head(sql))))?;
         if let Some(err) = result.error() {
-            return Err(Error::Internal(format!("`{}`: {err}", head(sql))));
+            return Err(Error::internal(format!("`{}`: {err}", head(sql))));
         }
         result
             .results::<Value>()
-            .map_err(|e| Error::Internal(format!("rows of `{}`: {e}", head(sql))))
+            .map_err(|e| Error::internal(format!("rows of `{}`: {e}", head(sql))))
     }
 
     /// Runs a write and returns the number of rows it changed.
@@ -273,7 +273,7 @@ impl Db {
             .stmt(sql, args)?
             .run()
             .await
-            .map_err(|e| Error::Internal(format!("`{}`: {e}", head(sql))))?;
+            .map_err(|e| Error::internal(format!("`{}`: {e}", head(sql))))?;
         Ok(result
             .meta()
             .ok()
@@ -295,15 +295,15 @@ impl Db {
             .d1
             .batch(statements)
             .await
-            .map_err(|e| Error::Internal(format!("batch: {e}")))?;
+            .map_err(|e| Error::internal(format!("batch: {e}")))?;
         results
             .iter()
             .map(|r| {
                 if let Some(err) = r.error() {
-                    return Err(Error::Internal(format!("batch: {err}")));
+                    return Err(Error::internal(format!("batch: {err}")));
                 }
                 r.results::<Value>()
-                    .map_err(|e| Error::Internal(format!("batch rows: {e}")))
+                    .map_err(|e| Error::internal(format!("batch rows: {e}")))
             })
             .collect()
     }
@@ -318,7 +318,7 @@ impl Db {
             .d1
             .batch(statements)
             .await
-            .map_err(|e| Error::Internal(format!("batch: {e}")))?;
+            .map_err(|e| Error::internal(format!("batch: {e}")))?;
         Ok(results
             .iter()
             .map(|r| r.meta().ok().flatten().and_then(|m| m.changes).unwrap_or(0))
@@ -384,7 +384,7 @@ pub fn rows<T: DeserializeOwned>(what: &str, rows: Vec<Value>) -> Result<Vec<T>>
 }
 
 fn from_row<T: DeserializeOwned>(sql: &str, row: Value) -> Result<T> {
-    serde_json::from_value(row).map_err(|e| Error::Internal(format!("row of `{}`: {e}", head(sql))))
+    serde_json::from_value(row).map_err(|e| Error::internal(format!("row of `{}`: {e}", head(sql))))
 }
 
 fn head(sql: &str) -> String {

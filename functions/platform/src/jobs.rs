@@ -209,7 +209,7 @@ where
             Err(e) => {
                 let msg = match &e {
                     Error::Problem(p) => p.to_string(),
-                    Error::Internal(m) => m.clone(),
+                    Error::Internal(i) => i.to_string(),
                 };
                 fail(&cx.db, &kind, &subject, &msg, now).await?;
                 cx.log(

@@ -77,7 +77,9 @@ mod tests {
         }));
         assert_eq!(tries, ATTEMPTS);
         match out {
-            Err(Error::Internal(m)) => assert_eq!(m, "lead x stayed contended after 8 attempts"),
+            Err(Error::Internal(i)) => {
+                assert_eq!(i.message(), "lead x stayed contended after 8 attempts")
+            }
             other => panic!("{other:?}"),
         }
     }
@@ -90,6 +92,6 @@ mod tests {
             Err(Error::internal("d1 down"))
         }));
         assert_eq!(tries, 1);
-        assert!(matches!(out, Err(Error::Internal(m)) if m == "d1 down"));
+        assert!(matches!(out, Err(Error::Internal(i)) if i.message() == "d1 down"));
     }
 }

@@ -31,7 +31,7 @@ impl Reply {
     /// The body as `T` if the call succeeded; otherwise an internal error naming the callee.
     pub fn into_result<T: DeserializeOwned>(self, target: Service) -> Result<T> {
         if !self.ok() {
-            return Err(Error::Internal(format!(
+            return Err(Error::internal(format!(
                 "{} answered {}: {}",
                 target.name(),
                 self.status,
