@@ -251,6 +251,8 @@ routes! {
         GetQueue: Get "/v1/queues/{queue_id}", scope(Scope::LeadsRead);
         ClaimFromQueue: Post "/v1/queues/{queue_id}/claim", scope(Scope::LeadsWrite);
         AssignmentTouched: Post "/internal/assignments/{assignment_id}/touched", Internal;
+        // Scoring recorded a rejection or a conversion: the lead's open assignment is done.
+        CloseAssignment: Post "/internal/leads/{lead_id}/close", Internal;
     }
     SlaRoute for Sla {
         // SLA: touches that stop the clock, each lead's clocks and ladder, tasks, the figures, and

@@ -192,6 +192,35 @@ fn a_new_mql_is_stored_scored_and_routed_in_seven_d1_round_trips() {
     );
 }
 
+/// Routing owns the assignment, so a rejection reaches it as a job scoring writes with the
+/// outcome: when routing cannot be told at once, the assignment stays open until the cron's
+/// retry closes it — with the outcome's reason, and only the assignment the outcome ended.
+#[test]
+fn a_rejection_closes_the_assignment_through_routing_even_when_the_first_call_fails() {
+    let _guard = serial();
+    let api = api();
+    let w = world(&api);
+    let (lead, _, _) = mql(&api, &w);
+    let res = api
+        .post(&format!("/v1/leads/{lead}/outcome"))
+        .bearer(&api.admin_key)
+        .header("x-revops-inject-fault", "close")
+        .json(&json!({"outcome": "rejected", "reason": "no_budget"}))
+        .send();
+    assert_eq!(res.status, 200, "{}", res.text());
+    assert_eq!(routing(&api, &lead)["current"]["status"], "open");
+    // Not before its lease: the job waits while the request that wrote it may still finish it.
+    cron(&api, revops_tests::now_ms());
+    assert_eq!(routing(&api, &lead)["current"]["status"], "open");
+    cron(&api, revops_tests::now_ms() + 3 * MINUTE);
+    let current = routing(&api, &lead)["current"].clone();
+    assert_eq!(
+        (current["status"].clone(), current["ended_reason"].clone()),
+        (json!("closed"), json!("rejected:no_budget")),
+        "{current}"
+    );
+}
+
 fn steps_taken(view: &Value, assignment: &str) -> Vec<String> {
     view["events"]
         .as_array()

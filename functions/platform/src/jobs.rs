@@ -111,6 +111,32 @@ pub fn enqueue_if(
     )
 }
 
+/// [`enqueue_if`] for work whose latest request is the one to carry out: a job already waiting
+/// for the same subject takes this payload and starts its attempts afresh.
+#[allow(clippy::too_many_arguments)]
+pub fn enqueue_latest_if(
+    db: &Db,
+    id: &str,
+    kind: &str,
+    subject: &str,
+    payload: &Value,
+    run_after: i64,
+    now: i64,
+    (guard, guard_args): (&str, Vec<crate::db::Arg>),
+) -> Result<D1PreparedStatement> {
+    let mut values = args![id, kind, subject, payload, run_after, now, now];
+    values.extend(guard_args);
+    db.stmt(
+        &format!(
+            "INSERT INTO jobs (id, kind, subject, payload, state, attempts, run_after, created_at, updated_at) \
+             SELECT ?, ?, ?, ?, 'pending', 0, ?, ?, ? WHERE {guard} \
+             ON CONFLICT (kind, subject) DO UPDATE SET payload = excluded.payload, state = 'pending', attempts = 0, \
+             run_after = excluded.run_after, last_error = NULL, updated_at = excluded.updated_at"
+        ),
+        values,
+    )
+}
+
 pub async fn complete(db: &Db, kind: &str, subject: &str) -> Result<()> {
     db.batch(vec![complete_statement(db, kind, subject)?])
         .await?;

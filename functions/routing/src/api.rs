@@ -414,3 +414,18 @@ pub async fn assign(cx: &Cx, mut req: Request) -> Result<Response> {
         .ok_or_else(|| Error::internal("the assignment vanished"))?;
     http::json(201, &row.view(Some(&reps)))
 }
+
+/// `POST /internal/leads/{id}/close` `{"reason": "...", "at": ms}`: scoring recorded an outcome
+/// that ends the lead's assignment (rejected, converted). Closes the assignment that was open at
+/// `at`; one made after it (the lead routed again since) stays open. Repeating it changes nothing.
+pub async fn close(cx: &Cx, mut req: Request) -> Result<Response> {
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Body {
+        reason: String,
+        at: i64,
+    }
+    let body: Body = http::json_body(&mut req, 1024).await?;
+    let closed = store::close_open(cx, cx.param("lead_id"), &body.reason, body.at).await?;
+    http::json(200, &json!({ "closed": closed }))
+}

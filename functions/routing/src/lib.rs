@@ -57,6 +57,7 @@ async fn route(cx: Cx, route: RoutingRoute, req: Request) -> Result<Response> {
         RoutingRoute::GetQueue => queues::get(&cx, &req).await,
         RoutingRoute::ClaimFromQueue => queues::claim(&cx, req).await,
         RoutingRoute::AssignmentTouched => queues::touched(&cx, req).await,
+        RoutingRoute::CloseAssignment => api::close(&cx, req).await,
     }
 }
 

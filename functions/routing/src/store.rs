@@ -442,6 +442,18 @@ pub async fn draw_slot(cx: &Cx, team: &str) -> Result<u64> {
     Ok((row.position - 1).max(0) as u64)
 }
 
+/// Closes the lead's current assignment if it is open and was made by `at` (an outcome ended
+/// it); returns how many rows changed (0 or 1).
+pub async fn close_open(cx: &Cx, lead_id: &str, reason: &str, at: i64) -> Result<usize> {
+    cx.db
+        .run(
+            "UPDATE assignments SET status = 'closed', ended_reason = ? \
+             WHERE lead_id = ? AND current = 1 AND status = 'open' AND assigned_at <= ?",
+            args![reason, lead_id, at],
+        )
+        .await
+}
+
 /// An assignment as stored.
 #[derive(Debug, Clone, Deserialize)]
 pub struct AssignmentRow {

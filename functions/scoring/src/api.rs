@@ -16,7 +16,7 @@ use worker::{Request, Response};
 
 use crate::store::{self, LeadData};
 use platform::retry::{self, Attempt};
-use platform::{args, http, problem, Cx, Error, Result};
+use platform::{args, http, jobs, problem, Cx, Error, Result};
 
 fn not_found(id: &str) -> Error {
     Error::Problem(Problem::not_found(format!("lead {id}")))
@@ -319,6 +319,10 @@ struct OutcomeBody {
 /// list (which recycles the lead as the model says), or records a conversion.
 pub async fn outcome(cx: &Cx, mut req: Request) -> Result<Response> {
     let id = cx.param("lead_id").to_string();
+    // Tests make routing's part fail once to prove the tick carries it out (never in production:
+    // honoured only with ALLOW_FAULT_INJECTION=true).
+    let fail_close = cx.var("ALLOW_FAULT_INJECTION").as_deref() == Some("true")
+        && http::header(&req, "x-revops-inject-fault").as_deref() == Some("close");
     let body: OutcomeBody = http::json_body(&mut req, 16 * 1024).await?;
     let errors = revops::scoring::backtest::outcome_text_errors(
         body.reason.as_deref(),
@@ -374,13 +378,32 @@ pub async fn outcome(cx: &Cx, mut req: Request) -> Result<Response> {
              SELECT ?, ?, ?, ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM lead_scores WHERE lead_id = ? AND last_change = ?)",
             args![cx.new_id(revops::ids::prefix::REJECTION), &id, &body.outcome, body.reason.as_deref(), body.note.as_deref(), cx.now_ms, cx.actor(), version, &id, &saved.change],
         )?);
-        if plan.closes_assignment {
-            stmts.push(cx.db.stmt(
-                "UPDATE assignments SET status = 'closed', ended_reason = ? WHERE lead_id = ? AND current = 1 AND status = 'open'                  AND EXISTS (SELECT 1 FROM lead_scores WHERE lead_id = ? AND last_change = ?)",
-                args![reason, &id, &id, &saved.change],
+        // Routing owns the assignment: closing it is a job written with the outcome (exactly
+        // when the outcome is), carried out by routing right after, and by the tick if that
+        // call fails.
+        let close = plan.closes_assignment.then(|| Close {
+            reason: reason.clone(),
+            at: cx.now_ms,
+        });
+        if let Some(close) = &close {
+            stmts.push(jobs::enqueue_latest_if(
+                &cx.db,
+                &cx.new_id(revops::ids::prefix::JOB),
+                CLOSE_JOB,
+                &id,
+                &serde_json::to_value(close)?,
+                cx.now_ms + revops::jobs::LEASE_MS,
+                cx.now_ms,
+                (
+                    "EXISTS (SELECT 1 FROM lead_scores WHERE lead_id = ? AND last_change = ?)",
+                    args![&id, &saved.change],
+                ),
             )?);
         }
         if cx.db.batch(stmts).await?.first() == Some(&1) {
+            if let Some(close) = &close {
+                close_assignment(cx, &id, close, fail_close).await;
+            }
             return Ok(Attempt::Done(json!({
                     "lead_id": id,
                     "outcome": body.outcome,
@@ -394,4 +417,55 @@ pub async fn outcome(cx: &Cx, mut req: Request) -> Result<Response> {
     })
     .await?;
     http::json(200, &answer)
+}
+
+/// Closes the lead's open assignment once an outcome ends it (rejected, converted).
+pub const CLOSE_JOB: &str = "scoring.close_assignment";
+
+/// What routing is asked to close: the assignment open at `at`, with `reason`.
+#[derive(serde::Serialize, Deserialize)]
+struct Close {
+    reason: String,
+    at: i64,
+}
+
+/// Asks routing to close the assignment the outcome ended; done, the job goes. A failure is
+/// logged and left to the tick, which retries the job.
+async fn close_assignment(cx: &Cx, lead_id: &str, close: &Close, injected_fault: bool) {
+    let done = async {
+        if injected_fault {
+            return Err(Error::internal(
+                "injected fault: routing's close made to fail",
+            ));
+        }
+        cx.call_ok::<Value>(
+            Service::Routing,
+            Method::Post,
+            &format!("/internal/leads/{lead_id}/close"),
+            Some(&serde_json::to_value(close)?),
+        )
+        .await?;
+        jobs::complete(&cx.db, CLOSE_JOB, lead_id).await
+    }
+    .await;
+    if let Err(e) = done {
+        cx.log(
+            revops::logging::Level::Warn,
+            "scoring.close_deferred",
+            json!({ "lead_id": lead_id, "error": e.to_string() }),
+        );
+    }
+}
+
+/// The tick's retry of [`close_assignment`].
+pub async fn retry_close(cx: &Cx, job: &platform::jobs::Job) -> Result<()> {
+    let close: Close = serde_json::from_str(&job.payload)?;
+    cx.call_ok::<Value>(
+        Service::Routing,
+        Method::Post,
+        &format!("/internal/leads/{}/close", job.subject),
+        Some(&serde_json::to_value(&close)?),
+    )
+    .await
+    .map(|_| ())
 }

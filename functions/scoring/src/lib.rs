@@ -56,14 +56,19 @@ fn tick(cx: &Cx, now: i64) -> TickFuture<'_> {
             Ok(())
         })
         .await?;
+        let (closed, close_failing) =
+            jobs::run_due(cx, api::CLOSE_JOB, now, 50, |job| async move {
+                api::retry_close(cx, &job).await
+            })
+            .await?;
         let rescoring = models::rescore_tick(cx, now).await?;
         let decay = models::decay_tick(cx, now).await?;
-        let items = (done + failed) as i64
+        let items = (done + failed + closed + close_failing) as i64
             + rescoring["rescored"].as_i64().unwrap_or(0)
             + decay["reviewed"].as_i64().unwrap_or(0);
         Ok(tick::Done {
             items,
-            report: json!({ "rescored_after_failure": done, "failed": failed, "rescoring": rescoring, "decay": decay }),
+            report: json!({ "rescored_after_failure": done, "failed": failed, "assignments_closed": { "done": closed, "failing": close_failing }, "rescoring": rescoring, "decay": decay }),
         })
     })
 }
