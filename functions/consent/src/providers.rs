@@ -14,7 +14,7 @@ use worker::{Method, Request, Response};
 
 use crate::api::topics;
 use crate::store::{self, Keys};
-use platform::{args, http, problem, settings, Cx, Error, Result};
+use platform::{http, problem, settings, Cx, Error, Result};
 
 const MAX_BODY: usize = 1024 * 1024;
 
@@ -199,12 +199,15 @@ pub async fn receive(cx: &Cx, mut req: Request) -> Result<Response> {
 
 /// Records that a request was seen (Mailgun tokens); `false` if it already was.
 async fn receipt(cx: &Cx, source: &str, id: &str, expires_at: i64) -> Result<bool> {
-    let inserted = cx
-        .db
-        .run(
-            "INSERT INTO webhook_receipts (source_id, message_id, received_at, expires_at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
-            args![source, id, cx.now_ms, expires_at],
-        )
-        .await?;
-    Ok(inserted == 1)
+    platform::receipts::insert_once(
+        &cx.db,
+        &platform::receipts::Receipt {
+            source,
+            message_id: id,
+            received_at: cx.now_ms,
+            expires_at,
+            body_digest: None,
+        },
+    )
+    .await
 }

@@ -272,9 +272,16 @@ pub async fn apply(
             )?);
         }
         if let Some(once) = once {
-            batch.push(cx.db.stmt(
-                &format!("INSERT INTO webhook_receipts (source_id, message_id, received_at, expires_at) SELECT ?, ?, ?, ? WHERE {guard}"),
-                args![once.source, once.id, cx.now_ms, once.expires_at, email, &change_id],
+            batch.push(platform::receipts::insert_if(
+                &cx.db,
+                &platform::receipts::Receipt {
+                    source: once.source,
+                    message_id: once.id,
+                    received_at: cx.now_ms,
+                    expires_at: once.expires_at,
+                    body_digest: None,
+                },
+                (guard, args![email, &change_id]),
             )?);
         }
         batch.push(jobs::enqueue_claimed(

@@ -6,7 +6,6 @@ use revops::intake::body::{self, RawField};
 use revops::intake::form::{self, FormConfig, Refusal};
 use revops::intake::normalize::{normalise, Submission};
 use revops::problem::{Problem, ProblemKind};
-use serde::Deserialize;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use worker::{Request, Response};
@@ -54,23 +53,17 @@ async fn rate_limit(
     let window_start = config.rate_limit.window_start(cx.now_ms);
     let address = revops::auth::hex(&Sha256::digest(ip.unwrap_or("unknown").as_bytes()));
     let key = format!("{form_id}:{}", &address[..16]);
-    #[derive(Deserialize)]
-    struct Count {
-        count: i64,
-    }
-    let mut batch = vec![cx.db.stmt(
-        "INSERT INTO rate_windows (key, window_start, count) VALUES (?1, ?2, 1) \
-         ON CONFLICT (key) DO UPDATE SET count = CASE WHEN window_start = ?2 THEN count + 1 ELSE 1 END, window_start = ?2 \
-         RETURNING count",
-        args![key, window_start],
+    let mut batch = vec![platform::rate_windows::take_statement(
+        &cx.db,
+        &key,
+        window_start,
     )?];
     if let Some(email) = email {
         batch.extend(store::prior_statements(cx, email)?);
     }
     let mut rows = cx.db.read_batch(batch).await?.into_iter();
-    let taken = platform::db::rows::<Count>("rate_windows", rows.next().unwrap_or_default())?.pop();
+    let count = platform::rate_windows::taken(rows.next().unwrap_or_default())?;
     let prior = email.map(|_| store::prior_from(&mut rows)).transpose()?;
-    let count = taken.map_or(1, |c| c.count);
     Ok((
         config.rate_limit.admit(count, window_start, cx.now_ms),
         prior,

@@ -11,7 +11,7 @@ use worker::{Request, Response};
 
 use crate::pipeline;
 use crate::store::{Extras, NewSubmission};
-use platform::{args, http, problem, Cx, Error, Result};
+use platform::{http, problem, receipts, Cx, Error, Result};
 
 const MAX_BODY: usize = 256 * 1024;
 
@@ -178,9 +178,15 @@ pub async fn receive(cx: &Cx, mut req: Request) -> Result<Response> {
         config.vendor.signs_timestamp(config.signature.as_ref()),
         tolerance,
     );
-    let receipt = cx.db.stmt(
-        "INSERT INTO webhook_receipts (source_id, message_id, received_at, expires_at, body_digest) VALUES (?, ?, ?, ?, ?)",
-        args![&id, &verified.message_id, cx.now_ms, cx.now_ms + keep_for, &digest],
+    let receipt = receipts::insert(
+        &cx.db,
+        &receipts::Receipt {
+            source: &id,
+            message_id: &verified.message_id,
+            received_at: cx.now_ms,
+            expires_at: cx.now_ms + keep_for,
+            body_digest: Some(&digest),
+        },
     )?;
     let outcomes = match pipeline::accept_all(
         cx,
@@ -202,12 +208,7 @@ pub async fn receive(cx: &Cx, mut req: Request) -> Result<Response> {
     };
     let accepted: Vec<Value> = outcomes.iter().map(|o| o.view()).collect();
     let answer = json!({ "received": true, "message_id": verified.message_id, "accepted": accepted, "rejected": rejected });
-    cx.db
-        .run(
-            "UPDATE webhook_receipts SET response = ? WHERE source_id = ? AND message_id = ?",
-            args![&answer, &id, &verified.message_id],
-        )
-        .await?;
+    receipts::record_response(&cx.db, &id, &verified.message_id, &answer).await?;
     http::json(200, &answer)
 }
 
@@ -219,18 +220,7 @@ async fn redelivery(
     message_id: &str,
     digest: &str,
 ) -> Result<Option<Result<Response>>> {
-    #[derive(serde::Deserialize)]
-    struct Receipt {
-        body_digest: Option<String>,
-        response: Option<String>,
-    }
-    let receipt: Option<Receipt> = cx
-        .db
-        .first(
-            "SELECT body_digest, response FROM webhook_receipts WHERE source_id = ? AND message_id = ?",
-            args![source, message_id],
-        )
-        .await?;
+    let receipt = receipts::stored(&cx.db, source, message_id).await?;
     let Some(receipt) = receipt else {
         return Ok(None);
     };

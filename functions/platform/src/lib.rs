@@ -16,6 +16,8 @@ pub mod idempotency;
 pub mod jobs;
 pub mod maintenance;
 pub mod outbox;
+pub mod rate_windows;
+pub mod receipts;
 pub mod resources;
 pub mod retry;
 pub mod services;

@@ -11,14 +11,8 @@ use crate::error::Result;
 pub async fn prune(db: &Db, now: i64) -> Result<Value> {
     let counts = db
         .batch(vec![
-            db.stmt(
-                "DELETE FROM webhook_receipts WHERE expires_at < ?",
-                args![now],
-            )?,
-            db.stmt(
-                "DELETE FROM rate_windows WHERE window_start < ?",
-                args![now - revops::time::DAY],
-            )?,
+            crate::receipts::prune_statement(db, now)?,
+            crate::rate_windows::prune_statement(db, now)?,
             db.stmt(
                 "DELETE FROM idempotency_keys WHERE created_at < ?",
                 args![now - revops::idempotency::RETENTION_MS],
