@@ -70,7 +70,7 @@ pub async fn route_lead(cx: &Cx, lead_id: &str, why: Why<'_>) -> Result<(Value, 
     } = store::decision_reads(cx, &config, lead_id, why.given).await?;
     let current = existing.as_ref().map(|r| routing::Current {
         id: &r.id,
-        open: r.status == "open",
+        open: r.status == store::AssignmentStatus::Open,
     });
     if routing::reroute(current, why.force, why.only_if_current) == routing::Reroute::Keep {
         let view = existing
@@ -307,7 +307,9 @@ pub async fn explain(cx: &Cx) -> Result<Response> {
         None
     };
     let reps = store::reps(cx).await?;
-    let current = history.iter().find(|r| r.current == 1);
+    let current = history
+        .iter()
+        .find(|r| r.current == store::Standing::Current);
     http::json(
         200,
         &json!({

@@ -454,6 +454,39 @@ pub async fn close_open(cx: &Cx, lead_id: &str, reason: &str, at: i64) -> Result
         .await
 }
 
+/// Where an assignment stands in its lead's history (`assignments.current`). A new assignment is
+/// written `Staged`; in the same batch, once its guard held, the lead's `Current` one becomes
+/// `Ended` and it becomes `Current` — so a lead never has two current assignments, and a refused
+/// write leaves none staged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Standing {
+    Ended = 0,
+    Current = 1,
+    Staged = 2,
+}
+
+impl<'de> Deserialize<'de> for Standing {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        match i64::deserialize(d)? {
+            0 => Ok(Standing::Ended),
+            1 => Ok(Standing::Current),
+            2 => Ok(Standing::Staged),
+            other => Err(serde::de::Error::custom(format!(
+                "assignments.current is 0, 1 or 2, not {other}"
+            ))),
+        }
+    }
+}
+
+/// Whether the owner still has the lead as open work (`assignments.status`): an outcome that
+/// ends it (rejected, converted) closes it, which frees the rep's capacity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AssignmentStatus {
+    Open,
+    Closed,
+}
+
 /// An assignment as stored.
 #[derive(Debug, Clone, Deserialize)]
 pub struct AssignmentRow {
@@ -470,8 +503,8 @@ pub struct AssignmentRow {
     pub explanation: String,
     pub assigned_at: i64,
     pub assigned_by: String,
-    pub current: i64,
-    pub status: String,
+    pub current: Standing,
+    pub status: AssignmentStatus,
     pub ended_at: Option<i64>,
     pub ended_reason: Option<String>,
 }
@@ -506,7 +539,7 @@ impl AssignmentRow {
             "config_version": self.config_version,
             "assigned_at": rfc3339(self.assigned_at),
             "assigned_by": self.assigned_by,
-            "current": self.current == 1,
+            "current": self.current == Standing::Current,
             "status": self.status,
             "ended_at": self.ended_at.map(rfc3339),
             "ended_reason": self.ended_reason,
@@ -600,8 +633,8 @@ impl NewAssignment<'_> {
             explanation: self.explanation.clone(),
             assigned_at: cx.now_ms,
             assigned_by: cx.actor(),
-            current: 1,
-            status: "open".into(),
+            current: Standing::Current,
+            status: AssignmentStatus::Open,
             ended_at: None,
             ended_reason: None,
         }
