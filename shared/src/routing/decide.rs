@@ -7,7 +7,7 @@ use crate::Map;
 use serde::Serialize;
 
 use super::roster::{HoursPolicy, Load, Mode, Rep, Skip, Team};
-use super::{Config, Target};
+use super::{Config, Rule, Target};
 use crate::scoring::condition::{Facts, RoutingFacts};
 
 /// An account the lead's company matched in the CRM data.
@@ -365,34 +365,64 @@ fn pick<'a>(
 /// position first.
 pub fn decide<'a>(inp: &Inputs<'a, '_>) -> Result<Decision<'a>, NeedSlot> {
     let config = inp.config;
+    // The segment is a routing fact too: rules may test it.
     let mut rf: RoutingFacts = inp.facts.routing.cloned().unwrap_or_default();
-    let mut facts = inp.facts.clone();
-    facts.routing = None;
-    let with_routing = |rf: &RoutingFacts| {
-        let mut f = facts.clone();
-        f.routing = Some(rf);
-        segment_of(config, &f)
-    };
-    let segment = with_routing(&rf);
+    let segment = segment_of(
+        config,
+        &Facts {
+            routing: Some(&rf),
+            ..inp.facts.clone()
+        },
+    );
     rf.segment = segment.clone();
     let facts = Facts {
         routing: Some(&rf),
-        ..facts
+        ..inp.facts.clone()
     };
+    let d = Decider { inp, segment };
     let mut steps: Vec<Step> = Vec::with_capacity(config.rules.len() + 2);
-    let done = |owner: Owner,
-                via: Via,
-                rule: Option<String>,
-                team: Option<String>,
-                fallback_reason: Option<&'static str>,
-                steps: Vec<Step<'a>>| {
+    if config.account_owner_first {
+        if let Some(decision) = d.account_step(&mut steps) {
+            return Ok(decision);
+        }
+    }
+    let mut any_matched = false;
+    for rule in &config.rules {
+        let matched = rule.when.as_ref().is_none_or(|c| c.matches(&facts));
+        any_matched |= matched;
+        if let Some(decision) = d.rule_step(rule, matched, &mut steps)? {
+            return Ok(decision);
+        }
+    }
+    Ok(d.fallback(any_matched, steps))
+}
+
+/// One decision under way: its inputs and the lead's segment, and each step of the decision
+/// list as a method that records itself in `steps` and answers the decision if it placed the
+/// lead.
+struct Decider<'i, 'a, 'f> {
+    inp: &'i Inputs<'a, 'f>,
+    segment: Option<String>,
+}
+
+impl<'a> Decider<'_, 'a, '_> {
+    /// The decision, with its explanation, once a step placed the lead.
+    fn done(
+        &self,
+        owner: Owner,
+        via: Via,
+        rule: Option<String>,
+        team: Option<String>,
+        fallback_reason: Option<&'static str>,
+        steps: Vec<Step<'a>>,
+    ) -> Decision<'a> {
         Decision {
             explanation: Explanation {
-                config_version: inp.version,
-                config_name: &config.name,
-                segment: segment.clone(),
+                config_version: self.inp.version,
+                config_name: &self.inp.config.name,
+                segment: self.segment.clone(),
                 steps,
-                races_lost: inp.lost_race,
+                races_lost: self.inp.lost_race,
                 outcome: Placement {
                     owner: owner.clone(),
                     via: via.as_str(),
@@ -405,18 +435,14 @@ pub fn decide<'a>(inp: &Inputs<'a, '_>) -> Result<Decision<'a>, NeedSlot> {
             via,
             rule,
             team,
-            segment: segment.clone(),
+            segment: self.segment.clone(),
             fallback_reason,
         }
-    };
-    let account_view = |a: &'a Account| AccountView {
-        id: &a.id,
-        name: &a.name,
-        domain: &a.domain,
-        owner: a.owner.as_deref(),
-    };
-    // The account owner, when the account is known and its owner can take the lead.
-    let owner_skip = |a: &Account| -> Option<&'static str> {
+    }
+
+    /// Why the account's owner cannot take the lead, if they cannot.
+    fn owner_skip(&self, a: &Account) -> Option<&'static str> {
+        let inp = self.inp;
         match &a.owner {
             None => Some("account_has_no_owner"),
             Some(o) if inp.exclude == Some(o.as_str()) => Some(Skip::CurrentOwner.as_str()),
@@ -425,20 +451,24 @@ pub fn decide<'a>(inp: &Inputs<'a, '_>) -> Result<Decision<'a>, NeedSlot> {
                 Some(r) => r.away(inp.now).or_else(|| full(inp, r)).map(Skip::as_str),
             },
         }
-    };
-    if config.account_owner_first {
+    }
+
+    /// The account owner first (`account_owner_first`): the lead's matched account's owner, if
+    /// they can take it.
+    fn account_step(&self, steps: &mut Vec<Step<'a>>) -> Option<Decision<'a>> {
         let mut step = Step::new("account");
-        match inp.account {
+        match self.inp.account {
             None => step.matched = Some(false),
             Some(a) => {
                 step.matched = Some(true);
                 step.account = Some(account_view(a));
-                match owner_skip(a) {
+                match self.owner_skip(a) {
                     None => {
                         step.result = Some("assigned");
                         steps.push(step);
                         let owner = a.owner.clone().unwrap_or_default();
-                        return Ok(done(
+                        let steps = std::mem::take(steps);
+                        return Some(self.done(
                             Owner::Rep(owner),
                             Via::Account,
                             None,
@@ -455,65 +485,58 @@ pub fn decide<'a>(inp: &Inputs<'a, '_>) -> Result<Decision<'a>, NeedSlot> {
             }
         }
         steps.push(step);
+        None
     }
-    let mut any_matched = false;
-    for rule in &config.rules {
+
+    /// One rule of the decision list: a rule that matched places the lead with its target, or
+    /// records why the target could not take it.
+    fn rule_step(
+        &self,
+        rule: &'a Rule,
+        matched: bool,
+        steps: &mut Vec<Step<'a>>,
+    ) -> Result<Option<Decision<'a>>, NeedSlot> {
+        let inp = self.inp;
         let mut step = Step::new("rule");
         step.rule = Some(&rule.id);
-        let matched = rule.when.as_ref().is_none_or(|c| c.matches(&facts));
         step.matched = Some(matched);
         if !matched {
             steps.push(step);
-            continue;
+            return Ok(None);
         }
-        any_matched = true;
         step.assign = Some(&rule.assign);
-        let assigned = |mut step: Step<'a>, steps: &mut Vec<Step<'a>>| {
+        let placed = |mut step: Step<'a>,
+                      steps: &mut Vec<Step<'a>>,
+                      owner: Owner,
+                      via: Via,
+                      team: Option<String>| {
             step.result = Some("assigned");
             steps.push(step);
+            let steps = std::mem::take(steps);
+            Some(self.done(owner, via, Some(rule.id.clone()), team, None, steps))
         };
         match &rule.assign {
             Target::Queue(q) => {
-                assigned(step, &mut steps);
-                return Ok(done(
+                return Ok(placed(
+                    step,
+                    steps,
                     Owner::Queue(q.clone()),
                     Via::Rule,
-                    Some(rule.id.clone()),
                     None,
-                    None,
-                    steps,
                 ));
             }
             Target::Rep(id) => match direct_skip(inp, id) {
-                None => {
-                    assigned(step, &mut steps);
-                    return Ok(done(
-                        Owner::Rep(id.clone()),
-                        Via::Rule,
-                        Some(rule.id.clone()),
-                        None,
-                        None,
-                        steps,
-                    ));
-                }
+                None => return Ok(placed(step, steps, Owner::Rep(id.clone()), Via::Rule, None)),
                 Some(s) => {
                     step.result = Some("skipped");
                     step.reason = Some(s.as_str());
                 }
             },
-            Target::AccountOwner => match inp.account.map(|a| (a, owner_skip(a))) {
+            Target::AccountOwner => match inp.account.map(|a| (a, self.owner_skip(a))) {
                 Some((a, None)) => {
                     step.account = Some(account_view(a));
-                    assigned(step, &mut steps);
-                    let owner = a.owner.clone().unwrap_or_default();
-                    return Ok(done(
-                        Owner::Rep(owner),
-                        Via::Account,
-                        Some(rule.id.clone()),
-                        None,
-                        None,
-                        steps,
-                    ));
+                    let owner = Owner::Rep(a.owner.clone().unwrap_or_default());
+                    return Ok(placed(step, steps, owner, Via::Account, None));
                 }
                 Some((a, Some(reason))) => {
                     step.account = Some(account_view(a));
@@ -535,15 +558,8 @@ pub fn decide<'a>(inp: &Inputs<'a, '_>) -> Result<Decision<'a>, NeedSlot> {
                     step.team = Some(explained);
                     match chosen {
                         Some(rep) => {
-                            assigned(step, &mut steps);
-                            return Ok(done(
-                                Owner::Rep(rep),
-                                Via::Rule,
-                                Some(rule.id.clone()),
-                                Some(id.clone()),
-                                None,
-                                steps,
-                            ));
+                            let team = Some(id.clone());
+                            return Ok(placed(step, steps, Owner::Rep(rep), Via::Rule, team));
                         }
                         None => {
                             step.result = Some("skipped");
@@ -554,41 +570,58 @@ pub fn decide<'a>(inp: &Inputs<'a, '_>) -> Result<Decision<'a>, NeedSlot> {
             },
         }
         steps.push(step);
+        Ok(None)
     }
-    let reason = if any_matched {
-        "no_one_available"
-    } else {
-        "no_rule_matched"
-    };
-    let mut step = Step::new("fallback");
-    step.reason = Some(reason);
-    step.assign = Some(&config.fallback);
-    let owner = match &config.fallback {
-        // The fallback always takes the lead, but never beyond a rep's capacity: a full
-        // fallback rep's lead waits in the unrouted queue, explained.
-        Target::Rep(id) => match inp.reps.get(id).and_then(|r| full(inp, r)) {
-            Some(s) => {
-                step.note = Some(format!(
-                    "the fallback rep has no room ({}): held in queue {UNROUTED}",
-                    s.as_str()
-                ));
-                Owner::Queue(UNROUTED.into())
-            }
-            None => {
-                // Say so if the rep is away.
-                if let Some(s) = direct_skip(inp, id) {
-                    step.note = Some(format!("assigned although {}", s.as_str()));
+
+    /// The fallback, which always places the lead: `no_rule_matched`, or `no_one_available`
+    /// when rules matched but none of their targets could take it.
+    fn fallback(&self, any_matched: bool, mut steps: Vec<Step<'a>>) -> Decision<'a> {
+        let inp = self.inp;
+        let config = inp.config;
+        let reason = if any_matched {
+            "no_one_available"
+        } else {
+            "no_rule_matched"
+        };
+        let mut step = Step::new("fallback");
+        step.reason = Some(reason);
+        step.assign = Some(&config.fallback);
+        let owner = match &config.fallback {
+            // The fallback always takes the lead, but never beyond a rep's capacity: a full
+            // fallback rep's lead waits in the unrouted queue, explained.
+            Target::Rep(id) => match inp.reps.get(id).and_then(|r| full(inp, r)) {
+                Some(s) => {
+                    step.note = Some(format!(
+                        "the fallback rep has no room ({}): held in queue {UNROUTED}",
+                        s.as_str()
+                    ));
+                    Owner::Queue(UNROUTED.into())
                 }
-                Owner::Rep(id.clone())
-            }
-        },
-        Target::Queue(q) => Owner::Queue(q.clone()),
-        // Config::parse allows only a rep or a queue as fallback.
-        Target::Team(id) => Owner::Queue(id.clone()),
-        Target::AccountOwner => Owner::Queue("unrouted".into()),
-    };
-    steps.push(step);
-    Ok(done(owner, Via::Fallback, None, None, Some(reason), steps))
+                None => {
+                    // Say so if the rep is away.
+                    if let Some(s) = direct_skip(inp, id) {
+                        step.note = Some(format!("assigned although {}", s.as_str()));
+                    }
+                    Owner::Rep(id.clone())
+                }
+            },
+            Target::Queue(q) => Owner::Queue(q.clone()),
+            // Config::parse allows only a rep or a queue as fallback.
+            Target::Team(id) => Owner::Queue(id.clone()),
+            Target::AccountOwner => Owner::Queue("unrouted".into()),
+        };
+        steps.push(step);
+        self.done(owner, Via::Fallback, None, None, Some(reason), steps)
+    }
+}
+
+fn account_view(a: &Account) -> AccountView<'_> {
+    AccountView {
+        id: &a.id,
+        name: &a.name,
+        domain: &a.domain,
+        owner: a.owner.as_deref(),
+    }
 }
 
 #[cfg(test)]
