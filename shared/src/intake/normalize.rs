@@ -283,6 +283,88 @@ pub fn scalar_field_errors(fields: &[(String, Value)], field_map: &FieldMap) -> 
 /// Normalises and validates one submission.
 pub fn normalise(sub: &Submission) -> Result<Normalised, Vec<FieldError>> {
     let mut errors = Vec::new();
+    let Gathered {
+        canonical,
+        mut custom,
+    } = gather(sub, &mut errors);
+    let fields = Fields(&canonical);
+    let (email, consent) = email_and_consent(sub, fields, &mut errors);
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    let email = email.expect("checked above");
+    let mut flags = Vec::new();
+    let (first_name, last_name) = names(fields, &mut flags);
+    let (country, region) = place(fields, &mut custom, &mut flags);
+    let employees = company_size(fields, &mut custom, &mut flags);
+    let text = |f: Field| fields.text(f);
+    let phone = text(Field::Phone).map(str::to_string);
+    let phone_e164 = phone
+        .as_deref()
+        .and_then(|p| to_e164(p, country.as_deref().or(sub.default_country)));
+    if let (Some(p), None) = (&phone, &phone_e164) {
+        flags.push(Flag::new(
+            "phone_not_e164",
+            format!("`{p}` could not be written in E.164"),
+        ));
+    }
+
+    let website = text(Field::Website).map(str::to_string);
+    let company_domain = website
+        .as_deref()
+        .and_then(domain_of_website)
+        .or_else(|| email.company_domain().map(str::to_string));
+    if email.is_free_mail() {
+        flags.push(Flag::new(
+            "free_mail_domain",
+            format!("{} is a free-mail provider", email.domain()),
+        ));
+    }
+    if email.is_role_account() {
+        flags.push(Flag::new(
+            "role_account",
+            "the address is a shared role inbox",
+        ));
+    }
+
+    let touch = first_touch(sub, fields);
+    let (lead_source, origin) = lead_source(sub, fields, touch.as_ref(), &mut flags);
+
+    Ok(Normalised {
+        email: email.as_str().to_string(),
+        first_name,
+        last_name,
+        company: text(Field::Company).map(|c| c.split_whitespace().collect::<Vec<_>>().join(" ")),
+        company_domain,
+        title: text(Field::Title).map(|t| t.split_whitespace().collect::<Vec<_>>().join(" ")),
+        phone,
+        phone_e164,
+        country,
+        region,
+        city: text(Field::City).and_then(normalise_name),
+        employees,
+        industry: text(Field::Industry).map(str::to_string),
+        website,
+        lead_source,
+        lead_source_origin: Some(origin),
+        touch,
+        custom,
+        consent,
+        flags,
+        received_at: sub.received_at,
+    })
+}
+
+/// A submission's fields once mapped: each canonical field with the name it came under and its
+/// text, and the custom attributes.
+struct Gathered {
+    canonical: BTreeMap<Field, (String, String)>,
+    custom: BTreeMap<String, Value>,
+}
+
+/// Maps every submitted name to a canonical field or a custom attribute, refusing values over
+/// their limits (into `errors`). The first non-empty value of a field wins.
+fn gather(sub: &Submission, errors: &mut Vec<FieldError>) -> Gathered {
     let mut canonical: BTreeMap<Field, (String, String)> = BTreeMap::new();
     let mut custom: BTreeMap<String, Value> = BTreeMap::new();
 
@@ -359,19 +441,43 @@ pub fn normalise(sub: &Submission) -> Result<Normalised, Vec<FieldError>> {
         ));
     }
 
-    let text = |f: Field| {
-        canonical
+    Gathered { canonical, custom }
+}
+
+/// The canonical fields as given: a field's text (`None` when empty) and the name it was sent
+/// under (for errors that point at what the sender wrote).
+#[derive(Clone, Copy)]
+struct Fields<'a>(&'a BTreeMap<Field, (String, String)>);
+
+impl<'a> Fields<'a> {
+    fn text(self, f: Field) -> Option<&'a str> {
+        self.0
             .get(&f)
             .map(|(_, v)| v.as_str())
             .filter(|v| !v.is_empty())
-    };
-    let source_name = |f: Field| {
-        canonical
+    }
+
+    fn source_name(self, f: Field) -> String {
+        self.0
             .get(&f)
             .map(|(n, _)| n.clone())
             .unwrap_or_else(|| f.name().to_string())
-    };
+    }
 
+    fn given(self, f: Field) -> bool {
+        self.0.contains_key(&f)
+    }
+}
+
+/// The two fields a submission cannot do without or get wrong: the address (required, valid)
+/// and the consent answer (yes/no when given).
+fn email_and_consent(
+    sub: &Submission,
+    fields: Fields,
+    errors: &mut Vec<FieldError>,
+) -> (Option<Email>, Option<bool>) {
+    let text = |f: Field| fields.text(f);
+    let source_name = |f: Field| fields.source_name(f);
     // An email field already refused (too long) gets no second error saying it is missing.
     let email_refused = sub.fields.iter().any(|(n, _)| {
         map_name(sub.field_map, n) == Target::Field(Field::Email)
@@ -387,7 +493,7 @@ pub fn normalise(sub: &Submission) -> Result<Normalised, Vec<FieldError>> {
     };
 
     let consent = match text(Field::Consent) {
-        None if canonical.contains_key(&Field::Consent) => Some(false),
+        None if fields.given(Field::Consent) => Some(false),
         None => None,
         Some(t) => match parse_yes_no(t) {
             Some(b) => Some(b),
@@ -401,12 +507,12 @@ pub fn normalise(sub: &Submission) -> Result<Normalised, Vec<FieldError>> {
         },
     };
 
-    if !errors.is_empty() {
-        return Err(errors);
-    }
-    let email = email.expect("checked above");
-    let mut flags = Vec::new();
+    (email, consent)
+}
 
+/// First and last name, from their fields or split from a full name.
+fn names(fields: Fields, flags: &mut Vec<Flag>) -> (Option<String>, Option<String>) {
+    let text = |f: Field| fields.text(f);
     let (mut first_name, mut last_name) = (
         text(Field::FirstName).and_then(normalise_name),
         text(Field::LastName).and_then(normalise_name),
@@ -420,6 +526,17 @@ pub fn normalise(sub: &Submission) -> Result<Normalised, Vec<FieldError>> {
         flags.push(Flag::new("missing_name", "no first or last name was given"));
     }
 
+    (first_name, last_name)
+}
+
+/// Country (ISO 3166-1 alpha-2) and region (its subdivision code where known); a country not
+/// understood is flagged and kept as given.
+fn place(
+    fields: Fields,
+    custom: &mut BTreeMap<String, Value>,
+    flags: &mut Vec<Flag>,
+) -> (Option<String>, Option<String>) {
+    let text = |f: Field| fields.text(f);
     let country = text(Field::Country).and_then(|raw| match parse_country(raw) {
         Some(c) => Some(c.alpha2.to_string()),
         None => {
@@ -438,6 +555,16 @@ pub fn normalise(sub: &Submission) -> Result<Normalised, Vec<FieldError>> {
         }
     });
 
+    (country, region)
+}
+
+/// The company size band; a size not understood is flagged and kept as given.
+fn company_size(
+    fields: Fields,
+    custom: &mut BTreeMap<String, Value>,
+    flags: &mut Vec<Flag>,
+) -> Option<EmployeeBand> {
+    let text = |f: Field| fields.text(f);
     let employees = text(Field::Employees).and_then(|raw| match parse_employees(raw) {
         Some(band) => Some(band),
         None => {
@@ -450,35 +577,13 @@ pub fn normalise(sub: &Submission) -> Result<Normalised, Vec<FieldError>> {
         }
     });
 
-    let phone = text(Field::Phone).map(str::to_string);
-    let phone_e164 = phone
-        .as_deref()
-        .and_then(|p| to_e164(p, country.as_deref().or(sub.default_country)));
-    if let (Some(p), None) = (&phone, &phone_e164) {
-        flags.push(Flag::new(
-            "phone_not_e164",
-            format!("`{p}` could not be written in E.164"),
-        ));
-    }
+    employees
+}
 
-    let website = text(Field::Website).map(str::to_string);
-    let company_domain = website
-        .as_deref()
-        .and_then(domain_of_website)
-        .or_else(|| email.company_domain().map(str::to_string));
-    if email.is_free_mail() {
-        flags.push(Flag::new(
-            "free_mail_domain",
-            format!("{} is a free-mail provider", email.domain()),
-        ));
-    }
-    if email.is_role_account() {
-        flags.push(Flag::new(
-            "role_account",
-            "the address is a shared role inbox",
-        ));
-    }
-
+/// How the person got here: UTM parameters (from their fields, else from the landing page's
+/// URL), referrer and landing page; `None` when nothing was sent.
+fn first_touch(sub: &Submission, fields: Fields) -> Option<Touch> {
+    let text = |f: Field| fields.text(f);
     let landing_page = text(Field::LandingPage).map(str::to_string);
     let url_utm = landing_page
         .as_deref()
@@ -502,15 +607,25 @@ pub fn normalise(sub: &Submission) -> Result<Normalised, Vec<FieldError>> {
         landing_page,
         at: sub.received_at,
     };
-    let touch = (!touch.is_empty()).then_some(touch);
+    (!touch.is_empty()).then_some(touch)
+}
 
+/// The lead source: as submitted, else the source's default, else the touch's `utm_source`
+/// (flagged), else missing (flagged).
+fn lead_source(
+    sub: &Submission,
+    fields: Fields,
+    touch: Option<&Touch>,
+    flags: &mut Vec<Flag>,
+) -> (Option<String>, LeadSourceOrigin) {
+    let text = |f: Field| fields.text(f);
     let (lead_source, origin) = match (
         text(Field::LeadSource),
         sub.default_lead_source.filter(|s| !s.trim().is_empty()),
     ) {
         (Some(s), _) => (Some(s.to_string()), LeadSourceOrigin::Submitted),
         (None, Some(d)) => (Some(d.trim().to_string()), LeadSourceOrigin::SourceDefault),
-        (None, None) => match touch.as_ref().and_then(|t| t.utm_source.clone()) {
+        (None, None) => match touch.and_then(|t| t.utm_source.clone()) {
             Some(s) => (Some(s), LeadSourceOrigin::Utm),
             None => (None, LeadSourceOrigin::Missing),
         },
@@ -527,29 +642,7 @@ pub fn normalise(sub: &Submission) -> Result<Normalised, Vec<FieldError>> {
         _ => {}
     }
 
-    Ok(Normalised {
-        email: email.as_str().to_string(),
-        first_name,
-        last_name,
-        company: text(Field::Company).map(|c| c.split_whitespace().collect::<Vec<_>>().join(" ")),
-        company_domain,
-        title: text(Field::Title).map(|t| t.split_whitespace().collect::<Vec<_>>().join(" ")),
-        phone,
-        phone_e164,
-        country,
-        region,
-        city: text(Field::City).and_then(normalise_name),
-        employees,
-        industry: text(Field::Industry).map(str::to_string),
-        website,
-        lead_source,
-        lead_source_origin: Some(origin),
-        touch,
-        custom,
-        consent,
-        flags,
-        received_at: sub.received_at,
-    })
+    (lead_source, origin)
 }
 
 #[cfg(test)]
