@@ -1,0 +1,63 @@
+//! Signed outgoing webhooks (Standard Webhooks: `webhook-id`, `webhook-timestamp`,
+//! `webhook-signature` = HMAC-SHA256 over `id.timestamp.body` with the endpoint's `whsec_`
+//! secret).
+//!
+//! A message is written to the outbox (`webhook_deliveries`, one row per subscribed endpoint)
+//! by a statement in the same D1 batch as the change it announces, so it exists exactly when the
+//! change does. It is then delivered in the background right after the response and, until an
+//! endpoint acknowledges with a 2xx, retried by the cron tick with the shared backoff
+//! (`revops::jobs`). A message that keeps failing is parked as `failed`, listed by the API and
+//! can be retried by hand. Receivers deduplicate on `webhook-id`: delivery is at least once.
+//!
+//! This module writes messages ([`enqueue`]); `deliver` sends them, `admin` serves the
+//! endpoints and deliveries API.
+
+mod admin;
+mod deliver;
+
+pub use admin::{create, deactivate, deliveries, list, retry};
+pub use deliver::{deliver_due, deliver_soon};
+
+use revops::time::rfc3339;
+use serde_json::{json, Value};
+use worker::D1PreparedStatement;
+
+use crate::args;
+use crate::cx::Cx;
+use crate::db::Arg;
+use crate::error::Result;
+
+/// A statement that queues `event` about `subject` (a lead id) for every active endpoint
+/// subscribed to it. `guard` (SQL condition and its arguments) makes the message conditional
+/// on the change it announces having happened in the same batch.
+pub fn enqueue(
+    cx: &Cx,
+    event: &str,
+    subject: &str,
+    reference: &str,
+    data: &Value,
+    guard: Option<(&str, Vec<Arg>)>,
+) -> Result<D1PreparedStatement> {
+    let payload = json!({ "type": event, "timestamp": rfc3339(cx.now_ms), "data": data });
+    let mut sql = String::from(
+        "INSERT INTO webhook_deliveries (id, endpoint_id, event, subject, ref, payload, status, attempts, next_attempt_at, created_at) \
+         SELECT ? || '_' || lower(hex(randomblob(16))), id, ?, ?, ?, ?, 'pending', 0, ?, ? FROM webhook_endpoints \
+         WHERE active = 1 AND instr(events, ?) > 0",
+    );
+    let mut values = args![
+        revops::ids::prefix::DELIVERY,
+        event,
+        subject,
+        reference,
+        payload.to_string(),
+        cx.now_ms,
+        cx.now_ms,
+        format!("\"{event}\"")
+    ];
+    if let Some((condition, more)) = guard {
+        sql.push_str(" AND ");
+        sql.push_str(condition);
+        values.extend(more);
+    }
+    cx.db.stmt(&sql, values)
+}
