@@ -1,20 +1,18 @@
 //! Touches that stop the clock, a lead's SLA history, tasks, the figures, and the policy.
 
-use std::collections::{BTreeMap, HashMap};
-
 use revops::problem::{FieldError, Problem, ProblemKind};
-use revops::sla::{self, Tally, TOUCH_TYPES};
-use revops::time::{parse_rfc3339, rfc3339, DAY, MINUTE};
+use revops::sla::{self, TOUCH_TYPES};
+use revops::time::{parse_rfc3339, rfc3339, MINUTE};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use worker::{Request, Response};
 
 use crate::ladder;
-use crate::store::{self, ClockRow, POLICIES};
-use platform::versions::nothing_more;
+use crate::store::{self, ClockRow};
+use crate::tasks::{TaskRow, TASK_COLUMNS};
 use platform::{args, http, Cx, Error, Result};
 
-fn invalid(errors: Vec<FieldError>) -> Error {
+pub(crate) fn invalid(errors: Vec<FieldError>) -> Error {
     Error::Problem(Problem::validation(errors))
 }
 
@@ -313,190 +311,4 @@ pub async fn lead(cx: &Cx) -> Result<Response> {
             "tasks": tasks.iter().map(TaskRow::view).collect::<Vec<_>>(),
         }),
     )
-}
-
-#[derive(Deserialize)]
-struct TaskRow {
-    id: String,
-    lead_id: String,
-    assignment_id: String,
-    assignee: Option<String>,
-    assigned_because: Option<String>,
-    title: String,
-    status: String,
-    created_at: i64,
-    done_at: Option<i64>,
-}
-
-const TASK_COLUMNS: &str =
-    "id, lead_id, assignment_id, assignee, assigned_because, title, status, created_at, done_at";
-
-impl TaskRow {
-    fn view(&self) -> Value {
-        json!({
-            "id": self.id, "lead_id": self.lead_id, "assignment_id": self.assignment_id,
-            "assignee": self.assignee, "assigned_because": self.assigned_because, "title": self.title, "status": self.status,
-            "created_at": rfc3339(self.created_at), "done_at": self.done_at.map(rfc3339),
-        })
-    }
-}
-
-/// `GET /v1/sla/tasks?assignee=&status=open|done&limit=`.
-pub async fn tasks(cx: &Cx, req: &Request) -> Result<Response> {
-    let status = http::query_enum(req, "status", &["open", "done"])?;
-    let assignee = http::query_param(req, "assignee");
-    let limit = http::query_int(req, "limit", 1, 500)?.unwrap_or(100);
-    let rows: Vec<TaskRow> = cx
-        .db
-        .all(
-            &format!("SELECT {TASK_COLUMNS} FROM sla_tasks WHERE (?1 IS NULL OR status = ?1) AND (?2 IS NULL OR assignee = ?2) ORDER BY created_at DESC LIMIT ?3"),
-            args![status, assignee, limit],
-        )
-        .await?;
-    http::json(
-        200,
-        &json!({ "tasks": rows.iter().map(TaskRow::view).collect::<Vec<_>>() }),
-    )
-}
-
-/// `POST /v1/sla/tasks/{id}/done`.
-pub async fn task_done(cx: &Cx) -> Result<Response> {
-    let id = cx.param("task_id");
-    cx.db
-        .run(
-            "UPDATE sla_tasks SET status = 'done', done_at = ? WHERE id = ? AND status = 'open'",
-            args![cx.now_ms, id],
-        )
-        .await?;
-    let row: TaskRow = cx
-        .db
-        .first(
-            &format!("SELECT {TASK_COLUMNS} FROM sla_tasks WHERE id = ?"),
-            args![id],
-        )
-        .await?
-        .ok_or_else(|| Error::Problem(Problem::not_found(format!("task {id}"))))?;
-    http::json(200, &row.view())
-}
-
-/// `GET /v1/sla/metrics?from=&to=`: for assignments made in the range, overall and by team and
-/// rep — leads assigned, touched within SLA, breached, median and p90 minutes to first touch,
-/// and sales' MQL acceptance and rejection with the reasons.
-pub async fn metrics(cx: &Cx, req: &Request) -> Result<Response> {
-    let (from, to) = revops::time::window(
-        http::query_time(req, "from")?,
-        http::query_time(req, "to")?,
-        cx.now_ms,
-        30 * DAY,
-    )
-    .map_err(|e| invalid(vec![e]))?;
-    #[derive(Deserialize)]
-    struct Row {
-        lead_id: String,
-        rep_id: Option<String>,
-        queue: Option<String>,
-        team_id: Option<String>,
-        started_at: i64,
-        deadline_at: i64,
-        touched_at: Option<i64>,
-        ended_at: Option<i64>,
-        follow_up_due_at: Option<i64>,
-        followed_up_at: Option<i64>,
-    }
-    const LIMIT: usize = 100_000;
-    let rows: Vec<Row> = cx
-        .db
-        .all(
-            "SELECT lead_id, rep_id, queue, team_id, started_at, deadline_at, touched_at, ended_at, follow_up_due_at, followed_up_at FROM sla_clocks \
-             WHERE started_at >= ? AND started_at < ? ORDER BY started_at LIMIT ?",
-            args![from, to, LIMIT],
-        )
-        .await?;
-    #[derive(Deserialize)]
-    struct SalesOutcomeRow {
-        lead_id: String,
-        outcome: String,
-        reason: Option<String>,
-    }
-    let outcomes: Vec<SalesOutcomeRow> = cx
-        .db
-        .all(
-            "SELECT o.lead_id AS lead_id, o.outcome AS outcome, o.reason AS reason FROM lead_outcomes o \
-             WHERE o.lead_id IN (SELECT lead_id FROM sla_clocks WHERE started_at >= ? AND started_at < ?) ORDER BY o.at",
-            args![from, to],
-        )
-        .await?;
-    let now = cx.now_ms;
-    let mut all = Tally::default();
-    let mut teams: BTreeMap<String, Tally> = BTreeMap::new();
-    let mut reps: BTreeMap<String, Tally> = BTreeMap::new();
-    let mut queues: BTreeMap<String, Tally> = BTreeMap::new();
-    // The rep a lead's outcome is credited to: the latest rep clock in the range.
-    let mut owner: HashMap<&str, (&str, Option<&str>)> = HashMap::new();
-    for r in &rows {
-        let mut groups: Vec<&mut Tally> = vec![&mut all];
-        if let Some(rep) = &r.rep_id {
-            groups.push(reps.entry(rep.clone()).or_default());
-            owner.insert(&r.lead_id, (rep, r.team_id.as_deref()));
-        }
-        if let Some(q) = &r.queue {
-            groups.push(queues.entry(q.clone()).or_default());
-        }
-        if let Some(t) = &r.team_id {
-            groups.push(teams.entry(t.clone()).or_default());
-        }
-        for g in groups {
-            g.add_clock(r.started_at, r.deadline_at, r.touched_at, r.ended_at, now);
-            g.add_follow_up(r.follow_up_due_at, r.followed_up_at, now);
-        }
-    }
-    // The latest outcome per lead counts.
-    let mut last: HashMap<&str, &SalesOutcomeRow> = HashMap::new();
-    for o in &outcomes {
-        last.insert(&o.lead_id, o);
-    }
-    for (lead, o) in last {
-        all.add_outcome(&o.outcome, o.reason.as_deref());
-        if let Some((rep, team)) = owner.get(lead) {
-            reps.entry(rep.to_string())
-                .or_default()
-                .add_outcome(&o.outcome, o.reason.as_deref());
-            if let Some(t) = team {
-                teams
-                    .entry(t.to_string())
-                    .or_default()
-                    .add_outcome(&o.outcome, o.reason.as_deref());
-            }
-        }
-    }
-    let group = |m: &BTreeMap<String, Tally>| -> serde_json::Map<String, Value> {
-        m.iter().map(|(k, t)| (k.clone(), t.to_json())).collect()
-    };
-    http::json(
-        200,
-        &json!({
-            "from": rfc3339(from), "to": rfc3339(to),
-            "truncated": rows.len() == LIMIT,
-            "overall": all.to_json(),
-            "by_team": group(&teams),
-            "by_rep": group(&reps),
-            "by_queue": group(&queues),
-        }),
-    )
-}
-
-pub async fn publish(cx: &Cx, mut req: Request) -> Result<Response> {
-    http::json(201, &POLICIES.publish(cx, &mut req, nothing_more).await?)
-}
-
-pub async fn rollback(cx: &Cx, mut req: Request) -> Result<Response> {
-    http::json(200, &POLICIES.rollback(cx, &mut req, nothing_more).await?)
-}
-
-pub async fn list(cx: &Cx) -> Result<Response> {
-    http::json(200, &POLICIES.list(cx).await?)
-}
-
-pub async fn get(cx: &Cx) -> Result<Response> {
-    http::json(200, &POLICIES.get(cx).await?)
 }

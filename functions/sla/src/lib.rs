@@ -5,7 +5,10 @@
 
 mod api;
 mod ladder;
+mod metrics;
+mod policies;
 mod store;
+mod tasks;
 
 use revops::routes::{Service, SlaRoute};
 use serde_json::json;
@@ -30,13 +33,13 @@ async fn route(cx: Cx, route: SlaRoute, req: Request) -> Result<Response> {
     match route {
         SlaRoute::RecordTouch => api::touch(&cx, req).await,
         SlaRoute::GetLeadSla => api::lead(&cx).await,
-        SlaRoute::ListSlaTasks => api::tasks(&cx, &req).await,
-        SlaRoute::CompleteSlaTask => api::task_done(&cx).await,
-        SlaRoute::SlaMetrics => api::metrics(&cx, &req).await,
-        SlaRoute::ListSlaPolicies => api::list(&cx).await,
-        SlaRoute::PublishSlaPolicy => api::publish(&cx, req).await,
-        SlaRoute::GetSlaPolicy => api::get(&cx).await,
-        SlaRoute::RollbackSlaPolicy => api::rollback(&cx, req).await,
+        SlaRoute::ListSlaTasks => tasks::list(&cx, &req).await,
+        SlaRoute::CompleteSlaTask => tasks::done(&cx).await,
+        SlaRoute::SlaMetrics => metrics::metrics(&cx, &req).await,
+        SlaRoute::ListSlaPolicies => policies::list(&cx).await,
+        SlaRoute::PublishSlaPolicy => policies::publish(&cx, req).await,
+        SlaRoute::GetSlaPolicy => policies::get(&cx).await,
+        SlaRoute::RollbackSlaPolicy => policies::rollback(&cx, req).await,
     }
 }
 
