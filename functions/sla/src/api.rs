@@ -1,4 +1,4 @@
-//! Touches that stop the clock, a lead's SLA history, tasks, the figures, and the policy.
+//! Touches that stop the clock, and a lead's SLA history (its clocks, ladder steps, touches and tasks).
 
 use revops::problem::{FieldError, Problem, ProblemKind};
 use revops::sla::{self, TOUCH_TYPES};

@@ -1,7 +1,5 @@
 //! `GET /v1/sla/metrics`: compliance, time to first touch and sales' verdicts for a period.
 
-//! Touches that stop the clock, a lead's SLA history, tasks, the figures, and the policy.
-
 use std::collections::{BTreeMap, HashMap};
 
 use revops::sla::Tally;

@@ -1,7 +1,5 @@
 //! The SLA policy as versioned configuration: list, get, publish, rollback.
 
-//! Touches that stop the clock, a lead's SLA history, tasks, the figures, and the policy.
-
 use worker::{Request, Response};
 
 use crate::store::POLICIES;

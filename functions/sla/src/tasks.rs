@@ -1,7 +1,5 @@
 //! Escalation tasks: listed and marked done.
 
-//! Touches that stop the clock, a lead's SLA history, tasks, the figures, and the policy.
-
 use revops::problem::Problem;
 use revops::time::rfc3339;
 use serde::Deserialize;
