@@ -367,6 +367,41 @@ impl Versioned {
     }
 }
 
+/// The four routes every versioned configuration has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    /// `GET …`: every version with who, when and why.
+    List,
+    /// `GET …/{version}`: one version's document.
+    Get,
+    /// `POST …` `{"<field>": {...}, "reason": "..."}`: a new version, activated.
+    Publish,
+    /// `POST …/rollback` `{"version": n, "reason": "..."}`: an earlier version, activated again.
+    Rollback,
+}
+
+/// What commits with an activation besides the activation itself (given the version
+/// activated), and what it adds to the answer.
+pub type Extra = fn(&Cx, i64) -> Result<(Vec<D1PreparedStatement>, Value)>;
+
+impl Versioned {
+    /// Serves one of the [`Op`] routes: a handler's route table calls this directly.
+    pub async fn serve(
+        &self,
+        cx: &Cx,
+        mut req: Request,
+        op: Op,
+        extra: Extra,
+    ) -> Result<worker::Response> {
+        match op {
+            Op::List => http::json(200, &self.list(cx).await?),
+            Op::Get => http::json(200, &self.get(cx).await?),
+            Op::Publish => http::json(201, &self.publish(cx, &mut req, extra).await?),
+            Op::Rollback => http::json(200, &self.rollback(cx, &mut req, extra).await?),
+        }
+    }
+}
+
 /// For [`Versioned::publish`] and [`Versioned::rollback`] when nothing else is committed with
 /// the activation.
 pub fn nothing_more(_: &Cx, _: i64) -> Result<(Vec<D1PreparedStatement>, Value)> {

@@ -58,23 +58,13 @@ async fn check_references(cx: &Cx, doc: &Value) -> Result<Config> {
     }
 }
 
+/// `POST /v1/admin/routing/configs`: publishes a new version once every rep and team it names
+/// is on the roster (the other version routes are `Versioned::serve`).
 pub async fn publish(cx: &Cx, mut req: Request) -> Result<Response> {
     let body: Value = http::json_body(&mut req, 512 * 1024).await?;
     CONFIGS.only_keys(&body, &["config", "reason"])?;
     check_references(cx, body.get("config").unwrap_or(&Value::Null)).await?;
     http::json(201, &CONFIGS.publish_body(cx, &body, nothing_more).await?)
-}
-
-pub async fn rollback(cx: &Cx, mut req: Request) -> Result<Response> {
-    http::json(200, &CONFIGS.rollback(cx, &mut req, nothing_more).await?)
-}
-
-pub async fn list(cx: &Cx) -> Result<Response> {
-    http::json(200, &CONFIGS.list(cx).await?)
-}
-
-pub async fn get(cx: &Cx) -> Result<Response> {
-    http::json(200, &CONFIGS.get(cx).await?)
 }
 
 /// Where a decision sends a lead, at the level a configuration controls: a rep, a queue or a

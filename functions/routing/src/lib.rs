@@ -8,9 +8,11 @@ mod queues;
 mod roster;
 mod store;
 
+use platform::versions::{nothing_more, Op};
 use revops::routes::{RoutingRoute, Service};
 use serde::Deserialize;
 use serde_json::{json, Value};
+use store::CONFIGS;
 use worker::{event, Context, Env, Request, Response};
 
 use platform::cx::TickFuture;
@@ -47,11 +49,13 @@ async fn route(cx: Cx, route: RoutingRoute, req: Request) -> Result<Response> {
         RoutingRoute::PutTeam => roster::put_team(&cx, req).await,
         RoutingRoute::UpsertAccounts => roster::upsert_accounts(&cx, req).await,
         RoutingRoute::GetAccount => roster::get_account(&cx).await,
-        RoutingRoute::ListRoutingConfigs => configs::list(&cx).await,
+        RoutingRoute::ListRoutingConfigs => CONFIGS.serve(&cx, req, Op::List, nothing_more).await,
         RoutingRoute::PublishRoutingConfig => configs::publish(&cx, req).await,
-        RoutingRoute::GetRoutingConfig => configs::get(&cx).await,
+        RoutingRoute::GetRoutingConfig => CONFIGS.serve(&cx, req, Op::Get, nothing_more).await,
         RoutingRoute::DryRunRoutingConfig => configs::dry_run(&cx, req).await,
-        RoutingRoute::RollbackRoutingConfig => configs::rollback(&cx, req).await,
+        RoutingRoute::RollbackRoutingConfig => {
+            CONFIGS.serve(&cx, req, Op::Rollback, nothing_more).await
+        }
         RoutingRoute::RoutingStats => configs::stats(&cx, &req).await,
         RoutingRoute::ListQueues => queues::list(&cx).await,
         RoutingRoute::GetQueue => queues::get(&cx, &req).await,

@@ -7,8 +7,11 @@ mod api;
 mod models;
 mod store;
 
+use models::rescoring;
+use platform::versions::Op;
 use revops::routes::{ScoringRoute, Service};
 use serde_json::json;
+use store::MODELS;
 use worker::{event, Context, Env, Request, Response};
 
 use platform::cx::TickFuture;
@@ -35,10 +38,10 @@ async fn route(cx: Cx, route: ScoringRoute, req: Request) -> Result<Response> {
         ScoringRoute::GetLeadScore => api::get(&cx).await,
         ScoringRoute::ScorePreview => api::preview(&cx, req).await,
         ScoringRoute::RecordOutcome => api::outcome(&cx, req).await,
-        ScoringRoute::ListScoringModels => models::list(&cx).await,
-        ScoringRoute::PublishScoringModel => models::publish(&cx, req).await,
-        ScoringRoute::GetScoringModel => models::get(&cx).await,
-        ScoringRoute::RollbackScoringModel => models::rollback(&cx, req).await,
+        ScoringRoute::ListScoringModels => MODELS.serve(&cx, req, Op::List, rescoring).await,
+        ScoringRoute::PublishScoringModel => MODELS.serve(&cx, req, Op::Publish, rescoring).await,
+        ScoringRoute::GetScoringModel => MODELS.serve(&cx, req, Op::Get, rescoring).await,
+        ScoringRoute::RollbackScoringModel => MODELS.serve(&cx, req, Op::Rollback, rescoring).await,
         ScoringRoute::DryRunScoringModel => models::dry_run(&cx, req).await,
         ScoringRoute::BacktestScoringModel => models::backtest(&cx, req).await,
         ScoringRoute::RescoringStatus => models::status(&cx).await,

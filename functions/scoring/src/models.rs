@@ -27,8 +27,8 @@ fn compile(v: &Value) -> Result<Model> {
 }
 
 /// The statement that (re)starts the one rescoring job with `version`, committed with the
-/// activation: a newer activation restarts it from the first lead.
-fn rescoring(cx: &Cx, version: i64) -> Result<(Vec<worker::D1PreparedStatement>, Value)> {
+/// activation (a publish or a rollback): a newer activation restarts it from the first lead.
+pub fn rescoring(cx: &Cx, version: i64) -> Result<(Vec<worker::D1PreparedStatement>, Value)> {
     let stmt = cx.db.stmt(
         "INSERT INTO jobs (id, kind, subject, payload, state, attempts, run_after, created_at, updated_at) VALUES (?, ?, ?, ?, 'pending', 0, ?, ?, ?) \
          ON CONFLICT (kind, subject) DO UPDATE SET payload = excluded.payload, state = 'pending', attempts = 0, run_after = excluded.run_after, last_error = NULL, updated_at = excluded.updated_at",
@@ -46,25 +46,6 @@ fn rescoring(cx: &Cx, version: i64) -> Result<(Vec<worker::D1PreparedStatement>,
         vec![stmt],
         json!({ "rescoring": { "version": version, "state": "scheduled", "batch_per_tick": RESCORE_BATCH } }),
     ))
-}
-
-pub async fn list(cx: &Cx) -> Result<Response> {
-    http::json(200, &store::MODELS.list(cx).await?)
-}
-
-pub async fn get(cx: &Cx) -> Result<Response> {
-    http::json(200, &store::MODELS.get(cx).await?)
-}
-
-/// `POST /v1/admin/scoring/models`: publishes a new version (validated first), activates it and
-/// starts rescoring every lead with it.
-pub async fn publish(cx: &Cx, mut req: Request) -> Result<Response> {
-    http::json(201, &store::MODELS.publish(cx, &mut req, rescoring).await?)
-}
-
-/// `POST /v1/admin/scoring/rollback`: makes an earlier version active again, and rescores.
-pub async fn rollback(cx: &Cx, mut req: Request) -> Result<Response> {
-    http::json(200, &store::MODELS.rollback(cx, &mut req, rescoring).await?)
 }
 
 /// The most recently updated leads, for dry runs and backtests.

@@ -6,12 +6,13 @@
 mod api;
 mod ladder;
 mod metrics;
-mod policies;
 mod store;
 mod tasks;
 
+use platform::versions::{nothing_more, Op};
 use revops::routes::{Service, SlaRoute};
 use serde_json::json;
+use store::POLICIES;
 use worker::{event, Context, Env, Request, Response};
 
 use platform::cx::TickFuture;
@@ -36,10 +37,10 @@ async fn route(cx: Cx, route: SlaRoute, req: Request) -> Result<Response> {
         SlaRoute::ListSlaTasks => tasks::list(&cx, &req).await,
         SlaRoute::CompleteSlaTask => tasks::done(&cx).await,
         SlaRoute::SlaMetrics => metrics::metrics(&cx, &req).await,
-        SlaRoute::ListSlaPolicies => policies::list(&cx).await,
-        SlaRoute::PublishSlaPolicy => policies::publish(&cx, req).await,
-        SlaRoute::GetSlaPolicy => policies::get(&cx).await,
-        SlaRoute::RollbackSlaPolicy => policies::rollback(&cx, req).await,
+        SlaRoute::ListSlaPolicies => POLICIES.serve(&cx, req, Op::List, nothing_more).await,
+        SlaRoute::PublishSlaPolicy => POLICIES.serve(&cx, req, Op::Publish, nothing_more).await,
+        SlaRoute::GetSlaPolicy => POLICIES.serve(&cx, req, Op::Get, nothing_more).await,
+        SlaRoute::RollbackSlaPolicy => POLICIES.serve(&cx, req, Op::Rollback, nothing_more).await,
     }
 }
 
