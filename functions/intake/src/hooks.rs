@@ -1,7 +1,6 @@
 //! Signed vendor webhooks: `POST /hooks/{source_id}` verified before anything is stored, and
 //! the sources' administration.
 
-use revops::intake::normalize::{normalise, Submission};
 use revops::intake::source::SourceConfig;
 use revops::problem::{FieldError, Problem, ProblemKind};
 use revops::webhooks::{self, adapters, Inbound, VerifyError};
@@ -14,41 +13,6 @@ use crate::store::{Extras, NewSubmission};
 use platform::{http, problem, receipts, Cx, Error, Result};
 
 const MAX_BODY: usize = 256 * 1024;
-
-/// The headers a vendor request carries that identify or sign it, kept with the submission.
-fn kept_headers(headers: &[(String, String)], config: &SourceConfig) -> Value {
-    let configured: Vec<String> = config
-        .signature
-        .iter()
-        .flat_map(|s| {
-            [
-                Some(&s.header),
-                s.timestamp_header.as_ref(),
-                s.id_header.as_ref(),
-            ]
-        })
-        .flatten()
-        .map(|h| h.to_ascii_lowercase())
-        .collect();
-    let keep = |n: &str| {
-        n.starts_with("webhook-")
-            || n.starts_with("svix-")
-            || n.starts_with("x-hubspot-")
-            || n.starts_with("x-webflow-")
-            || n == "typeform-signature"
-            || n == "tally-signature"
-            || n == "user-agent"
-            || n == "content-type"
-            || configured.iter().any(|c| c == n)
-    };
-    Value::Object(
-        headers
-            .iter()
-            .filter(|(n, _)| keep(n))
-            .map(|(n, v)| (n.clone(), Value::String(v.clone())))
-            .collect(),
-    )
-}
 
 /// `POST /hooks/{source_id}`: verify, refuse replays, store every person in the payload, process.
 pub async fn receive(cx: &Cx, mut req: Request) -> Result<Response> {
@@ -111,41 +75,10 @@ pub async fn receive(cx: &Cx, mut req: Request) -> Result<Response> {
     let records = adapters::extract(config.vendor, &body, &config.field_map)
         .map_err(|why| Error::Problem(Problem::validation(vec![FieldError::new("body", why)])))?;
 
-    let mut normalised = Vec::new();
-    let mut rejected = Vec::new();
-    for (i, record) in records.into_iter().enumerate() {
-        let mut fields = record.fields;
-        if let Some(ext) = &record.external_id {
-            fields.push((
-                format!("{}_id", config.vendor.name()),
-                Value::String(ext.clone()),
-            ));
-        }
-        match normalise(&Submission {
-            fields: &fields,
-            field_map: &config.field_map,
-            default_lead_source: config.lead_source.as_deref(),
-            default_country: config.default_country.as_deref(),
-            received_at: cx.now_ms,
-        }) {
-            Ok(n) => normalised.push(n),
-            Err(errors) => rejected
-                .push(json!({ "record": i, "external_id": record.external_id, "errors": errors })),
-        }
-    }
-    if normalised.is_empty() {
-        let errors: Vec<FieldError> = rejected
-            .iter()
-            .flat_map(|r| {
-                serde_json::from_value::<Vec<FieldError>>(r["errors"].clone()).unwrap_or_default()
-            })
-            .collect();
-        return Err(Error::Problem(Problem::validation(if errors.is_empty() {
-            vec![FieldError::new("body", "the payload names no person")]
-        } else {
-            errors
-        })));
-    }
+    let delivery = config
+        .normalise_records(records, cx.now_ms)
+        .map_err(|errors| Error::Problem(Problem::validation(errors)))?;
+    let (normalised, rejected) = (delivery.people, delivery.rejected);
     let extras = Extras {
         activity: config
             .vendor
@@ -156,7 +89,7 @@ pub async fn receive(cx: &Cx, mut req: Request) -> Result<Response> {
         subjects_admin: false,
         fault: None,
     };
-    let kept = kept_headers(&headers, &config);
+    let kept = config.kept_headers(&headers);
     let text = String::from_utf8_lossy(&body).into_owned();
     let content_type = http::header(&req, "content-type");
     let subs: Vec<NewSubmission> = normalised

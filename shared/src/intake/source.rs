@@ -5,7 +5,9 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
 use super::fields::{validate_field_map, FieldMap};
+use super::normalize::{normalise, Normalised, Submission};
 use crate::problem::FieldError;
+use crate::webhooks::adapters::Record;
 use crate::webhooks::Vendor;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -192,6 +194,97 @@ impl SourceConfig {
     }
 }
 
+/// What one delivery's records came to: the people to store, and the records refused with why.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Delivery {
+    pub people: Vec<Normalised>,
+    /// `{"record": index, "external_id": ..., "errors": [...]}`, answered to the sender.
+    pub rejected: Vec<Value>,
+}
+
+impl SourceConfig {
+    /// Normalises each record a payload carried with this source's mapping and defaults (the
+    /// vendor's id kept as `<vendor>_id`). A delivery in which no record names a person is
+    /// refused whole, with every record's errors.
+    pub fn normalise_records(
+        &self,
+        records: Vec<Record>,
+        received_at: i64,
+    ) -> Result<Delivery, Vec<FieldError>> {
+        let mut people = Vec::new();
+        let mut rejected = Vec::new();
+        let mut all_errors = Vec::new();
+        for (i, record) in records.into_iter().enumerate() {
+            let mut fields = record.fields;
+            if let Some(ext) = &record.external_id {
+                fields.push((
+                    format!("{}_id", self.vendor.name()),
+                    Value::String(ext.clone()),
+                ));
+            }
+            match normalise(&Submission {
+                fields: &fields,
+                field_map: &self.field_map,
+                default_lead_source: self.lead_source.as_deref(),
+                default_country: self.default_country.as_deref(),
+                received_at,
+            }) {
+                Ok(n) => people.push(n),
+                Err(errors) => {
+                    rejected.push(
+                        json!({ "record": i, "external_id": record.external_id, "errors": errors }),
+                    );
+                    all_errors.extend(errors);
+                }
+            }
+        }
+        if people.is_empty() {
+            return Err(if all_errors.is_empty() {
+                vec![FieldError::new("body", "the payload names no person")]
+            } else {
+                all_errors
+            });
+        }
+        Ok(Delivery { people, rejected })
+    }
+
+    /// The request headers kept with a submission: those that identify or sign a vendor's
+    /// request (the standard ones and this source's own), its user agent and content type.
+    pub fn kept_headers(&self, headers: &[(String, String)]) -> Value {
+        let configured: Vec<String> = self
+            .signature
+            .iter()
+            .flat_map(|s| {
+                [
+                    Some(&s.header),
+                    s.timestamp_header.as_ref(),
+                    s.id_header.as_ref(),
+                ]
+            })
+            .flatten()
+            .map(|h| h.to_ascii_lowercase())
+            .collect();
+        let keep = |n: &str| {
+            n.starts_with("webhook-")
+                || n.starts_with("svix-")
+                || n.starts_with("x-hubspot-")
+                || n.starts_with("x-webflow-")
+                || n == "typeform-signature"
+                || n == "tally-signature"
+                || n == "user-agent"
+                || n == "content-type"
+                || configured.iter().any(|c| c == n)
+        };
+        Value::Object(
+            headers
+                .iter()
+                .filter(|(n, _)| keep(n))
+                .map(|(n, v)| (n.clone(), Value::String(v.clone())))
+                .collect(),
+        )
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -209,6 +302,67 @@ mod tests {
             public_url: None,
             enabled: true,
         }
+    }
+
+    fn record(fields: &[(&str, &str)], external_id: Option<&str>) -> Record {
+        Record {
+            fields: fields
+                .iter()
+                .map(|(k, v)| (k.to_string(), Value::String(v.to_string())))
+                .collect(),
+            external_id: external_id.map(str::to_string),
+        }
+    }
+
+    #[test]
+    fn a_delivery_keeps_its_people_and_says_which_records_it_refused() {
+        let config = source(Vendor::Typeform, &["s"]);
+        let d = config
+            .normalise_records(
+                vec![
+                    record(&[("email", "not an address")], Some("r1")),
+                    record(&[("email", "Ana@Example.com")], Some("r2")),
+                ],
+                1_000,
+            )
+            .unwrap();
+        assert_eq!(d.people.len(), 1);
+        assert_eq!(d.people[0].email, "ana@example.com");
+        assert_eq!(d.people[0].custom["typeform_id"], "r2");
+        assert_eq!(d.rejected.len(), 1);
+        assert_eq!(d.rejected[0]["record"], 0);
+        assert_eq!(d.rejected[0]["external_id"], "r1");
+        assert_eq!(d.rejected[0]["errors"][0]["field"], "email");
+    }
+
+    #[test]
+    fn a_delivery_that_names_nobody_is_refused_whole() {
+        let config = source(Vendor::Typeform, &["s"]);
+        let errors = config
+            .normalise_records(vec![record(&[("email", "x")], None)], 0)
+            .unwrap_err();
+        assert_eq!(errors[0].field, "email");
+        let errors = config.normalise_records(Vec::new(), 0).unwrap_err();
+        assert_eq!(
+            errors,
+            vec![FieldError::new("body", "the payload names no person")]
+        );
+    }
+
+    #[test]
+    fn a_submission_keeps_the_headers_that_identify_or_sign_the_request() {
+        let config = source(Vendor::Typeform, &["s"]);
+        let headers = vec![
+            ("typeform-signature".to_string(), "sha256=x".to_string()),
+            ("user-agent".to_string(), "Typeform".to_string()),
+            ("cookie".to_string(), "secret".to_string()),
+            ("webhook-id".to_string(), "msg_1".to_string()),
+        ];
+        let kept = config.kept_headers(&headers);
+        assert_eq!(
+            kept,
+            json!({"typeform-signature": "sha256=x", "user-agent": "Typeform", "webhook-id": "msg_1"})
+        );
     }
 
     #[test]
