@@ -235,185 +235,20 @@ impl Model {
         if spec.name.trim().is_empty() {
             errors.push(FieldError::new("name", "give the model a name"));
         }
-        let mut ids = std::collections::BTreeSet::new();
-        let mut check_id = |list: &str, i: usize, id: &str, errors: &mut Vec<FieldError>| {
-            if !snake(id) {
-                errors.push(FieldError::new(
-                    format!("{list}[{i}].id"),
-                    "use snake_case, at most 64 characters",
-                ));
-            } else if !ids.insert(id.to_string()) {
-                errors.push(FieldError::new(
-                    format!("{list}[{i}].id"),
-                    format!("`{id}` is used by another rule"),
-                ));
-            }
-        };
-        let mut compile_fit = |list: &str,
-                               rules: &[FitRuleSpec],
-                               negative: bool,
-                               errors: &mut Vec<FieldError>|
-         -> Vec<Condition> {
-            let mut out = Vec::new();
-            for (i, r) in rules.iter().enumerate() {
-                check_id(list, i, &r.id, errors);
-                if !r.points.is_finite()
-                    || r.points.abs() > MAX_POINTS
-                    || (negative && r.points >= 0.0)
-                    || (!negative && r.points == 0.0)
-                {
-                    let why = if negative {
-                        format!("must be below zero, at least -{MAX_POINTS}")
-                    } else {
-                        format!("must be a non-zero number from -{MAX_POINTS} to {MAX_POINTS}")
-                    };
-                    errors.push(FieldError::new(format!("{list}[{i}].points"), why));
-                }
-                match Condition::parse(&r.when, &format!("{list}[{i}].when")) {
-                    Ok(c) => out.push(c),
-                    Err(e) => {
-                        let (field, reason) = e.split_once(": ").unwrap_or((&e, "is invalid"));
-                        errors.push(FieldError::new(field, reason));
-                    }
-                }
-            }
-            out
-        };
-        let fit = compile_fit("fit", &spec.fit, false, &mut errors);
-        let negative = compile_fit("negative", &spec.negative, true, &mut errors);
-        let mut engagement = Vec::new();
-        for (i, r) in spec.engagement.iter().enumerate() {
-            check_id("engagement", i, &r.id, &mut errors);
-            let at = format!("engagement[{i}]");
-            let activities: Vec<String> = match &r.activity {
-                Value::String(s) => vec![s.clone()],
-                Value::Array(items) => items
-                    .iter()
-                    .filter_map(|v| v.as_str().map(str::to_string))
-                    .collect(),
-                _ => Vec::new(),
-            };
-            if activities.is_empty() {
-                errors.push(FieldError::new(
-                    format!("{at}.activity"),
-                    "name an activity type or a list of them",
-                ));
-            }
-            for a in &activities {
-                if !crate::intake::activity::is_activity_type(a) {
-                    errors.push(FieldError::new(
-                        format!("{at}.activity"),
-                        format!("`{a}` is not an activity type"),
-                    ));
-                }
-            }
-            if !r.points.is_finite() || r.points == 0.0 || r.points.abs() > MAX_POINTS {
-                errors.push(FieldError::new(
-                    format!("{at}.points"),
-                    format!("must be a non-zero number from -{MAX_POINTS} to {MAX_POINTS}"),
-                ));
-            }
-            if let Some(cap) = &r.cap {
-                if cap.max_points.is_none() && cap.max_count.is_none() {
-                    errors.push(FieldError::new(
-                        format!("{at}.cap"),
-                        "give max_points, max_count or both",
-                    ));
-                }
-                if cap.max_points.is_some_and(|m| !m.is_finite() || m <= 0.0)
-                    || cap.max_count == Some(0)
-                {
-                    errors.push(FieldError::new(
-                        format!("{at}.cap"),
-                        "limits must be above zero",
-                    ));
-                }
-            }
-            if let Some(d) = &r.decay {
-                match (d.half_life_days, d.linear_days) {
-                    (Some(h), None) if h.is_finite() && h > 0.0 => {}
-                    (None, Some(l)) if l.is_finite() && l > 0.0 => {}
-                    _ => errors.push(FieldError::new(
-                        format!("{at}.decay"),
-                        "give one of half_life_days or linear_days, above zero",
-                    )),
-                }
-            }
-            let property = match &r.where_ {
-                None => None,
-                Some(w) => match parse_property(w, &format!("{at}.where")) {
-                    Ok(p) => Some(p),
-                    Err(e) => {
-                        let (field, reason) = e.split_once(": ").unwrap_or((&e, "is invalid"));
-                        errors.push(FieldError::new(field, reason));
-                        None
-                    }
-                },
-            };
-            engagement.push(EngagementRule {
-                activities,
-                property,
-            });
-        }
-        if !spec.stages.iter().any(|s| s.name == MQL) {
-            errors.push(FieldError::new(
-                "stages",
-                "the model must name the `mql` stage",
-            ));
-        }
-        let mut stage_names = std::collections::BTreeSet::new();
-        for (i, s) in spec.stages.iter().enumerate() {
-            if !snake(&s.name) || RESERVED_STAGES.contains(&s.name.as_str()) {
-                errors.push(FieldError::new(format!("stages[{i}].name"), "use a snake_case name other than new, nurture, accepted, rejected, disqualified, converted"));
-            } else if !stage_names.insert(s.name.clone()) {
-                errors.push(FieldError::new(
-                    format!("stages[{i}].name"),
-                    format!("`{}` is listed twice", s.name),
-                ));
-            }
-            let in_range = |x: f64| x.is_finite() && x.abs() <= MAX_THRESHOLD;
-            if !(in_range(s.enter_at) && in_range(s.exit_below)) {
-                errors.push(FieldError::new(
-                    format!("stages[{i}]"),
-                    format!("thresholds lie from -{MAX_THRESHOLD} to {MAX_THRESHOLD}"),
-                ));
-            } else if s.exit_below > s.enter_at {
-                errors.push(FieldError::new(
-                    format!("stages[{i}]"),
-                    "exit_below must not be above enter_at",
-                ));
-            }
-        }
-        let mut sorted = spec.stages.clone();
-        sorted.sort_by(|a, b| a.enter_at.total_cmp(&b.enter_at));
-        if sorted.windows(2).any(|w| w[0].enter_at == w[1].enter_at) {
-            errors.push(FieldError::new(
-                "stages",
-                "two stages cannot start at the same score",
-            ));
-        }
-        let weight_ok = |w: f64| w.is_finite() && (0.0..=MAX_WEIGHT).contains(&w);
-        if !(weight_ok(spec.weights.fit) && weight_ok(spec.weights.engagement)) {
-            errors.push(FieldError::new(
-                "weights",
-                format!("weights are numbers from 0 to {MAX_WEIGHT}"),
-            ));
-        }
-        if spec.rejection_reasons.is_empty() {
-            errors.push(FieldError::new(
-                "rejection_reasons",
-                "list at least one reason",
-            ));
-        }
-        let mut codes = std::collections::BTreeSet::new();
-        for (i, r) in spec.rejection_reasons.iter().enumerate() {
-            if !snake(&r.code) || !codes.insert(r.code.clone()) {
-                errors.push(FieldError::new(
-                    format!("rejection_reasons[{i}].code"),
-                    "use a unique snake_case code",
-                ));
-            }
-        }
+        let mut ids = RuleIds::default();
+        let fit = compile_fit("fit", &spec.fit, false, &mut ids, &mut errors);
+        let negative = compile_fit("negative", &spec.negative, true, &mut ids, &mut errors);
+        let engagement = spec
+            .engagement
+            .iter()
+            .enumerate()
+            .map(|(i, r)| {
+                ids.check("engagement", i, &r.id, &mut errors);
+                compile_engagement(i, r, &mut errors)
+            })
+            .collect();
+        let sorted = check_stages(&spec.stages, &mut errors);
+        check_weights_and_reasons(&spec, &mut errors);
         if !errors.is_empty() {
             return Err(errors);
         }
@@ -506,6 +341,205 @@ pub const BUILTIN: &str = r#"{
     {"name": "mql", "enter_at": 60, "exit_below": 50}
   ]
 }"#;
+
+/// Rule ids: snake_case and unique across the model's fit, negative and engagement rules.
+#[derive(Default)]
+struct RuleIds(std::collections::BTreeSet<String>);
+
+impl RuleIds {
+    fn check(&mut self, list: &str, i: usize, id: &str, errors: &mut Vec<FieldError>) {
+        if !snake(id) {
+            errors.push(FieldError::new(
+                format!("{list}[{i}].id"),
+                "use snake_case, at most 64 characters",
+            ));
+        } else if !self.0.insert(id.to_string()) {
+            errors.push(FieldError::new(
+                format!("{list}[{i}].id"),
+                format!("`{id}` is used by another rule"),
+            ));
+        }
+    }
+}
+
+/// Fit (or, with `negative`, negative) rules: their ids, points and conditions.
+fn compile_fit(
+    list: &str,
+    rules: &[FitRuleSpec],
+    negative: bool,
+    ids: &mut RuleIds,
+    errors: &mut Vec<FieldError>,
+) -> Vec<Condition> {
+    let mut out = Vec::new();
+    for (i, r) in rules.iter().enumerate() {
+        ids.check(list, i, &r.id, errors);
+        if !r.points.is_finite()
+            || r.points.abs() > MAX_POINTS
+            || (negative && r.points >= 0.0)
+            || (!negative && r.points == 0.0)
+        {
+            let why = if negative {
+                format!("must be below zero, at least -{MAX_POINTS}")
+            } else {
+                format!("must be a non-zero number from -{MAX_POINTS} to {MAX_POINTS}")
+            };
+            errors.push(FieldError::new(format!("{list}[{i}].points"), why));
+        }
+        match Condition::parse(&r.when, &format!("{list}[{i}].when")) {
+            Ok(c) => out.push(c),
+            Err(e) => {
+                let (field, reason) = e.split_once(": ").unwrap_or((&e, "is invalid"));
+                errors.push(FieldError::new(field, reason));
+            }
+        }
+    }
+    out
+}
+
+/// One engagement rule: its activity types, points, cap, decay and property test.
+fn compile_engagement(
+    i: usize,
+    r: &EngagementRuleSpec,
+    errors: &mut Vec<FieldError>,
+) -> EngagementRule {
+    let at = format!("engagement[{i}]");
+    let activities: Vec<String> = match &r.activity {
+        Value::String(s) => vec![s.clone()],
+        Value::Array(items) => items
+            .iter()
+            .filter_map(|v| v.as_str().map(str::to_string))
+            .collect(),
+        _ => Vec::new(),
+    };
+    if activities.is_empty() {
+        errors.push(FieldError::new(
+            format!("{at}.activity"),
+            "name an activity type or a list of them",
+        ));
+    }
+    for a in &activities {
+        if !crate::intake::activity::is_activity_type(a) {
+            errors.push(FieldError::new(
+                format!("{at}.activity"),
+                format!("`{a}` is not an activity type"),
+            ));
+        }
+    }
+    if !r.points.is_finite() || r.points == 0.0 || r.points.abs() > MAX_POINTS {
+        errors.push(FieldError::new(
+            format!("{at}.points"),
+            format!("must be a non-zero number from -{MAX_POINTS} to {MAX_POINTS}"),
+        ));
+    }
+    if let Some(cap) = &r.cap {
+        if cap.max_points.is_none() && cap.max_count.is_none() {
+            errors.push(FieldError::new(
+                format!("{at}.cap"),
+                "give max_points, max_count or both",
+            ));
+        }
+        if cap.max_points.is_some_and(|m| !m.is_finite() || m <= 0.0) || cap.max_count == Some(0) {
+            errors.push(FieldError::new(
+                format!("{at}.cap"),
+                "limits must be above zero",
+            ));
+        }
+    }
+    if let Some(d) = &r.decay {
+        match (d.half_life_days, d.linear_days) {
+            (Some(h), None) if h.is_finite() && h > 0.0 => {}
+            (None, Some(l)) if l.is_finite() && l > 0.0 => {}
+            _ => errors.push(FieldError::new(
+                format!("{at}.decay"),
+                "give one of half_life_days or linear_days, above zero",
+            )),
+        }
+    }
+    let property = match &r.where_ {
+        None => None,
+        Some(w) => match parse_property(w, &format!("{at}.where")) {
+            Ok(p) => Some(p),
+            Err(e) => {
+                let (field, reason) = e.split_once(": ").unwrap_or((&e, "is invalid"));
+                errors.push(FieldError::new(field, reason));
+                None
+            }
+        },
+    };
+    EngagementRule {
+        activities,
+        property,
+    }
+}
+
+/// The stages: `mql` among them, snake_case and unique names, sane thresholds, no two starting
+/// at the same score. Returns them in the order they are entered.
+fn check_stages(stages: &[StageSpec], errors: &mut Vec<FieldError>) -> Vec<StageSpec> {
+    if !stages.iter().any(|s| s.name == MQL) {
+        errors.push(FieldError::new(
+            "stages",
+            "the model must name the `mql` stage",
+        ));
+    }
+    let mut stage_names = std::collections::BTreeSet::new();
+    for (i, s) in stages.iter().enumerate() {
+        if !snake(&s.name) || RESERVED_STAGES.contains(&s.name.as_str()) {
+            errors.push(FieldError::new(format!("stages[{i}].name"), "use a snake_case name other than new, nurture, accepted, rejected, disqualified, converted"));
+        } else if !stage_names.insert(s.name.clone()) {
+            errors.push(FieldError::new(
+                format!("stages[{i}].name"),
+                format!("`{}` is listed twice", s.name),
+            ));
+        }
+        let in_range = |x: f64| x.is_finite() && x.abs() <= MAX_THRESHOLD;
+        if !(in_range(s.enter_at) && in_range(s.exit_below)) {
+            errors.push(FieldError::new(
+                format!("stages[{i}]"),
+                format!("thresholds lie from -{MAX_THRESHOLD} to {MAX_THRESHOLD}"),
+            ));
+        } else if s.exit_below > s.enter_at {
+            errors.push(FieldError::new(
+                format!("stages[{i}]"),
+                "exit_below must not be above enter_at",
+            ));
+        }
+    }
+    let mut sorted = stages.to_vec();
+    sorted.sort_by(|a, b| a.enter_at.total_cmp(&b.enter_at));
+    if sorted.windows(2).any(|w| w[0].enter_at == w[1].enter_at) {
+        errors.push(FieldError::new(
+            "stages",
+            "two stages cannot start at the same score",
+        ));
+    }
+    sorted
+}
+
+/// How fit and engagement combine, and the codes sales may reject with.
+fn check_weights_and_reasons(spec: &ModelSpec, errors: &mut Vec<FieldError>) {
+    let weight_ok = |w: f64| w.is_finite() && (0.0..=MAX_WEIGHT).contains(&w);
+    if !(weight_ok(spec.weights.fit) && weight_ok(spec.weights.engagement)) {
+        errors.push(FieldError::new(
+            "weights",
+            format!("weights are numbers from 0 to {MAX_WEIGHT}"),
+        ));
+    }
+    if spec.rejection_reasons.is_empty() {
+        errors.push(FieldError::new(
+            "rejection_reasons",
+            "list at least one reason",
+        ));
+    }
+    let mut codes = std::collections::BTreeSet::new();
+    for (i, r) in spec.rejection_reasons.iter().enumerate() {
+        if !snake(&r.code) || !codes.insert(r.code.clone()) {
+            errors.push(FieldError::new(
+                format!("rejection_reasons[{i}].code"),
+                "use a unique snake_case code",
+            ));
+        }
+    }
+}
 
 #[cfg(test)]
 mod tests {
