@@ -162,96 +162,17 @@ pub async fn submit(cx: &Cx, mut req: Request) -> Result<Response> {
         let page = html::page("This form does not exist", "<p>The form you submitted is not registered with us. Please contact the site owner.</p>");
         return http::html(404, page);
     };
-    let origin = match config.check_origin(
-        http::header(&req, "origin").as_deref(),
-        http::header(&req, "referer").as_deref(),
-    ) {
-        Ok(o) => o,
-        Err(refusal) => return refuse(cx, &form_id, &config, None, json_mode, refusal).await,
+    let post = match screen(cx, &form_id, &config, &mut req, json_mode).await? {
+        Ok(post) => post,
+        Err(refused) => return Ok(refused),
     };
-    if !config.enabled {
-        return refuse(
-            cx,
-            &form_id,
-            &config,
-            origin.as_deref(),
-            json_mode,
-            Refusal::Disabled,
-        )
-        .await;
-    }
-    let Read {
-        fields,
-        stored: raw,
+    let Screened {
+        normalised: n,
+        prior,
+        raw,
         media,
-        flag,
-    } = match read_fields(&mut req).await {
-        Ok(r) => r,
-        Err(refusal) => {
-            return refuse(cx, &form_id, &config, origin.as_deref(), json_mode, refusal).await
-        }
-    };
-    if config.honeypot_tripped(&fields) {
-        return refuse(
-            cx,
-            &form_id,
-            &config,
-            origin.as_deref(),
-            json_mode,
-            Refusal::Honeypot,
-        )
-        .await;
-    }
-    let mut map = config.field_map.clone();
-    if let Some(hp) = &config.honeypot_field {
-        map.insert(hp.clone(), "ignore".into());
-    }
-    // Normalised first (no I/O), so the round trip that takes the rate-limit slot also reads
-    // what intake knows about the address; the refusals keep their order (429 before 422).
-    let normalised = normalise(&Submission {
-        fields: &fields,
-        field_map: &map,
-        default_lead_source: config.lead_source.as_deref(),
-        default_country: config.default_country.as_deref(),
-        received_at: cx.now_ms,
-    });
-    let email = normalised.as_ref().ok().map(|n| n.email.to_string());
-    let (slot, prior) = rate_limit(
-        cx,
-        &form_id,
-        &config,
-        http::client_ip(&req).as_deref(),
-        email.as_deref(),
-    )
-    .await?;
-    if let Err(retry_after_seconds) = slot {
-        return refuse(
-            cx,
-            &form_id,
-            &config,
-            origin.as_deref(),
-            json_mode,
-            Refusal::RateLimited {
-                retry_after_seconds,
-            },
-        )
-        .await;
-    }
-    let mut n = match normalised {
-        Ok(n) => n,
-        Err(errors) => {
-            return refuse(
-                cx,
-                &form_id,
-                &config,
-                origin.as_deref(),
-                json_mode,
-                Refusal::Invalid(errors),
-            )
-            .await
-        }
-    };
-    n.flags.extend(flag);
+        origin,
+    } = post;
     let consent = config.consent_claim(n.consent);
     let headers = kept_headers(&req);
     let extras = Extras {
@@ -270,8 +191,6 @@ pub async fn submit(cx: &Cx, mut req: Request) -> Result<Response> {
         normalised: &n,
         extras: &extras,
     };
-    let prior =
-        prior.ok_or_else(|| Error::internal("a normalised post was read without its address"))?;
     // Counted as accepted in the batch that stores it: acknowledged and counted, or neither.
     let outcome = pipeline::accept_known(
         cx,
@@ -297,6 +216,137 @@ pub async fn submit(cx: &Cx, mut req: Request) -> Result<Response> {
             ),
         ),
     }
+}
+
+/// A post that passed every screen, ready to store.
+struct Screened {
+    normalised: revops::intake::normalize::Normalised,
+    /// What intake knows about the address (read with the rate-limit slot).
+    prior: store::Prior,
+    raw: String,
+    media: String,
+    origin: Option<String>,
+}
+
+/// Screens a post in the order its refusals are answered — origin, a disabled form, a body
+/// that cannot be read, the honeypot, the rate limit, then the fields — and answers the first
+/// refusal (`Err`, counted) or the post to store.
+async fn screen(
+    cx: &Cx,
+    form_id: &str,
+    config: &FormConfig,
+    req: &mut Request,
+    json_mode: bool,
+) -> Result<std::result::Result<Screened, Response>> {
+    let origin = match config.check_origin(
+        http::header(req, "origin").as_deref(),
+        http::header(req, "referer").as_deref(),
+    ) {
+        Ok(o) => o,
+        Err(refusal) => {
+            return refuse(cx, form_id, config, None, json_mode, refusal)
+                .await
+                .map(Err)
+        }
+    };
+    if !config.enabled {
+        return refuse(
+            cx,
+            form_id,
+            config,
+            origin.as_deref(),
+            json_mode,
+            Refusal::Disabled,
+        )
+        .await
+        .map(Err);
+    }
+    let Read {
+        fields,
+        stored: raw,
+        media,
+        flag,
+    } = match read_fields(req).await {
+        Ok(r) => r,
+        Err(refusal) => {
+            return refuse(cx, form_id, config, origin.as_deref(), json_mode, refusal)
+                .await
+                .map(Err)
+        }
+    };
+    if config.honeypot_tripped(&fields) {
+        return refuse(
+            cx,
+            form_id,
+            config,
+            origin.as_deref(),
+            json_mode,
+            Refusal::Honeypot,
+        )
+        .await
+        .map(Err);
+    }
+    let mut map = config.field_map.clone();
+    if let Some(hp) = &config.honeypot_field {
+        map.insert(hp.clone(), "ignore".into());
+    }
+    // Normalised first (no I/O), so the round trip that takes the rate-limit slot also reads
+    // what intake knows about the address; the refusals keep their order (429 before 422).
+    let normalised = normalise(&Submission {
+        fields: &fields,
+        field_map: &map,
+        default_lead_source: config.lead_source.as_deref(),
+        default_country: config.default_country.as_deref(),
+        received_at: cx.now_ms,
+    });
+    let email = normalised.as_ref().ok().map(|n| n.email.to_string());
+    let (slot, prior) = rate_limit(
+        cx,
+        form_id,
+        config,
+        http::client_ip(req).as_deref(),
+        email.as_deref(),
+    )
+    .await?;
+    if let Err(retry_after_seconds) = slot {
+        return refuse(
+            cx,
+            form_id,
+            config,
+            origin.as_deref(),
+            json_mode,
+            Refusal::RateLimited {
+                retry_after_seconds,
+            },
+        )
+        .await
+        .map(Err);
+    }
+    let mut n = match normalised {
+        Ok(n) => n,
+        Err(errors) => {
+            return refuse(
+                cx,
+                form_id,
+                config,
+                origin.as_deref(),
+                json_mode,
+                Refusal::Invalid(errors),
+            )
+            .await
+            .map(Err)
+        }
+    };
+    n.flags.extend(flag);
+    let prior =
+        prior.ok_or_else(|| Error::internal("a normalised post was read without its address"))?;
+    Ok(Ok(Screened {
+        normalised: n,
+        prior,
+        raw,
+        media,
+        origin,
+    }))
 }
 
 /// Answers a refused post: counted, then JSON (with CORS for allowed origins) or, for browsers,
