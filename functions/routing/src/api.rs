@@ -3,9 +3,9 @@
 use revops::intake::lead::Lead;
 use revops::logging::Level;
 use revops::problem::{FieldError, Problem, ProblemKind};
-use revops::routing::decide::{self, Decision, Inputs, NeedSlot, Owner};
+use revops::routing::decide::{self, Decision, Inputs, NeedSlot};
 use revops::routing::roster::Rep;
-use revops::routing::{self};
+use revops::routing::{self, Refused};
 use revops::scoring::condition::RoutingFacts;
 use revops::time::rfc3339;
 use revops::Map;
@@ -137,16 +137,7 @@ pub async fn route_lead(cx: &Cx, lead_id: &str, why: Why<'_>) -> Result<(Value, 
                 })?
             }
         };
-        let (rep, queue) = match &decision.owner {
-            Owner::Rep(id) => (reps.get(id), None),
-            Owner::Queue(q) => (None, Some(q.clone())),
-        };
-        // A fallback rep named in the config but missing from the roster still gets the lead
-        // recorded under the fallback queue name, never lost.
-        let queue = match (&decision.owner, rep) {
-            (Owner::Rep(id), None) => Some(format!("rep:{id}")),
-            _ => queue,
-        };
+        let (rep, queue) = routing::recorded_owner(&decision.owner, |id| reps.get(id));
         let a = NewAssignment {
             id: cx.new_id(revops::ids::prefix::ASSIGNMENT),
             lead_id,
@@ -190,22 +181,26 @@ pub async fn route_lead(cx: &Cx, lead_id: &str, why: Why<'_>) -> Result<(Value, 
         }
         // The guard refused: either someone else changed the lead's owner, or the rep filled up.
         let now_current = store::current(cx, lead_id).await?;
-        let changed = now_current.as_ref().map(|r| r.id.clone()) != replaces;
-        if changed {
-            match (&now_current, why.force) {
-                (Some(row), false) => return Ok(Attempt::Done((row.view(Some(&reps)), false))),
-                _ => {
-                    replaces = now_current.as_ref().map(|r| r.id.clone());
-                    previous = now_current;
+        let now_id = now_current.as_ref().map(|r| r.id.as_str());
+        match routing::after_refusal(replaces.as_deref(), now_id, why.force) {
+            Refused::KeepTheirs => {
+                let view = now_current.as_ref().map(|r| r.view(Some(&reps)));
+                return Ok(Attempt::Done((view.unwrap_or(Value::Null), false)));
+            }
+            Refused::ReplaceTheirs(theirs) => {
+                replaces = theirs;
+                previous = now_current;
+            }
+            Refused::CapacityRaceLost => {
+                if let Some(rep) = a.rep {
+                    cx.log(
+                        Level::Info,
+                        "routing.capacity_race_lost",
+                        json!({ "lead_id": lead_id, "rep": rep.id }),
+                    );
+                    lost_race.push(rep.id.clone());
                 }
             }
-        } else if let Some(rep) = a.rep {
-            cx.log(
-                Level::Info,
-                "routing.capacity_race_lost",
-                json!({ "lead_id": lead_id, "rep": rep.id }),
-            );
-            lost_race.push(rep.id.clone());
         }
         Ok(Attempt::Again)
     })

@@ -35,7 +35,7 @@ use serde_json::Value;
 use crate::problem::FieldError;
 use crate::scoring::condition::{Condition, ROUTING_FIELDS};
 
-pub use decide::{decide, Decision, NeedSlot};
+pub use decide::{decide, Decision, NeedSlot, Owner};
 
 /// Where a rule sends a lead.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -372,6 +372,46 @@ fn split(e: String) -> FieldError {
     }
 }
 
+/// What a routing does after its assignment's guard refused the write, given the assignment it
+/// meant to replace (`expected`), the lead's current one now, and whether it was forced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refused {
+    /// Someone else routed the lead meanwhile: it keeps that owner.
+    KeepTheirs,
+    /// Someone else routed the lead meanwhile, but this routing is forced: decide again,
+    /// replacing their assignment (`Some`) or none.
+    ReplaceTheirs(Option<String>),
+    /// Nothing changed but the rep's load: they filled up meanwhile (a concurrent routing took
+    /// their last place). Decide again without them — never over their capacity.
+    CapacityRaceLost,
+}
+
+pub fn after_refusal(expected: Option<&str>, now: Option<&str>, force: bool) -> Refused {
+    if expected == now {
+        Refused::CapacityRaceLost
+    } else if force || now.is_none() {
+        Refused::ReplaceTheirs(now.map(str::to_string))
+    } else {
+        Refused::KeepTheirs
+    }
+}
+
+/// Where a decision's owner is recorded: a rep on the roster as themselves; a queue by its name;
+/// a rep the configuration names but the roster lacks (a fallback rep since removed) under
+/// `rep:<id>`, so the lead is held, visible, never lost.
+pub fn recorded_owner<'r, R>(
+    owner: &Owner,
+    roster: impl Fn(&str) -> Option<&'r R>,
+) -> (Option<&'r R>, Option<String>) {
+    match owner {
+        Owner::Rep(id) => match roster(id) {
+            Some(rep) => (Some(rep), None),
+            None => (None, Some(format!("rep:{id}"))),
+        },
+        Owner::Queue(q) => (None, Some(q.clone())),
+    }
+}
+
 /// Validates a document for publishing (the versioned-configuration hook).
 pub fn validate(doc: &Value) -> Result<Value, Vec<FieldError>> {
     Config::parse(doc).map(|_| doc.clone())
@@ -455,6 +495,46 @@ fn is_second_level_suffix(d: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_refused_write_keeps_a_concurrent_owner_unless_forced_and_otherwise_is_a_lost_race() {
+        assert_eq!(
+            after_refusal(Some("a1"), Some("a1"), false),
+            Refused::CapacityRaceLost
+        );
+        assert_eq!(after_refusal(None, None, true), Refused::CapacityRaceLost);
+        assert_eq!(after_refusal(None, Some("a2"), false), Refused::KeepTheirs);
+        assert_eq!(
+            after_refusal(Some("a1"), Some("a2"), false),
+            Refused::KeepTheirs
+        );
+        assert_eq!(
+            after_refusal(Some("a1"), Some("a2"), true),
+            Refused::ReplaceTheirs(Some("a2".into()))
+        );
+        // The assignment it meant to replace ended and none took its place: decide again.
+        assert_eq!(
+            after_refusal(Some("a1"), None, false),
+            Refused::ReplaceTheirs(None)
+        );
+    }
+
+    #[test]
+    fn a_rep_missing_from_the_roster_is_recorded_as_a_held_queue() {
+        let roster = |id: &str| (id == "ana").then_some(&7);
+        assert_eq!(
+            recorded_owner(&Owner::Rep("ana".into()), roster),
+            (Some(&7), None)
+        );
+        assert_eq!(
+            recorded_owner(&Owner::Rep("gone".into()), roster),
+            (None, Some("rep:gone".into()))
+        );
+        assert_eq!(
+            recorded_owner(&Owner::Queue("unrouted".into()), roster),
+            (None, Some("unrouted".into()))
+        );
+    }
     use serde_json::json;
 
     #[test]
