@@ -29,11 +29,17 @@ def human(ns):
 
 for group in sorted(groups):
     rows = groups[group]
-    baselines = [m for name, m in rows if name.startswith("baseline")]
+    baselines = sorted((name, m) for name, m in rows if name.startswith("baseline"))
     if not baselines:
         continue
-    base = baselines[0]
     print(f"{group}:")
     for name, mean in sorted(rows, key=lambda r: (not r[0].startswith("baseline"), r[0])):
-        ratio = "baseline" if name.startswith("baseline") else f"{mean / base:.1f}x baseline"
+        if name.startswith("baseline"):
+            ratio = "baseline"
+        else:
+            # A group with several baselines: the ratio to each.
+            ratio = ", ".join(
+                f"{mean / base:.1f}x" + (f" {bname}" if len(baselines) > 1 else " baseline")
+                for bname, base in baselines
+            )
         print(f"  {name:<50} {human(mean):>10}  {ratio}")
