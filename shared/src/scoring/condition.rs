@@ -67,25 +67,97 @@ pub enum FieldValue<'a> {
 
 const NULL: FieldValue<'static> = FieldValue::Json(std::borrow::Cow::Borrowed(&Value::Null));
 
+/// A field name resolved once, when the condition is parsed (a model or a configuration is
+/// published or read), so evaluating it does not compare the name against every field's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FieldKey {
+    Score,
+    FitScore,
+    EngagementScore,
+    Stage,
+    Segment,
+    Email,
+    EmailDomain,
+    FirstName,
+    LastName,
+    Company,
+    CompanyDomain,
+    Title,
+    Phone,
+    Country,
+    Region,
+    City,
+    Employees,
+    Industry,
+    Website,
+    LeadSource,
+    UtmSource,
+    UtmMedium,
+    UtmCampaign,
+    /// `custom.<key>`.
+    Custom(String),
+    /// A name no lead has: always null.
+    Unknown,
+}
+
+impl FieldKey {
+    pub fn of(name: &str) -> FieldKey {
+        match name {
+            "score" => FieldKey::Score,
+            "fit_score" => FieldKey::FitScore,
+            "engagement_score" => FieldKey::EngagementScore,
+            "stage" => FieldKey::Stage,
+            "segment" => FieldKey::Segment,
+            "email" => FieldKey::Email,
+            "email_domain" => FieldKey::EmailDomain,
+            "first_name" => FieldKey::FirstName,
+            "last_name" => FieldKey::LastName,
+            "company" => FieldKey::Company,
+            "company_domain" => FieldKey::CompanyDomain,
+            "title" => FieldKey::Title,
+            "phone" => FieldKey::Phone,
+            "country" => FieldKey::Country,
+            "region" => FieldKey::Region,
+            "city" => FieldKey::City,
+            "employees" => FieldKey::Employees,
+            "industry" => FieldKey::Industry,
+            "website" => FieldKey::Website,
+            "lead_source" => FieldKey::LeadSource,
+            "utm_source" => FieldKey::UtmSource,
+            "utm_medium" => FieldKey::UtmMedium,
+            "utm_campaign" => FieldKey::UtmCampaign,
+            other => match other.strip_prefix("custom.") {
+                Some(key) => FieldKey::Custom(key.to_string()),
+                None => FieldKey::Unknown,
+            },
+        }
+    }
+}
+
 impl<'a> Facts<'a> {
     /// A lead attribute (`custom.x` for custom attributes; `email_domain` derived), or one of
     /// routing's [`ROUTING_FIELDS`].
     pub fn field(&self, name: &str) -> FieldValue<'a> {
+        self.field_at(&FieldKey::of(name))
+    }
+
+    /// [`Facts::field`] for a name already resolved.
+    pub fn field_at(&self, key: &FieldKey) -> FieldValue<'a> {
         let text = |v: &'a Option<String>| v.as_deref().map_or(NULL, FieldValue::Text);
-        if let Some(r) = self.routing {
-            let num = |v: Option<f64>| {
-                v.map_or(NULL, |n| {
-                    FieldValue::Json(std::borrow::Cow::Owned(json!(n)))
-                })
-            };
-            match name {
-                "score" => return num(r.score),
-                "fit_score" => return num(r.fit_score),
-                "engagement_score" => return num(r.engagement_score),
-                "stage" => return text(&r.stage),
-                "segment" => return text(&r.segment),
-                _ => {}
-            }
+        let num = |v: Option<f64>| {
+            v.map_or(NULL, |n| {
+                FieldValue::Json(std::borrow::Cow::Owned(json!(n)))
+            })
+        };
+        // Routing's fields exist only where routing's facts are given.
+        let routing = self.routing;
+        match key {
+            FieldKey::Score => return routing.map_or(NULL, |r| num(r.score)),
+            FieldKey::FitScore => return routing.map_or(NULL, |r| num(r.fit_score)),
+            FieldKey::EngagementScore => return routing.map_or(NULL, |r| num(r.engagement_score)),
+            FieldKey::Stage => return routing.map_or(NULL, |r| text(&r.stage)),
+            FieldKey::Segment => return routing.map_or(NULL, |r| text(&r.segment)),
+            _ => {}
         }
         let Some(lead) = self.lead else {
             return NULL;
@@ -93,37 +165,40 @@ impl<'a> Facts<'a> {
         let touch = |f: fn(&'a crate::intake::normalize::Touch) -> &'a Option<String>| {
             lead.latest_touch.as_ref().map_or(NULL, |t| text(f(t)))
         };
-        match name {
-            "email" => FieldValue::Text(&lead.email),
-            "email_domain" => lead
+        match key {
+            FieldKey::Email => FieldValue::Text(&lead.email),
+            FieldKey::EmailDomain => lead
                 .email
                 .rsplit_once('@')
                 .map_or(NULL, |(_, d)| FieldValue::Text(d)),
-            "first_name" => text(&lead.first_name),
-            "last_name" => text(&lead.last_name),
-            "company" => text(&lead.company),
-            "company_domain" => text(&lead.company_domain),
-            "title" => text(&lead.title),
-            "phone" => text(&lead.phone),
-            "country" => text(&lead.country),
-            "region" => text(&lead.region),
-            "city" => text(&lead.city),
-            "employees" => lead
+            FieldKey::FirstName => text(&lead.first_name),
+            FieldKey::LastName => text(&lead.last_name),
+            FieldKey::Company => text(&lead.company),
+            FieldKey::CompanyDomain => text(&lead.company_domain),
+            FieldKey::Title => text(&lead.title),
+            FieldKey::Phone => text(&lead.phone),
+            FieldKey::Country => text(&lead.country),
+            FieldKey::Region => text(&lead.region),
+            FieldKey::City => text(&lead.city),
+            FieldKey::Employees => lead
                 .employees
                 .map_or(NULL, |b| FieldValue::Text(b.as_str())),
-            "industry" => text(&lead.industry),
-            "website" => text(&lead.website),
-            "lead_source" => text(&lead.lead_source),
-            "utm_source" => touch(|t| &t.utm_source),
-            "utm_medium" => touch(|t| &t.utm_medium),
-            "utm_campaign" => touch(|t| &t.utm_campaign),
-            other => match other.strip_prefix("custom.") {
-                Some(key) => lead
-                    .custom
-                    .get(key)
-                    .map_or(NULL, |v| FieldValue::Json(std::borrow::Cow::Borrowed(v))),
-                None => NULL,
-            },
+            FieldKey::Industry => text(&lead.industry),
+            FieldKey::Website => text(&lead.website),
+            FieldKey::LeadSource => text(&lead.lead_source),
+            FieldKey::UtmSource => touch(|t| &t.utm_source),
+            FieldKey::UtmMedium => touch(|t| &t.utm_medium),
+            FieldKey::UtmCampaign => touch(|t| &t.utm_campaign),
+            FieldKey::Custom(key) => lead
+                .custom
+                .get(key)
+                .map_or(NULL, |v| FieldValue::Json(std::borrow::Cow::Borrowed(v))),
+            FieldKey::Score
+            | FieldKey::FitScore
+            | FieldKey::EngagementScore
+            | FieldKey::Stage
+            | FieldKey::Segment
+            | FieldKey::Unknown => NULL,
         }
     }
 }
@@ -163,7 +238,11 @@ pub enum Test {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Condition {
-    Field { field: String, test: Test },
+    Field {
+        field: String,
+        key: FieldKey,
+        test: Test,
+    },
     OptedOut(String),
     Suppressed,
     ExistingCustomer(bool),
@@ -349,6 +428,7 @@ impl Condition {
         };
         Ok(Condition::Field {
             field: field.to_string(),
+            key: FieldKey::of(field),
             test,
         })
     }
@@ -361,7 +441,7 @@ impl Condition {
             Condition::OptedOut(topic) => facts.opted_out.iter().any(|t| t == topic),
             Condition::Suppressed => facts.suppressed,
             Condition::ExistingCustomer(want) => facts.existing_customer == *want,
-            Condition::Field { field, test } => test.matches_field(field, facts.field(field)),
+            Condition::Field { field, key, test } => test.matches_field(field, facts.field_at(key)),
         }
     }
 }

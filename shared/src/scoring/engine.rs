@@ -2,8 +2,6 @@
 //! (capped per period, decayed by age), a combined score, and the lifecycle stage that follows,
 //! with hysteresis. Every point is explained.
 
-use std::collections::BTreeMap;
-
 use chrono::{DateTime, Datelike, Utc};
 use serde::Serialize;
 use serde_json::Value;
@@ -193,12 +191,18 @@ pub fn score<'m>(
         if matching.is_empty() {
             continue;
         }
-        let mut used: BTreeMap<i64, (f64, u32)> = BTreeMap::new();
+        // The cap's current period and what it has counted: the activities come oldest first,
+        // so a period once left never returns.
+        let mut period: Option<(i64, f64, u32)> = None;
         let (mut counted, mut raw, mut total) = (0u32, 0.0, 0.0);
         for a in &matching {
             let mut points = spec.points;
             if let Some(cap) = &spec.cap {
-                let (p, n) = used.entry(bucket(a.at, cap.per)).or_insert((0.0, 0));
+                let b = bucket(a.at, cap.per);
+                if period.map(|(current, _, _)| current) != Some(b) {
+                    period = Some((b, 0.0, 0));
+                }
+                let (_, p, n) = period.as_mut().expect("set above");
                 if cap.max_count.is_some_and(|m| *n >= m) {
                     continue;
                 }
