@@ -281,6 +281,108 @@ fn parse_queues(v: &Value, errors: &mut Vec<FieldError>) -> Vec<QueueTier> {
     out
 }
 
+/// The touches that stop a clock (call, email and meeting unless the policy says).
+fn parse_touches(v: &Value, errors: &mut Vec<FieldError>) -> Vec<String> {
+    match v {
+        Value::Null => vec!["call".into(), "email".into(), "meeting".into()],
+        Value::Array(items) => {
+            let list: Vec<String> = items
+                .iter()
+                .filter_map(|t| t.as_str().map(str::to_string))
+                .collect();
+            if list.is_empty()
+                || list.len() != items.len()
+                || list.iter().any(|t| !TOUCH_TYPES.contains(&t.as_str()))
+            {
+                errors.push(FieldError::new(
+                    "qualifying_touches",
+                    format!("a list drawn from {}", TOUCH_TYPES.join(", ")),
+                ));
+            }
+            list
+        }
+        _ => {
+            errors.push(FieldError::new(
+                "qualifying_touches",
+                format!("a list drawn from {}", TOUCH_TYPES.join(", ")),
+            ));
+            Vec::new()
+        }
+    }
+}
+
+/// The tiers, in order: named, each but the last with a condition, their deadlines in minutes.
+fn parse_tiers(v: &Value, errors: &mut Vec<FieldError>) -> Vec<Tier> {
+    let mut tiers: Vec<Tier> = Vec::new();
+    let items = v.as_array().cloned().unwrap_or_default();
+    if items.is_empty() || items.len() > MAX_TIERS {
+        errors.push(FieldError::new(
+            "tiers",
+            format!("give 1 to {MAX_TIERS} tiers; the last one without a condition"),
+        ));
+    }
+    for (i, t) in items.iter().enumerate() {
+        let at = format!("tiers[{i}]");
+        let name = t["name"].as_str().unwrap_or("");
+        if !crate::routing::id_ok(name) {
+            errors.push(FieldError::new(
+                format!("{at}.name"),
+                "give a name of letters, digits, - _ .",
+            ));
+        } else if tiers.iter().any(|x| x.name == name) {
+            errors.push(FieldError::new(
+                format!("{at}.name"),
+                format!("`{name}` is used by an earlier tier"),
+            ));
+        }
+        let when = match &t["when"] {
+            Value::Null => None,
+            w => match Condition::parse_with(w, &format!("{at}.when"), ROUTING_FIELDS) {
+                Ok(c) => Some(c),
+                Err(e) => {
+                    errors.push(split(e));
+                    None
+                }
+            },
+        };
+        let last = i + 1 == items.len();
+        if last && !t["when"].is_null() {
+            errors.push(FieldError::new(
+                format!("{at}.when"),
+                "the last tier is the default: give it no condition",
+            ));
+        }
+        if !last && t["when"].is_null() {
+            errors.push(FieldError::new(
+                format!("{at}.when"),
+                "only the last tier may go without a condition",
+            ));
+        }
+        let first = minutes(
+            &t["first_touch_minutes"],
+            &format!("{at}.first_touch_minutes"),
+            errors,
+        );
+        if first == Some(0) {
+            errors.push(FieldError::new(
+                format!("{at}.first_touch_minutes"),
+                "give at least one minute",
+            ));
+        }
+        let follow_up = match &t["follow_up_minutes"] {
+            Value::Null => None,
+            m => minutes(m, &format!("{at}.follow_up_minutes"), errors),
+        };
+        tiers.push(Tier {
+            name: name.to_string(),
+            when,
+            first_touch_minutes: first.unwrap_or(1),
+            follow_up_minutes: follow_up,
+        });
+    }
+    tiers
+}
+
 impl Policy {
     /// Parses and validates a policy; every error names its place (`tiers[1].when.in`).
     pub fn parse(v: &Value) -> Result<Policy, Vec<FieldError>> {
@@ -332,99 +434,8 @@ impl Policy {
                 true
             }
         };
-        let qualifying_touches: Vec<String> = match &v["qualifying_touches"] {
-            Value::Null => vec!["call".into(), "email".into(), "meeting".into()],
-            Value::Array(items) => {
-                let list: Vec<String> = items
-                    .iter()
-                    .filter_map(|t| t.as_str().map(str::to_string))
-                    .collect();
-                if list.is_empty()
-                    || list.len() != items.len()
-                    || list.iter().any(|t| !TOUCH_TYPES.contains(&t.as_str()))
-                {
-                    errors.push(FieldError::new(
-                        "qualifying_touches",
-                        format!("a list drawn from {}", TOUCH_TYPES.join(", ")),
-                    ));
-                }
-                list
-            }
-            _ => {
-                errors.push(FieldError::new(
-                    "qualifying_touches",
-                    format!("a list drawn from {}", TOUCH_TYPES.join(", ")),
-                ));
-                Vec::new()
-            }
-        };
-        let mut tiers: Vec<Tier> = Vec::new();
-        let items = v["tiers"].as_array().cloned().unwrap_or_default();
-        if items.is_empty() || items.len() > MAX_TIERS {
-            errors.push(FieldError::new(
-                "tiers",
-                format!("give 1 to {MAX_TIERS} tiers; the last one without a condition"),
-            ));
-        }
-        for (i, t) in items.iter().enumerate() {
-            let at = format!("tiers[{i}]");
-            let name = t["name"].as_str().unwrap_or("");
-            if !crate::routing::id_ok(name) {
-                errors.push(FieldError::new(
-                    format!("{at}.name"),
-                    "give a name of letters, digits, - _ .",
-                ));
-            } else if tiers.iter().any(|x| x.name == name) {
-                errors.push(FieldError::new(
-                    format!("{at}.name"),
-                    format!("`{name}` is used by an earlier tier"),
-                ));
-            }
-            let when = match &t["when"] {
-                Value::Null => None,
-                w => match Condition::parse_with(w, &format!("{at}.when"), ROUTING_FIELDS) {
-                    Ok(c) => Some(c),
-                    Err(e) => {
-                        errors.push(split(e));
-                        None
-                    }
-                },
-            };
-            let last = i + 1 == items.len();
-            if last && !t["when"].is_null() {
-                errors.push(FieldError::new(
-                    format!("{at}.when"),
-                    "the last tier is the default: give it no condition",
-                ));
-            }
-            if !last && t["when"].is_null() {
-                errors.push(FieldError::new(
-                    format!("{at}.when"),
-                    "only the last tier may go without a condition",
-                ));
-            }
-            let first = minutes(
-                &t["first_touch_minutes"],
-                &format!("{at}.first_touch_minutes"),
-                &mut errors,
-            );
-            if first == Some(0) {
-                errors.push(FieldError::new(
-                    format!("{at}.first_touch_minutes"),
-                    "give at least one minute",
-                ));
-            }
-            let follow_up = match &t["follow_up_minutes"] {
-                Value::Null => None,
-                m => minutes(m, &format!("{at}.follow_up_minutes"), &mut errors),
-            };
-            tiers.push(Tier {
-                name: name.to_string(),
-                when,
-                first_touch_minutes: first.unwrap_or(1),
-                follow_up_minutes: follow_up,
-            });
-        }
+        let qualifying_touches = parse_touches(&v["qualifying_touches"], &mut errors);
+        let tiers = parse_tiers(&v["tiers"], &mut errors);
         let ladder = parse_ladder(&v["ladder"], "ladder", true, &mut errors);
         let escalation_owner = match &v["escalation_owner"] {
             Value::Null => None,
