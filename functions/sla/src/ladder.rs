@@ -12,7 +12,7 @@ use std::collections::HashMap;
 
 use revops::routes::{Method, Service};
 use revops::scoring::condition::Facts;
-use revops::sla::{self, Action, DueStep, Via};
+use revops::sla::{self, Action, DueStep, Move, Via};
 use revops::time::rfc3339;
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -350,23 +350,35 @@ pub async fn run_due(cx: &Cx, now: i64) -> Result<LadderPass> {
         let mut taken: Vec<(usize, Value, Option<Reassign>)> = Vec::new();
         for d in chunk {
             let c = &d.clock;
-            if d.current != Some(1) || d.open != Some(1) {
-                // The assignment ended (re-routed, moved by hand, or the lead was rejected or
-                // converted): so does its clock.
-                stmts.push(cx.db.stmt(
-                    "UPDATE sla_clocks SET state = 'ended', ended_at = ?, next_due_at = NULL WHERE assignment_id = ? AND state = 'running'",
-                    args![now, &c.assignment_id],
-                )?);
-                out.ended += 1;
-                continue;
-            }
             let steps = c.steps();
-            let Some(step) = steps.get(c.next_step as usize) else {
-                stmts.push(cx.db.stmt(
-                    "UPDATE sla_clocks SET next_due_at = NULL WHERE assignment_id = ?",
-                    args![&c.assignment_id],
-                )?);
-                continue;
+            let open = d.current == Some(1) && d.open == Some(1);
+            let (step, next, state, ended) = match sla::next_move(
+                open,
+                &steps,
+                c.next_step as usize,
+                now,
+            ) {
+                Move::End => {
+                    stmts.push(cx.db.stmt(
+                            "UPDATE sla_clocks SET state = 'ended', ended_at = ?, next_due_at = NULL WHERE assignment_id = ? AND state = 'running'",
+                            args![now, &c.assignment_id],
+                        )?);
+                    out.ended += 1;
+                    continue;
+                }
+                Move::Idle => {
+                    stmts.push(cx.db.stmt(
+                        "UPDATE sla_clocks SET next_due_at = NULL WHERE assignment_id = ?",
+                        args![&c.assignment_id],
+                    )?);
+                    continue;
+                }
+                Move::Take {
+                    step,
+                    next_due,
+                    state,
+                    ended_at,
+                } => (step, next_due, state, ended_at),
             };
             let event_id = cx.new_id(revops::ids::prefix::SLA_STEP);
             let rep = c.rep_id.as_ref().and_then(|id| reps.get(id));
@@ -411,13 +423,6 @@ pub async fn run_due(cx: &Cx, now: i64) -> Result<LadderPass> {
                  SELECT ?, ?, ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM sla_clocks WHERE assignment_id = ? AND next_step = ? AND state = 'running')",
                 args![&event_id, &c.assignment_id, &c.lead_id, &step.id, action_name(step.action), now, &detail, &c.assignment_id, c.next_step],
             )?);
-            let next = sla::next_due(&steps, c.next_step as usize + 1);
-            // A reassignment ends the clock (breached: it runs after the deadline).
-            let (next, state, ended) = if step.action == Action::Reassign {
-                (None, "reassigned", Some(now))
-            } else {
-                (next, "running", None)
-            };
             stmts.push(cx.db.stmt(
                 &format!("UPDATE sla_clocks SET next_step = next_step + 1, next_due_at = ?, state = ?, ended_at = COALESCE(?, ended_at) WHERE assignment_id = ? AND next_step = ? AND {guard}"),
                 args![next, state, ended, &c.assignment_id, c.next_step, &event_id],

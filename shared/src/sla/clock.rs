@@ -140,6 +140,51 @@ pub fn next_due(steps: &[DueStep], done: usize) -> Option<i64> {
     steps.get(done).map(|s| s.due_at)
 }
 
+/// What the cron does with a clock whose next step is due.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Move<'s> {
+    /// Its assignment is no longer the lead's open one (re-routed, moved by hand, or the lead
+    /// was rejected or converted): the clock ends, and no step is taken.
+    End,
+    /// Every step was taken: the clock stays as it is, no longer due.
+    Idle,
+    /// Take `step`. The clock is then due again at `next_due`, in `state` (`running`, or
+    /// `reassigned` after a reassignment, which ends it — it runs after the deadline, so the
+    /// clock counts as breached), ended at `ended_at`.
+    Take {
+        step: &'s DueStep,
+        next_due: Option<i64>,
+        state: &'static str,
+        ended_at: Option<i64>,
+    },
+}
+
+/// The cron's move for a due clock: `open` says whether its assignment is still the lead's
+/// current, open one; `next_step` is the index of the step due.
+pub fn next_move(open: bool, steps: &[DueStep], next_step: usize, now: i64) -> Move<'_> {
+    if !open {
+        return Move::End;
+    }
+    let Some(step) = steps.get(next_step) else {
+        return Move::Idle;
+    };
+    if step.action == Action::Reassign {
+        Move::Take {
+            step,
+            next_due: None,
+            state: "reassigned",
+            ended_at: Some(now),
+        }
+    } else {
+        Move::Take {
+            step,
+            next_due: next_due(steps, next_step + 1),
+            state: "running",
+            ended_at: None,
+        }
+    }
+}
+
 /// How a clock stands for the figures.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Standing {

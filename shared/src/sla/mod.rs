@@ -69,6 +69,51 @@ mod tests {
     }
 
     #[test]
+    fn a_due_clock_ends_with_its_assignment_takes_its_next_step_or_idles() {
+        let step = |id: &str, action: Action, due_at: i64| DueStep {
+            id: id.into(),
+            action,
+            via: Vec::new(),
+            due_at,
+        };
+        let steps = vec![
+            step("warn", Action::Warn, 10),
+            step("escalate", Action::Escalate, 20),
+            step("reassign", Action::Reassign, 30),
+        ];
+        assert_eq!(next_move(false, &steps, 0, 15), Move::End);
+        assert_eq!(
+            next_move(true, &steps, 0, 15),
+            Move::Take {
+                step: &steps[0],
+                next_due: Some(20),
+                state: "running",
+                ended_at: None
+            }
+        );
+        assert_eq!(
+            next_move(true, &steps, 1, 25),
+            Move::Take {
+                step: &steps[1],
+                next_due: Some(30),
+                state: "running",
+                ended_at: None
+            }
+        );
+        // A reassignment ends the clock at once, whatever follows it.
+        assert_eq!(
+            next_move(true, &steps, 2, 31),
+            Move::Take {
+                step: &steps[2],
+                next_due: None,
+                state: "reassigned",
+                ended_at: Some(31)
+            }
+        );
+        assert_eq!(next_move(true, &steps, 3, 40), Move::Idle);
+    }
+
+    #[test]
     fn reps_always_get_a_clock_and_queues_only_when_the_policy_names_them() {
         let p = policy();
         assert!(gets_clock(&p, Some("rep_a"), None));
