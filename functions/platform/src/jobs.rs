@@ -111,6 +111,29 @@ pub fn enqueue_if(
     )
 }
 
+/// A job whose latest request is the one to carry out: a job already waiting for the same
+/// subject takes this payload and starts its attempts afresh (see [`enqueue_latest_if`]).
+pub fn enqueue_latest(
+    db: &Db,
+    id: &str,
+    kind: &str,
+    subject: &str,
+    payload: &Value,
+    run_after: i64,
+    now: i64,
+) -> Result<D1PreparedStatement> {
+    enqueue_latest_if(
+        db,
+        id,
+        kind,
+        subject,
+        payload,
+        run_after,
+        now,
+        ("1", Vec::new()),
+    )
+}
+
 /// [`enqueue_if`] for work whose latest request is the one to carry out: a job already waiting
 /// for the same subject takes this payload and starts its attempts afresh.
 #[allow(clippy::too_many_arguments)]

@@ -29,18 +29,14 @@ fn compile(v: &Value) -> Result<Model> {
 /// The statement that (re)starts the one rescoring job with `version`, committed with the
 /// activation (a publish or a rollback): a newer activation restarts it from the first lead.
 pub fn rescoring(cx: &Cx, version: i64) -> Result<(Vec<worker::D1PreparedStatement>, Value)> {
-    let stmt = cx.db.stmt(
-        "INSERT INTO jobs (id, kind, subject, payload, state, attempts, run_after, created_at, updated_at) VALUES (?, ?, ?, ?, 'pending', 0, ?, ?, ?) \
-         ON CONFLICT (kind, subject) DO UPDATE SET payload = excluded.payload, state = 'pending', attempts = 0, run_after = excluded.run_after, last_error = NULL, updated_at = excluded.updated_at",
-        args![
-            cx.new_id(revops::ids::prefix::JOB),
-            RESCORE_JOB,
-            RESCORE_SUBJECT,
-            json!({ "version": version, "cursor": "", "processed": 0, "started_at": cx.now_ms }).to_string(),
-            cx.now_ms,
-            cx.now_ms,
-            cx.now_ms
-        ],
+    let stmt = jobs::enqueue_latest(
+        &cx.db,
+        &cx.new_id(revops::ids::prefix::JOB),
+        RESCORE_JOB,
+        RESCORE_SUBJECT,
+        &json!({ "version": version, "cursor": "", "processed": 0, "started_at": cx.now_ms }),
+        cx.now_ms,
+        cx.now_ms,
     )?;
     Ok((
         vec![stmt],
