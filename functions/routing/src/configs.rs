@@ -11,13 +11,12 @@ use revops::routing::{Config, Target};
 use revops::scoring::condition::RoutingFacts;
 use revops::time::{rfc3339, DAY};
 use revops::Map;
-use serde::Deserialize;
 use serde_json::{json, Value};
 use worker::{Request, Response};
 
 use crate::store::{self, CONFIGS};
 use platform::versions::nothing_more;
-use platform::{args, http, Cx, Error, Result};
+use platform::{http, Cx, Error, Result};
 
 /// How many recent routings a dry-run replays.
 const DRY_RUN_LEADS: usize = 300;
@@ -85,23 +84,7 @@ pub async fn dry_run(cx: &Cx, mut req: Request) -> Result<Response> {
     CONFIGS.only_keys(&body, &["config"])?;
     let candidate = check_references(cx, body.get("config").unwrap_or(&Value::Null)).await?;
     let (version, active) = store::active(cx).await?;
-    #[derive(Deserialize)]
-    struct Row {
-        data: String,
-        fit: Option<f64>,
-        engagement: Option<f64>,
-        total: Option<f64>,
-        stage: Option<String>,
-    }
-    let rows: Vec<Row> = cx
-        .db
-        .all(
-            "SELECT l.data AS data, s.fit AS fit, s.engagement AS engagement, s.total AS total, s.stage AS stage \
-             FROM assignments a JOIN leads l ON l.id = a.lead_id LEFT JOIN lead_scores s ON s.lead_id = a.lead_id \
-             WHERE a.current = 1 AND a.via != 'manual' ORDER BY a.assigned_at DESC LIMIT ?",
-            args![DRY_RUN_LEADS],
-        )
-        .await?;
+    let rows = store::recently_routed(cx, DRY_RUN_LEADS).await?;
     let reps = store::reps(cx).await?;
     let teams = store::teams(cx).await?;
     let loads: Map<String, Load> = store::loads(cx, &reps, cx.now_ms).await?;
@@ -170,50 +153,20 @@ pub async fn stats(cx: &Cx, req: &Request) -> Result<Response> {
         30 * DAY,
     )
     .map_err(|e| Error::Problem(revops::problem::Problem::validation(vec![e])))?;
-    #[derive(Deserialize)]
-    struct Group {
-        key: Option<String>,
-        n: i64,
-    }
+    let stats = store::assignment_stats(cx, from, to).await?;
     let mut out = json!({ "from": rfc3339(from), "to": rfc3339(to) });
-    for (name, column) in [
-        ("by_via", "via"),
-        ("by_reason", "reason"),
-        ("by_rule", "rule_id"),
-        ("by_team", "team_id"),
-        ("by_rep", "rep_id"),
-        ("by_queue", "queue"),
-        ("fallbacks", "fallback_reason"),
-    ] {
-        let groups: Vec<Group> = cx
-            .db
-            .all(
-                &format!("SELECT {column} AS key, COUNT(*) AS n FROM assignments WHERE assigned_at >= ? AND assigned_at < ? AND current != 2 AND {column} IS NOT NULL GROUP BY {column} ORDER BY n DESC"),
-                args![from, to],
-            )
-            .await?;
+    for (name, groups) in &stats.groups {
         let map: serde_json::Map<String, Value> = groups
-            .into_iter()
-            .map(|g| (g.key.unwrap_or_default(), json!(g.n)))
+            .iter()
+            .map(|(key, n)| (key.clone(), json!(n)))
             .collect();
-        out[name] = Value::Object(map);
+        out[*name] = Value::Object(map);
     }
     let total: i64 = out["by_via"]
         .as_object()
         .map(|m| m.values().filter_map(Value::as_i64).sum())
         .unwrap_or(0);
     out["assignments"] = json!(total);
-    #[derive(Deserialize)]
-    struct Races {
-        n: Option<i64>,
-    }
-    let races: Option<Races> = cx
-        .db
-        .first(
-            "SELECT SUM(races_lost) AS n FROM assignments WHERE assigned_at >= ? AND assigned_at < ? AND current != 2",
-            args![from, to],
-        )
-        .await?;
-    out["capacity_races_lost"] = json!(races.and_then(|r| r.n).unwrap_or(0));
+    out["capacity_races_lost"] = json!(stats.races_lost);
     http::json(200, &out)
 }

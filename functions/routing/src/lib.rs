@@ -92,18 +92,7 @@ async fn run_tick(cx: &Cx, now: i64) -> Result<tick::Done> {
             json!({ "rep": rep.id, "result": roster::reroute_rep(cx, &rep.id, handover).await? }),
         );
     }
-    #[derive(Deserialize)]
-    struct Lead {
-        lead_id: String,
-    }
-    let orphans: Vec<Lead> = cx
-        .db
-        .all(
-            "SELECT s.lead_id AS lead_id FROM lead_scores s WHERE s.stage = 'mql' AND s.scored_at < ? \
-             AND NOT EXISTS (SELECT 1 FROM assignments a WHERE a.lead_id = s.lead_id AND a.current = 1 AND a.status = 'open') LIMIT ?",
-            args![now - SWEEP_AFTER_MS, SWEEP_BATCH],
-        )
-        .await?;
+    let orphans = store::unrouted_mqls(cx, now - SWEEP_AFTER_MS, SWEEP_BATCH).await?;
     let mut swept: Vec<Value> = Vec::new();
     for o in orphans {
         let why = api::Why {
@@ -114,12 +103,12 @@ async fn run_tick(cx: &Cx, now: i64) -> Result<tick::Done> {
             only_if_current: None,
             given: None,
         };
-        match api::route_lead(cx, &o.lead_id, why).await {
-            Ok((view, _)) => swept.push(json!({ "lead_id": o.lead_id, "owner": view["owner"] })),
+        match api::route_lead(cx, &o, why).await {
+            Ok((view, _)) => swept.push(json!({ "lead_id": o, "owner": view["owner"] })),
             Err(e) => cx.log(
                 revops::logging::Level::Warn,
                 "routing.sweep_failed",
-                json!({ "lead_id": o.lead_id, "error": e.to_string() }),
+                json!({ "lead_id": o, "error": e.to_string() }),
             ),
         }
     }

@@ -239,11 +239,6 @@ pub async fn touched(cx: &Cx, mut req: Request) -> Result<Response> {
         at: i64,
     }
     let body: Body = http::json_body(&mut req, 1024).await?;
-    cx.db
-        .run(
-            "UPDATE assignments SET first_touch_at = COALESCE(first_touch_at, ?) WHERE id = ?",
-            args![body.at, cx.param("assignment_id")],
-        )
-        .await?;
+    store::mark_touched(cx, cx.param("assignment_id"), body.at).await?;
     http::no_content()
 }

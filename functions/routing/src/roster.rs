@@ -152,44 +152,19 @@ pub async fn deactivate(cx: &Cx, mut req: Request) -> Result<Response> {
     http::json(200, &view)
 }
 
-#[derive(Deserialize)]
-struct OpenRow {
-    id: String,
-    lead_id: String,
-}
-
 /// Re-routes up to [`REROUTE_BATCH`] of the open leads a rep hands on — every one when they
 /// left or were deactivated; those still waiting for a first touch, in teams that say so, when
 /// they became unavailable — and clears the rep's pending mark when none are left.
 pub async fn reroute_rep(cx: &Cx, rep_id: &str, handover: Handover) -> Result<Value> {
-    let open: Vec<OpenRow> = match handover {
+    let open = match handover {
         Handover::None => Vec::new(),
-        Handover::AllOpen => {
-            cx.db
-                .all(
-                    "SELECT id, lead_id FROM assignments WHERE rep_id = ? AND current = 1 AND status = 'open' ORDER BY assigned_at LIMIT ?",
-                    args![rep_id, REROUTE_BATCH + 1],
-                )
-                .await?
-        }
+        Handover::AllOpen => store::open_of(cx, rep_id, None, REROUTE_BATCH + 1).await?,
         Handover::Untouched => {
             let teams = reroute_untouched_teams(store::teams(cx).await?.values());
             if teams.is_empty() {
                 Vec::new()
             } else {
-                let mut values = args![rep_id];
-                values.extend(teams.iter().map(platform::Arg::from));
-                values.push(platform::Arg::from(REROUTE_BATCH + 1));
-                cx.db
-                    .all(
-                        &format!(
-                            "SELECT id, lead_id FROM assignments WHERE rep_id = ? AND current = 1 AND status = 'open' \
-                             AND first_touch_at IS NULL AND team_id IN ({}) ORDER BY assigned_at LIMIT ?",
-                            platform::db::marks(teams.len())
-                        ),
-                        values,
-                    )
-                    .await?
+                store::open_of(cx, rep_id, Some(&teams), REROUTE_BATCH + 1).await?
             }
         }
     };

@@ -442,6 +442,157 @@ pub async fn draw_slot(cx: &Cx, team: &str) -> Result<u64> {
     Ok((row.position - 1).max(0) as u64)
 }
 
+/// A lead routed automatically, as it is now, with its scores: what a dry-run replays.
+#[derive(Debug, Deserialize)]
+pub struct RoutedLead {
+    pub data: String,
+    pub fit: Option<f64>,
+    pub engagement: Option<f64>,
+    pub total: Option<f64>,
+    pub stage: Option<String>,
+}
+
+/// The `limit` most recently routed leads whose current assignment a rule made (not a person).
+pub async fn recently_routed(cx: &Cx, limit: usize) -> Result<Vec<RoutedLead>> {
+    cx.db
+        .all(
+            "SELECT l.data AS data, s.fit AS fit, s.engagement AS engagement, s.total AS total, s.stage AS stage \
+             FROM assignments a JOIN leads l ON l.id = a.lead_id LEFT JOIN lead_scores s ON s.lead_id = a.lead_id \
+             WHERE a.current = 1 AND a.via != 'manual' ORDER BY a.assigned_at DESC LIMIT ?",
+            args![limit],
+        )
+        .await
+}
+
+/// A rep's open assignment, for handing their leads on.
+#[derive(Debug, Deserialize)]
+pub struct RepAssignment {
+    pub id: String,
+    pub lead_id: String,
+}
+
+/// A rep's open assignments, oldest first, at most `limit`: all of them, or (`untouched_in`)
+/// only those still waiting for a first touch in these teams.
+pub async fn open_of(
+    cx: &Cx,
+    rep_id: &str,
+    untouched_in: Option<&[String]>,
+    limit: usize,
+) -> Result<Vec<RepAssignment>> {
+    match untouched_in {
+        None => {
+            cx.db
+                .all(
+                    "SELECT id, lead_id FROM assignments WHERE rep_id = ? AND current = 1 AND status = 'open' ORDER BY assigned_at LIMIT ?",
+                    args![rep_id, limit],
+                )
+                .await
+        }
+        Some(teams) => {
+            let mut values = args![rep_id];
+            values.extend(teams.iter().map(Arg::from));
+            values.push(Arg::from(limit));
+            cx.db
+                .all(
+                    &format!(
+                        "SELECT id, lead_id FROM assignments WHERE rep_id = ? AND current = 1 AND status = 'open' \
+                         AND first_touch_at IS NULL AND team_id IN ({}) ORDER BY assigned_at LIMIT ?",
+                        platform::db::marks(teams.len())
+                    ),
+                    values,
+                )
+                .await
+        }
+    }
+}
+
+/// Records an assignment's first touch (the first one stays).
+pub async fn mark_touched(cx: &Cx, assignment_id: &str, at: i64) -> Result<()> {
+    cx.db
+        .run(
+            "UPDATE assignments SET first_touch_at = COALESCE(first_touch_at, ?) WHERE id = ?",
+            args![at, assignment_id],
+        )
+        .await?;
+    Ok(())
+}
+
+/// MQLs scored before `scored_before` that have no open assignment (their hand-off failed), at
+/// most `limit`: the sweep routes them.
+pub async fn unrouted_mqls(cx: &Cx, scored_before: i64, limit: usize) -> Result<Vec<String>> {
+    #[derive(Deserialize)]
+    struct Lead {
+        lead_id: String,
+    }
+    let rows: Vec<Lead> = cx
+        .db
+        .all(
+            "SELECT s.lead_id AS lead_id FROM lead_scores s WHERE s.stage = 'mql' AND s.scored_at < ? \
+             AND NOT EXISTS (SELECT 1 FROM assignments a WHERE a.lead_id = s.lead_id AND a.current = 1 AND a.status = 'open') LIMIT ?",
+            args![scored_before, limit],
+        )
+        .await?;
+    Ok(rows.into_iter().map(|r| r.lead_id).collect())
+}
+
+/// Assignments made in a period, counted by each way of grouping them, and the capacity races
+/// lost meanwhile (a staged assignment, never promoted, is not counted).
+pub struct AssignmentStats {
+    /// (`by_via`, [(via, count)]) …, largest first.
+    pub groups: Vec<(&'static str, Vec<(String, i64)>)>,
+    pub races_lost: i64,
+}
+
+/// [`AssignmentStats`] for `[from, to)`, every count in one round trip.
+pub async fn assignment_stats(cx: &Cx, from: i64, to: i64) -> Result<AssignmentStats> {
+    const GROUPINGS: [(&str, &str); 7] = [
+        ("by_via", "via"),
+        ("by_reason", "reason"),
+        ("by_rule", "rule_id"),
+        ("by_team", "team_id"),
+        ("by_rep", "rep_id"),
+        ("by_queue", "queue"),
+        ("fallbacks", "fallback_reason"),
+    ];
+    #[derive(Deserialize)]
+    struct Group {
+        key: Option<String>,
+        n: i64,
+    }
+    #[derive(Deserialize)]
+    struct Races {
+        n: Option<i64>,
+    }
+    let mut reads = Vec::with_capacity(GROUPINGS.len() + 1);
+    for (_, column) in GROUPINGS {
+        reads.push(cx.db.stmt(
+            &format!("SELECT {column} AS key, COUNT(*) AS n FROM assignments WHERE assigned_at >= ? AND assigned_at < ? AND current != 2 AND {column} IS NOT NULL GROUP BY {column} ORDER BY n DESC"),
+            args![from, to],
+        )?);
+    }
+    reads.push(cx.db.stmt(
+        "SELECT SUM(races_lost) AS n FROM assignments WHERE assigned_at >= ? AND assigned_at < ? AND current != 2",
+        args![from, to],
+    )?);
+    let mut rows = cx.db.read_batch(reads).await?.into_iter();
+    let mut groups = Vec::with_capacity(GROUPINGS.len());
+    for (name, _) in GROUPINGS {
+        let found = platform::db::rows::<Group>("assignments", rows.next().unwrap_or_default())?;
+        groups.push((
+            name,
+            found
+                .into_iter()
+                .map(|g| (g.key.unwrap_or_default(), g.n))
+                .collect(),
+        ));
+    }
+    let races = platform::db::rows::<Races>("assignments", rows.next().unwrap_or_default())?;
+    Ok(AssignmentStats {
+        groups,
+        races_lost: races.first().and_then(|r| r.n).unwrap_or(0),
+    })
+}
+
 /// Closes the lead's current assignment if it is open and was made by `at` (an outcome ended
 /// it); returns how many rows changed (0 or 1).
 pub async fn close_open(cx: &Cx, lead_id: &str, reason: &str, at: i64) -> Result<usize> {
