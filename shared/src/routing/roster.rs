@@ -394,6 +394,75 @@ pub fn became_unavailable(before: &Rep, after: &Rep, now: i64) -> bool {
         && matches!(after.away(now), Some(Skip::Inactive | Skip::OutOfOffice))
 }
 
+/// A setting that names one of an enum's values (`null` or absent: `default`).
+fn setting<T: serde::de::DeserializeOwned>(
+    v: &Value,
+    key: &str,
+    default: T,
+    expected: &str,
+    errors: &mut Vec<FieldError>,
+) -> T {
+    match v.get(key).map(|m| serde_json::from_value::<T>(m.clone())) {
+        None => default,
+        Some(Ok(value)) => value,
+        Some(Err(_)) => {
+            errors.push(FieldError::new(key, expected));
+            default
+        }
+    }
+}
+
+/// A team's members: 1 to 500 reps, each once, weighted (1 to 100) only in weighted round robin.
+fn parse_members(v: &Value, mode: Mode, errors: &mut Vec<FieldError>) -> Vec<Member> {
+    let mut members: Vec<Member> = Vec::new();
+    match v.get("members").and_then(Value::as_array) {
+        Some(items) if !items.is_empty() && items.len() <= 500 => {
+            for (i, m) in items.iter().enumerate() {
+                let rep = m.get("rep").and_then(Value::as_str).unwrap_or("");
+                if !super::id_ok(rep) {
+                    errors.push(FieldError::new(
+                        format!("members[{i}].rep"),
+                        "give the rep's id",
+                    ));
+                } else if members.iter().any(|x| x.rep == rep) {
+                    errors.push(FieldError::new(
+                        format!("members[{i}].rep"),
+                        format!("`{rep}` is listed twice"),
+                    ));
+                }
+                let weight = match m.get("weight") {
+                    None => 1,
+                    Some(w) => match w.as_u64() {
+                        Some(w) if (1..=100).contains(&w) => w as u32,
+                        _ => {
+                            errors.push(FieldError::new(
+                                format!("members[{i}].weight"),
+                                "a whole number from 1 to 100",
+                            ));
+                            1
+                        }
+                    },
+                };
+                if weight != 1 && mode != Mode::WeightedRoundRobin {
+                    errors.push(FieldError::new(
+                        format!("members[{i}].weight"),
+                        "weights apply to mode weighted_round_robin",
+                    ));
+                }
+                members.push(Member {
+                    rep: rep.to_string(),
+                    weight,
+                });
+            }
+        }
+        _ => errors.push(FieldError::new(
+            "members",
+            "give 1 to 500 members: [{\"rep\": id, \"weight\": n}]",
+        )),
+    }
+    members
+}
+
 impl Team {
     pub fn parse(id: &str, v: &Value) -> Result<Team, Vec<FieldError>> {
         let mut errors = Vec::new();
@@ -413,34 +482,20 @@ impl Team {
                 String::new()
             }
         };
-        let mode = match v
-            .get("mode")
-            .map(|m| serde_json::from_value::<Mode>(m.clone()))
-        {
-            None => Mode::RoundRobin,
-            Some(Ok(m)) => m,
-            Some(Err(_)) => {
-                errors.push(FieldError::new(
-                    "mode",
-                    "one of round_robin, weighted_round_robin, least_loaded",
-                ));
-                Mode::RoundRobin
-            }
-        };
-        let hours = match v
-            .get("working_hours")
-            .map(|m| serde_json::from_value::<HoursPolicy>(m.clone()))
-        {
-            None => HoursPolicy::Prefer,
-            Some(Ok(h)) => h,
-            Some(Err(_)) => {
-                errors.push(FieldError::new(
-                    "working_hours",
-                    "one of strict, prefer, ignore",
-                ));
-                HoursPolicy::Prefer
-            }
-        };
+        let mode = setting(
+            v,
+            "mode",
+            Mode::RoundRobin,
+            "one of round_robin, weighted_round_robin, least_loaded",
+            &mut errors,
+        );
+        let hours = setting(
+            v,
+            "working_hours",
+            HoursPolicy::Prefer,
+            "one of strict, prefer, ignore",
+            &mut errors,
+        );
         let lead = match v.get("lead") {
             None | Some(Value::Null) => None,
             Some(Value::String(l)) if super::id_ok(l) => Some(l.clone()),
@@ -452,66 +507,14 @@ impl Team {
                 None
             }
         };
-        let when_unavailable = match v
-            .get("when_unavailable")
-            .map(|m| serde_json::from_value::<WhenUnavailable>(m.clone()))
-        {
-            None => WhenUnavailable::Keep,
-            Some(Ok(w)) => w,
-            Some(Err(_)) => {
-                errors.push(FieldError::new(
-                    "when_unavailable",
-                    "one of keep, reroute_untouched",
-                ));
-                WhenUnavailable::Keep
-            }
-        };
-        let mut members: Vec<Member> = Vec::new();
-        match v.get("members").and_then(Value::as_array) {
-            Some(items) if !items.is_empty() && items.len() <= 500 => {
-                for (i, m) in items.iter().enumerate() {
-                    let rep = m.get("rep").and_then(Value::as_str).unwrap_or("");
-                    if !super::id_ok(rep) {
-                        errors.push(FieldError::new(
-                            format!("members[{i}].rep"),
-                            "give the rep's id",
-                        ));
-                    } else if members.iter().any(|x| x.rep == rep) {
-                        errors.push(FieldError::new(
-                            format!("members[{i}].rep"),
-                            format!("`{rep}` is listed twice"),
-                        ));
-                    }
-                    let weight = match m.get("weight") {
-                        None => 1,
-                        Some(w) => match w.as_u64() {
-                            Some(w) if (1..=100).contains(&w) => w as u32,
-                            _ => {
-                                errors.push(FieldError::new(
-                                    format!("members[{i}].weight"),
-                                    "a whole number from 1 to 100",
-                                ));
-                                1
-                            }
-                        },
-                    };
-                    if weight != 1 && mode != Mode::WeightedRoundRobin {
-                        errors.push(FieldError::new(
-                            format!("members[{i}].weight"),
-                            "weights apply to mode weighted_round_robin",
-                        ));
-                    }
-                    members.push(Member {
-                        rep: rep.to_string(),
-                        weight,
-                    });
-                }
-            }
-            _ => errors.push(FieldError::new(
-                "members",
-                "give 1 to 500 members: [{\"rep\": id, \"weight\": n}]",
-            )),
-        }
+        let when_unavailable = setting(
+            v,
+            "when_unavailable",
+            WhenUnavailable::Keep,
+            "one of keep, reroute_untouched",
+            &mut errors,
+        );
+        let members = parse_members(v, mode, &mut errors);
         if errors.is_empty() {
             let cycle = match mode {
                 Mode::LeastLoaded => Vec::new(),
