@@ -155,6 +155,82 @@ pub(crate) fn id_ok(id: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
 }
 
+/// Segments, in order: each named, with its condition (the first that matches is the lead's).
+fn parse_segments(items: &[Value], errors: &mut Vec<FieldError>) -> Vec<Segment> {
+    let mut segments = Vec::new();
+    for (i, s) in items.iter().enumerate() {
+        let at = format!("segments[{i}]");
+        let name = s.get("name").and_then(Value::as_str).unwrap_or("");
+        if !id_ok(name) {
+            errors.push(FieldError::new(
+                format!("{at}.name"),
+                "give a name of letters, digits, - _ .",
+            ));
+        }
+        match s.get("when") {
+            Some(w) => match Condition::parse_with(w, &format!("{at}.when"), ROUTING_FIELDS) {
+                Ok(when) => segments.push(Segment {
+                    name: name.to_string(),
+                    when,
+                }),
+                Err(e) => errors.push(split(e)),
+            },
+            None => errors.push(FieldError::new(
+                format!("{at}.when"),
+                "give the condition for this segment",
+            )),
+        }
+    }
+    segments
+}
+
+/// The decision list: at most 500 rules, each with a unique id, an optional condition and a
+/// target.
+fn parse_rules(items: &[Value], errors: &mut Vec<FieldError>) -> Vec<Rule> {
+    let mut rules: Vec<Rule> = Vec::new();
+    if items.len() > 500 {
+        errors.push(FieldError::new("rules", "at most 500 rules"));
+    }
+    for (i, r) in items.iter().enumerate() {
+        let at = format!("rules[{i}]");
+        let id = r.get("id").and_then(Value::as_str).unwrap_or("");
+        if !id_ok(id) {
+            errors.push(FieldError::new(
+                format!("{at}.id"),
+                "give an id of letters, digits, - _ .",
+            ));
+        } else if rules.iter().any(|x| x.id == id) {
+            errors.push(FieldError::new(
+                format!("{at}.id"),
+                format!("`{id}` is used by an earlier rule"),
+            ));
+        }
+        let when = match r.get("when") {
+            None | Some(Value::Null) => None,
+            Some(w) => match Condition::parse_with(w, &format!("{at}.when"), ROUTING_FIELDS) {
+                Ok(c) => Some(c),
+                Err(e) => {
+                    errors.push(split(e));
+                    None
+                }
+            },
+        };
+        match Target::parse(
+            r.get("assign").unwrap_or(&Value::Null),
+            &format!("{at}.assign"),
+            false,
+        ) {
+            Ok(assign) => rules.push(Rule {
+                id: id.to_string(),
+                when,
+                assign,
+            }),
+            Err(e) => errors.push(e),
+        }
+    }
+    rules
+}
+
 impl Config {
     /// Parses and validates a configuration; every error names its place (`rules[2].when.in`).
     pub fn parse(v: &Value) -> Result<Config, Vec<FieldError>> {
@@ -209,72 +285,8 @@ impl Config {
                 }
             }
         };
-        let mut segments = Vec::new();
-        for (i, s) in list("segments", &mut errors).iter().enumerate() {
-            let at = format!("segments[{i}]");
-            let name = s.get("name").and_then(Value::as_str).unwrap_or("");
-            if !id_ok(name) {
-                errors.push(FieldError::new(
-                    format!("{at}.name"),
-                    "give a name of letters, digits, - _ .",
-                ));
-            }
-            match s.get("when") {
-                Some(w) => match Condition::parse_with(w, &format!("{at}.when"), ROUTING_FIELDS) {
-                    Ok(when) => segments.push(Segment {
-                        name: name.to_string(),
-                        when,
-                    }),
-                    Err(e) => errors.push(split(e)),
-                },
-                None => errors.push(FieldError::new(
-                    format!("{at}.when"),
-                    "give the condition for this segment",
-                )),
-            }
-        }
-        let mut rules: Vec<Rule> = Vec::new();
-        let items = list("rules", &mut errors);
-        if items.len() > 500 {
-            errors.push(FieldError::new("rules", "at most 500 rules"));
-        }
-        for (i, r) in items.iter().enumerate() {
-            let at = format!("rules[{i}]");
-            let id = r.get("id").and_then(Value::as_str).unwrap_or("");
-            if !id_ok(id) {
-                errors.push(FieldError::new(
-                    format!("{at}.id"),
-                    "give an id of letters, digits, - _ .",
-                ));
-            } else if rules.iter().any(|x| x.id == id) {
-                errors.push(FieldError::new(
-                    format!("{at}.id"),
-                    format!("`{id}` is used by an earlier rule"),
-                ));
-            }
-            let when = match r.get("when") {
-                None | Some(Value::Null) => None,
-                Some(w) => match Condition::parse_with(w, &format!("{at}.when"), ROUTING_FIELDS) {
-                    Ok(c) => Some(c),
-                    Err(e) => {
-                        errors.push(split(e));
-                        None
-                    }
-                },
-            };
-            match Target::parse(
-                r.get("assign").unwrap_or(&Value::Null),
-                &format!("{at}.assign"),
-                false,
-            ) {
-                Ok(assign) => rules.push(Rule {
-                    id: id.to_string(),
-                    when,
-                    assign,
-                }),
-                Err(e) => errors.push(e),
-            }
-        }
+        let segments = parse_segments(&list("segments", &mut errors), &mut errors);
+        let rules = parse_rules(&list("rules", &mut errors), &mut errors);
         let fallback =
             match Target::parse(v.get("fallback").unwrap_or(&Value::Null), "fallback", true) {
                 Ok(t) => t,
