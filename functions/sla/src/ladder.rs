@@ -380,63 +380,33 @@ pub async fn run_due(cx: &Cx, now: i64) -> Result<LadderPass> {
                     ended_at,
                 } => (step, next_due, state, ended_at),
             };
-            let event_id = cx.new_id(revops::ids::prefix::SLA_STEP);
-            let rep = c.rep_id.as_ref().and_then(|id| reps.get(id));
-            let lead = leads.get(&c.lead_id).map(|(l, _)| l);
             // An escalation task always has an assignee: the owner's manager, the team's lead,
             // the policy's escalation owner, or RevOps.
             if let std::collections::hash_map::Entry::Vacant(e) = policies.entry(c.policy_version) {
                 e.insert(store::policy(cx, c.policy_version).await?.escalation_owner);
             }
-            let (assignee, assigned_because) = sla::escalation_assignee(
-                rep.and_then(|r| r.manager.as_deref()),
-                c.team_id
-                    .as_ref()
-                    .and_then(|t| team_leads.get(t))
-                    .and_then(|l| l.as_deref()),
-                policies.get(&c.policy_version).and_then(|o| o.as_deref()),
-            );
-            let owner = match (&c.rep_id, &c.queue) {
-                (Some(id), _) => {
-                    json!({ "rep": id, "name": rep.map(|r| r.name.clone()), "email": rep.and_then(|r| r.email.clone()) })
-                }
-                (None, queue) => json!({ "queue": queue }),
-            };
-            let data = json!({
-                "lead": lead.map(|l| json!({ "id": l.id, "email": l.email, "first_name": l.first_name, "last_name": l.last_name, "company": l.company })),
-                "assignment_id": c.assignment_id,
-                "owner": owner,
-                "manager": rep.and_then(|r| r.manager.clone()),
-                "escalate_to": { "assignee": assignee, "because": assigned_because },
-                "tier": c.tier,
-                "step": step.id,
-                "action": step.action,
-                "deadline_at": rfc3339(c.deadline_at),
-                "assigned_at": rfc3339(c.started_at),
-                "explain_url": format!("/v1/leads/{}/sla", c.lead_id),
-            });
-            let detail = json!({ "due_at": rfc3339(step.due_at), "deadline_at": rfc3339(c.deadline_at), "owner": c.owner(), "via": step.via, "manager": data["manager"], "escalate_to": data["escalate_to"] });
-            let guard = "EXISTS (SELECT 1 FROM sla_events WHERE id = ?)";
-            taken.push((stmts.len(), json!({ "lead_id": c.lead_id, "assignment_id": c.assignment_id, "step": step.id, "action": step.action }), (step.action == Action::Reassign).then(|| Reassign { assignment: c.assignment_id.clone(), lead: c.lead_id.clone(), rep: c.rep_id.clone().unwrap_or_default() })));
-            stmts.push(cx.db.stmt(
-                "INSERT OR IGNORE INTO sla_events (id, assignment_id, lead_id, step, action, at, detail) \
-                 SELECT ?, ?, ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM sla_clocks WHERE assignment_id = ? AND next_step = ? AND state = 'running')",
-                args![&event_id, &c.assignment_id, &c.lead_id, &step.id, action_name(step.action), now, &detail, &c.assignment_id, c.next_step],
-            )?);
-            stmts.push(cx.db.stmt(
-                &format!("UPDATE sla_clocks SET next_step = next_step + 1, next_due_at = ?, state = ?, ended_at = COALESCE(?, ended_at) WHERE assignment_id = ? AND next_step = ? AND {guard}"),
-                args![next, state, ended, &c.assignment_id, c.next_step, &event_id],
-            )?);
-            stmts.extend(effects(
-                cx,
+            let escalation_owner = policies.get(&c.policy_version).and_then(|o| o.as_deref());
+            let rep = c.rep_id.as_ref().and_then(|id| reps.get(id));
+            let lead = leads.get(&c.lead_id).map(|(l, _)| l);
+            let team_lead = c
+                .team_id
+                .as_ref()
+                .and_then(|t| team_leads.get(t))
+                .and_then(|l| l.as_deref());
+            let step_taken = Taking {
+                clock: c,
                 step,
-                c,
-                &event_id,
-                &data,
-                guard,
-                (&assignee, assigned_because),
-                now,
-            )?);
+                next,
+                state,
+                ended,
+                rep,
+                lead,
+                team_lead,
+                escalation_owner,
+            };
+            let (mut more, view, re) = step_statements(cx, &step_taken, now)?;
+            taken.push((stmts.len(), view, re));
+            stmts.append(&mut more);
         }
         let changes = cx.db.batch(stmts).await?;
         for (i, view, re) in taken {
@@ -470,6 +440,97 @@ pub async fn run_due(cx: &Cx, now: i64) -> Result<LadderPass> {
         }
     }
     Ok(out)
+}
+
+/// A ladder step being taken on a clock, with what its effects name.
+#[derive(Clone, Copy)]
+struct Taking<'a> {
+    clock: &'a ClockRow,
+    step: &'a DueStep,
+    /// When the clock is due next, its state and when it ended, after this step.
+    next: Option<i64>,
+    state: &'static str,
+    ended: Option<i64>,
+    rep: Option<&'a revops::routing::roster::Rep>,
+    lead: Option<&'a revops::intake::lead::Lead>,
+    team_lead: Option<&'a str>,
+    escalation_owner: Option<&'a str>,
+}
+
+/// The statements that take one step, exactly once: its event (the first statement, written
+/// only while the clock still waits for this step), the clock's advance and the step's effects,
+/// each guarded on that event. Also the step as the tick reports it, and the reassignment to
+/// carry out if the step is one.
+fn step_statements(
+    cx: &Cx,
+    t: &Taking,
+    now: i64,
+) -> Result<(Vec<D1PreparedStatement>, Value, Option<Reassign>)> {
+    let Taking {
+        clock: c,
+        step,
+        next,
+        state,
+        ended,
+        rep,
+        lead,
+        team_lead,
+        escalation_owner,
+    } = *t;
+    let event_id = cx.new_id(revops::ids::prefix::SLA_STEP);
+    let mut stmts = Vec::new();
+    let (assignee, assigned_because) = sla::escalation_assignee(
+        rep.and_then(|r| r.manager.as_deref()),
+        team_lead,
+        escalation_owner,
+    );
+    let owner = match (&c.rep_id, &c.queue) {
+        (Some(id), _) => {
+            json!({ "rep": id, "name": rep.map(|r| r.name.clone()), "email": rep.and_then(|r| r.email.clone()) })
+        }
+        (None, queue) => json!({ "queue": queue }),
+    };
+    let data = json!({
+        "lead": lead.map(|l| json!({ "id": l.id, "email": l.email, "first_name": l.first_name, "last_name": l.last_name, "company": l.company })),
+        "assignment_id": c.assignment_id,
+        "owner": owner,
+        "manager": rep.and_then(|r| r.manager.clone()),
+        "escalate_to": { "assignee": assignee, "because": assigned_because },
+        "tier": c.tier,
+        "step": step.id,
+        "action": step.action,
+        "deadline_at": rfc3339(c.deadline_at),
+        "assigned_at": rfc3339(c.started_at),
+        "explain_url": format!("/v1/leads/{}/sla", c.lead_id),
+    });
+    let detail = json!({ "due_at": rfc3339(step.due_at), "deadline_at": rfc3339(c.deadline_at), "owner": c.owner(), "via": step.via, "manager": data["manager"], "escalate_to": data["escalate_to"] });
+    let guard = "EXISTS (SELECT 1 FROM sla_events WHERE id = ?)";
+    let view = json!({ "lead_id": c.lead_id, "assignment_id": c.assignment_id, "step": step.id, "action": step.action });
+    let reassign = (step.action == Action::Reassign).then(|| Reassign {
+        assignment: c.assignment_id.clone(),
+        lead: c.lead_id.clone(),
+        rep: c.rep_id.clone().unwrap_or_default(),
+    });
+    stmts.push(cx.db.stmt(
+        "INSERT OR IGNORE INTO sla_events (id, assignment_id, lead_id, step, action, at, detail) \
+         SELECT ?, ?, ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM sla_clocks WHERE assignment_id = ? AND next_step = ? AND state = 'running')",
+        args![&event_id, &c.assignment_id, &c.lead_id, &step.id, action_name(step.action), now, &detail, &c.assignment_id, c.next_step],
+    )?);
+    stmts.push(cx.db.stmt(
+        &format!("UPDATE sla_clocks SET next_step = next_step + 1, next_due_at = ?, state = ?, ended_at = COALESCE(?, ended_at) WHERE assignment_id = ? AND next_step = ? AND {guard}"),
+        args![next, state, ended, &c.assignment_id, c.next_step, &event_id],
+    )?);
+    stmts.extend(effects(
+        cx,
+        step,
+        c,
+        &event_id,
+        &data,
+        guard,
+        (&assignee, assigned_because),
+        now,
+    )?);
+    Ok((stmts, view, reassign))
 }
 
 fn action_name(a: Action) -> &'static str {
