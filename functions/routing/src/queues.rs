@@ -3,7 +3,7 @@
 //! the rep's capacity in the same guarded write.
 
 use revops::problem::{FieldError, Problem, ProblemKind};
-use revops::routing::queue::{self, Member};
+use revops::routing::queue;
 use revops::routing::roster::Load;
 use serde::Deserialize;
 use serde_json::json;
@@ -11,7 +11,7 @@ use worker::{Request, Response};
 
 use crate::api::webhook_data;
 use crate::store::{self, NewAssignment};
-use platform::{args, http, outbox, Cx, Error, Result};
+use platform::{http, outbox, Cx, Error, Result};
 
 fn queue_name(cx: &Cx) -> Result<String> {
     let q = cx.param("queue_id").trim().to_string();
@@ -26,96 +26,23 @@ fn queue_name(cx: &Cx) -> Result<String> {
 
 /// `GET /v1/queues`: every queue with leads waiting, how many and since when.
 pub async fn list(cx: &Cx) -> Result<Response> {
-    #[derive(Deserialize)]
-    struct Row {
-        queue: String,
-        n: i64,
-        oldest: Option<i64>,
-    }
-    let rows: Vec<Row> = cx
-        .db
-        .all(
-            "SELECT queue, COUNT(*) AS n, MIN(assigned_at) AS oldest FROM assignments \
-             WHERE current = 1 AND status = 'open' AND queue IS NOT NULL GROUP BY queue ORDER BY n DESC, queue",
-            args![],
-        )
-        .await?;
+    let rows = store::queue_summaries(cx).await?;
     let queues: Vec<_> = rows
         .iter()
-        .map(|r| queue::summary_view(&r.queue, r.n, r.oldest, cx.now_ms))
+        .map(|(name, n, oldest)| queue::summary_view(name, *n, *oldest, cx.now_ms))
         .collect();
     http::json(200, &json!({ "queues": queues }))
 }
-
-#[derive(Deserialize)]
-struct MemberRow {
-    id: String,
-    lead_id: String,
-    assigned_at: i64,
-    via: String,
-    rule_id: Option<String>,
-    fallback_reason: Option<String>,
-    email: Option<String>,
-    company: Option<String>,
-    country: Option<String>,
-}
-
-impl From<MemberRow> for Member {
-    fn from(r: MemberRow) -> Member {
-        Member {
-            assignment_id: r.id,
-            lead_id: r.lead_id,
-            assigned_at: r.assigned_at,
-            via: r.via,
-            rule: r.rule_id,
-            fallback_reason: r.fallback_reason,
-            email: r.email,
-            company: r.company,
-            country: r.country,
-        }
-    }
-}
-
-const MEMBER_SQL: &str = "SELECT a.id AS id, a.lead_id AS lead_id, a.assigned_at AS assigned_at, a.via AS via, a.rule_id AS rule_id, \
-     a.fallback_reason AS fallback_reason, l.email AS email, json_extract(l.data, '$.company') AS company, json_extract(l.data, '$.country') AS country \
-     FROM assignments a LEFT JOIN leads l ON l.id = a.lead_id \
-     WHERE a.queue = ?1 AND a.current = 1 AND a.status = 'open' AND a.queue IS NOT NULL";
 
 /// `GET /v1/queues/{id}?limit=`: the leads waiting, oldest first, with how long each waited.
 pub async fn get(cx: &Cx, req: &Request) -> Result<Response> {
     let name = queue_name(cx)?;
     let limit = http::query_int(req, "limit", 1, 500)?.unwrap_or(100);
-    #[derive(Deserialize)]
-    struct Count {
-        n: i64,
-        oldest: Option<i64>,
-    }
-    let mut reads = cx
-        .db
-        .read_batch(vec![
-            cx.db.stmt(
-                &format!("{MEMBER_SQL} ORDER BY a.assigned_at LIMIT ?2"),
-                args![&name, limit],
-            )?,
-            cx.db.stmt(
-                "SELECT COUNT(*) AS n, MIN(assigned_at) AS oldest FROM assignments \
-                 WHERE queue = ? AND current = 1 AND status = 'open' AND queue IS NOT NULL",
-                args![&name],
-            )?,
-        ])
-        .await?
-        .into_iter();
-    let members = platform::db::rows::<MemberRow>("queue", reads.next().unwrap_or_default())?;
-    let count = platform::db::rows::<Count>("queue", reads.next().unwrap_or_default())?.pop();
-    let mut view = queue::summary_view(
-        &name,
-        count.as_ref().map_or(0, |c| c.n),
-        count.and_then(|c| c.oldest),
-        cx.now_ms,
-    );
+    let (members, count) = store::queue_members(cx, &name, limit).await?;
+    let mut view = queue::summary_view(&name, count.n, count.oldest, cx.now_ms);
     view["leads"] = json!(members
         .into_iter()
-        .map(|m| queue::member_view(&Member::from(m), cx.now_ms))
+        .map(|m| queue::member_view(&m, cx.now_ms))
         .collect::<Vec<_>>());
     http::json(200, &view)
 }
@@ -145,25 +72,8 @@ pub async fn claim(cx: &Cx, mut req: Request) -> Result<Response> {
             format!("`{}` is not on the roster", body.rep),
         )])));
     }
-    let member: Option<MemberRow> = match &body.lead_id {
-        Some(lead) => {
-            cx.db
-                .first(
-                    &format!("{MEMBER_SQL} AND a.lead_id = ?2"),
-                    args![&name, lead],
-                )
-                .await?
-        }
-        None => {
-            cx.db
-                .first(
-                    &format!("{MEMBER_SQL} ORDER BY a.assigned_at LIMIT 1"),
-                    args![&name],
-                )
-                .await?
-        }
-    };
-    let Some(member) = member.map(Member::from) else {
+    let member = store::queue_member(cx, &name, body.lead_id.as_deref()).await?;
+    let Some(member) = member else {
         return Err(Error::Problem(Problem::not_found(match &body.lead_id {
             Some(lead) => format!("lead {lead} waiting in queue {name}"),
             None => format!("a lead waiting in queue {name}"),

@@ -442,6 +442,122 @@ pub async fn draw_slot(cx: &Cx, team: &str) -> Result<u64> {
     Ok((row.position - 1).max(0) as u64)
 }
 
+/// How many leads wait in a queue, and since when.
+#[derive(Debug, Default, Deserialize)]
+pub struct QueueCount {
+    pub n: i64,
+    pub oldest: Option<i64>,
+}
+
+/// Every queue with leads waiting: (name, how many, the oldest's assignment time), largest first.
+pub async fn queue_summaries(cx: &Cx) -> Result<Vec<(String, i64, Option<i64>)>> {
+    #[derive(Deserialize)]
+    struct Row {
+        queue: String,
+        n: i64,
+        oldest: Option<i64>,
+    }
+    let rows: Vec<Row> = cx
+        .db
+        .all(
+            "SELECT queue, COUNT(*) AS n, MIN(assigned_at) AS oldest FROM assignments \
+             WHERE current = 1 AND status = 'open' AND queue IS NOT NULL GROUP BY queue ORDER BY n DESC, queue",
+            args![],
+        )
+        .await?;
+    Ok(rows.into_iter().map(|r| (r.queue, r.n, r.oldest)).collect())
+}
+
+#[derive(Deserialize)]
+struct MemberRow {
+    id: String,
+    lead_id: String,
+    assigned_at: i64,
+    via: String,
+    rule_id: Option<String>,
+    fallback_reason: Option<String>,
+    email: Option<String>,
+    company: Option<String>,
+    country: Option<String>,
+}
+
+impl From<MemberRow> for revops::routing::queue::Member {
+    fn from(r: MemberRow) -> Self {
+        Self {
+            assignment_id: r.id,
+            lead_id: r.lead_id,
+            assigned_at: r.assigned_at,
+            via: r.via,
+            rule: r.rule_id,
+            fallback_reason: r.fallback_reason,
+            email: r.email,
+            company: r.company,
+            country: r.country,
+        }
+    }
+}
+
+const MEMBER_SQL: &str = "SELECT a.id AS id, a.lead_id AS lead_id, a.assigned_at AS assigned_at, a.via AS via, a.rule_id AS rule_id, \
+     a.fallback_reason AS fallback_reason, l.email AS email, json_extract(l.data, '$.company') AS company, json_extract(l.data, '$.country') AS country \
+     FROM assignments a LEFT JOIN leads l ON l.id = a.lead_id \
+     WHERE a.queue = ?1 AND a.current = 1 AND a.status = 'open' AND a.queue IS NOT NULL";
+
+/// The leads waiting in a queue, oldest first (at most `limit`), and how many wait in all: one
+/// round trip.
+pub async fn queue_members(
+    cx: &Cx,
+    queue: &str,
+    limit: i64,
+) -> Result<(Vec<revops::routing::queue::Member>, QueueCount)> {
+    let mut reads = cx
+        .db
+        .read_batch(vec![
+            cx.db.stmt(
+                &format!("{MEMBER_SQL} ORDER BY a.assigned_at LIMIT ?2"),
+                args![queue, limit],
+            )?,
+            cx.db.stmt(
+                "SELECT COUNT(*) AS n, MIN(assigned_at) AS oldest FROM assignments \
+                 WHERE queue = ? AND current = 1 AND status = 'open' AND queue IS NOT NULL",
+                args![queue],
+            )?,
+        ])
+        .await?
+        .into_iter();
+    let members = platform::db::rows::<MemberRow>("queue", reads.next().unwrap_or_default())?;
+    let count = platform::db::rows::<QueueCount>("queue", reads.next().unwrap_or_default())?
+        .pop()
+        .unwrap_or_default();
+    Ok((members.into_iter().map(Into::into).collect(), count))
+}
+
+/// A lead waiting in a queue: that lead, or (`None`) the one waiting longest.
+pub async fn queue_member(
+    cx: &Cx,
+    queue: &str,
+    lead_id: Option<&str>,
+) -> Result<Option<revops::routing::queue::Member>> {
+    let row: Option<MemberRow> = match lead_id {
+        Some(lead) => {
+            cx.db
+                .first(
+                    &format!("{MEMBER_SQL} AND a.lead_id = ?2"),
+                    args![queue, lead],
+                )
+                .await?
+        }
+        None => {
+            cx.db
+                .first(
+                    &format!("{MEMBER_SQL} ORDER BY a.assigned_at LIMIT 1"),
+                    args![queue],
+                )
+                .await?
+        }
+    };
+    Ok(row.map(Into::into))
+}
+
 /// A lead routed automatically, as it is now, with its scores: what a dry-run replays.
 #[derive(Debug, Deserialize)]
 pub struct RoutedLead {
