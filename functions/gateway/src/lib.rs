@@ -43,19 +43,17 @@ async fn fetch(req: Request, env: Env, _ctx: WorkerContext) -> worker::Result<Re
     let response = finish(result, SERVICE, &request_id, &path)?;
     // The totals for the whole chain: the gateway's own statements (API keys) and those of the
     // handler it forwarded to, with everything that handler called.
-    let mut fields = serde_json::Map::new();
-    fields.insert("method".into(), method.into());
-    fields.insert("route".into(), route_label.into());
-    fields.insert("status".into(), response.status_code().into());
-    fields.insert("ms".into(), (cx::now_ms() - started).into());
-    fields.insert("principal".into(), principal_id.into());
-    meter.log_fields(&mut fields);
-    log(
-        revops::logging::Level::Info,
+    cx::log_request(
         SERVICE,
         &request_id,
-        "http.request",
-        Value::Object(fields),
+        &cx::RequestLine {
+            method,
+            route: route_label,
+            status: response.status_code(),
+            started,
+            principal: principal_id,
+            meter: Some(&meter),
+        },
     );
     Ok(response)
 }

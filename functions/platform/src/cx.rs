@@ -285,24 +285,57 @@ where
         ),
     };
     let mut response = finish(result, service, &request_id, &path)?;
-    let mut fields = serde_json::Map::new();
-    fields.insert("method".into(), method.into());
-    fields.insert("route".into(), pattern.into());
-    fields.insert("status".into(), response.status_code().into());
-    fields.insert("ms".into(), (now_ms() - started).into());
-    fields.insert("principal".into(), principal.map(|p| p.id).into());
-    if let Some(meter) = meter {
-        meter.log_fields(&mut fields);
+    if let Some(meter) = &meter {
+        // The caller adds what this request cost to its own line.
         meter.chain().to_headers(response.headers_mut())?;
+    }
+    log_request(
+        service,
+        &request_id,
+        &RequestLine {
+            method,
+            route: pattern,
+            status: response.status_code(),
+            started,
+            principal: principal.map(|p| p.id),
+            meter: meter.as_deref(),
+        },
+    );
+    Ok(response)
+}
+
+/// What every worker's `http.request` log line says about a request.
+pub struct RequestLine<'a> {
+    /// As sent (`worker::Method` reads names it does not know as GET).
+    pub method: String,
+    /// The route's pattern, or `unmatched`.
+    pub route: &'a str,
+    pub status: u16,
+    pub started: i64,
+    pub principal: Option<String>,
+    /// What it cost in D1: this worker's round trips and statements, and the chain's.
+    pub meter: Option<&'a crate::db::Meter>,
+}
+
+/// Writes the one `http.request` line a request gets, in every worker (the gateway's carries
+/// the totals of the whole chain it forwarded to).
+pub fn log_request(service: Service, request_id: &str, line: &RequestLine) {
+    let mut fields = serde_json::Map::new();
+    fields.insert("method".into(), line.method.clone().into());
+    fields.insert("route".into(), line.route.into());
+    fields.insert("status".into(), line.status.into());
+    fields.insert("ms".into(), (now_ms() - line.started).into());
+    fields.insert("principal".into(), line.principal.clone().into());
+    if let Some(meter) = line.meter {
+        meter.log_fields(&mut fields);
     }
     log(
         Level::Info,
         service,
-        &request_id,
+        request_id,
         "http.request",
         Value::Object(fields),
     );
-    Ok(response)
 }
 
 /// Defence in depth: the gateway already authenticated and authorized; a handler re-checks the
