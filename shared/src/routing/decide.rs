@@ -22,7 +22,7 @@ pub struct Account {
     pub customer: bool,
 }
 
-/// Everything a decision reads. `slots` holds the round-robin positions already drawn from D1.
+/// Everything a decision reads. `slots` holds the round-robin positions already taken.
 /// The decision's explanation borrows names from what lives for `'a` (the configuration, the
 /// roster, the account); the facts and slots need only live for the call (`'f`).
 pub struct Inputs<'a, 'f> {
@@ -45,8 +45,8 @@ pub struct Inputs<'a, 'f> {
 /// Where a lead waits when the fallback rep cannot take it without exceeding their capacity.
 pub const UNROUTED: &str = "unrouted";
 
-/// The decision needs the next round-robin position of this team: draw it (atomically, in D1)
-/// and decide again with it in `slots`.
+/// The decision needs the next round-robin position of this team: take it (claimed in the
+/// assignment's own write, or drawn atomically in D1) and decide again with it in `slots`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NeedSlot(pub String);
 
