@@ -98,17 +98,10 @@ pub fn enqueue_if(
     payload: &Value,
     run_after: i64,
     now: i64,
-    (guard, guard_args): (&str, Vec<crate::db::Arg>),
+    guard: (&str, Vec<crate::db::Arg>),
 ) -> Result<D1PreparedStatement> {
-    let mut values = args![id, kind, subject, payload, run_after, now, now];
-    values.extend(guard_args);
-    db.stmt(
-        &format!(
-            "INSERT INTO jobs (id, kind, subject, payload, state, attempts, run_after, created_at, updated_at) \
-             SELECT ?, ?, ?, ?, 'pending', 0, ?, ?, ? WHERE {guard} ON CONFLICT (kind, subject) DO NOTHING"
-        ),
-        values,
-    )
+    let job = (id, kind, subject, payload, run_after, now);
+    guarded_insert(db, job, guard, "DO NOTHING")
 }
 
 /// A job whose latest request is the one to carry out: a job already waiting for the same
@@ -145,16 +138,32 @@ pub fn enqueue_latest_if(
     payload: &Value,
     run_after: i64,
     now: i64,
+    guard: (&str, Vec<crate::db::Arg>),
+) -> Result<D1PreparedStatement> {
+    let job = (id, kind, subject, payload, run_after, now);
+    guarded_insert(
+        db,
+        job,
+        guard,
+        "DO UPDATE SET payload = excluded.payload, state = 'pending', attempts = 0, \
+         run_after = excluded.run_after, last_error = NULL, updated_at = excluded.updated_at",
+    )
+}
+
+/// A pending job (id, kind, subject, payload, run_after, now), inserted only while `guard` holds;
+/// `on_conflict` says what a job already waiting for the same kind and subject becomes.
+fn guarded_insert(
+    db: &Db,
+    (id, kind, subject, payload, run_after, now): (&str, &str, &str, &Value, i64, i64),
     (guard, guard_args): (&str, Vec<crate::db::Arg>),
+    on_conflict: &str,
 ) -> Result<D1PreparedStatement> {
     let mut values = args![id, kind, subject, payload, run_after, now, now];
     values.extend(guard_args);
     db.stmt(
         &format!(
             "INSERT INTO jobs (id, kind, subject, payload, state, attempts, run_after, created_at, updated_at) \
-             SELECT ?, ?, ?, ?, 'pending', 0, ?, ?, ? WHERE {guard} \
-             ON CONFLICT (kind, subject) DO UPDATE SET payload = excluded.payload, state = 'pending', attempts = 0, \
-             run_after = excluded.run_after, last_error = NULL, updated_at = excluded.updated_at"
+             SELECT ?, ?, ?, ?, 'pending', 0, ?, ?, ? WHERE {guard} ON CONFLICT (kind, subject) {on_conflict}"
         ),
         values,
     )
