@@ -728,6 +728,23 @@ mod tests {
         assert_eq!(err(json!("x")), "fit[2].when: a condition is a JSON object");
     }
 
+    #[test]
+    fn every_field_a_condition_may_name_is_resolved_to_its_own_key() {
+        let names: Vec<&str> = FIELDS.iter().chain(ROUTING_FIELDS).copied().collect();
+        let keys: Vec<FieldKey> = names.iter().map(|n| FieldKey::of(n)).collect();
+        for (name, key) in names.iter().zip(&keys) {
+            assert_ne!(*key, FieldKey::Unknown, "{name}");
+        }
+        for (i, key) in keys.iter().enumerate() {
+            assert!(!keys[..i].contains(key), "{} shares a key", names[i]);
+        }
+        assert_eq!(
+            FieldKey::of("custom.seats"),
+            FieldKey::Custom("seats".into())
+        );
+        assert_eq!(FieldKey::of("nickname"), FieldKey::Unknown);
+    }
+
     mod text_path {
         use super::super::*;
         use proptest::prelude::*;
