@@ -416,6 +416,18 @@ pub mod runtime_log {
     /// Every `http.request` line logged for `request_id`, in every worker, once the gateway's
     /// own line (always the last one written) has appeared; waits up to five seconds for it.
     pub fn request_lines(request_id: &str) -> Vec<Value> {
+        event_lines(request_id, "http.request", |lines| {
+            lines.iter().any(|l| l["worker"] == "gateway")
+        })
+    }
+
+    /// The request's `event` lines, once `complete` says they are all there (waits up to 5 s:
+    /// the runtime writes its log asynchronously, and work after the response later still).
+    pub fn event_lines(
+        request_id: &str,
+        event: &str,
+        complete: impl Fn(&[Value]) -> bool,
+    ) -> Vec<Value> {
         let path = std::env::var("REVOPS_RUNTIME_LOG")
             .unwrap_or_else(|_| panic!("REVOPS_RUNTIME_LOG is not set: run through `make test`"));
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
@@ -425,14 +437,14 @@ pub mod runtime_log {
                 .lines()
                 .filter(|l| l.contains(request_id))
                 .filter_map(|l| l.find('{').and_then(|i| serde_json::from_str(&l[i..]).ok()))
-                .filter(|v: &Value| v["event"] == "http.request" && v["request_id"] == request_id)
+                .filter(|v: &Value| v["event"] == event && v["request_id"] == request_id)
                 .collect();
-            if lines.iter().any(|l| l["worker"] == "gateway") {
+            if complete(&lines) {
                 return lines;
             }
             assert!(
                 std::time::Instant::now() < deadline,
-                "no gateway log line for {request_id} in {path}"
+                "no complete {event} lines for {request_id} in {path}: {lines:?}"
             );
             std::thread::sleep(std::time::Duration::from_millis(100));
         }

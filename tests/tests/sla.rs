@@ -145,12 +145,14 @@ fn mql(api: &Api, w: &World) -> (String, String, i64) {
 
 /// The cost of a new MQL at the edge is counted in D1 round trips (each crosses from the edge to
 /// the database's primary when deployed): stored, scored and routed in one request, it takes at
-/// most 3 in intake (what is known about the address; the submission stored and merged; marked
-/// processed), 2 in scoring (what the score is computed from; the score) and 2 in routing (what
+/// most 6 before the answer — 2 in intake (what is known about the address; the submission stored
+/// and merged), 2 in scoring (what the score is computed from; the score) and 2 in routing (what
 /// the decision reads, the team's round-robin position among it; the assignment with its slot
-/// claimed) — the lead and its score travel with the hand-offs instead of being read again.
+/// claimed) — because the lead and its score travel with the hand-offs instead of being read
+/// again. Intake records the submission as processed in one more round trip after answering,
+/// logged on its own line, and the submission does end processed.
 #[test]
-fn a_new_mql_is_stored_scored_and_routed_in_seven_d1_round_trips() {
+fn a_new_mql_is_stored_scored_and_routed_in_six_d1_round_trips_before_the_answer() {
     let _guard = serial();
     let api = api();
     let w = world(&api);
@@ -165,7 +167,8 @@ fn a_new_mql_is_stored_scored_and_routed_in_seven_d1_round_trips() {
         "not routed: {}",
         res.text()
     );
-    let lines = revops_tests::runtime_log::request_lines(res.header("x-request-id").unwrap());
+    let request_id = res.header("x-request-id").unwrap();
+    let lines = revops_tests::runtime_log::request_lines(request_id);
     let own = |worker: &str| -> u64 {
         lines
             .iter()
@@ -174,7 +177,7 @@ fn a_new_mql_is_stored_scored_and_routed_in_seven_d1_round_trips() {
             .sum()
     };
     for (worker, most) in [
-        ("intake", 3),
+        ("intake", 2),
         ("scoring", 2),
         ("routing", 2),
         ("gateway", 0),
@@ -187,9 +190,20 @@ fn a_new_mql_is_stored_scored_and_routed_in_seven_d1_round_trips() {
     }
     let gateway = lines.iter().find(|l| l["worker"] == "gateway").unwrap();
     assert!(
-        gateway["chain_d1_round_trips"].as_u64().unwrap() <= 7,
+        gateway["chain_d1_round_trips"].as_u64().unwrap() <= 6,
         "{gateway}"
     );
+    let settled =
+        revops_tests::runtime_log::event_lines(request_id, "submission.settled", |l| !l.is_empty());
+    assert_eq!(settled.len(), 1, "{settled:?}");
+    assert_eq!(settled[0]["level"], "info", "{settled:?}");
+    assert_eq!(settled[0]["d1_round_trips"], 1, "{settled:?}");
+    let lead = api
+        .get(&format!("/v1/leads/{}", res.json()["id"].as_str().unwrap()))
+        .bearer(&api.admin_key)
+        .send()
+        .json();
+    assert_eq!(lead["history"][0]["status"], "processed", "{lead}");
 }
 
 /// Routing owns the assignment, so a rejection reaches it as a job scoring writes with the

@@ -336,9 +336,16 @@ async fn process(
     }
     if run.complete_job {
         done.push(jobs::complete_statement(&cx.db, PROCESS_JOB, &row.id)?);
+        // The request's own run records its end after answering: the lead, its consent, score
+        // and owner are committed by now, and until this lands the submission's leased job
+        // stands behind it, so a lost write costs one idempotent re-run from the cron.
+        let fields = json!({ "submission_id": row.id, "lead_id": lead_id });
+        cx.commit_after_response("submission.settled", done, fields)
+            .await?;
+    } else {
+        // A retry's last step commits before the job runner completes the job.
+        cx.db.batch(done).await?;
     }
-    // The last step and the job's completion commit together.
-    cx.db.batch(done).await?;
     Ok(outcome)
 }
 

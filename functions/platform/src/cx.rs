@@ -68,6 +68,38 @@ impl Cx {
         }
     }
 
+    /// Commits `statements` as one atomic batch after the response is sent, and logs `event`
+    /// with the round trip it cost (the request's own line was written before it ran). Only
+    /// for bookkeeping whose loss a retry repairs: the work it records is already committed
+    /// and a leased job stands behind it, so if this batch never lands the cron re-runs the
+    /// (idempotent) work and records it then. Without an invocation context it runs inline.
+    pub async fn commit_after_response(
+        &self,
+        event: &'static str,
+        statements: Vec<worker::D1PreparedStatement>,
+        fields: Value,
+    ) -> Result<()> {
+        let Some(ctx) = &self.ctx else {
+            self.db.batch(statements).await?;
+            return Ok(());
+        };
+        let db = Db::from_env(&self.env)?;
+        let (service, request_id) = (self.service, self.request_id.clone());
+        ctx.wait_until(async move {
+            let started = now_ms();
+            let (level, mut fields) = match db.batch(statements).await {
+                Ok(_) => (Level::Info, fields),
+                Err(e) => (Level::Warn, json!({ "error": e.to_string(), "of": fields })),
+            };
+            if let Value::Object(map) = &mut fields {
+                map.insert("ms".into(), (now_ms() - started).into());
+                db.meter().log_fields(map);
+            }
+            log(level, service, &request_id, event, fields);
+        });
+        Ok(())
+    }
+
     /// A path parameter of the matched route (always present: the route table defines them).
     pub fn param(&self, name: &str) -> &str {
         self.params
