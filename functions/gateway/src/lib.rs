@@ -205,15 +205,19 @@ async fn handle(
         }
     };
     let principal = match route.access {
-        Access::Public | Access::Internal => None,
+        // A console page's session is the console's to check (it answers a browser with a
+        // redirect to its sign-in page, not with a 401).
+        Access::Public | Access::Internal | Access::Session(_) => None,
         Access::Scope(_) => match authenticate(&req, &env, meter).await {
             Ok(p) => Some(p),
             Err(e) => return (route.pattern, None, Err(e)),
         },
     };
     let principal_id = principal.as_ref().map(|p| p.id.clone());
-    if let Err(e) = cx::authorize(route.access, principal.as_ref()) {
-        return (route.pattern, principal_id, Err(e));
+    if !matches!(route.access, Access::Session(_)) {
+        if let Err(e) = cx::authorize(route.access, principal.as_ref()) {
+            return (route.pattern, principal_id, Err(e));
+        }
     }
     let result = if route.service == SERVICE {
         match Cx::new(
@@ -281,11 +285,8 @@ async fn authenticate(req: &Request, env: &Env, meter: &Rc<Meter>) -> Result<Pri
             "send Authorization: Bearer <api key>",
         ));
     };
-    if auth::is_bootstrap_key(token, cx::env_var(env, "ADMIN_API_KEY").as_deref()) {
-        return Ok(Principal::bootstrap_admin());
-    }
     let db = Db::with_meter(env, meter.clone())?;
-    match keys::find_active(&db, &auth::digest_key(token)).await? {
+    match platform::keys::authenticate(env, &db, token).await? {
         Some(principal) => Ok(principal),
         None => Err(problem(
             ProblemKind::Unauthorized,
@@ -400,11 +401,7 @@ async fn health(cx: &Cx) -> Result<Response> {
         Ok(_) => json!({ "ok": true }),
         Err(e) => json!({ "ok": false, "error": format!("{e:?}") }),
     };
-    let gateway_d1 = match cx
-        .db
-        .first::<Value>("SELECT COUNT(*) AS keys FROM api_keys", vec![])
-        .await
-    {
+    let gateway_d1 = match platform::keys::probe(&cx.db).await {
         Ok(_) => json!({ "ok": true }),
         Err(e) => json!({ "ok": false, "error": e.to_string() }),
     };

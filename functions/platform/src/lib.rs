@@ -14,6 +14,7 @@ pub mod health;
 pub mod http;
 pub mod idempotency;
 pub mod jobs;
+pub mod keys;
 pub mod maintenance;
 pub mod outbox;
 pub mod rate_windows;

@@ -52,12 +52,25 @@ pub async fn call(
     path: &str,
     body: Option<&Value>,
 ) -> Result<Reply> {
+    let system = Principal::system(from.name());
+    call_as(env, &system, request_id, target, method, path, body).await
+}
+
+/// Calls `target` at `path` as `principal`: the callee authorizes the route against that
+/// principal's scopes exactly as it would a request the gateway forwarded. (The console reads
+/// the handlers' APIs this way, with the signed-in key's principal.)
+pub async fn call_as(
+    env: &Env,
+    principal: &Principal,
+    request_id: &str,
+    target: Service,
+    method: Method,
+    path: &str,
+    body: Option<&Value>,
+) -> Result<Reply> {
     let headers = Headers::new();
     headers.set(REQUEST_ID, request_id)?;
-    headers.set(
-        PRINCIPAL,
-        &serde_json::to_string(&Principal::system(from.name()))?,
-    )?;
+    headers.set(PRINCIPAL, &serde_json::to_string(principal)?)?;
     let mut init = RequestInit::new();
     init.with_method(match method {
         Method::Get => worker::Method::Get,
