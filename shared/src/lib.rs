@@ -7,6 +7,7 @@
 
 pub mod auth;
 pub mod consent;
+pub mod console;
 pub mod de;
 pub mod hours;
 pub mod html;

@@ -84,6 +84,18 @@ mod tests {
                     assert_eq!(op["x-required-scope"], scope.as_str(), "{id} scope");
                     assert!(op["responses"].get("401").is_some(), "{id} documents 401");
                 }
+                Access::Session(scope) => {
+                    assert_eq!(
+                        op["security"],
+                        serde_json::json!([{"consoleSession": []}]),
+                        "{id} needs a console session"
+                    );
+                    assert_eq!(op["x-required-scope"], scope.as_str(), "{id} scope");
+                    assert!(
+                        op["responses"].get("303").is_some(),
+                        "{id} documents the redirect to sign-in"
+                    );
+                }
                 Access::Internal => unreachable!(),
             }
             let declared: BTreeSet<String> = op["parameters"]

@@ -16,6 +16,9 @@ pub enum Service {
     Routing,
     Consent,
     Sla,
+    /// The console: server-rendered pages for people, reached through the gateway at
+    /// `/console`; it reads through the handlers' APIs with the signed-in key's scopes.
+    Console,
 }
 
 impl Service {
@@ -36,6 +39,7 @@ impl Service {
             Service::Routing => "routing",
             Service::Consent => "consent",
             Service::Sla => "sla",
+            Service::Console => "console",
         }
     }
 
@@ -48,6 +52,7 @@ impl Service {
             Service::Routing => "ROUTING",
             Service::Consent => "CONSENT",
             Service::Sla => "SLA",
+            Service::Console => "CONSOLE",
         }
     }
 }
@@ -97,6 +102,10 @@ pub enum Access {
     Scope(Scope),
     /// Only our own handlers, through service bindings.
     Internal,
+    /// A console page: a browser session (cookie) whose API key holds this scope (or `admin`).
+    /// The gateway forwards these unauthenticated; the console checks the session, and
+    /// everything it shows it reads through the handlers' APIs with that key's scopes.
+    Session(Scope),
 }
 
 /// The routes of one service (or of every handler): the enum its handler dispatches on, so the
@@ -142,6 +151,9 @@ use Access::{Internal, Public};
 const fn scope(s: Scope) -> Access {
     Access::Scope(s)
 }
+const fn session(s: Scope) -> Access {
+    Access::Session(s)
+}
 
 routes! {
     GatewayRoute for Gateway {
@@ -186,6 +198,7 @@ routes! {
         // Intake: the API for marketing tools.
         CreateLead: Post "/v1/leads", scope(Scope::IntakeWrite);
         GetLead: Get "/v1/leads/{lead_id}", scope(Scope::LeadsRead);
+        ListLeads: Get "/v1/leads", scope(Scope::LeadsRead);
         CreateActivity: Post "/v1/activities", scope(Scope::IntakeWrite);
         NormaliseLead: Post "/internal/normalise", Internal;
     }
@@ -201,6 +214,7 @@ routes! {
         RollbackScoringModel: Post "/v1/admin/scoring/rollback", scope(Scope::ConfigWrite);
         BacktestScoringModel: Post "/v1/admin/scoring/backtest", scope(Scope::ConfigWrite);
         RescoringStatus: Get "/v1/admin/scoring/rescoring", scope(Scope::ConfigWrite);
+        FunnelReport: Get "/v1/reports/funnel", scope(Scope::ReportsRead);
         ScoreLead: Post "/internal/leads/{lead_id}/score", Internal;
     }
     ConsentRoute for Consent {
@@ -266,6 +280,16 @@ routes! {
         PublishSlaPolicy: Post "/v1/admin/sla/policies", scope(Scope::ConfigWrite);
         GetSlaPolicy: Get "/v1/admin/sla/policies/{version}", scope(Scope::ConfigWrite);
         RollbackSlaPolicy: Post "/v1/admin/sla/rollback", scope(Scope::ConfigWrite);
+    }
+    ConsoleRoute for Console {
+        // The console: sign-in, and pages for the people both teams are (see functions/console).
+        ConsoleStylesheet: Get "/console/console.css", Public;
+        ConsoleLoginPage: Get "/console/login", Public;
+        ConsoleLogin: Post "/console/login", Public;
+        ConsoleLogout: Post "/console/logout", session(Scope::ReportsRead);
+        ConsoleOverview: Get "/console", session(Scope::ReportsRead);
+        ConsoleLeads: Get "/console/leads", session(Scope::LeadsRead);
+        ConsoleLead: Get "/console/leads/{lead_id}", session(Scope::LeadsRead);
     }
 }
 

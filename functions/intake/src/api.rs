@@ -4,7 +4,9 @@ use revops::ids::{self, prefix};
 use revops::intake::activity::{self, ActivityBody};
 use revops::intake::fields::FieldMap;
 use revops::intake::normalize::{normalise, ApiLead, Submission};
+use revops::intake::search::{self, Cursor, LeadQuery};
 use revops::problem::{FieldError, Problem, ProblemKind};
+use revops::time::rfc3339;
 use serde_json::{json, Value};
 use worker::{Request, Response};
 
@@ -213,5 +215,41 @@ pub async fn normalise_only(cx: &Cx, mut req: Request) -> Result<Response> {
     http::json(
         200,
         &revops::intake::lead::Lead::new("lead_preview".into(), &n),
+    )
+}
+
+/// `GET /v1/leads?email=&company=&owner=&stage=&source=&created_from=&created_to=&limit=&cursor=`:
+/// the leads matching every filter given, newest first, a page at a time.
+pub async fn list_leads(cx: &Cx, req: &Request) -> Result<Response> {
+    let query = LeadQuery::parse(&http::query(req))
+        .map_err(|errors| Error::Problem(Problem::validation(errors)))?;
+    let rows = store::search_leads(cx, &query).await?;
+    let (rows, next) = search::page(rows, query.limit, |l| Cursor {
+        created_at: l.created_at,
+        id: l.id.clone(),
+    });
+    let leads: Vec<Value> = rows
+        .iter()
+        .map(|l| {
+            json!({
+                "id": l.id,
+                "email": l.email,
+                "company": l.company,
+                "company_domain": l.company_domain,
+                "lead_source": l.lead_source,
+                "created_at": rfc3339(l.created_at),
+                "stage": l.stage.as_deref().unwrap_or("new"),
+                "score": l.score,
+                "owner": match (&l.owner_rep, &l.owner_queue) {
+                    (Some(rep), _) => json!({ "rep": rep }),
+                    (None, Some(queue)) => json!({ "queue": queue }),
+                    (None, None) => Value::Null,
+                },
+            })
+        })
+        .collect();
+    http::json(
+        200,
+        &json!({ "leads": leads, "next_cursor": next.map(|c| c.encode()) }),
     )
 }

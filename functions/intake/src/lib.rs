@@ -35,6 +35,7 @@ async fn route(cx: Cx, route: IntakeRoute, req: Request) -> Result<Response> {
         IntakeRoute::ReceiveWebhook => hooks::receive(&cx, req).await,
         IntakeRoute::CreateLead => api::create_lead(&cx, req).await,
         IntakeRoute::GetLead => api::get_lead(&cx).await,
+        IntakeRoute::ListLeads => api::list_leads(&cx, &req).await,
         IntakeRoute::CreateActivity => api::create_activity(&cx, req).await,
         IntakeRoute::NormaliseLead => api::normalise_only(&cx, req).await,
     }

@@ -3,6 +3,7 @@
 use revops::ids::{self, prefix};
 use revops::intake::lead::Lead;
 use revops::intake::normalize::Normalised;
+use revops::intake::search::LeadQuery;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use worker::D1PreparedStatement;
@@ -418,4 +419,74 @@ pub async fn insert_activity(
         )
         .await?;
     Ok((existing.map(|e| e.id).unwrap_or(id), false))
+}
+
+/// One lead as a search lists it: who, where from, and — read from their owners' tables — its
+/// stage and score (scoring's) and its current owner (routing's).
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
+pub struct LeadListing {
+    pub id: String,
+    pub email: String,
+    pub company: Option<String>,
+    pub company_domain: Option<String>,
+    pub lead_source: Option<String>,
+    pub created_at: i64,
+    pub stage: Option<String>,
+    pub score: Option<f64>,
+    pub owner_rep: Option<String>,
+    pub owner_queue: Option<String>,
+}
+
+/// The leads matching `q`, newest first, one more than a page (to tell whether there is more).
+pub async fn search_leads(cx: &Cx, q: &LeadQuery) -> Result<Vec<LeadListing>> {
+    let mut sql = String::from(
+        "SELECT l.id, l.email, json_extract(l.data, '$.company') AS company, l.company_domain, \
+         l.lead_source, l.created_at, s.stage, s.total AS score, a.rep_id AS owner_rep, a.queue AS owner_queue \
+         FROM leads l LEFT JOIN lead_scores s ON s.lead_id = l.id \
+         LEFT JOIN assignments a ON a.lead_id = l.id AND a.current = 1 WHERE 1 = 1",
+    );
+    let mut args: Vec<platform::db::Arg> = Vec::new();
+    let mut and = |clause: &str, values: Vec<platform::db::Arg>| {
+        sql.push_str(" AND ");
+        sql.push_str(clause);
+        args.extend(values);
+    };
+    if let Some(email) = &q.email {
+        and(
+            "l.email LIKE ? ESCAPE '\\'",
+            args![LeadQuery::contains_pattern(email)],
+        );
+    }
+    if let Some(company) = &q.company {
+        let pattern = LeadQuery::contains_pattern(company);
+        and(
+            "(json_extract(l.data, '$.company') LIKE ? ESCAPE '\\' OR l.company_domain LIKE ? ESCAPE '\\')",
+            args![&pattern, &pattern],
+        );
+    }
+    if let Some(owner) = &q.owner {
+        and("a.rep_id = ?", args![owner]);
+    }
+    if let Some(stage) = &q.stage {
+        // A lead never scored is `new`.
+        and("COALESCE(s.stage, 'new') = ?", args![stage]);
+    }
+    if let Some(source) = &q.source {
+        and("l.lead_source = ?", args![source]);
+    }
+    if let Some(from) = q.created_from {
+        and("l.created_at >= ?", args![from]);
+    }
+    if let Some(to) = q.created_to {
+        and("l.created_at < ?", args![to]);
+    }
+    if let Some(after) = &q.after {
+        and(
+            "(l.created_at < ? OR (l.created_at = ? AND l.id < ?))",
+            args![after.created_at, after.created_at, &after.id],
+        );
+    }
+    sql.push_str(" ORDER BY l.created_at DESC, l.id DESC LIMIT ?");
+    args.push((q.limit + 1).into());
+    cx.db.all(&sql, args).await
 }

@@ -375,7 +375,8 @@ pub fn log_request(service: Service, request_id: &str, line: &RequestLine) {
 pub fn authorize(access: Access, principal: Option<&Principal>) -> Result<()> {
     match access {
         Access::Public => Ok(()),
-        Access::Scope(scope) => match principal {
+        // A console session resolves to the principal of its key, checked like a key.
+        Access::Scope(scope) | Access::Session(scope) => match principal {
             None => Err(problem(
                 ProblemKind::Unauthorized,
                 "send Authorization: Bearer <api key>",

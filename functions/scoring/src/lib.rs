@@ -5,6 +5,7 @@
 
 mod api;
 mod models;
+mod reports;
 mod store;
 
 use models::rescoring;
@@ -45,6 +46,7 @@ async fn route(cx: Cx, route: ScoringRoute, req: Request) -> Result<Response> {
         ScoringRoute::DryRunScoringModel => models::dry_run(&cx, req).await,
         ScoringRoute::BacktestScoringModel => models::backtest(&cx, req).await,
         ScoringRoute::RescoringStatus => models::status(&cx).await,
+        ScoringRoute::FunnelReport => reports::funnel(&cx, &req).await,
     }
 }
 

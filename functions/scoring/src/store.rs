@@ -289,3 +289,49 @@ pub fn save_statements(
         },
     ))
 }
+
+/// The dimensions a funnel row is grouped by, for the lead aliased `l`: its source, first-touch
+/// UTM, and the form of its first submission when that was a form. (`leads` and `submissions`
+/// are intake's: read here, never written.)
+const FUNNEL_DIMS: &str = "l.lead_source AS source, \
+     json_extract(l.data, '$.first_touch.utm_source') AS utm_source, \
+     json_extract(l.data, '$.first_touch.utm_medium') AS utm_medium, \
+     json_extract(l.data, '$.first_touch.utm_campaign') AS utm_campaign, \
+     (SELECT CASE WHEN s.kind = 'form' THEN s.source_id END FROM submissions s \
+      WHERE s.lead_id = l.id ORDER BY s.received_at, s.id LIMIT 1) AS form";
+const FUNNEL_GROUP: &str = "source, utm_source, utm_medium, utm_campaign, form";
+
+/// The funnel's grouped counts for `[from, to)` (see `revops::scoring::funnel` for what each
+/// measure counts), as one statement.
+fn funnel_statement(cx: &Cx, from: i64, to: i64) -> Result<worker::D1PreparedStatement> {
+    let sql = format!(
+        "SELECT 'new' AS measure, NULL AS reason, {FUNNEL_DIMS}, COUNT(*) AS n FROM leads l \
+         WHERE l.created_at >= ?1 AND l.created_at < ?2 GROUP BY {FUNNEL_GROUP} \
+         UNION ALL \
+         SELECT 'mql', NULL, {FUNNEL_DIMS}, COUNT(DISTINCT t.lead_id) FROM stage_transitions t \
+         JOIN leads l ON l.id = t.lead_id \
+         WHERE t.to_stage = ?3 AND t.from_stage <> ?3 AND t.at >= ?1 AND t.at < ?2 GROUP BY {FUNNEL_GROUP} \
+         UNION ALL \
+         SELECT o.outcome, CASE WHEN o.outcome = 'rejected' THEN o.reason END AS why, {FUNNEL_DIMS}, COUNT(*) \
+         FROM lead_outcomes o JOIN leads l ON l.id = o.lead_id \
+         WHERE o.at >= ?1 AND o.at < ?2 GROUP BY o.outcome, why, {FUNNEL_GROUP}"
+    );
+    cx.db.stmt(&sql, args![from, to, revops::scoring::MQL])
+}
+
+/// The funnel rows of each period, in one round trip.
+pub async fn funnel_rows(
+    cx: &Cx,
+    periods: &[(i64, i64)],
+) -> Result<Vec<Vec<revops::scoring::funnel::Row>>> {
+    let statements = periods
+        .iter()
+        .map(|(from, to)| funnel_statement(cx, *from, *to))
+        .collect::<Result<Vec<_>>>()?;
+    cx.db
+        .read_batch(statements)
+        .await?
+        .into_iter()
+        .map(|rows| platform::db::rows("funnel", rows))
+        .collect()
+}

@@ -68,6 +68,7 @@ pub const TABLES: &[Table] = &[
     Table { name: "webhook_endpoints", locators: &[None] },
     Table { name: "sla_cursor", locators: &[None] },
     Table { name: "handler_ticks", locators: &[None] },
+    Table { name: "console_sessions", locators: &[None] },
 ];
 
 /// What an explicit opt-in for an erased person leads to. Erasure removed every trace of them,

@@ -13,5 +13,6 @@ pub mod lead;
 pub mod names;
 pub mod normalize;
 pub mod phone;
+pub mod search;
 pub mod source;
 pub mod submission;

@@ -7,6 +7,7 @@
 pub mod backtest;
 pub mod condition;
 pub mod engine;
+pub mod funnel;
 pub mod outcome;
 
 use serde::{Deserialize, Serialize};
