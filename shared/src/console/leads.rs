@@ -123,7 +123,7 @@ pub fn results(page: &Page, filters: &[(String, String)]) -> String {
             .unwrap_or("–");
         out.push_str(&format!(
             "<tr><td><a href=\"/console/leads/{id}\">{email}</a></td><td>{company}</td><td>{source}</td><td>{stage}</td>\
-             <td class=\"num\">{score}</td><td>{owner}</td><td><time datetime=\"{created}\">{created}</time></td></tr>",
+             <td class=\"num\">{score}</td><td>{owner}</td><td>{created}</td></tr>",
             id = escape(&l.id),
             email = escape(&l.email),
             company = escape(company),
@@ -131,7 +131,7 @@ pub fn results(page: &Page, filters: &[(String, String)]) -> String {
             stage = escape(&l.stage),
             score = l.score.map_or("–".into(), |s| format!("{s:.0}")),
             owner = escape(&owner_text(l.owner.as_ref())),
-            created = escape(&l.created_at),
+            created = super::layout::time_tag(&l.created_at),
         ));
     }
     out.push_str("</tbody></table>");
@@ -181,7 +181,9 @@ mod tests {
         assert!(html.contains("<td>example.com</td>"));
         assert!(html.contains("<td>rep alice</td>"));
         assert!(html.contains("<td class=\"num\">72</td>"));
-        assert!(html.contains("datetime=\"2026-11-30T10:00:00Z\""));
+        assert!(
+            html.contains("<time datetime=\"2026-11-30T10:00:00Z\">30 Nov 2026 10:00 UTC</time>")
+        );
         assert!(html.contains("href=\"/console/leads?stage=mql&amp;cursor=1764496800000.lead_1\""));
         assert!(!html.contains("cursor=old"));
     }

@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 
 use super::chart::{self, Pair};
+use super::layout::time_tag;
 use crate::html::escape;
 use crate::scoring::funnel::Figures;
 
@@ -265,11 +266,14 @@ pub fn render(o: &Overview) -> String {
     }
     out.push_str(&format!(
         "</select> <button type=\"submit\">Show</button></form>\
-         <p class=\"muted\" id=\"window\" data-from=\"{0}\" data-to=\"{1}\" data-previous-from=\"{2}\">\
-         From <time datetime=\"{0}\">{0}</time> to <time datetime=\"{1}\">{1}</time>, beside the previous period from <time datetime=\"{2}\">{2}</time>.</p>",
+         <p class=\"muted\" id=\"window\" data-from=\"{}\" data-to=\"{}\" data-previous-from=\"{}\">\
+         From {} to {}, beside the previous period from {}.</p>",
         escape(&cur.from),
         escape(&cur.to),
-        escape(&prev.from)
+        escape(&prev.from),
+        time_tag(&cur.from),
+        time_tag(&cur.to),
+        time_tag(&prev.from)
     ));
     out.push_str("<h2>What needs attention</h2>");
     let items = attention(o);

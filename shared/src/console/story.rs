@@ -235,6 +235,7 @@ fn field_rows(lead: &Value) -> String {
     if let Some(t) = lead["first_touch"].as_object() {
         let parts: Vec<String> = t
             .iter()
+            .filter(|(k, _)| k.as_str() != "at")
             .filter_map(|(k, v)| v.as_str().map(|v| format!("{k}={v}")))
             .collect();
         out.push_str(&format!(
@@ -444,9 +445,9 @@ pub fn render(story: &Story<'_>) -> String {
     out.push_str("<h2>Timeline</h2><ol class=\"timeline\" id=\"timeline\">");
     for m in timeline(story) {
         out.push_str(&format!(
-            "<li data-kind=\"{}\"><time datetime=\"{1}\">{1}</time>{2}</li>",
+            "<li data-kind=\"{}\">{}{}</li>",
             m.kind,
-            escape(&m.at),
+            super::layout::time_tag(&m.at),
             escape(&m.text)
         ));
     }

@@ -1,0 +1,286 @@
+// The console in a real headless Chromium (Debian's, driven by playwright-core) against the real
+// local runtime: sign-in, every page, figures equal to the API's for the same period, a lead
+// followed from the search to its story, scopes, sign-out, and cross-site requests refused.
+// Run by scripts/test.sh with REVOPS_BASE_URL, REVOPS_ADMIN_KEY, CHROMIUM and REVOPS_ARTIFACTS
+// (where each page's screenshot is saved).
+'use strict';
+const test = require('node:test');
+const assert = require('node:assert/strict');
+const http = require('node:http');
+const path = require('node:path');
+const fs = require('node:fs');
+const { chromium } = require('playwright-core');
+
+const BASE = process.env.REVOPS_BASE_URL;
+const ADMIN = process.env.REVOPS_ADMIN_KEY;
+const SHOTS = process.env.REVOPS_ARTIFACTS || path.join(__dirname, '..', '..', '.test-state', 'screenshots');
+fs.mkdirSync(SHOTS, { recursive: true });
+const RUN = Date.now().toString(36);
+
+async function api(method, urlPath, body, key = ADMIN) {
+  const res = await fetch(BASE + urlPath, {
+    method,
+    headers: { authorization: `Bearer ${key}`, ...(body ? { 'content-type': 'application/json' } : {}) },
+    body: body ? JSON.stringify(body) : undefined,
+    redirect: 'manual',
+  });
+  const text = await res.text();
+  let json = null;
+  try { json = JSON.parse(text); } catch { /* not JSON */ }
+  return { status: res.status, json, text, headers: res.headers };
+}
+
+async function key(name, scopes) {
+  const res = await api('POST', '/v1/admin/keys', { name: `${name}-${RUN}`, scopes });
+  assert.equal(res.status, 201, res.text);
+  return res.json.key;
+}
+
+let browser;
+const keys = {};
+const leads = [];
+
+test.before(async () => {
+  browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+    headless: true,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+  keys.ops = await key('console-ops', ['reports:read', 'leads:read', 'consent:read']);
+  keys.reports = await key('console-reports', ['reports:read']);
+  keys.leadsOnly = await key('console-leads', ['leads:read']);
+  for (const [i, source] of [[1, 'webinar'], [2, 'webinar'], [3, 'paid-search']]) {
+    const res = await api('POST', '/v1/leads', {
+      email: `browser-${RUN}-${i}@acme-${RUN}.io`, first_name: `Ada${i}`, company: `Acme ${RUN}`,
+      title: 'VP Sales', lead_source: source, utm_source: 'google', utm_medium: 'cpc', utm_campaign: `q4-${RUN}`,
+    });
+    assert.ok([200, 201].includes(res.status), res.text);
+    leads.push(res.json);
+  }
+});
+
+test.after(async () => { await browser?.close(); });
+
+async function newPage(viewport = { width: 1280, height: 900 }) {
+  const context = await browser.newContext({ viewport });
+  const page = await context.newPage();
+  // A page that broke its own Content-Security-Policy (an inline style or script, an outside
+  // asset) logs it: every test ends by checking there was none.
+  page.violations = [];
+  page.on('console', (m) => { if (/Content Security Policy|Refused to/.test(m.text())) page.violations.push(m.text()); });
+  return { context, page };
+}
+
+async function shot(page, name) {
+  assert.deepEqual(page.violations, [], 'no Content-Security-Policy violation');
+  await page.screenshot({ path: path.join(SHOTS, `${name}.png`), fullPage: true });
+}
+
+async function signIn(page, secret, next = '/console') {
+  await page.goto(`${BASE}/console/login?next=${encodeURIComponent(next)}`);
+  await page.getByLabel('API key').fill(secret);
+  const [response] = await Promise.all([
+    page.waitForNavigation(),
+    page.getByRole('button', { name: 'Sign in' }).click(),
+  ]);
+  return response;
+}
+
+// Every page: one h1, a label for every visible input, a language, and no external asset.
+async function checkAccessible(page) {
+  assert.equal(await page.locator('h1').count(), 1, 'one heading per page');
+  assert.equal(await page.getAttribute('html', 'lang'), 'en');
+  const unlabelled = await page.$$eval('input:not([type=hidden]), select', (els) =>
+    els.filter((e) => !(e.id && document.querySelector(`label[for="${e.id}"]`))).map((e) => e.name));
+  assert.deepEqual(unlabelled, [], 'every field has a label');
+  const external = await page.$$eval('link[href], img[src], script', (els) =>
+    els.map((e) => e.getAttribute('href') || e.getAttribute('src') || 'script'));
+  for (const url of external) assert.ok(url.startsWith('/console/'), `only the console's own assets: ${url}`);
+}
+
+test('a page without a session sends the browser to sign in, and back after it', async () => {
+  const { context, page } = await newPage();
+  const response = await page.goto(`${BASE}/console/leads?stage=new`);
+  assert.equal(response.status(), 200);
+  assert.equal(new URL(page.url()).pathname, '/console/login');
+  assert.equal(new URL(page.url()).searchParams.get('next'), '/console/leads?stage=new');
+  await checkAccessible(page);
+  await shot(page, 'login');
+  await page.getByLabel('API key').fill(keys.ops);
+  await Promise.all([page.waitForNavigation(), page.getByRole('button', { name: 'Sign in' }).click()]);
+  assert.equal(new URL(page.url()).pathname + new URL(page.url()).search, '/console/leads?stage=new');
+  const cookie = (await context.cookies()).find((c) => c.name === 'revops_console');
+  assert.ok(cookie, 'a session cookie');
+  assert.equal(cookie.httpOnly, true);
+  assert.equal(cookie.sameSite, 'Strict');
+  assert.equal(cookie.path, '/console');
+  await context.close();
+});
+
+test('a wrong key, or one without reports:read, does not start a session', async () => {
+  const { context, page } = await newPage();
+  let response = await signIn(page, 'rk_not-a-key');
+  assert.equal(response.status(), 401);
+  assert.match(await page.locator('[role=alert]').innerText(), /unknown or revoked/);
+  response = await signIn(page, keys.leadsOnly);
+  assert.equal(response.status(), 403);
+  assert.match(await page.locator('main').innerText(), /reports:read/);
+  assert.equal((await context.cookies()).length, 0);
+  await context.close();
+});
+
+test('the overview shows the API\'s own figures for the period it names', async () => {
+  const { context, page } = await newPage();
+  await signIn(page, keys.ops);
+  assert.equal(new URL(page.url()).pathname, '/console');
+  const headers = (await page.goto(`${BASE}/console?period=30d`)).headers();
+  assert.match(headers['content-security-policy'], /default-src 'none'/);
+  assert.doesNotMatch(headers['content-security-policy'], /script-src/);
+  await checkAccessible(page);
+  const from = await page.getAttribute('#window', 'data-from');
+  const to = await page.getAttribute('#window', 'data-to');
+  const funnel = await api('GET', `/v1/reports/funnel?from=${encodeURIComponent(from)}&to=${encodeURIComponent(to)}`);
+  assert.equal(funnel.status, 200, funnel.text);
+  for (const measure of ['new_leads', 'mqls', 'accepted', 'rejected', 'converted']) {
+    const shown = Number(await page.getAttribute(`#fig-${measure}`, 'data-value'));
+    assert.equal(shown, funnel.json.period.totals[measure], measure);
+  }
+  assert.ok(funnel.json.period.totals.new_leads >= 3, 'the leads made for this run are counted');
+  const sla = await api('GET', `/v1/sla/metrics?from=${encodeURIComponent(from)}&to=${encodeURIComponent(to)}`);
+  assert.equal(Number(await page.locator('#sla-breached').innerText()), sla.json.overall.breached);
+  assert.equal(Number(await page.locator('#sla-assigned').innerText()), sla.json.overall.assigned);
+  // The chart's data table carries the same numbers as the chart.
+  const campaign = page.locator('#by-utm-campaign table tr', { hasText: `q4-${RUN}` });
+  assert.equal(await campaign.locator('td').first().innerText(), '3');
+  assert.equal(await page.locator('#by-source svg[role=img] title').count(), 1);
+  await shot(page, 'overview');
+  await page.setViewportSize({ width: 390, height: 844 });
+  await shot(page, 'overview-phone');
+  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  assert.ok(overflow <= 1, `no sideways scrolling on a phone (${overflow}px)`);
+  await page.selectOption('#period', '7d');
+  await Promise.all([page.waitForNavigation(), page.getByRole('button', { name: 'Show' }).click()]);
+  assert.equal(new URL(page.url()).searchParams.get('period'), '7d');
+  await context.close();
+});
+
+test('a lead is followed from the search to its whole story', async () => {
+  const { context, page } = await newPage();
+  await signIn(page, keys.ops, '/console/leads');
+  await checkAccessible(page);
+  const email = `browser-${RUN}-3@acme-${RUN}.io`;
+  await page.getByLabel('Email contains').fill(`${RUN}-3@`);
+  await Promise.all([page.waitForNavigation(), page.getByRole('button', { name: 'Search' }).click()]);
+  const rows = page.locator('#results tbody tr');
+  assert.equal(await rows.count(), 1);
+  assert.match(await rows.first().innerText(), /paid-search/);
+  await shot(page, 'leads');
+  await Promise.all([page.waitForNavigation(), page.getByRole('link', { name: email }).click()]);
+  assert.equal(new URL(page.url()).pathname, `/console/leads/${leads[2].id}`);
+  await checkAccessible(page);
+  assert.equal(await page.locator('h1').innerText(), email);
+  const lead = await api('GET', `/v1/leads/${leads[2].id}/routing`);
+  const whereabouts = await page.locator('#whereabouts').innerText();
+  if (lead.json.current) assert.match(whereabouts, /^With /);
+  else assert.match(whereabouts, /^Not routed: /, 'a lead that went nowhere says why');
+  const score = await api('GET', `/v1/leads/${leads[2].id}/score`);
+  assert.equal(await page.locator('#score-total').innerText(), Math.round(score.json.total).toString());
+  assert.ok(await page.locator('#timeline li[data-kind=submission]').count() >= 1);
+  assert.ok(await page.getByRole('heading', { name: 'Consent' }).isVisible());
+  await shot(page, 'lead-story');
+  // Paging: one lead per page, then the next page link.
+  await page.goto(`${BASE}/console/leads?company=${encodeURIComponent(RUN)}&limit=1`);
+  assert.equal(await page.locator('#results tbody tr').count(), 1);
+  await Promise.all([page.waitForNavigation(), page.getByRole('link', { name: 'Next page' }).click()]);
+  assert.equal(await page.locator('#results tbody tr').count(), 1);
+  // A malformed filter is named on the page, with the form kept.
+  const bad = await page.goto(`${BASE}/console/leads?created_from=yesterday`);
+  assert.equal(bad.status(), 422);
+  assert.match(await page.locator('[role=alert]').innerText(), /created_from/);
+  assert.equal(await page.getByLabel('Created from').inputValue(), 'yesterday');
+  const missing = await page.goto(`${BASE}/console/leads/lead_0000000000000000000000000z`);
+  assert.equal(missing.status(), 404);
+  await context.close();
+});
+
+test('a key\'s scopes limit what the console shows', async () => {
+  const { context, page } = await newPage();
+  await signIn(page, keys.reports);
+  assert.equal(new URL(page.url()).pathname, '/console');
+  const response = await page.goto(`${BASE}/console/leads`);
+  assert.equal(response.status(), 403);
+  assert.match(await page.locator('main').innerText(), /leads:read/);
+  await context.close();
+});
+
+// A page on another origin (a real local server) that posts to the console, as a hostile site
+// would. The console refuses it, whatever the browser sends.
+function hostileSite(html) {
+  return new Promise((resolve) => {
+    const server = http.createServer((_, res) => { res.setHeader('content-type', 'text/html'); res.end(html); });
+    server.listen(0, '127.0.0.1', () => resolve(server));
+  });
+}
+
+test('a cross-site POST is refused', async () => {
+  const { context, page } = await newPage();
+  await signIn(page, keys.ops);
+  const csrf = await page.getAttribute('input[name=csrf]', 'value');
+  const site = await hostileSite(`<!doctype html><form method="post" action="${BASE}/console/logout">
+    <input name="csrf" value="${csrf}"></form><form id="login" method="post" action="${BASE}/console/login">
+    <input name="api_key" value="${keys.ops}"></form>`);
+  const evil = `http://127.0.0.1:${site.address().port}/`;
+  for (const form of ['form', '#login']) {
+    const other = await context.newPage();
+    await other.goto(evil);
+    const [response] = await Promise.all([
+      other.waitForNavigation(),
+      other.evaluate((sel) => document.querySelector(sel).submit(), form),
+    ]);
+    assert.notEqual(response.status(), 303, `${form}: not acted on`);
+    assert.ok([403].includes(response.status()) || new URL(other.url()).pathname === '/console/login', `${form}: ${response.status()}`);
+    await other.close();
+  }
+  site.close();
+  // Still signed in: the hostile logout did nothing.
+  const still = await page.goto(`${BASE}/console`);
+  assert.equal(new URL(page.url()).pathname, '/console');
+  assert.equal(still.status(), 200);
+  // Straight POSTs without the console's Origin, or with a wrong CSRF token, are refused too.
+  const cookie = (await context.cookies()).find((c) => c.name === 'revops_console');
+  for (const [headers, body] of [
+    [{ origin: 'http://evil.example' }, `csrf=${csrf}`],
+    [{}, `csrf=${csrf}`],
+    [{ origin: BASE }, 'csrf=wrong'],
+  ]) {
+    const res = await fetch(`${BASE}/console/logout`, {
+      method: 'POST', redirect: 'manual', body,
+      headers: { ...headers, cookie: `revops_console=${cookie.value}`, 'content-type': 'application/x-www-form-urlencoded' },
+    });
+    assert.equal(res.status, 403, JSON.stringify(headers) + body);
+  }
+  await context.close();
+});
+
+test('signing out ends the session on the server, and so does revoking its key', async () => {
+  const { context, page } = await newPage();
+  await signIn(page, keys.ops);
+  const cookie = (await context.cookies()).find((c) => c.name === 'revops_console');
+  await Promise.all([page.waitForNavigation(), page.getByRole('button', { name: 'Sign out' }).click()]);
+  assert.equal(new URL(page.url()).pathname, '/console/login');
+  await page.goto(`${BASE}/console`);
+  assert.equal(new URL(page.url()).pathname, '/console/login');
+  const replay = await fetch(`${BASE}/console`, { redirect: 'manual', headers: { cookie: `revops_console=${cookie.value}` } });
+  assert.equal(replay.status, 303, 'the old cookie no longer opens a session');
+  // A session whose key is revoked ends at once.
+  const doomed = await key('console-doomed', ['reports:read']);
+  await signIn(page, doomed);
+  assert.equal(new URL(page.url()).pathname, '/console');
+  const list = await api('GET', '/v1/admin/keys');
+  const id = list.json.keys.find((k) => k.name === `console-doomed-${RUN}`).id;
+  assert.equal((await api('DELETE', `/v1/admin/keys/${id}`)).status, 200);
+  await page.goto(`${BASE}/console`);
+  assert.equal(new URL(page.url()).pathname, '/console/login');
+  await context.close();
+});
