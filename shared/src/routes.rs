@@ -432,6 +432,7 @@ mod tests {
                 (ConsentRoute::of(r.id).is_some(), Service::Consent),
                 (RoutingRoute::of(r.id).is_some(), Service::Routing),
                 (SlaRoute::of(r.id).is_some(), Service::Sla),
+                (ConsoleRoute::of(r.id).is_some(), Service::Console),
             ];
             let in_groups: Vec<Service> = groups
                 .iter()
