@@ -34,6 +34,12 @@ pub enum ProblemKind {
 }
 
 impl ProblemKind {
+    /// The problem type a status code most plainly means (the first kind with that status),
+    /// for relaying another service's refusal in our own words.
+    pub fn from_status(status: u16) -> Option<ProblemKind> {
+        ProblemKind::ALL.into_iter().find(|k| k.status() == status)
+    }
+
     pub const ALL: [ProblemKind; 21] = [
         ProblemKind::BadRequest,
         ProblemKind::MalformedJson,

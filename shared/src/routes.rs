@@ -290,6 +290,15 @@ routes! {
         ConsoleOverview: Get "/console", session(Scope::ReportsRead);
         ConsoleLeads: Get "/console/leads", session(Scope::LeadsRead);
         ConsoleLead: Get "/console/leads/{lead_id}", session(Scope::LeadsRead);
+        ConsoleReassign: Post "/console/leads/{lead_id}/assignment", session(Scope::LeadsWrite);
+        ConsoleRouting: Get "/console/routing", session(Scope::ReportsRead);
+        ConsoleSla: Get "/console/sla", session(Scope::ReportsRead);
+        ConsoleHealth: Get "/console/health", session(Scope::ReportsRead);
+        ConsoleDefinitions: Get "/console/definitions", session(Scope::ConfigWrite);
+        ConsoleDefinition: Get "/console/definitions/{kind}", session(Scope::ConfigWrite);
+        ConsoleDryRun: Post "/console/definitions/{kind}/dry-run", session(Scope::ConfigWrite);
+        ConsolePublish: Post "/console/definitions/{kind}/publish", session(Scope::ConfigWrite);
+        ConsoleRollback: Post "/console/definitions/{kind}/rollback", session(Scope::ConfigWrite);
     }
 }
 

@@ -284,3 +284,123 @@ test('signing out ends the session on the server, and so does revoking its key',
   assert.equal(new URL(page.url()).pathname, '/console/login');
   await context.close();
 });
+
+test('every page renders, readable and within its policy, for a key with every scope', async () => {
+  const { context, page } = await newPage();
+  await signIn(page, ADMIN);
+  for (const [pathName, shotName, heading] of [
+    ['/console/routing', 'routing', 'Routing'],
+    ['/console/sla', 'sla', 'SLA'],
+    ['/console/health', 'health', 'Health'],
+    ['/console/definitions', 'definitions', 'Definitions'],
+    ['/console/definitions/scoring', 'definitions-scoring', 'Scoring model (the MQL definition)'],
+    ['/console/definitions/routing', 'definitions-routing', 'Routing rules'],
+    ['/console/definitions/sla', 'definitions-sla', 'SLA policy'],
+  ]) {
+    const response = await page.goto(BASE + pathName);
+    assert.equal(response.status(), 200, pathName);
+    assert.equal(await page.locator('h1').innerText(), heading);
+    assert.equal(await page.locator('nav a[aria-current=page]').count(), 1, pathName);
+    await checkAccessible(page);
+    await shot(page, shotName);
+  }
+  // The Health page names each handler's tick, as GET /v1/admin/ticks does.
+  await page.goto(`${BASE}/console/health`);
+  const ticks = await api('GET', '/v1/admin/ticks');
+  for (const t of ticks.json.ticks) assert.ok(await page.locator('th', { hasText: t.service }).count() >= 1, t.service);
+  // Keyboard: the skip link is the first stop, and it leads to the content.
+  await page.keyboard.press('Tab');
+  assert.equal(await page.evaluate(() => document.activeElement.textContent), 'Skip to content');
+  await context.close();
+});
+
+async function roster() {
+  const reps = [`br-${RUN}-a`, `br-${RUN}-b`];
+  for (const [i, id] of reps.entries()) {
+    const res = await api('PUT', `/v1/roster/reps/${id}`, { name: `Browser Rep ${i + 1}` });
+    assert.equal(res.status, 200, res.text);
+  }
+  const team = `br-${RUN}`;
+  const res = await api('PUT', `/v1/roster/teams/${team}`, {
+    name: 'Browser team', mode: 'round_robin', members: reps.map((rep) => ({ rep })),
+  });
+  assert.equal(res.status, 200, res.text);
+  return { reps, team };
+}
+
+test('a routing change is dry-run, published with its reason, compared and rolled back from the Definitions page', async () => {
+  const { reps, team } = await roster();
+  // A version to come back to: what was live before the change made on the page.
+  const baseline = await api('POST', '/v1/admin/routing/configs', {
+    reason: 'browser test baseline',
+    config: { name: `baseline ${RUN}`, account_owner_first: true, rules: [], fallback: { rep: reps[0] } },
+  });
+  assert.equal(baseline.status, 201, baseline.text);
+  const before = await api('GET', '/v1/admin/routing/configs');
+  const { context, page } = await newPage();
+  await signIn(page, ADMIN, '/console/definitions/routing');
+  const draft = JSON.stringify({
+    name: `browser ${RUN}`, account_owner_first: false,
+    rules: [{ id: 'browser', when: { field: 'company', equals: `Acme ${RUN}` }, assign: { team } }],
+    fallback: { rep: reps[0] },
+  }, null, 2);
+  await page.getByLabel('Draft (JSON)').fill(draft);
+  await Promise.all([page.waitForNavigation(), page.getByRole('button', { name: 'Dry-run against recent leads' }).click()]);
+  assert.equal(page.url(), `${BASE}/console/definitions/routing/dry-run`);
+  assert.match(await page.locator('#dry-run').innerText(), /would go elsewhere[\s\S]*Nothing was changed/);
+  assert.equal(await page.getByLabel('Draft (JSON)').inputValue(), draft, 'the draft is kept');
+  await shot(page, 'definitions-dry-run');
+  const unchanged = await api('GET', '/v1/admin/routing/configs');
+  assert.equal(unchanged.json.active_version, before.json.active_version, 'a dry-run changes nothing');
+  // Publishing needs a reason.
+  let response;
+  [response] = await Promise.all([page.waitForNavigation(), page.getByRole('button', { name: 'Publish' }).click()]);
+  assert.equal(response.status(), 422);
+  assert.match(await page.locator('[role=alert]').innerText(), /say why/);
+  await page.getByLabel('Why (required to publish').fill(`route the browser batch ${RUN} to its team`);
+  await Promise.all([page.waitForNavigation(), page.getByRole('button', { name: 'Publish' }).click()]);
+  const published = Number(new URL(page.url()).searchParams.get('published'));
+  assert.ok(published > before.json.active_version, page.url());
+  assert.match(await page.locator('[role=status]').innerText(), new RegExp(`Published version ${published}`));
+  const after = await api('GET', '/v1/admin/routing/configs');
+  assert.equal(after.json.active_version, published);
+  assert.equal(after.json.versions.find((v) => v.version === published).reason, `route the browser batch ${RUN} to its team`);
+  assert.match(await page.locator(`#versions tr[data-version="${published}"]`).innerText(), /active/);
+  // Side by side with the version before it.
+  await page.selectOption('#cmp-a', String(before.json.active_version));
+  await page.selectOption('#cmp-b', String(published));
+  await Promise.all([page.waitForNavigation(), page.getByRole('button', { name: 'Compare' }).click()]);
+  assert.match(await page.locator('#diff').innerText(), new RegExp(`Version ${before.json.active_version} beside version ${published}`));
+  assert.ok(await page.locator('table.diff tr.changed, table.diff tr.added, table.diff tr.removed').count() > 0);
+  await shot(page, 'definitions-diff');
+  // Roll back to what was active, with a reason.
+  const row = page.locator(`#versions tr[data-version="${before.json.active_version}"]`);
+  await row.getByLabel(`Reason to return to ${before.json.active_version}`).fill('browser test: restore');
+  await Promise.all([page.waitForNavigation(), row.getByRole('button', { name: `Roll back to ${before.json.active_version}` }).click()]);
+  assert.match(await page.locator('[role=status]').innerText(), new RegExp(`Version ${before.json.active_version} is active again`));
+  assert.equal((await api('GET', '/v1/admin/routing/configs')).json.active_version, before.json.active_version);
+  await context.close();
+});
+
+test('a lead is reassigned by hand from its page, and the reassignment is explained', async () => {
+  const { reps } = await roster();
+  const { context, page } = await newPage();
+  await signIn(page, ADMIN, `/console/leads/${leads[0].id}`);
+  await page.selectOption('#re-rep', reps[1]);
+  await page.getByLabel('Why (recorded)').fill('browser test: the account knows this rep');
+  await Promise.all([page.waitForNavigation(), page.getByRole('button', { name: 'Reassign' }).click()]);
+  assert.equal(new URL(page.url()).pathname, `/console/leads/${leads[0].id}`);
+  assert.match(await page.locator('[role=status]').innerText(), /Reassigned/);
+  const routing = await api('GET', `/v1/leads/${leads[0].id}/routing`);
+  assert.equal(routing.json.current.owner.rep, reps[1]);
+  assert.equal(routing.json.current.via, 'manual');
+  assert.match(await page.locator('#whereabouts').innerText(), new RegExp(`With rep ${reps[1]} since .* via manual`));
+  assert.ok(await page.locator('#timeline li[data-kind=routing]', { hasText: 'via manual' }).count() >= 1);
+  await shot(page, 'lead-reassigned');
+  // Without leads:write there is no form, and a posted one is refused.
+  const narrow = await newPage();
+  await signIn(narrow.page, keys.ops, `/console/leads/${leads[0].id}`);
+  assert.equal(await narrow.page.locator('#re-rep').count(), 0);
+  await narrow.context.close();
+  await context.close();
+});

@@ -17,19 +17,35 @@ pub struct Api<'a> {
 }
 
 impl Api<'_> {
-    async fn get(&self, target: Service, path: &str) -> Result<Reply> {
+    async fn call(
+        &self,
+        target: Service,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<Reply> {
         let reply = call_as(
             &self.cx.env,
             self.principal,
             &self.cx.request_id,
             target,
-            Method::Get,
+            method,
             path,
-            None,
+            body,
         )
         .await?;
         self.cx.db.meter().add_downstream(reply.d1);
         Ok(reply)
+    }
+
+    async fn get(&self, target: Service, path: &str) -> Result<Reply> {
+        self.call(target, Method::Get, path, None).await
+    }
+
+    /// A change made through the owner's API (publish, rollback, reassign): the reply as it
+    /// came, so the page can show the API's own words when it refuses.
+    pub async fn post(&self, target: Service, path: &str, body: &Value) -> Result<Reply> {
+        self.call(target, Method::Post, path, Some(body)).await
     }
 
     /// A read the page cannot do without: a refusal for want of a scope is the page's 403, a

@@ -5,6 +5,8 @@
 //! a strict Content-Security-Policy; what each page shows is computed by `revops::console`.
 
 mod api;
+mod manage;
+mod ops;
 mod pages;
 mod sessions;
 

@@ -43,7 +43,7 @@ pub async fn serve(
     };
     let Some(session) = current(&cx, &req).await? else {
         if route == ConsoleRoute::ConsoleLogout {
-            return signed_out(&req);
+            return signed_out(is_local(&req));
         }
         return to_login(&req);
     };
@@ -58,15 +58,51 @@ pub async fn serve(
         ));
     }
     cx.principal = Some(session.principal.clone());
+    let (cx, s) = (&cx, &session);
     match route {
-        ConsoleRoute::ConsoleLogout => logout(&cx, req, &session).await,
-        ConsoleRoute::ConsoleOverview => overview_page(&cx, &req, &session).await,
-        ConsoleRoute::ConsoleLeads => leads_page(&cx, &req, &session).await,
-        ConsoleRoute::ConsoleLead => lead_page(&cx, &session).await,
+        ConsoleRoute::ConsoleLogout => logout(cx, req, s).await,
+        ConsoleRoute::ConsoleOverview => overview_page(cx, &req, s).await,
+        ConsoleRoute::ConsoleLeads => leads_page(cx, &req, s).await,
+        ConsoleRoute::ConsoleLead => lead_page(cx, &req, s).await,
+        ConsoleRoute::ConsoleRouting => crate::ops::routing(cx, s).await,
+        ConsoleRoute::ConsoleSla => crate::ops::sla(cx, s).await,
+        ConsoleRoute::ConsoleHealth => crate::ops::health(cx, s).await,
+        ConsoleRoute::ConsoleDefinitions => crate::manage::index(cx, s).await,
+        ConsoleRoute::ConsoleDefinition => crate::manage::definition(cx, &req, s).await,
+        ConsoleRoute::ConsoleDryRun => {
+            let fields = checked_form(req, s).await?;
+            crate::manage::dry_run(cx, &fields, s).await
+        }
+        ConsoleRoute::ConsolePublish => {
+            let fields = checked_form(req, s).await?;
+            crate::manage::publish(cx, &fields, s).await
+        }
+        ConsoleRoute::ConsoleRollback => {
+            let fields = checked_form(req, s).await?;
+            crate::manage::rollback(cx, &fields, s).await
+        }
+        ConsoleRoute::ConsoleReassign => {
+            let fields = checked_form(req, s).await?;
+            crate::manage::reassign(cx, &fields, s).await
+        }
         ConsoleRoute::ConsoleStylesheet
         | ConsoleRoute::ConsoleLoginPage
         | ConsoleRoute::ConsoleLogin => Err(problem(ProblemKind::NotFound, "not found")),
     }
+}
+
+/// A state-changing form of a signed-in page: from the console's own origin, carrying the
+/// session's CSRF token. Its fields, once both hold.
+async fn checked_form(mut req: Request, s: &Session) -> Result<Vec<(String, String)>> {
+    require_same_origin(&req)?;
+    let fields = form_fields(&mut req).await?;
+    if !session::csrf_matches(field(&fields, "csrf").unwrap_or(""), &s.csrf) {
+        return Err(problem(
+            ProblemKind::Forbidden,
+            "the form's CSRF token does not belong to your session: reload the page and try again",
+        ));
+    }
+    Ok(fields)
 }
 
 fn stylesheet() -> Result<Response> {
@@ -113,11 +149,11 @@ fn to_login(req: &Request) -> Result<Response> {
     http::redirect(&format!("/console/login?next={}", leads::encode(&next)))
 }
 
-fn signed_out(req: &Request) -> Result<Response> {
+fn signed_out(local: bool) -> Result<Response> {
     let response = http::redirect("/console/login")?;
     response
         .headers()
-        .set("set-cookie", &session::clear_cookie(is_local(req)))?;
+        .set("set-cookie", &session::clear_cookie(local))?;
     Ok(response)
 }
 
@@ -152,7 +188,7 @@ async fn form_fields(req: &mut Request) -> Result<Vec<(String, String)>> {
     ))
 }
 
-fn field<'a>(fields: &'a [(String, String)], name: &str) -> Option<&'a str> {
+pub(crate) fn field<'a>(fields: &'a [(String, String)], name: &str) -> Option<&'a str> {
     fields
         .iter()
         .find(|(k, _)| k == name)
@@ -200,25 +236,19 @@ async fn login(cx: &Cx, mut req: Request) -> Result<Response> {
     Ok(response)
 }
 
-async fn logout(cx: &Cx, mut req: Request, s: &Session) -> Result<Response> {
-    require_same_origin(&req)?;
-    let fields = form_fields(&mut req).await?;
-    if !session::csrf_matches(field(&fields, "csrf").unwrap_or(""), &s.csrf) {
-        return Err(problem(
-            ProblemKind::Forbidden,
-            "the form's CSRF token does not belong to your session: reload the page and try again",
-        ));
-    }
+async fn logout(cx: &Cx, req: Request, s: &Session) -> Result<Response> {
+    let local = is_local(&req);
+    checked_form(req, s).await?;
     sessions::end(cx, &s.digest).await?;
     cx.log(
         revops::logging::Level::Info,
         "console.signed_out",
         serde_json::json!({ "key_id": s.principal.id }),
     );
-    signed_out(&req)
+    signed_out(local)
 }
 
-fn viewer(s: &Session) -> Viewer<'_> {
+pub(crate) fn viewer(s: &Session) -> Viewer<'_> {
     Viewer {
         name: &s.principal.name,
         csrf: &s.csrf,
@@ -319,7 +349,7 @@ async fn leads_page(cx: &Cx, req: &Request, s: &Session) -> Result<Response> {
     )
 }
 
-async fn lead_page(cx: &Cx, s: &Session) -> Result<Response> {
+async fn lead_page(cx: &Cx, req: &Request, s: &Session) -> Result<Response> {
     let id = cx.param("lead_id");
     if !revops::ids::is_id(revops::ids::prefix::LEAD, id) {
         return Err(problem(ProblemKind::NotFound, format!("no lead {id}")));
@@ -346,9 +376,10 @@ async fn lead_page(cx: &Cx, s: &Session) -> Result<Response> {
         format!("/v1/consent/{email}"),
         format!("/v1/consent/{email}/history"),
     );
-    let (consent, history) = join(
+    let (consent, history, reassign) = join3(
         api.may(Service::Consent, &consent_path),
         api.may(Service::Consent, &history_path),
+        crate::manage::reassign_form(&api, id, s),
     )
     .await;
     let (score, routing, sla, consent, history) = (score?, routing?, sla?, consent?, history?);
@@ -361,8 +392,11 @@ async fn lead_page(cx: &Cx, s: &Session) -> Result<Response> {
         consent_history: history.as_ref(),
     };
     let title = lead["email"].as_str().unwrap_or(id).to_string();
-    http::html(
-        200,
-        layout::page(Section::Leads, &title, &viewer(s), &story::render(&told)),
-    )
+    let mut body = String::new();
+    if http::query_param(req, "reassigned").is_some() {
+        body.push_str("<p class=\"notice\" role=\"status\">Reassigned: the new assignment is recorded under Routing decisions, with its reason.</p>");
+    }
+    body.push_str(&story::render(&told));
+    body.push_str(&reassign?);
+    http::html(200, layout::page(Section::Leads, &title, &viewer(s), &body))
 }

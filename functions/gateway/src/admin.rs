@@ -74,40 +74,9 @@ pub async fn list_jobs(cx: &Cx, req: &Request) -> Result<Response> {
 /// `GET /v1/admin/ticks`: each handler's last cron tick — when it ran, how long it took, what it
 /// did, whether it failed — and whether its schedule is healthy.
 pub async fn list_ticks(cx: &Cx) -> Result<Response> {
-    #[derive(serde::Deserialize)]
-    struct Since {
-        applied_at: Option<String>,
-    }
-    let mut results = cx
-        .db
-        .read_batch(vec![
-            platform::tick::all_statement(&cx.db)?,
-            cx.db.stmt(
-                "SELECT MIN(applied_at) AS applied_at FROM d1_migrations",
-                args![],
-            )?,
-        ])
-        .await?
-        .into_iter();
-    let records = platform::tick::records_of(results.next().unwrap_or_default())?;
-    let since = platform::db::rows::<Since>("d1_migrations", results.next().unwrap_or_default())?
-        .pop()
-        .and_then(|s| s.applied_at)
-        .as_deref()
-        .and_then(revops::ops::parse_sqlite_time);
-    let ticks: Vec<serde_json::Value> = revops::routes::Service::HANDLERS
-        .iter()
-        .map(|s| {
-            let mut v = revops::ops::tick_view(records.get(s.name()), cx.now_ms, since);
-            v["service"] = json!(s.name());
-            v
-        })
-        .collect();
-    let ok = ticks.iter().all(|t| t["ok"] == true);
-    http::json(200, &json!({ "ok": ok, "ticks": ticks }))
+    http::json(200, &platform::tick::overview(&cx.db, cx.now_ms).await?)
 }
 
-/// `POST /v1/admin/jobs/{id}/retry`: run a pending or dead job at the next cron tick.
 pub async fn retry_job(cx: &Cx) -> Result<Response> {
     let id = cx.param("job_id");
     let job = jobs::retry_now(&cx.db, id, "", cx.now_ms)

@@ -227,3 +227,39 @@ pub fn records_of(rows: Vec<Value>) -> Result<HashMap<String, TickRecord>> {
 pub fn all_statement(db: &Db) -> Result<D1PreparedStatement> {
     db.stmt(&format!("SELECT {COLUMNS} FROM handler_ticks"), args![])
 }
+
+/// Every handler's tick as `GET /v1/admin/ticks` and the console's Health page show it: its
+/// last run, and whether it is ok (a handler that never ticked is judged against the time the
+/// database was set up), with `ok` for all of them. One round trip.
+pub async fn overview(db: &Db, now: i64) -> Result<Value> {
+    #[derive(Deserialize)]
+    struct Since {
+        applied_at: Option<String>,
+    }
+    let mut results = db
+        .read_batch(vec![
+            all_statement(db)?,
+            db.stmt(
+                "SELECT MIN(applied_at) AS applied_at FROM d1_migrations",
+                args![],
+            )?,
+        ])
+        .await?
+        .into_iter();
+    let records = records_of(results.next().unwrap_or_default())?;
+    let since = crate::db::rows::<Since>("d1_migrations", results.next().unwrap_or_default())?
+        .pop()
+        .and_then(|s| s.applied_at)
+        .as_deref()
+        .and_then(revops::ops::parse_sqlite_time);
+    let ticks: Vec<Value> = Service::HANDLERS
+        .iter()
+        .map(|s| {
+            let mut v = revops::ops::tick_view(records.get(s.name()), now, since);
+            v["service"] = json!(s.name());
+            v
+        })
+        .collect();
+    let ok = ticks.iter().all(|t| t["ok"] == true);
+    Ok(json!({ "ok": ok, "ticks": ticks }))
+}

@@ -8,15 +8,30 @@ use crate::html::escape;
 pub enum Section {
     Overview,
     Leads,
+    Routing,
+    Sla,
+    Definitions,
+    Health,
 }
 
 impl Section {
-    const ALL: [Section; 2] = [Section::Overview, Section::Leads];
+    const ALL: [Section; 6] = [
+        Section::Overview,
+        Section::Leads,
+        Section::Routing,
+        Section::Sla,
+        Section::Definitions,
+        Section::Health,
+    ];
 
     fn href(self) -> &'static str {
         match self {
             Section::Overview => "/console",
             Section::Leads => "/console/leads",
+            Section::Routing => "/console/routing",
+            Section::Sla => "/console/sla",
+            Section::Definitions => "/console/definitions",
+            Section::Health => "/console/health",
         }
     }
 
@@ -24,6 +39,10 @@ impl Section {
         match self {
             Section::Overview => "Overview",
             Section::Leads => "Leads",
+            Section::Routing => "Routing",
+            Section::Sla => "SLA",
+            Section::Definitions => "Definitions",
+            Section::Health => "Health",
         }
     }
 }
@@ -176,7 +195,11 @@ h1{font-size:1.5rem;margin:.5rem 0 1rem}h2{font-size:1.15rem;margin:1.5rem 0 .5r
 label{display:block;margin:.5rem 0 .2rem;font-weight:600}
 input,select,button{font:inherit;padding:.35rem .5rem}input[type=password],input[type=text],input[type=date]{width:100%;box-sizing:border-box}
 button{background:var(--accent);color:#fff;border:0;border-radius:4px;cursor:pointer;padding:.4rem 1rem}
-.error{color:var(--bad);font-weight:600}.hint,.muted{color:var(--muted);font-size:.9rem}
+.error{color:var(--bad);font-weight:600}.notice{background:#e7f5ea;border:1px solid var(--ok);padding:.5rem;border-radius:4px}
+textarea{width:100%;box-sizing:border-box;font-family:ui-monospace,monospace;font-size:.85rem}
+table.diff td{width:50%;padding:0 .3rem}table.diff pre{margin:0;background:none;padding:0}
+table.diff tr.changed td{background:#fff4ce}table.diff tr.added td:last-child{background:#e7f5ea}table.diff tr.removed td:first-child{background:#fde7e9}
+nav ul{flex-wrap:wrap}.hint,.muted{color:var(--muted);font-size:.9rem}
 .tiles{display:grid;grid-template-columns:repeat(auto-fit,minmax(9rem,1fr));gap:.75rem;margin:0;padding:0;list-style:none}
 .tiles li{border:1px solid var(--line);border-radius:6px;padding:.6rem}
 .tiles .n{font-size:1.6rem;font-weight:700;display:block}

@@ -3,8 +3,10 @@
 //! console worker fetches, calls these, and answers.
 
 pub mod chart;
+pub mod definitions;
 pub mod layout;
 pub mod leads;
+pub mod operations;
 pub mod overview;
 pub mod session;
 pub mod story;

@@ -419,6 +419,32 @@ fn consent_section(consent: Option<&Value>, history: Option<&Value>) -> String {
     out
 }
 
+/// The manual reassignment form (for a key with `leads:write`): a rep from the roster or a
+/// queue, and the reason, which is recorded and explained like any assignment.
+pub fn reassign_form(lead_id: &str, reps: &Value, csrf: &str) -> String {
+    let mut options = String::from("<option value=\"\">Choose a rep…</option>");
+    for r in reps["reps"].as_array().map_or(&[][..], Vec::as_slice) {
+        if r["status"] == "active" {
+            options.push_str(&format!(
+                "<option value=\"{}\">{} ({})</option>",
+                escape(s(r, "id")),
+                escape(s(r, "name")),
+                escape(s(r, "id"))
+            ));
+        }
+    }
+    format!(
+        "<h2>Reassign</h2><form method=\"post\" action=\"/console/leads/{}/assignment\" class=\"filters\">\
+         <input type=\"hidden\" name=\"csrf\" value=\"{}\">\
+         <div><label for=\"re-rep\">To rep</label><select id=\"re-rep\" name=\"rep\">{options}</select></div>\
+         <div><label for=\"re-queue\">or to queue</label><input id=\"re-queue\" name=\"queue\" type=\"text\"></div>\
+         <div><label for=\"re-reason\">Why (recorded)</label><input id=\"re-reason\" name=\"reason\" type=\"text\" required maxlength=\"500\"></div>\
+         <div><button type=\"submit\">Reassign</button></div></form>",
+        escape(lead_id),
+        escape(csrf),
+    )
+}
+
 /// The story page's body.
 pub fn render(story: &Story<'_>) -> String {
     let lead = story.lead;
@@ -490,6 +516,16 @@ mod tests {
         assert!(timeline(&story)[2]
             .text
             .contains("rep alice via rule, rule emea, team emea-sdr"));
+    }
+
+    #[test]
+    fn the_reassign_form_offers_active_reps_and_requires_a_reason() {
+        let reps = json!({"reps": [{"id": "al", "name": "Al", "status": "active"}, {"id": "ex", "name": "Ex", "status": "left"}]});
+        let html = reassign_form("lead_1", &reps, "tok");
+        assert!(html.contains("action=\"/console/leads/lead_1/assignment\""));
+        assert!(html.contains("<option value=\"al\">Al (al)</option>"));
+        assert!(!html.contains("value=\"ex\""));
+        assert!(html.contains("name=\"reason\" type=\"text\" required"));
     }
 
     #[test]

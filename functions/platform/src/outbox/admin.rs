@@ -144,17 +144,25 @@ pub async fn deliveries(cx: &Cx, req: &worker::Request) -> Result<worker::Respon
     let status = http::query_enum(req, "status", &["pending", "delivered", "failed"])?;
     let endpoint = http::query_param(req, "endpoint_id");
     let limit = http::query_int(req, "limit", 1, 500)?.unwrap_or(100);
-    let rows: Vec<DeliveryRow> = cx
-        .db
+    let views = list_deliveries(&cx.db, status.as_deref(), endpoint.as_deref(), limit).await?;
+    http::json(200, &json!({ "deliveries": views }))
+}
+
+/// Messages, newest first, optionally of one status and one endpoint (the deliveries API and
+/// the console's Health page).
+pub async fn list_deliveries(
+    db: &crate::Db,
+    status: Option<&str>,
+    endpoint: Option<&str>,
+    limit: i64,
+) -> Result<Vec<serde_json::Value>> {
+    let rows: Vec<DeliveryRow> = db
         .all(
             &format!("SELECT {DELIVERY_COLUMNS} FROM webhook_deliveries WHERE (?1 IS NULL OR status = ?1) AND (?2 IS NULL OR endpoint_id = ?2) ORDER BY created_at DESC LIMIT ?3"),
             args![status, endpoint, limit],
         )
         .await?;
-    http::json(
-        200,
-        &json!({ "deliveries": rows.iter().map(delivery_view).collect::<Vec<_>>() }),
-    )
+    Ok(rows.iter().map(delivery_view).collect())
 }
 
 /// `POST /v1/admin/webhooks/deliveries/{delivery_id}/retry`: sends it again now.

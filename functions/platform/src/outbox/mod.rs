@@ -15,7 +15,7 @@
 mod admin;
 mod deliver;
 
-pub use admin::{create, deactivate, deliveries, list, retry};
+pub use admin::{create, deactivate, deliveries, list, list_deliveries, retry};
 pub use deliver::{deliver_due, deliver_soon};
 
 use revops::time::rfc3339;

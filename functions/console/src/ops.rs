@@ -1,0 +1,130 @@
+//! The Routing, SLA and Health pages.
+
+use futures_util::future::{join, join3, join_all};
+use revops::console::layout::{self, Section};
+use revops::console::operations;
+use revops::console::overview::Period;
+use revops::routes::Service;
+use revops::time::rfc3339;
+use serde_json::Value;
+use worker::Response;
+
+use crate::api::Api;
+use crate::pages::viewer;
+use crate::sessions::Session;
+use platform::{http, Cx, Result};
+
+/// How many queues the Routing page lists leads for (the busiest first, as routing orders them).
+const QUEUES_SHOWN: usize = 5;
+
+fn window(cx: &Cx) -> (String, String) {
+    let ((from, to), (pfrom, pto)) = Period::Days30.window(cx.now_ms);
+    (
+        format!("from={}&to={}", rfc3339(from), rfc3339(to)),
+        format!("from={}&to={}", rfc3339(pfrom), rfc3339(pto)),
+    )
+}
+
+pub async fn routing(cx: &Cx, s: &Session) -> Result<Response> {
+    let api = Api {
+        cx,
+        principal: &s.principal,
+    };
+    let (now, before) = window(cx);
+    let (stats_now, stats_before) = (
+        format!("/v1/admin/routing/stats?{now}"),
+        format!("/v1/admin/routing/stats?{before}"),
+    );
+    let ((reps, teams, queues), (stats, previous)) = join(
+        join3(
+            api.must::<Value>(Service::Routing, "/v1/roster/reps"),
+            api.must::<Value>(Service::Routing, "/v1/roster/teams"),
+            api.may(Service::Routing, "/v1/queues"),
+        ),
+        join(
+            api.must::<Value>(Service::Routing, &stats_now),
+            api.must::<Value>(Service::Routing, &stats_before),
+        ),
+    )
+    .await;
+    let ids: Vec<String> = queues?
+        .as_ref()
+        .and_then(|q| q["queues"].as_array().cloned())
+        .unwrap_or_default()
+        .iter()
+        .filter(|q| q["waiting"].as_i64().unwrap_or(0) > 0)
+        .take(QUEUES_SHOWN)
+        .filter_map(|q| q["id"].as_str().map(str::to_string))
+        .collect();
+    let paths: Vec<String> = ids
+        .iter()
+        .map(|id| format!("/v1/queues/{}", revops::console::leads::encode(id)))
+        .collect();
+    let members = join_all(paths.iter().map(|p| api.may(Service::Routing, p))).await;
+    let members: Vec<Value> = members
+        .into_iter()
+        .collect::<Result<Vec<_>>>()?
+        .into_iter()
+        .flatten()
+        .collect();
+    let body = operations::routing(&reps?, &teams?, &members, &stats?, &previous?);
+    http::html(
+        200,
+        layout::page(Section::Routing, "Routing", &viewer(s), &body),
+    )
+}
+
+pub async fn sla(cx: &Cx, s: &Session) -> Result<Response> {
+    let api = Api {
+        cx,
+        principal: &s.principal,
+    };
+    let (now, _) = window(cx);
+    let metrics_path = format!("/v1/sla/metrics?{now}");
+    let (metrics, tasks) = join(
+        api.must::<Value>(Service::Sla, &metrics_path),
+        api.must::<Value>(Service::Sla, "/v1/sla/tasks?status=open&limit=200"),
+    )
+    .await;
+    let body = format!(
+        "<p class=\"muted\">The last 30 days.</p>{}",
+        operations::sla(&metrics?, &tasks?)
+    );
+    http::html(200, layout::page(Section::Sla, "SLA", &viewer(s), &body))
+}
+
+/// The Health page reads the platform's own tables (cron ticks, retry jobs, outgoing webhook
+/// messages) through the platform's repositories, the same functions behind
+/// `GET /v1/admin/ticks`, `/v1/admin/jobs` and `/v1/admin/webhooks/deliveries`, under the same
+/// scopes: the webhooks only for a key that may read them (`config:write`).
+pub async fn health(cx: &Cx, s: &Session) -> Result<Response> {
+    let may_see_webhooks = s.principal.allows(revops::auth::Scope::ConfigWrite);
+    let deliveries = async {
+        if may_see_webhooks {
+            platform::outbox::list_deliveries(&cx.db, None, None, 200)
+                .await
+                .map(Some)
+        } else {
+            Ok(None)
+        }
+    };
+    let (ticks, jobs, deliveries) = join3(
+        platform::tick::overview(&cx.db, cx.now_ms),
+        platform::jobs::list(&cx.db, "", None, 200),
+        deliveries,
+    )
+    .await;
+    let jobs: Vec<Value> = jobs?.iter().map(platform::jobs::Job::view).collect();
+    let failing = operations::failing_jobs(&jobs);
+    let mut body = match deliveries? {
+        Some(d) => operations::health(&ticks?, &failing, &operations::failing_deliveries(&d)),
+        None => operations::health(&ticks?, &failing, &[]),
+    };
+    if !may_see_webhooks {
+        body.push_str("<p class=\"muted\">Outgoing webhooks are shown to keys with <code>config:write</code>.</p>");
+    }
+    http::html(
+        200,
+        layout::page(Section::Health, "Health", &viewer(s), &body),
+    )
+}
