@@ -451,17 +451,16 @@ pub async fn search_leads(cx: &Cx, q: &LeadQuery) -> Result<Vec<LeadListing>> {
         sql.push_str(clause);
         args.extend(values);
     };
+    // `instr`, not LIKE: D1 refuses LIKE patterns over 50 bytes (a whole email address can be
+    // longer), and a substring needs no wildcard escaping. Emails are stored lowercased.
     if let Some(email) = &q.email {
-        and(
-            "l.email LIKE ? ESCAPE '\\'",
-            args![LeadQuery::contains_pattern(email)],
-        );
+        and("instr(l.email, ?) > 0", args![email]);
     }
     if let Some(company) = &q.company {
-        let pattern = LeadQuery::contains_pattern(company);
+        let needle = company.to_lowercase();
         and(
-            "(json_extract(l.data, '$.company') LIKE ? ESCAPE '\\' OR l.company_domain LIKE ? ESCAPE '\\')",
-            args![&pattern, &pattern],
+            "(instr(lower(json_extract(l.data, '$.company')), ?) > 0 OR instr(l.company_domain, ?) > 0)",
+            args![&needle, &needle],
         );
     }
     if let Some(owner) = &q.owner {

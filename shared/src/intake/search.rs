@@ -8,8 +8,8 @@ use crate::time::parse_rfc3339;
 pub const DEFAULT_LIMIT: u32 = 25;
 pub const MAX_LIMIT: u32 = 100;
 
-/// What someone is looking for. Text filters match case-insensitively anywhere in the value;
-/// the others match exactly. Every filter given must hold.
+/// What someone is looking for. Text filters match anywhere in the value, ignoring the case of
+/// ASCII letters, with no wildcards (`%` and `_` are themselves); the others match exactly. Every filter given must hold.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct LeadQuery {
     /// Part of the email address.
@@ -135,21 +135,6 @@ impl LeadQuery {
             Err(errors)
         }
     }
-
-    /// A `LIKE` pattern matching `needle` anywhere, with `%`, `_` and the escape character
-    /// itself escaped (`ESCAPE '\'`), so a search for `50%` finds exactly that.
-    pub fn contains_pattern(needle: &str) -> String {
-        let mut out = String::with_capacity(needle.len() + 2);
-        out.push('%');
-        for c in needle.chars() {
-            if matches!(c, '%' | '_' | '\\') {
-                out.push('\\');
-            }
-            out.push(c);
-        }
-        out.push('%');
-        out
-    }
 }
 
 /// One page out of `rows` read with `limit + 1`: the page, and the cursor to the next one when
@@ -234,11 +219,6 @@ mod tests {
         ] {
             assert_eq!(Cursor::parse(junk), None, "{junk}");
         }
-    }
-
-    #[test]
-    fn like_patterns_escape_wildcards() {
-        assert_eq!(LeadQuery::contains_pattern("50%_a\\b"), "%50\\%\\_a\\\\b%");
     }
 
     #[test]
