@@ -1,13 +1,19 @@
 # revops-edge. The two commands that matter:
 #   make dev    start the whole system locally on http://127.0.0.1:8787
 #   make test   run every test (domain unit tests, then integration tests on the real runtime)
-.PHONY: dev test build lint fmt bench bench-sla bench-e2e clean
+.PHONY: dev test demo build lint fmt bench bench-sla bench-e2e clean
 
 dev:
 	@scripts/dev.sh
 
 test:
 	@scripts/test.sh
+
+# With `make dev` running: load a realistic example through the public API (forms, the MQL
+# definition, reps and teams in seven time zones, territories, an SLA policy, ~300 leads with
+# activities, touches and outcomes), then open http://127.0.0.1:8787/console.
+demo:
+	@eval "$$(scripts/toolchain.sh)" && node scripts/demo.cjs $(ARGS)
 
 # Build every worker to WASM and print the sizes.
 build:

@@ -97,8 +97,8 @@ async function configure() {
       capacity: { max_open: pick([15, 20, 25]), max_per_day: 8 },
     });
   }
-  await must('PUT', '/v1/roster/teams/demo-emea', { name: 'EMEA SDRs', mode: 'weighted_round_robin', members: [{ rep: 'demo-maya', weight: 3 }, { rep: 'demo-jonas', weight: 2 }, { rep: 'demo-lucie', weight: 1 }] });
-  await must('PUT', '/v1/roster/teams/demo-na', { name: 'North America SDRs', mode: 'least_loaded', members: [{ rep: 'demo-sam' }, { rep: 'demo-priya' }, { rep: 'demo-tom' }] });
+  await must('PUT', '/v1/roster/teams/demo-emea', { name: 'EMEA SDRs', mode: 'weighted_round_robin', working_hours: 'prefer', members: [{ rep: 'demo-maya', weight: 3 }, { rep: 'demo-jonas', weight: 2 }, { rep: 'demo-lucie', weight: 1 }] });
+  await must('PUT', '/v1/roster/teams/demo-na', { name: 'North America SDRs', mode: 'least_loaded', working_hours: 'prefer', members: [{ rep: 'demo-sam' }, { rep: 'demo-priya' }, { rep: 'demo-tom' }] });
   await must('PUT', '/v1/roster/teams/demo-apac', { name: 'APAC SDRs', mode: 'round_robin', working_hours: 'prefer', members: [{ rep: 'demo-aiko' }, { rep: 'demo-liam' }] });
 
   const builtIn = await must('GET', '/v1/admin/scoring/models/0');

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # `make dev`: installs what is missing (scripts/toolchain.sh), builds every worker, applies the D1
-# migrations to the local database, and starts the gateway and the five handlers in one local
+# migrations to the local database, and starts the gateway, the five handlers and the console in one local
 # runtime session (wrangler dev: workerd with local D1 and KV, cron testing enabled). The local
 # runtime never fires cron triggers by itself, so this script fires the production schedule
 # (every minute) as Cloudflare would; REVOPS_CRON=off turns that off. After a code change,
@@ -25,7 +25,7 @@ scripts/render-configs.sh "$CONFIGS" .dev.vars
 wrangler d1 migrations apply revops --local -c "$CONFIGS/gateway.toml" --persist-to "$STATE" >&2
 
 echo
-echo "revops-edge: http://127.0.0.1:$PORT   (health: /health, API: /openapi.json)"
+echo "revops-edge: http://127.0.0.1:$PORT   (console: /console, health: /health, API: /openapi.json)"
 echo "             admin key: ADMIN_API_KEY in .dev.vars; cron: curl 'http://127.0.0.1:$PORT/cdn-cgi/handler/scheduled?cron=*+*+*+*+*'"
 echo
 

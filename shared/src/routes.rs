@@ -199,6 +199,8 @@ routes! {
         CreateLead: Post "/v1/leads", scope(Scope::IntakeWrite);
         GetLead: Get "/v1/leads/{lead_id}", scope(Scope::LeadsRead);
         ListLeads: Get "/v1/leads", scope(Scope::LeadsRead);
+        IntakeStats: Get "/v1/admin/intake/stats", scope(Scope::ReportsRead);
+        GetSubmission: Get "/v1/leads/{lead_id}/submissions/{submission_id}", scope(Scope::LeadsRead);
         CreateActivity: Post "/v1/activities", scope(Scope::IntakeWrite);
         NormaliseLead: Post "/internal/normalise", Internal;
     }
@@ -291,6 +293,7 @@ routes! {
         ConsoleLeads: Get "/console/leads", session(Scope::LeadsRead);
         ConsoleLead: Get "/console/leads/{lead_id}", session(Scope::LeadsRead);
         ConsoleReassign: Post "/console/leads/{lead_id}/assignment", session(Scope::LeadsWrite);
+        ConsoleSubmission: Get "/console/leads/{lead_id}/submissions/{submission_id}", session(Scope::LeadsRead);
         ConsoleRouting: Get "/console/routing", session(Scope::ReportsRead);
         ConsoleSla: Get "/console/sla", session(Scope::ReportsRead);
         ConsoleHealth: Get "/console/health", session(Scope::ReportsRead);

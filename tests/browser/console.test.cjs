@@ -200,6 +200,13 @@ test('a lead is followed from the search to its whole story', async () => {
   assert.ok(await page.locator('#timeline li[data-kind=submission]').count() >= 1);
   assert.ok(await page.getByRole('heading', { name: 'Consent' }).isVisible());
   await shot(page, 'lead-story');
+  // Each submission's payload, as it arrived, one click away.
+  await Promise.all([page.waitForNavigation(), page.getByRole('link', { name: 'raw payload' }).first().click()]);
+  await checkAccessible(page);
+  assert.match(await page.locator('#raw').innerText(), new RegExp(email.replace(/[.]/g, '\\.')));
+  assert.match(await page.locator('#normalised').innerText(), /"email"/);
+  await shot(page, 'submission');
+  await page.goBack();
   // Paging: one lead per page, then the next page link.
   await page.goto(`${BASE}/console/leads?company=${encodeURIComponent(RUN)}&limit=1`);
   assert.equal(await page.locator('#results tbody tr').count(), 1);
@@ -405,7 +412,7 @@ test('a lead is reassigned by hand from its page, and the reassignment is explai
   const routing = await api('GET', `/v1/leads/${leads[0].id}/routing`);
   assert.equal(routing.json.current.owner.rep, reps[1]);
   assert.equal(routing.json.current.via, 'manual');
-  assert.match(await page.locator('#whereabouts').innerText(), new RegExp(`With rep ${reps[1]} since .* via manual`));
+  assert.match(await page.locator('#whereabouts').innerText(), new RegExp(`With rep ${reps[1]} since \\d+ \\w+ \\d{4} \\d\\d:\\d\\d UTC, via manual`));
   assert.ok(await page.locator('#timeline li[data-kind=routing]', { hasText: 'via manual' }).count() >= 1);
   await shot(page, 'lead-reassigned');
   // Without leads:write there is no form, and a posted one is refused.
@@ -413,5 +420,30 @@ test('a lead is reassigned by hand from its page, and the reassignment is explai
   await signIn(narrow.page, keys.ops, `/console/leads/${leads[0].id}`);
   assert.equal(await narrow.page.locator('#re-rep').count(), 0);
   await narrow.context.close();
+  await context.close();
+});
+
+test('a webhook source whose sender cannot sign shows on Health and in what needs attention', async () => {
+  const secret = `whsec_${Buffer.alloc(32, 7).toString("base64")}`;
+  const created = await api('POST', '/v1/admin/sources', { name: `browser source ${RUN}`, vendor: 'standard_webhooks', secrets: [secret] });
+  assert.equal(created.status, 201, created.text);
+  const source = created.json.id;
+  const res = await fetch(`${BASE}/hooks/${source}`, {
+    method: 'POST',
+    headers: {
+      'content-type': 'application/json', 'webhook-id': `msg_${RUN}`,
+      'webhook-timestamp': String(Math.floor(Date.now() / 1000)), 'webhook-signature': 'v1,bm90IGEgc2lnbmF0dXJl',
+    },
+    body: JSON.stringify({ type: 'contact.created', data: { email: `nobody-${RUN}@example.com` } }),
+  });
+  assert.equal(res.status, 401);
+  const { context, page } = await newPage();
+  await signIn(page, ADMIN, '/console/health');
+  const row = page.locator('#sources tr', { hasText: source });
+  assert.match(await row.innerText(), /invalid_signature: 1/);
+  assert.equal(await row.locator('td.bad').count(), 1);
+  await shot(page, 'health-sources');
+  await page.goto(`${BASE}/console?period=7d`);
+  assert.match(await page.locator('.attention').innerText(), new RegExp(`Webhook source ${source}: 1 delivery failed the signature check`));
   await context.close();
 });

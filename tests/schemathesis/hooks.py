@@ -27,6 +27,7 @@ STATE_OR_CROSS_FIELD = (
     "not in the future",
     # one value against another
     "must not be after `to`",  # metrics and stats windows
+    "must not be after `created_to`",  # lead search
     "ends before it starts",  # working hours
     "has overlapping intervals",
     "steps must be in time order",  # SLA ladders
@@ -106,3 +107,24 @@ def form_posts_refuse_what_the_schema_refuses(ctx, response, case):
     if status == 303 and ("?error=" in location or "&error=" in location):
         return None
     raise AssertionError(f"a schema-violating form post was answered {status} (Location: {location!r})")
+
+
+@schemathesis.check
+def console_pages_refuse_what_the_schema_refuses(ctx, response, case):
+    """`negative_data_rejection` for the console's session pages, where a browser without a
+    session is sent to sign in (303 to /console/login): that is a refusal, as a 4xx is. Any other
+    2xx or 3xx answer to a schema-violating request still fails the run."""
+    meta = getattr(case, "meta", None)
+    if meta is None or meta.generation.mode.is_positive:
+        return None
+    path = case.operation.path
+    if not path.startswith("/console") or path in ("/console/login", "/console/console.css"):
+        return None
+    status = response.status_code
+    if status >= 400:
+        return None
+    location = response.headers.get("location") or response.headers.get("Location") or [""]
+    location = location[0] if isinstance(location, list) else location
+    if status == 303 and location.startswith("/console/login"):
+        return None
+    raise AssertionError(f"a schema-violating console request was answered {status} (Location: {location!r})")

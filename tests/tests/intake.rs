@@ -1235,3 +1235,68 @@ fn leads_are_found_by_long_addresses_and_paged_newest_first() {
     assert_eq!(bad.status, 422);
     assert_eq!(bad.json()["errors"][0]["field"], "limit");
 }
+
+/// Intake counts what each webhook source delivered — accepted, and refused because the
+/// signature did not verify or was stale — with when it last received anything, so an operator
+/// sees a sender that cannot sign (`GET /v1/admin/intake/stats`, and the console's Health page).
+#[test]
+fn each_source_counts_accepted_and_badly_signed_deliveries() {
+    let api = api();
+    let secret = standard::new_secret([7; 32]);
+    let source = register_source(
+        &api,
+        "standard_webhooks",
+        &secret,
+        json!({"field_map": {"mail": "email"}}),
+    );
+    let key = standard::secret_key(&secret).unwrap();
+    let body =
+        json!({"type": "contact.created", "data": {"mail": email("signed-co.com")}}).to_string();
+    let send = |ts: i64, sig: String| {
+        let msg_id = unique("msg_");
+        post_hook(
+            &api,
+            &source,
+            &[
+                ("webhook-id", msg_id),
+                ("webhook-timestamp", ts.to_string()),
+                ("webhook-signature", sig),
+            ],
+            &body,
+        )
+    };
+    let now = now_ms() / 1000;
+    let good = standard::sign(&key, "other-id", now, body.as_bytes());
+    assert_eq!(send(now, good).status, 401, "signed for another message id");
+    let msg_id = unique("msg_");
+    let sig = standard::sign(&key, &msg_id, now, body.as_bytes());
+    let res = post_hook(
+        &api,
+        &source,
+        &[
+            ("webhook-id", msg_id),
+            ("webhook-timestamp", now.to_string()),
+            ("webhook-signature", sig),
+        ],
+        &body,
+    );
+    assert_eq!(res.status, 200, "{}", res.text());
+    let old = now - 3600;
+    let stale = standard::sign(&key, "stale-id", old, body.as_bytes());
+    assert_eq!(send(old, stale).status, 401);
+    let stats = api
+        .get("/v1/admin/intake/stats?days=1")
+        .bearer(&api.admin_key)
+        .send();
+    assert_eq!(stats.status, 200, "{}", stats.text());
+    let figures = &stats.json()["sources"][&source];
+    assert_eq!(figures["accepted"], 1, "{figures}");
+    assert_eq!(figures["refused"]["invalid_signature"], 1, "{figures}");
+    assert_eq!(figures["refused"]["stale_timestamp"], 1, "{figures}");
+    assert!(figures["last_at"].is_string() && figures["last_accepted_at"].is_string());
+    let bad = api
+        .get("/v1/admin/intake/stats?days=0")
+        .bearer(&api.admin_key)
+        .send();
+    assert_eq!(bad.status, 422);
+}

@@ -3,7 +3,9 @@
 use futures_util::future::{join, join3, join_all};
 use revops::console::layout::{self, Section};
 use revops::console::operations;
+use revops::console::overview::Machinery;
 use revops::console::overview::Period;
+use revops::intake::stats;
 use revops::routes::Service;
 use revops::time::rfc3339;
 use serde_json::Value;
@@ -93,11 +95,17 @@ pub async fn sla(cx: &Cx, s: &Session) -> Result<Response> {
     http::html(200, layout::page(Section::Sla, "SLA", &viewer(s), &body))
 }
 
-/// The Health page reads the platform's own tables (cron ticks, retry jobs, outgoing webhook
-/// messages) through the platform's repositories, the same functions behind
-/// `GET /v1/admin/ticks`, `/v1/admin/jobs` and `/v1/admin/webhooks/deliveries`, under the same
-/// scopes: the webhooks only for a key that may read them (`config:write`).
-pub async fn health(cx: &Cx, s: &Session) -> Result<Response> {
+/// What the platform's own tables say (cron ticks, retry jobs, outgoing webhook messages), read
+/// through the platform's repositories — the same functions behind `GET /v1/admin/ticks`,
+/// `/v1/admin/jobs` and `/v1/admin/webhooks/deliveries`, under the same scopes: the webhooks
+/// only for a key that may read them (`config:write`).
+struct Platform {
+    ticks: Value,
+    failing_jobs: Vec<Value>,
+    failing_deliveries: Option<Vec<Value>>,
+}
+
+async fn platform_state(cx: &Cx, s: &Session) -> Result<Platform> {
     let may_see_webhooks = s.principal.allows(revops::auth::Scope::ConfigWrite);
     let deliveries = async {
         if may_see_webhooks {
@@ -115,13 +123,78 @@ pub async fn health(cx: &Cx, s: &Session) -> Result<Response> {
     )
     .await;
     let jobs: Vec<Value> = jobs?.iter().map(platform::jobs::Job::view).collect();
-    let failing = operations::failing_jobs(&jobs);
-    let mut body = match deliveries? {
-        Some(d) => operations::health(&ticks?, &failing, &operations::failing_deliveries(&d)),
-        None => operations::health(&ticks?, &failing, &[]),
+    Ok(Platform {
+        ticks: ticks?,
+        failing_jobs: operations::failing_jobs(&jobs),
+        failing_deliveries: deliveries?.map(|d| operations::failing_deliveries(&d)),
+    })
+}
+
+/// What needs a look in the machinery, for the overview's attention list: the platform's state
+/// and, through intake's API, the webhook sources failing their signature check in `days`.
+pub async fn machinery(api: &Api<'_>, s: &Session, days: i64) -> Result<Machinery> {
+    let stats_path = format!("/v1/admin/intake/stats?days={}", days.clamp(1, 90));
+    let (state, stats) = join(
+        platform_state(api.cx, s),
+        api.may(Service::Intake, &stats_path),
+    )
+    .await;
+    let state = state?;
+    let signature_failures = stats?
+        .as_ref()
+        .and_then(|v| v["sources"].as_object().cloned())
+        .map(|sources| {
+            let by: std::collections::BTreeMap<String, stats::Figures> = sources
+                .into_iter()
+                .map(|(id, f)| {
+                    let refused = f["refused"]
+                        .as_object()
+                        .map(|r| {
+                            r.iter()
+                                .map(|(k, n)| (k.clone(), n.as_u64().unwrap_or(0)))
+                                .collect()
+                        })
+                        .unwrap_or_default();
+                    (
+                        id,
+                        stats::Figures {
+                            refused,
+                            ..stats::Figures::default()
+                        },
+                    )
+                })
+                .collect();
+            stats::signature_failures(&by)
+        })
+        .unwrap_or_default();
+    Ok(Machinery {
+        failing_jobs: state.failing_jobs.len(),
+        failing_deliveries: state.failing_deliveries.as_ref().map(Vec::len),
+        signature_failures,
+    })
+}
+
+pub async fn health(cx: &Cx, s: &Session) -> Result<Response> {
+    let api = Api {
+        cx,
+        principal: &s.principal,
     };
-    if !may_see_webhooks {
+    let (state, stats) = join(
+        platform_state(cx, s),
+        api.may(Service::Intake, "/v1/admin/intake/stats?days=7"),
+    )
+    .await;
+    let state = state?;
+    let mut body = operations::health(
+        &state.ticks,
+        &state.failing_jobs,
+        state.failing_deliveries.as_deref().unwrap_or(&[]),
+    );
+    if state.failing_deliveries.is_none() {
         body.push_str("<p class=\"muted\">Outgoing webhooks are shown to keys with <code>config:write</code>.</p>");
+    }
+    if let Some(stats) = stats? {
+        body.push_str(&operations::arrivals(&stats));
     }
     http::html(
         200,

@@ -64,6 +64,7 @@ pub async fn serve(
         ConsoleRoute::ConsoleOverview => overview_page(cx, &req, s).await,
         ConsoleRoute::ConsoleLeads => leads_page(cx, &req, s).await,
         ConsoleRoute::ConsoleLead => lead_page(cx, &req, s).await,
+        ConsoleRoute::ConsoleSubmission => submission_page(cx, s).await,
         ConsoleRoute::ConsoleRouting => crate::ops::routing(cx, s).await,
         ConsoleRoute::ConsoleSla => crate::ops::sla(cx, s).await,
         ConsoleRoute::ConsoleHealth => crate::ops::health(cx, s).await,
@@ -274,23 +275,27 @@ async fn overview_page(cx: &Cx, req: &Request, s: &Session) -> Result<Response> 
     let sla_before = format!("/v1/sla/metrics?{before}");
     let routing_now = format!("/v1/admin/routing/stats?{now}");
     let routing_before = format!("/v1/admin/routing/stats?{before}");
-    let ((funnel, sla, sla_previous), (routing, routing_previous, queues)) = join(
-        join3(
-            api.must(Service::Scoring, &funnel_path),
-            api.must(Service::Sla, &sla_now),
-            api.must(Service::Sla, &sla_before),
+    let (((funnel, sla, sla_previous), (routing, routing_previous, queues)), machinery) = join(
+        join(
+            join3(
+                api.must(Service::Scoring, &funnel_path),
+                api.must(Service::Sla, &sla_now),
+                api.must(Service::Sla, &sla_before),
+            ),
+            join3(
+                api.must(Service::Routing, &routing_now),
+                api.must(Service::Routing, &routing_before),
+                api.may(Service::Routing, "/v1/queues"),
+            ),
         ),
-        join3(
-            api.must(Service::Routing, &routing_now),
-            api.must(Service::Routing, &routing_before),
-            api.may(Service::Routing, "/v1/queues"),
-        ),
+        crate::ops::machinery(&api, s, period.days()),
     )
     .await;
     let queues = match queues? {
         Some(q) => serde_json::from_value(q)?,
         None => overview::Queues::default(),
     };
+    let machinery = machinery?;
     let o = Overview {
         period,
         funnel: funnel?,
@@ -299,6 +304,7 @@ async fn overview_page(cx: &Cx, req: &Request, s: &Session) -> Result<Response> 
         routing: routing?,
         routing_previous: routing_previous?,
         queues,
+        machinery,
     };
     http::html(
         200,
@@ -399,4 +405,35 @@ async fn lead_page(cx: &Cx, req: &Request, s: &Session) -> Result<Response> {
     body.push_str(&story::render(&told));
     body.push_str(&reassign?);
     http::html(200, layout::page(Section::Leads, &title, &viewer(s), &body))
+}
+
+async fn submission_page(cx: &Cx, s: &Session) -> Result<Response> {
+    let (lead, id) = (cx.param("lead_id"), cx.param("submission_id"));
+    if !revops::ids::is_id(revops::ids::prefix::LEAD, lead)
+        || !revops::ids::is_id(revops::ids::prefix::SUBMISSION, id)
+    {
+        return Err(problem(
+            ProblemKind::NotFound,
+            format!("no submission {id} of lead {lead}"),
+        ));
+    }
+    let api = Api {
+        cx,
+        principal: &s.principal,
+    };
+    let sub: Value = api
+        .must(
+            Service::Intake,
+            &format!("/v1/leads/{lead}/submissions/{id}"),
+        )
+        .await?;
+    http::html(
+        200,
+        layout::page(
+            Section::Leads,
+            &format!("Submission {id}"),
+            &viewer(s),
+            &story::submission(&sub),
+        ),
+    )
 }

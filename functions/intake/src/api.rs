@@ -253,3 +253,20 @@ pub async fn list_leads(cx: &Cx, req: &Request) -> Result<Response> {
         &json!({ "leads": leads, "next_cursor": next.map(|c| c.encode()) }),
     )
 }
+
+/// `GET /v1/leads/{lead_id}/submissions/{submission_id}`: one submission as it was received.
+pub async fn get_submission(cx: &Cx) -> Result<Response> {
+    let (lead, id) = (cx.param("lead_id"), cx.param("submission_id"));
+    let not_found = || {
+        Error::Problem(Problem::not_found(format!(
+            "submission {id} of lead {lead}"
+        )))
+    };
+    if !ids::is_id(prefix::LEAD, lead) || !ids::is_id(prefix::SUBMISSION, id) {
+        return Err(not_found());
+    }
+    let found = store::submission_of_lead(cx, lead, id)
+        .await?
+        .ok_or_else(not_found)?;
+    http::json(200, &found)
+}

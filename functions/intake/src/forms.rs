@@ -5,39 +5,23 @@ use revops::html;
 use revops::intake::body::{self, RawField};
 use revops::intake::form::{self, FormConfig, Refusal};
 use revops::intake::normalize::{normalise, Submission};
+use revops::intake::stats;
 use revops::problem::{Problem, ProblemKind};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use worker::{Request, Response};
 
 use crate::api::kept_headers;
+use crate::counters::{self, Counted};
 use crate::pipeline;
 use crate::store::{self, Extras, NewSubmission, Prior};
 use platform::text::RuntimeDecoder;
-use platform::{args, http, Cx, Error, Result};
+use platform::{http, Cx, Error, Result};
 
 const MAX_BODY: usize = 64 * 1024;
 
 pub async fn load(cx: &Cx, id: &str) -> Result<Option<FormConfig>> {
     platform::configs::FORMS.load(cx, id).await
-}
-
-/// Counts a post's outcome for the form's statistics.
-async fn count(cx: &Cx, form_id: &str, outcome: &str) -> Result<()> {
-    cx.db
-        .batch(vec![count_statement(cx, form_id, outcome)?])
-        .await?;
-    Ok(())
-}
-
-/// [`count`] as a statement: an accepted post is counted in the batch that stores it.
-fn count_statement(cx: &Cx, form_id: &str, outcome: &str) -> Result<worker::D1PreparedStatement> {
-    let day = revops::time::rfc3339(cx.now_ms)[..10].to_string();
-    cx.db.stmt(
-        "INSERT INTO form_counters (form_id, day, outcome, count) VALUES (?, ?, ?, 1) \
-         ON CONFLICT (form_id, day, outcome) DO UPDATE SET count = count + 1",
-        args![form_id, day, outcome],
-    )
 }
 
 /// Takes one slot of the form's per-address window; `Err` with the seconds to wait when full.
@@ -196,7 +180,12 @@ pub async fn submit(cx: &Cx, mut req: Request) -> Result<Response> {
         cx,
         std::slice::from_ref(&sub),
         vec![prior],
-        vec![count_statement(cx, &form_id, "accepted")?],
+        vec![counters::statement(
+            cx,
+            Counted::Form,
+            &form_id,
+            stats::ACCEPTED,
+        )?],
         pipeline::injected_fault(cx, &req).as_ref(),
     )
     .await?
@@ -359,7 +348,7 @@ async fn refuse(
     json_mode: bool,
     refusal: Refusal,
 ) -> Result<Response> {
-    count(cx, form_id, refusal.code()).await?;
+    counters::count(cx, Counted::Form, form_id, refusal.code()).await?;
     cx.log(
         revops::logging::Level::Info,
         "form.refused",

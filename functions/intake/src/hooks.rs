@@ -8,9 +8,11 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use worker::{Request, Response};
 
+use crate::counters::{self, Counted};
 use crate::pipeline;
 use crate::store::{Extras, NewSubmission};
 use platform::{http, problem, receipts, Cx, Error, Result};
+use revops::intake::stats;
 
 const MAX_BODY: usize = 256 * 1024;
 
@@ -46,26 +48,39 @@ pub async fn receive(cx: &Cx, mut req: Request) -> Result<Response> {
         body: &body,
     };
     let tolerance = i64::from(config.tolerance_seconds) * 1000;
-    let verified = webhooks::verify(
+    let verified = match webhooks::verify(
         config.vendor,
         config.signature.as_ref(),
         &config.secrets,
         &inbound,
         cx.now_ms,
         tolerance,
-    )
-    .map_err(|e| {
-        cx.log(
-            revops::logging::Level::Warn,
-            "webhook.refused",
-            json!({ "source_id": id, "reason": e.to_string() }),
-        );
-        match e {
-            VerifyError::Stale { .. } => problem(ProblemKind::StaleTimestamp, e.to_string()),
-            VerifyError::NoSecret => Error::internal(format!("source {id} has no usable secret")),
-            _ => problem(ProblemKind::InvalidSignature, e.to_string()),
+    ) {
+        Ok(verified) => verified,
+        Err(e) => {
+            cx.log(
+                revops::logging::Level::Warn,
+                "webhook.refused",
+                json!({ "source_id": id, "reason": e.to_string() }),
+            );
+            let (code, refusal) = match e {
+                VerifyError::Stale { .. } => (
+                    stats::STALE_TIMESTAMP,
+                    problem(ProblemKind::StaleTimestamp, e.to_string()),
+                ),
+                VerifyError::NoSecret => {
+                    return Err(Error::internal(format!("source {id} has no usable secret")))
+                }
+                _ => (
+                    stats::INVALID_SIGNATURE,
+                    problem(ProblemKind::InvalidSignature, e.to_string()),
+                ),
+            };
+            // Counted, so the Health page shows a source whose sender cannot sign.
+            counters::count(cx, Counted::Source, &id, code).await?;
+            return Err(refusal);
         }
-    })?;
+    };
     // A message we already received: the same bytes again get the answer they got then (the
     // sender did not hear it); the same id with other bytes is refused.
     let digest = revops::auth::hex(&Sha256::digest(&body));
@@ -121,10 +136,11 @@ pub async fn receive(cx: &Cx, mut req: Request) -> Result<Response> {
             body_digest: Some(&digest),
         },
     )?;
+    let counted = counters::statement(cx, Counted::Source, &id, stats::ACCEPTED)?;
     let outcomes = match pipeline::accept_all(
         cx,
         &subs,
-        vec![receipt],
+        vec![receipt, counted],
         pipeline::injected_fault(cx, &req).as_ref(),
     )
     .await

@@ -3,6 +3,7 @@
 //! email and handed on; a step that fails is retried by the cron tick until it succeeds.
 
 mod api;
+mod counters;
 mod forms;
 mod hooks;
 mod pipeline;
@@ -36,6 +37,8 @@ async fn route(cx: Cx, route: IntakeRoute, req: Request) -> Result<Response> {
         IntakeRoute::CreateLead => api::create_lead(&cx, req).await,
         IntakeRoute::GetLead => api::get_lead(&cx).await,
         IntakeRoute::ListLeads => api::list_leads(&cx, &req).await,
+        IntakeRoute::IntakeStats => counters::stats(&cx, &req).await,
+        IntakeRoute::GetSubmission => api::get_submission(&cx).await,
         IntakeRoute::CreateActivity => api::create_activity(&cx, req).await,
         IntakeRoute::NormaliseLead => api::normalise_only(&cx, req).await,
     }

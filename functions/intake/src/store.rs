@@ -489,3 +489,45 @@ pub async fn search_leads(cx: &Cx, q: &LeadQuery) -> Result<Vec<LeadListing>> {
     args.push((q.limit + 1).into());
     cx.db.all(&sql, args).await
 }
+
+/// One of a lead's submissions as received: the body as it came (a form's parsed fields as
+/// JSON), the headers kept with it, and what normalising it made of it.
+pub async fn submission_of_lead(cx: &Cx, lead_id: &str, id: &str) -> Result<Option<Value>> {
+    #[derive(Deserialize)]
+    struct Row {
+        id: String,
+        kind: String,
+        source_id: Option<String>,
+        received_at: i64,
+        status: String,
+        content_type: Option<String>,
+        body: String,
+        headers: String,
+        normalised: Option<String>,
+        note: Option<String>,
+    }
+    let row: Option<Row> = cx
+        .db
+        .first(
+            "SELECT id, kind, source_id, received_at, status, content_type, body, headers, normalised, note \
+             FROM submissions WHERE id = ? AND lead_id = ?",
+            args![id, lead_id],
+        )
+        .await?;
+    let json_of = |text: &str| serde_json::from_str::<Value>(text).unwrap_or(Value::Null);
+    Ok(row.map(|r| {
+        json!({
+            "submission_id": r.id,
+            "lead_id": lead_id,
+            "kind": r.kind,
+            "source_id": r.source_id,
+            "received_at": revops::time::rfc3339(r.received_at),
+            "status": r.status,
+            "content_type": r.content_type,
+            "body": r.body,
+            "headers": json_of(&r.headers),
+            "normalised": r.normalised.as_deref().map_or(Value::Null, json_of),
+            "note": r.note,
+        })
+    }))
+}

@@ -56,6 +56,7 @@ pub const TABLES: &[Table] = &[
     Table { name: "webhook_receipts", locators: &[None] },
     Table { name: "rate_windows", locators: &[None] },
     Table { name: "form_counters", locators: &[None] },
+    Table { name: "source_counters", locators: &[None] },
     Table { name: "settings", locators: &[None] },
     Table { name: "config_versions", locators: &[None] },
     Table { name: "config_activations", locators: &[None] },

@@ -205,7 +205,7 @@ nav ul{flex-wrap:wrap}.hint,.muted{color:var(--muted);font-size:.9rem}
 .tiles .n{font-size:1.6rem;font-weight:700;display:block}
 table{border-collapse:collapse;width:100%;margin:.5rem 0;font-size:.92rem}
 th,td{text-align:left;padding:.3rem .5rem;border-bottom:1px solid var(--line);vertical-align:top;overflow-wrap:anywhere}
-main{overflow-wrap:anywhere}
+main{overflow-wrap:anywhere}thead th{overflow-wrap:normal}
 td.num,th.num{text-align:right;font-variant-numeric:tabular-nums}
 .chart svg{width:100%;max-width:40rem;height:auto;display:block}
 .chart rect.cur{fill:var(--cur)}.chart rect.prev{fill:var(--prev)}

@@ -30,6 +30,23 @@ pub fn load(rep: &Value) -> String {
     }
 }
 
+/// A rep's working hours in a line: `Europe/Berlin, Mon 09:00-17:30, …`, or `always` without.
+pub fn working_hours(schedule: &Value) -> String {
+    let Some(tz) = schedule["timezone"].as_str() else {
+        return "always".into();
+    };
+    let days: Vec<String> = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+        .iter()
+        .filter_map(|d| {
+            schedule["hours"][*d]
+                .as_str()
+                .filter(|h| !h.is_empty())
+                .map(|h| format!("{}{} {h}", d[..1].to_uppercase(), &d[1..]))
+        })
+        .collect();
+    format!("{tz}: {}", days.join(", "))
+}
+
 /// Whether a rep is at or over their open-lead cap.
 pub fn at_capacity(rep: &Value) -> bool {
     match rep["capacity"]["max_open"].as_i64() {
@@ -53,7 +70,7 @@ pub fn routing(
         out.push_str("<p>No rep is on the roster yet.</p>");
     } else {
         out.push_str("<table id=\"reps\"><thead><tr><th scope=\"col\">Rep</th><th scope=\"col\">Teams</th><th scope=\"col\">Status</th>\
-            <th scope=\"col\">Available now</th><th scope=\"col\" class=\"num\">Open / cap</th><th scope=\"col\" class=\"num\">Today / cap</th></tr></thead><tbody>");
+            <th scope=\"col\">Working hours</th><th scope=\"col\">Available now</th><th scope=\"col\" class=\"num\">Open / cap</th><th scope=\"col\" class=\"num\">Today / cap</th></tr></thead><tbody>");
         for r in reps {
             let teams: Vec<&str> = list(r, "teams").iter().filter_map(Value::as_str).collect();
             let today = match r["capacity"]["max_per_day"].as_i64() {
@@ -67,7 +84,7 @@ pub fn routing(
                 None => escape(s(r, "status")),
             };
             out.push_str(&format!(
-                "<tr data-rep=\"{id}\"><th scope=\"row\">{name} <span class=\"muted\">{id}</span></th><td>{}</td><td>{status}</td><td class=\"{}\">{}</td><td class=\"num{}\">{}</td><td class=\"num\">{today}</td></tr>",
+                "<tr data-rep=\"{id}\"><th scope=\"row\">{name} <span class=\"muted\">{id}</span></th><td>{}</td><td>{status}</td><td>{hours}</td><td class=\"{}\">{}</td><td class=\"num{}\">{}</td><td class=\"num\">{today}</td></tr>",
                 escape(&teams.join(", ")),
                 if r["available_now"] == true { "ok" } else { "bad" },
                 if r["available_now"] == true { "yes" } else { "no" },
@@ -75,6 +92,7 @@ pub fn routing(
                 escape(&load(r)),
                 id = escape(s(r, "id")),
                 name = escape(s(r, "name")),
+                hours = escape(&working_hours(&r["working_hours"])),
             ));
         }
         out.push_str("</tbody></table>");
@@ -232,6 +250,47 @@ pub fn failing_deliveries(deliveries: &[Value]) -> Vec<Value> {
         .collect()
 }
 
+/// What came in per form and per webhook source (`GET /v1/admin/intake/stats`): when each last
+/// received anything, what was accepted, and what was refused and why — a source failing its
+/// signature check stands out.
+pub fn arrivals(stats: &Value) -> String {
+    let mut out = format!("<h2>What came in since {}</h2>", escape(s(stats, "since")));
+    for (key, title, what) in [
+        ("sources", "Webhook sources", "source"),
+        ("forms", "Forms", "form"),
+    ] {
+        out.push_str(&format!("<h3>{title}</h3>"));
+        let Some(map) = stats[key].as_object().filter(|m| !m.is_empty()) else {
+            out.push_str(&format!("<p>No {what} received anything.</p>"));
+            continue;
+        };
+        out.push_str(&format!(
+            "<table id=\"{key}\"><thead><tr><th scope=\"col\">{}</th><th scope=\"col\">Last received</th><th scope=\"col\">Last accepted</th><th scope=\"col\" class=\"num\">Accepted</th><th scope=\"col\">Refused</th></tr></thead><tbody>",
+            if what == "form" { "Form" } else { "Source" }
+        ));
+        for (id, f) in map {
+            let refused: Vec<String> = f["refused"]
+                .as_object()
+                .map(|r| r.iter().map(|(code, n)| format!("{code}: {n}")).collect())
+                .unwrap_or_default();
+            let signature = crate::intake::stats::SIGNATURE_FAILURES
+                .iter()
+                .any(|code| f["refused"][*code].as_u64().unwrap_or(0) > 0);
+            out.push_str(&format!(
+                "<tr><th scope=\"row\">{}</th><td>{}</td><td>{}</td><td class=\"num\">{}</td><td class=\"{}\">{}</td></tr>",
+                escape(id),
+                f["last_at"].as_str().map_or("–".into(), time_tag),
+                f["last_accepted_at"].as_str().map_or("–".into(), time_tag),
+                count(&f["accepted"]),
+                if signature { "bad" } else { "" },
+                escape(&if refused.is_empty() { "–".to_string() } else { refused.join(", ") }),
+            ));
+        }
+        out.push_str("</tbody></table>");
+    }
+    out
+}
+
 /// The Health page: each handler's last cron tick, the retry jobs failing or dead, and the
 /// outgoing webhooks that are failing (`jobs` and `deliveries` already filtered by
 /// [`failing_jobs`] and [`failing_deliveries`]).
@@ -321,6 +380,13 @@ mod tests {
         ));
         assert!(html.contains("<td class=\"bad\">no</td>"));
         assert_eq!(load(&reps["reps"][1]), "1");
+        assert!(html.contains("<td>always</td>"));
+        assert_eq!(
+            working_hours(
+                &json!({"timezone": "Asia/Tokyo", "hours": {"mon": "09:00-18:00", "sat": ""}})
+            ),
+            "Asia/Tokyo: Mon 09:00-18:00"
+        );
     }
 
     #[test]
@@ -348,6 +414,18 @@ mod tests {
         assert!(html.contains("<td class=\"num\">50%</td>"));
         assert!(html.contains("Team emea"));
         assert!(html.contains("<a href=\"/console/leads/lead_1\">lead_1</a>"));
+    }
+
+    #[test]
+    fn arrivals_show_last_received_and_flag_signature_failures() {
+        let stats = json!({"since": "2026-11-25", "forms": {}, "sources": {"src_a": {"accepted": 4, "refused": {"invalid_signature": 2},
+            "last_at": "2026-12-01T10:00:00Z", "last_accepted_at": "2026-11-30T10:00:00Z"}}});
+        let html = arrivals(&stats);
+        assert!(html.contains("<td class=\"bad\">invalid_signature: 2</td>"));
+        assert!(
+            html.contains("<time datetime=\"2026-12-01T10:00:00Z\">1 Dec 2026 10:00 UTC</time>")
+        );
+        assert!(html.contains("No form received anything."));
     }
 
     #[test]

@@ -126,6 +126,17 @@ pub struct Overview {
     pub routing: RoutingStats,
     pub routing_previous: RoutingStats,
     pub queues: Queues,
+    /// Machinery that needs a look (see the Health page): retry jobs failing or dead, outgoing
+    /// webhooks failing (`None`: this key may not see them), and webhook sources whose
+    /// deliveries failed their signature check in the period, with how many.
+    pub machinery: Machinery,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Machinery {
+    pub failing_jobs: usize,
+    pub failing_deliveries: Option<usize>,
+    pub signature_failures: Vec<(String, u64)>,
 }
 
 /// A lead waiting longer than this in a queue needs someone's attention.
@@ -168,6 +179,26 @@ pub fn attention(o: &Overview) -> Vec<String> {
         items.push(format!(
             "{n} lead{} went to a fallback because no rep was available.",
             if *n == 1 { "" } else { "s" }
+        ));
+    }
+    let m = &o.machinery;
+    if m.failing_jobs > 0 {
+        items.push(format!(
+            "{} retry job{} failing or dead (see Health).",
+            m.failing_jobs,
+            if m.failing_jobs == 1 { " is" } else { "s are" }
+        ));
+    }
+    if let Some(n) = m.failing_deliveries.filter(|n| *n > 0) {
+        items.push(format!(
+            "{n} outgoing webhook{} failing (see Health).",
+            if n == 1 { " is" } else { "s are" }
+        ));
+    }
+    for (source, n) in &m.signature_failures {
+        items.push(format!(
+            "Webhook source {source}: {n} deliver{} failed the signature check.",
+            if *n == 1 { "y" } else { "ies" }
         ));
     }
     items
@@ -461,6 +492,7 @@ mod tests {
                     oldest_waiting_minutes: Some(180),
                 }],
             },
+            machinery: Machinery::default(),
         }
     }
 
@@ -481,6 +513,19 @@ mod tests {
         assert!(items[0].starts_with("2 first touches breached"));
         assert!(items[1].contains("emea: 3 leads waiting, the oldest for 3 hours"));
         assert!(items[2].starts_with("1 lead went to a fallback"));
+        let mut o = overview();
+        o.machinery = Machinery {
+            failing_jobs: 2,
+            failing_deliveries: Some(1),
+            signature_failures: vec![("src_typeform".into(), 3)],
+        };
+        let items = attention(&o);
+        assert_eq!(items[3], "2 retry jobs are failing or dead (see Health).");
+        assert_eq!(items[4], "1 outgoing webhook is failing (see Health).");
+        assert_eq!(
+            items[5],
+            "Webhook source src_typeform: 3 deliveries failed the signature check."
+        );
     }
 
     #[test]

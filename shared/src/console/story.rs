@@ -31,6 +31,8 @@ pub struct Moment {
     pub at: String,
     pub kind: &'static str,
     pub text: String,
+    /// A console page with the details (a submission's raw payload).
+    pub href: Option<String>,
 }
 
 fn s<'v>(v: &'v Value, key: &str) -> &'v str {
@@ -57,6 +59,11 @@ pub fn timeline(story: &Story<'_>) -> Vec<Moment> {
     for h in items(Some(story.lead), "history") {
         let flags = h["flags"].as_array().map_or(0, Vec::len);
         moments.push(Moment {
+            href: Some(format!(
+                "/console/leads/{}/submissions/{}",
+                s(story.lead, "id"),
+                s(h, "submission_id")
+            )),
             at: s(h, "received_at").into(),
             kind: "submission",
             text: format!(
@@ -78,6 +85,7 @@ pub fn timeline(story: &Story<'_>) -> Vec<Moment> {
     }
     for t in items(story.score, "transitions") {
         moments.push(Moment {
+            href: None,
             at: s(t, "at").into(),
             kind: "stage",
             text: format!(
@@ -111,12 +119,14 @@ pub fn timeline(story: &Story<'_>) -> Vec<Moment> {
             text.push_str(&format!(" — fallback: {f}"));
         }
         moments.push(Moment {
+            href: None,
             at: s(a, "assigned_at").into(),
             kind: "routing",
             text,
         });
         if let Some(ended) = a["ended_at"].as_str() {
             moments.push(Moment {
+                href: None,
                 at: ended.into(),
                 kind: "routing",
                 text: format!(
@@ -129,6 +139,7 @@ pub fn timeline(story: &Story<'_>) -> Vec<Moment> {
     }
     for e in items(story.sla, "events") {
         moments.push(Moment {
+            href: None,
             at: s(e, "at").into(),
             kind: "sla",
             text: format!("SLA step {} taken: {}", s(e, "step"), s(e, "action")),
@@ -136,6 +147,7 @@ pub fn timeline(story: &Story<'_>) -> Vec<Moment> {
     }
     for t in items(story.sla, "touches") {
         moments.push(Moment {
+            href: None,
             at: s(t, "occurred_at").into(),
             kind: "touch",
             text: format!(
@@ -150,6 +162,7 @@ pub fn timeline(story: &Story<'_>) -> Vec<Moment> {
     }
     for t in items(story.sla, "tasks") {
         moments.push(Moment {
+            href: None,
             at: s(t, "created_at").into(),
             kind: "task",
             text: format!(
@@ -162,6 +175,7 @@ pub fn timeline(story: &Story<'_>) -> Vec<Moment> {
     }
     for c in items(story.consent_history, "events") {
         moments.push(Moment {
+            href: None,
             at: s(c, "at").into(),
             kind: "consent",
             text: format!(
@@ -189,7 +203,7 @@ pub fn whereabouts(story: &Story<'_>) -> String {
         return format!(
             "With {} since {}, via {}{}.",
             owner(&current["owner"]),
-            s(current, "assigned_at"),
+            super::layout::when(s(current, "assigned_at")),
             s(current, "via"),
             current["rule"]
                 .as_str()
@@ -292,7 +306,7 @@ fn routing_section(routing: Option<&Value>) -> String {
     for a in history {
         out.push_str(&format!(
             "<details><summary>{} — to {} via {}{}</summary><ol>",
-            escape(s(a, "assigned_at")),
+            escape(&super::layout::when(s(a, "assigned_at"))),
             escape(&owner(&a["owner"])),
             escape(s(a, "via")),
             if a["current"] == true {
@@ -419,6 +433,53 @@ fn consent_section(consent: Option<&Value>, history: Option<&Value>) -> String {
     out
 }
 
+/// A submission's page: what arrived, as it arrived (`GET /v1/leads/{id}/submissions/{sid}`),
+/// the headers kept with it, and what normalisation made of it with its data-quality flags.
+pub fn submission(sub: &Value) -> String {
+    let pretty = |v: &Value| serde_json::to_string_pretty(v).unwrap_or_default();
+    let body = s(sub, "body");
+    // A JSON body is shown indented; anything else exactly as it came.
+    let shown =
+        serde_json::from_str::<Value>(body).map_or_else(|_| body.to_string(), |v| pretty(&v));
+    let mut out = format!(
+        "<p><a href=\"/console/leads/{lead}\">Back to the lead</a></p>\
+         <table><tbody><tr><th scope=\"row\">Received</th><td>{}</td></tr><tr><th scope=\"row\">Kind</th><td>{}</td></tr>\
+         <tr><th scope=\"row\">From</th><td>{}</td></tr><tr><th scope=\"row\">Content type</th><td>{}</td></tr>\
+         <tr><th scope=\"row\">Status</th><td>{}</td></tr></tbody></table>\
+         <h2>Payload as received</h2><pre id=\"raw\">{}</pre>",
+        super::layout::time_tag(s(sub, "received_at")),
+        escape(s(sub, "kind")),
+        escape(sub["source_id"].as_str().unwrap_or("–")),
+        escape(sub["content_type"].as_str().unwrap_or("–")),
+        escape(s(sub, "status")),
+        escape(&shown),
+        lead = escape(s(sub, "lead_id")),
+    );
+    let flags = sub["normalised"]["flags"]
+        .as_array()
+        .map_or(&[][..], Vec::as_slice);
+    out.push_str("<h2>Data quality</h2>");
+    if flags.is_empty() {
+        out.push_str("<p>No flag.</p>");
+    } else {
+        out.push_str("<ul>");
+        for f in flags {
+            out.push_str(&format!(
+                "<li><span class=\"tag\">{}</span>{}</li>",
+                escape(s(f, "code")),
+                escape(s(f, "detail"))
+            ));
+        }
+        out.push_str("</ul>");
+    }
+    out.push_str(&format!(
+        "<h2>What normalisation made of it</h2><pre id=\"normalised\">{}</pre><h2>Headers kept</h2><pre>{}</pre>",
+        escape(&pretty(&sub["normalised"])),
+        escape(&pretty(&sub["headers"]))
+    ));
+    out
+}
+
 /// The manual reassignment form (for a key with `leads:write`): a rep from the roster or a
 /// queue, and the reason, which is recorded and explained like any assignment.
 pub fn reassign_form(lead_id: &str, reps: &Value, csrf: &str) -> String {
@@ -474,7 +535,14 @@ pub fn render(story: &Story<'_>) -> String {
             "<li data-kind=\"{}\">{}{}</li>",
             m.kind,
             super::layout::time_tag(&m.at),
-            escape(&m.text)
+            match &m.href {
+                Some(href) => format!(
+                    "{} <a href=\"{}\">raw payload</a>",
+                    escape(&m.text),
+                    escape(href)
+                ),
+                None => escape(&m.text),
+            }
         ));
     }
     out.push_str("</ol>");
@@ -529,6 +597,31 @@ mod tests {
     }
 
     #[test]
+    fn a_submission_shows_its_payload_as_received_and_its_flags() {
+        let sub = json!({"lead_id": "lead_1", "kind": "form", "source_id": "form_a", "received_at": "2026-12-01T09:00:00Z",
+            "status": "processed", "content_type": "application/x-www-form-urlencoded", "body": "{\"email\":\"<a@b.co>\"}",
+            "headers": {"origin": "https://www.example.com"}, "normalised": {"flags": [{"code": "free_email", "detail": "free"}]}});
+        let html = submission(&sub);
+        assert!(
+            html.contains("&quot;email&quot;: &quot;&lt;a@b.co&gt;&quot;"),
+            "{html}"
+        );
+        assert!(html.contains("<span class=\"tag\">free_email</span>"));
+        assert!(html.contains("href=\"/console/leads/lead_1\""));
+        let lead = lead();
+        let story = Story {
+            lead: &lead,
+            score: None,
+            routing: None,
+            sla: None,
+            consent: None,
+            consent_history: None,
+        };
+        assert!(render(&story)
+            .contains("<a href=\"/console/leads/lead_1/submissions/sub_1\">raw payload</a>"));
+    }
+
+    #[test]
     fn a_lead_that_went_nowhere_says_why() {
         let lead = lead();
         let routing = json!({"current": null, "history": [], "why_not_routed": {"routed": false,
@@ -571,7 +664,7 @@ mod tests {
         };
         assert_eq!(
             whereabouts(&story),
-            "With rep bob since 2026-11-30T09:00:02Z, via rule (rule us)."
+            "With rep bob since 30 Nov 2026 09:00 UTC, via rule (rule us)."
         );
         let html = render(&story);
         assert!(html.contains("<li>rule emea: did not match"));

@@ -15,4 +15,5 @@ pub mod normalize;
 pub mod phone;
 pub mod search;
 pub mod source;
+pub mod stats;
 pub mod submission;

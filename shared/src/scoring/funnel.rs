@@ -99,9 +99,11 @@ pub fn funnel(rows: &[Row]) -> Funnel {
     f
 }
 
-/// The period of the same length just before `[from, to)`, to compare against.
+/// The period of the same length just before `[from, to)`, to compare against — cut short at
+/// year 0 ([`crate::time::EARLIEST`]), before which no time can be written in RFC 3339.
 pub fn previous_period(from: i64, to: i64) -> (i64, i64) {
-    (from - (to - from), from)
+    let start = from.saturating_sub(to - from).max(crate::time::EARLIEST);
+    (start.min(from), from)
 }
 
 #[cfg(test)]
@@ -174,5 +176,11 @@ mod tests {
     #[test]
     fn the_previous_period_has_the_same_length_and_ends_where_this_one_starts() {
         assert_eq!(previous_period(1_000, 1_600), (400, 1_000));
+        let year_zero = crate::time::EARLIEST;
+        assert_eq!(previous_period(year_zero, 0), (year_zero, year_zero));
+        assert!(
+            crate::time::rfc3339(previous_period(year_zero + 10, year_zero + 1_000).0)
+                .starts_with("0000-")
+        );
     }
 }
