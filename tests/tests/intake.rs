@@ -1252,13 +1252,12 @@ fn each_source_counts_accepted_and_badly_signed_deliveries() {
     let key = standard::secret_key(&secret).unwrap();
     let body =
         json!({"type": "contact.created", "data": {"mail": email("signed-co.com")}}).to_string();
-    let send = |ts: i64, sig: String| {
-        let msg_id = unique("msg_");
+    let send = |msg_id: &str, ts: i64, sig: String| {
         post_hook(
             &api,
             &source,
             &[
-                ("webhook-id", msg_id),
+                ("webhook-id", msg_id.to_string()),
                 ("webhook-timestamp", ts.to_string()),
                 ("webhook-signature", sig),
             ],
@@ -1266,24 +1265,17 @@ fn each_source_counts_accepted_and_badly_signed_deliveries() {
         )
     };
     let now = now_ms() / 1000;
-    let good = standard::sign(&key, "other-id", now, body.as_bytes());
-    assert_eq!(send(now, good).status, 401, "signed for another message id");
+    // Signed for another message id: the signature does not verify.
+    let forged = standard::sign(&key, "other-id", now, body.as_bytes());
+    assert_eq!(send(&unique("msg_"), now, forged).status, 401);
     let msg_id = unique("msg_");
-    let sig = standard::sign(&key, &msg_id, now, body.as_bytes());
-    let res = post_hook(
-        &api,
-        &source,
-        &[
-            ("webhook-id", msg_id),
-            ("webhook-timestamp", now.to_string()),
-            ("webhook-signature", sig),
-        ],
-        &body,
-    );
+    let good = standard::sign(&key, &msg_id, now, body.as_bytes());
+    let res = send(&msg_id, now, good);
     assert_eq!(res.status, 200, "{}", res.text());
-    let old = now - 3600;
-    let stale = standard::sign(&key, "stale-id", old, body.as_bytes());
-    assert_eq!(send(old, stale).status, 401);
+    // Correctly signed an hour ago: too old to trust.
+    let (old, stale_id) = (now - 3600, unique("msg_"));
+    let stale = standard::sign(&key, &stale_id, old, body.as_bytes());
+    assert_eq!(send(&stale_id, old, stale).status, 401);
     let stats = api
         .get("/v1/admin/intake/stats?days=1")
         .bearer(&api.admin_key)
