@@ -94,7 +94,7 @@ async function configure() {
   for (const [id, name, tz, manager] of REPS) {
     await must('PUT', `/v1/roster/reps/${id}`, {
       name, email: `${id}@example.com`, manager, working_hours: hours(tz),
-      capacity: { max_open: pick([15, 20, 25]), max_per_day: 8 },
+      capacity: { max_open: pick([40, 50, 60]), max_per_day: 30 },
     });
   }
   await must('PUT', '/v1/roster/teams/demo-emea', { name: 'EMEA SDRs', mode: 'weighted_round_robin', working_hours: 'prefer', members: [{ rep: 'demo-maya', weight: 3 }, { rep: 'demo-jonas', weight: 2 }, { rep: 'demo-lucie', weight: 1 }] });

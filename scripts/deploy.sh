@@ -127,6 +127,10 @@ if [ -z "${HAS[gateway:ADMIN_API_KEY]:-}" ]; then
     generated_admin=$admin
   fi
   add_secret gateway ADMIN_API_KEY "$admin"
+  # The console checks the same bootstrap key when someone signs in with it.
+  add_secret console ADMIN_API_KEY "$admin"
+elif [ -z "${HAS[console:ADMIN_API_KEY]:-}" ]; then
+  echo "deploy: note: revops-console has no ADMIN_API_KEY, so the bootstrap key cannot sign in to the console (keys created with /v1/admin/keys can). Secrets cannot be read back: to allow it, set the gateway's value on the console too: wrangler secret put ADMIN_API_KEY -c .deploy/console.toml" >&2
 fi
 for w in "${!SECRETS[@]}"; do
   printf '{%s}\n' "${SECRETS[$w]}" > ".deploy/secrets/$w.json"

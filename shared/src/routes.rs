@@ -278,6 +278,8 @@ routes! {
         ListSlaTasks: Get "/v1/sla/tasks", scope(Scope::ReportsRead);
         CompleteSlaTask: Post "/v1/sla/tasks/{task_id}/done", scope(Scope::LeadsWrite);
         SlaMetrics: Get "/v1/sla/metrics", scope(Scope::ReportsRead);
+        SlaBreaches: Get "/v1/sla/breaches", scope(Scope::ReportsRead);
+        SlaTouches: Get "/v1/sla/touches", scope(Scope::ReportsRead);
         ListSlaPolicies: Get "/v1/admin/sla/policies", scope(Scope::ConfigWrite);
         PublishSlaPolicy: Post "/v1/admin/sla/policies", scope(Scope::ConfigWrite);
         GetSlaPolicy: Get "/v1/admin/sla/policies/{version}", scope(Scope::ConfigWrite);

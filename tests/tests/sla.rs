@@ -758,3 +758,85 @@ fn queued(api: &Api, batch: &str) -> (String, i64) {
     .unwrap();
     (lead, at)
 }
+
+/// `GET /v1/sla/breaches` lists a first touch missed in real time with the ladder steps taken
+/// for it, and `GET /v1/sla/touches` the touch that came late. The clock's one-minute deadline
+/// passes in real time (reads judge against the real clock); the wait runs without the serial
+/// guard, so other tests go on meanwhile — the clock keeps the policy it started under.
+#[test]
+fn a_missed_deadline_is_listed_with_its_steps_and_the_late_touch_with_the_touches() {
+    let api = api();
+    let (lead, owner, started) = {
+        let _guard = serial();
+        let w = world(&api);
+        let all_day = json!({"timezone": "UTC", "hours": {"mon": "00:00-24:00", "tue": "00:00-24:00", "wed": "00:00-24:00",
+            "thu": "00:00-24:00", "fri": "00:00-24:00", "sat": "00:00-24:00", "sun": "00:00-24:00"}});
+        ok(
+            &api,
+            "POST",
+            "/v1/admin/sla/policies",
+            json!({"reason": "breach listing test", "policy": {
+            "name": "test: one minute", "business_hours": all_day, "use_rep_hours": false,
+            "tiers": [{"name": "instant", "first_touch_minutes": 1}],
+            "ladder": [{"id": "escalate", "action": "escalate", "after_deadline_minutes": 0, "via": ["task"]}]}}),
+            201,
+        );
+        let (lead, owner, _) = mql(&api, &w);
+        let now = revops_tests::now_ms();
+        cron(&api, now);
+        (lead, owner, now)
+    };
+    let clock = sla(&api, &lead)["clocks"][0].clone();
+    assert_eq!(clock["tier"], "instant", "{clock}");
+    let deadline = parse_rfc3339(clock["deadline_at"].as_str().unwrap()).unwrap();
+    let wait = deadline + 1_000 - revops_tests::now_ms();
+    std::thread::sleep(std::time::Duration::from_millis(wait.max(0) as u64));
+    cron(&api, revops_tests::now_ms());
+    let from = revops::time::rfc3339(started - 10 * MINUTE);
+    let list = |path: &str| {
+        let res = api
+            .get(&format!("{path}?from={from}&limit=500"))
+            .bearer(&api.admin_key)
+            .send();
+        assert_eq!(res.status, 200, "{}", res.text());
+        res.json()
+    };
+    let breaches = list("/v1/sla/breaches");
+    let ours = breaches["breaches"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["lead_id"] == lead.as_str())
+        .unwrap_or_else(|| panic!("not listed: {breaches}"))
+        .clone();
+    assert_eq!(ours["rep"], owner.as_str());
+    assert_eq!(ours["touched_at"], Value::Null);
+    assert_eq!(ours["steps_taken"][0]["action"], "escalate", "{ours}");
+    // The touch comes late: still a breach, now with how late it was, and listed as a touch.
+    ok(
+        &api,
+        "POST",
+        &format!("/v1/leads/{lead}/touches"),
+        json!({"type": "call", "rep": owner, "external_id": unique("late-call")}),
+        201,
+    );
+    let again = list("/v1/sla/breaches");
+    let ours = again["breaches"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["lead_id"] == lead.as_str())
+        .unwrap_or_else(|| panic!("a late touch does not undo the breach: {again}"));
+    assert!(ours["touched_at"].is_string());
+    let touches = list("/v1/sla/touches");
+    assert!(touches["touches"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|t| t["lead_id"] == lead.as_str() && t["type"] == "call"));
+    let bad = api
+        .get("/v1/sla/breaches?limit=0")
+        .bearer(&api.admin_key)
+        .send();
+    assert_eq!(bad.status, 422);
+}

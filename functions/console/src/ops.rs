@@ -82,15 +82,26 @@ pub async fn sla(cx: &Cx, s: &Session) -> Result<Response> {
         principal: &s.principal,
     };
     let (now, _) = window(cx);
-    let metrics_path = format!("/v1/sla/metrics?{now}");
-    let (metrics, tasks) = join(
-        api.must::<Value>(Service::Sla, &metrics_path),
-        api.must::<Value>(Service::Sla, "/v1/sla/tasks?status=open&limit=200"),
+    let (metrics_path, breaches_path, touches_path) = (
+        format!("/v1/sla/metrics?{now}"),
+        format!("/v1/sla/breaches?{now}&limit=100"),
+        format!("/v1/sla/touches?{now}&limit=50"),
+    );
+    let ((metrics, tasks), (breaches, touches)) = join(
+        join(
+            api.must::<Value>(Service::Sla, &metrics_path),
+            api.must::<Value>(Service::Sla, "/v1/sla/tasks?status=open&limit=200"),
+        ),
+        join(
+            api.must::<Value>(Service::Sla, &breaches_path),
+            api.must::<Value>(Service::Sla, &touches_path),
+        ),
     )
     .await;
     let body = format!(
-        "<p class=\"muted\">The last 30 days.</p>{}",
-        operations::sla(&metrics?, &tasks?)
+        "<p class=\"muted\">The last 30 days.</p>{}{}",
+        operations::sla(&metrics?, &tasks?),
+        operations::breaches_and_touches(&breaches?, &touches?)
     );
     http::html(200, layout::page(Section::Sla, "SLA", &viewer(s), &body))
 }

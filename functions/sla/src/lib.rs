@@ -37,6 +37,8 @@ async fn route(cx: Cx, route: SlaRoute, req: Request) -> Result<Response> {
         SlaRoute::ListSlaTasks => tasks::list(&cx, &req).await,
         SlaRoute::CompleteSlaTask => tasks::done(&cx).await,
         SlaRoute::SlaMetrics => metrics::metrics(&cx, &req).await,
+        SlaRoute::SlaBreaches => metrics::breaches(&cx, &req).await,
+        SlaRoute::SlaTouches => metrics::touches(&cx, &req).await,
         SlaRoute::ListSlaPolicies => POLICIES.serve(&cx, req, Op::List, nothing_more).await,
         SlaRoute::PublishSlaPolicy => POLICIES.serve(&cx, req, Op::Publish, nothing_more).await,
         SlaRoute::GetSlaPolicy => POLICIES.serve(&cx, req, Op::Get, nothing_more).await,

@@ -116,3 +116,80 @@ pub async fn metrics(cx: &Cx, req: &Request) -> Result<Response> {
         }),
     )
 }
+
+/// The range and page size of a list: `from`/`to` (default the last 30 days) and `limit`
+/// (1–500, default 100).
+fn list_window(cx: &Cx, req: &Request) -> Result<(i64, i64, usize)> {
+    let (from, to) = revops::time::window(
+        http::query_time(req, "from")?,
+        http::query_time(req, "to")?,
+        cx.now_ms,
+        30 * DAY,
+    )
+    .map_err(|e| invalid(vec![e]))?;
+    let limit = http::query_int(req, "limit", 1, 500)?.unwrap_or(100) as usize;
+    Ok((from, to, limit))
+}
+
+/// `GET /v1/sla/breaches?from=&to=&limit=`: first-touch deadlines missed by clocks started in
+/// the range, newest deadline first, each with the ladder steps taken for it.
+pub async fn breaches(cx: &Cx, req: &Request) -> Result<Response> {
+    let (from, to, limit) = list_window(cx, req)?;
+    let now = cx.now_ms;
+    let rows = crate::store::breach_candidates(cx, from, to, now, limit).await?;
+    let breaches: Vec<Value> = rows
+        .iter()
+        .filter(|r| {
+            revops::sla::standing(r.deadline_at, r.touched_at, r.ended_at, now)
+                == revops::sla::Standing::Breached
+        })
+        .map(|r| {
+            let taken: Vec<Value> = serde_json::from_str::<Vec<Value>>(&r.taken)
+                .unwrap_or_default()
+                .into_iter()
+                .map(|mut s| {
+                    if let Some(at) = s["at"].as_i64() {
+                        s["at"] = rfc3339(at).into();
+                    }
+                    s
+                })
+                .collect();
+            json!({
+                "assignment_id": r.assignment_id,
+                "lead_id": r.lead_id,
+                "rep": r.rep_id,
+                "queue": r.queue,
+                "team": r.team_id,
+                "tier": r.tier,
+                "started_at": rfc3339(r.started_at),
+                "deadline_at": rfc3339(r.deadline_at),
+                "touched_at": r.touched_at.map(rfc3339),
+                "minutes_late": (r.touched_at.unwrap_or(now) - r.deadline_at).max(0) / 60_000,
+                "steps_taken": taken,
+            })
+        })
+        .collect();
+    http::json(
+        200,
+        &json!({ "from": rfc3339(from), "to": rfc3339(to), "breaches": breaches }),
+    )
+}
+
+/// `GET /v1/sla/touches?from=&to=&limit=`: the touches that happened in the range, newest first.
+pub async fn touches(cx: &Cx, req: &Request) -> Result<Response> {
+    let (from, to, limit) = list_window(cx, req)?;
+    let rows = crate::store::touches_between(cx, from, to, limit).await?;
+    let touches: Vec<Value> = rows
+        .iter()
+        .map(|t| {
+            json!({
+                "id": t.id, "lead_id": t.lead_id, "type": t.kind,
+                "occurred_at": rfc3339(t.occurred_at), "rep": t.rep_id, "note": t.note,
+            })
+        })
+        .collect();
+    http::json(
+        200,
+        &json!({ "from": rfc3339(from), "to": rfc3339(to), "touches": touches }),
+    )
+}

@@ -150,3 +150,66 @@ pub async fn clocks_of(cx: &Cx, lead_id: &str) -> Result<Vec<ClockRow>> {
         )
         .await
 }
+
+/// A clock that breached, with the ladder steps taken for it.
+#[derive(Debug, Clone, Deserialize)]
+pub struct BreachRow {
+    pub assignment_id: String,
+    pub lead_id: String,
+    pub rep_id: Option<String>,
+    pub queue: Option<String>,
+    pub team_id: Option<String>,
+    pub tier: String,
+    pub started_at: i64,
+    pub deadline_at: i64,
+    pub touched_at: Option<i64>,
+    pub ended_at: Option<i64>,
+    /// JSON `[{step, action, at}]`, oldest first.
+    pub taken: String,
+}
+
+/// Clocks started in `[from, to)` that may have breached by `now` — the caller keeps those
+/// `revops::sla::standing` says did — newest deadline first, with their steps taken.
+pub async fn breach_candidates(
+    cx: &Cx,
+    from: i64,
+    to: i64,
+    now: i64,
+    limit: usize,
+) -> Result<Vec<BreachRow>> {
+    cx.db
+        .all(
+            "SELECT c.assignment_id, c.lead_id, c.rep_id, c.queue, c.team_id, c.tier, c.started_at, c.deadline_at, \
+             c.touched_at, c.ended_at, \
+             (SELECT json_group_array(json_object('step', e.step, 'action', e.action, 'at', e.at)) \
+              FROM (SELECT step, action, at FROM sla_events WHERE assignment_id = c.assignment_id ORDER BY at) e) AS taken \
+             FROM sla_clocks c WHERE c.started_at >= ? AND c.started_at < ? AND c.deadline_at <= ? \
+             AND (c.touched_at IS NULL OR c.touched_at > c.deadline_at) \
+             ORDER BY c.deadline_at DESC LIMIT ?",
+            args![from, to, now, limit],
+        )
+        .await
+}
+
+/// A touch as the SLA page lists it.
+#[derive(Debug, Clone, Deserialize)]
+pub struct TouchRow {
+    pub id: String,
+    pub lead_id: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub occurred_at: i64,
+    pub rep_id: Option<String>,
+    pub note: Option<String>,
+}
+
+/// Touches that happened in `[from, to)`, newest first.
+pub async fn touches_between(cx: &Cx, from: i64, to: i64, limit: usize) -> Result<Vec<TouchRow>> {
+    cx.db
+        .all(
+            "SELECT id, lead_id, type, occurred_at, rep_id, note FROM sla_touches \
+             WHERE occurred_at >= ? AND occurred_at < ? ORDER BY occurred_at DESC LIMIT ?",
+            args![from, to, limit],
+        )
+        .await
+}

@@ -204,8 +204,8 @@ nav ul{flex-wrap:wrap}.hint,.muted{color:var(--muted);font-size:.9rem}
 .tiles li{border:1px solid var(--line);border-radius:6px;padding:.6rem}
 .tiles .n{font-size:1.6rem;font-weight:700;display:block}
 table{border-collapse:collapse;width:100%;margin:.5rem 0;font-size:.92rem}
-th,td{text-align:left;padding:.3rem .5rem;border-bottom:1px solid var(--line);vertical-align:top;overflow-wrap:anywhere}
-main{overflow-wrap:anywhere}thead th{overflow-wrap:normal}
+th,td{text-align:left;padding:.3rem .5rem;border-bottom:1px solid var(--line);vertical-align:top;overflow-wrap:break-word}
+thead th{overflow-wrap:normal}
 td.num,th.num{text-align:right;font-variant-numeric:tabular-nums}
 .chart svg{width:100%;max-width:40rem;height:auto;display:block}
 .chart rect.cur{fill:var(--cur)}.chart rect.prev{fill:var(--prev)}
@@ -219,7 +219,7 @@ ol.timeline time{color:var(--muted);font-size:.85rem;display:block}
 .tag{display:inline-block;border:1px solid var(--line);border-radius:3px;padding:0 .3rem;font-size:.8rem;margin-right:.3rem}
 .bad{color:var(--bad)}.ok{color:var(--ok)}
 details{margin:.3rem 0}pre{white-space:pre-wrap;word-break:break-word;background:#f5f5f5;padding:.5rem;font-size:.85rem}
-@media (max-width:40rem){header{flex-direction:column;align-items:flex-start}table{font-size:.85rem}}
+@media (max-width:40rem){header{flex-direction:column;align-items:flex-start}table{font-size:.85rem}main,td,th[scope=row]{overflow-wrap:anywhere}}
 "#;
 
 #[cfg(test)]

@@ -190,6 +190,57 @@ fn sla_row(name: &str, f: &Value) -> String {
     )
 }
 
+/// The breaches (`GET /v1/sla/breaches`), each with the ladder steps taken for it, and the
+/// recent touches (`GET /v1/sla/touches`).
+pub fn breaches_and_touches(breaches: &Value, touches: &Value) -> String {
+    let mut out = String::from("<h2>Breaches, and the steps taken</h2>");
+    let list_b = list(breaches, "breaches");
+    if list_b.is_empty() {
+        out.push_str("<p class=\"ok\" id=\"breaches\">No first-touch deadline was missed.</p>");
+    } else {
+        out.push_str("<table id=\"breaches\"><thead><tr><th scope=\"col\">Lead</th><th scope=\"col\">Owner</th><th scope=\"col\">Tier</th><th scope=\"col\">Deadline</th><th scope=\"col\" class=\"num\">Minutes late</th><th scope=\"col\">Steps taken</th></tr></thead><tbody>");
+        for b in list_b {
+            let owner = b["rep"]
+                .as_str()
+                .map(|r| format!("rep {r}"))
+                .or_else(|| b["queue"].as_str().map(|q| format!("queue {q}")))
+                .unwrap_or_else(|| "–".into());
+            let steps: Vec<String> = list(b, "steps_taken")
+                .iter()
+                .map(|st| format!("{} ({})", s(st, "action"), super::layout::when(s(st, "at"))))
+                .collect();
+            out.push_str(&format!(
+                "<tr><td><a href=\"/console/leads/{lead}\">{lead}</a></td><td>{}</td><td>{}</td><td>{}</td><td class=\"num bad\">{}</td><td>{}</td></tr>",
+                escape(&owner),
+                escape(s(b, "tier")),
+                time_tag(s(b, "deadline_at")),
+                count(&b["minutes_late"]),
+                escape(&if steps.is_empty() { "none yet".to_string() } else { steps.join("; ") }),
+                lead = escape(s(b, "lead_id")),
+            ));
+        }
+        out.push_str("</tbody></table>");
+    }
+    out.push_str("<h2>Recent touches</h2>");
+    let list_t = list(touches, "touches");
+    if list_t.is_empty() {
+        out.push_str("<p id=\"touches\">No touch recorded.</p>");
+        return out;
+    }
+    out.push_str("<table id=\"touches\"><thead><tr><th scope=\"col\">When</th><th scope=\"col\">Lead</th><th scope=\"col\">How</th><th scope=\"col\">By</th></tr></thead><tbody>");
+    for t in list_t {
+        out.push_str(&format!(
+            "<tr><td>{}</td><td><a href=\"/console/leads/{lead}\">{lead}</a></td><td>{}</td><td>{}</td></tr>",
+            time_tag(s(t, "occurred_at")),
+            escape(s(t, "type")),
+            escape(t["rep"].as_str().unwrap_or("–")),
+            lead = escape(s(t, "lead_id")),
+        ));
+    }
+    out.push_str("</tbody></table>");
+    out
+}
+
 /// The SLA page: compliance overall, by team and by rep; and the open escalation tasks.
 pub fn sla(metrics: &Value, tasks: &Value) -> String {
     let mut out = String::from("<h2>Compliance</h2><table id=\"sla\"><thead><tr><th scope=\"col\"></th><th scope=\"col\" class=\"num\">Assigned</th><th scope=\"col\" class=\"num\">Met</th>\
@@ -426,6 +477,23 @@ mod tests {
             html.contains("<time datetime=\"2026-12-01T10:00:00Z\">1 Dec 2026 10:00 UTC</time>")
         );
         assert!(html.contains("No form received anything."));
+    }
+
+    #[test]
+    fn breaches_list_their_steps_and_touches_their_leads() {
+        let breaches = json!({"breaches": [{"lead_id": "lead_1", "rep": "al", "tier": "hot", "deadline_at": "2026-12-01T09:30:00Z",
+            "minutes_late": 45, "steps_taken": [{"step": "escalate", "action": "escalate", "at": "2026-12-01T09:30:00Z"}]}]});
+        let touches = json!({"touches": [{"lead_id": "lead_2", "type": "call", "rep": "bo", "occurred_at": "2026-12-01T10:00:00Z"}]});
+        let html = breaches_and_touches(&breaches, &touches);
+        assert!(
+            html.contains("<td class=\"num bad\">45</td><td>escalate (1 Dec 2026 09:30 UTC)</td>"),
+            "{html}"
+        );
+        assert!(html.contains("<td>rep al</td>"));
+        assert!(html
+            .contains("<a href=\"/console/leads/lead_2\">lead_2</a></td><td>call</td><td>bo</td>"));
+        let none = breaches_and_touches(&json!({"breaches": []}), &json!({"touches": []}));
+        assert!(none.contains("No first-touch deadline was missed."));
     }
 
     #[test]
