@@ -322,6 +322,13 @@ test('every page renders, readable and within its policy, for a key with every s
     await checkAccessible(page);
     await shot(page, shotName);
   }
+  // Fallbacks over time: the routing page's day table carries the API's own days.
+  await page.goto(`${BASE}/console/routing`);
+  const stats = await api('GET', '/v1/admin/routing/stats');
+  assert.equal(await page.locator('#fallbacks-by-day').count(), 1);
+  for (const day of Object.keys(stats.json.fallbacks_by_day)) {
+    assert.equal(await page.locator('#fallbacks-by-day th[scope=row]', { hasText: day }).count(), 1, day);
+  }
   // The Health page names each handler's tick, as GET /v1/admin/ticks does.
   await page.goto(`${BASE}/console/health`);
   const ticks = await api('GET', '/v1/admin/ticks');

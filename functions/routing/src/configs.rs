@@ -168,5 +168,15 @@ pub async fn stats(cx: &Cx, req: &Request) -> Result<Response> {
         .unwrap_or(0);
     out["assignments"] = json!(total);
     out["capacity_races_lost"] = json!(stats.races_lost);
+    out["fallbacks_by_day"] = stats
+        .fallbacks_by_day
+        .iter()
+        .map(|(day, reasons)| {
+            let by: serde_json::Map<String, Value> =
+                reasons.iter().map(|(r, n)| (r.clone(), json!(n))).collect();
+            (day.clone(), Value::Object(by))
+        })
+        .collect::<serde_json::Map<String, Value>>()
+        .into();
     http::json(200, &out)
 }

@@ -657,6 +657,8 @@ pub struct AssignmentStats {
     /// (`by_via`, [(via, count)]) …, largest first.
     pub groups: Vec<(&'static str, Vec<(String, i64)>)>,
     pub races_lost: i64,
+    /// Fallbacks per UTC day and reason, oldest day first.
+    pub fallbacks_by_day: std::collections::BTreeMap<String, Vec<(String, i64)>>,
 }
 
 /// [`AssignmentStats`] for `[from, to)`, every count in one round trip.
@@ -690,6 +692,10 @@ pub async fn assignment_stats(cx: &Cx, from: i64, to: i64) -> Result<AssignmentS
         "SELECT SUM(races_lost) AS n FROM assignments WHERE assigned_at >= ? AND assigned_at < ? AND current != 2",
         args![from, to],
     )?);
+    reads.push(cx.db.stmt(
+        "SELECT strftime('%Y-%m-%d', assigned_at / 1000, 'unixepoch') AS day, fallback_reason AS reason, COUNT(*) AS n          FROM assignments WHERE assigned_at >= ? AND assigned_at < ? AND current != 2 AND fallback_reason IS NOT NULL          GROUP BY day, fallback_reason ORDER BY day",
+        args![from, to],
+    )?);
     let mut rows = cx.db.read_batch(reads).await?.into_iter();
     let mut groups = Vec::with_capacity(GROUPINGS.len());
     for (name, _) in GROUPINGS {
@@ -703,9 +709,24 @@ pub async fn assignment_stats(cx: &Cx, from: i64, to: i64) -> Result<AssignmentS
         ));
     }
     let races = platform::db::rows::<Races>("assignments", rows.next().unwrap_or_default())?;
+    #[derive(Deserialize)]
+    struct DayFallbacks {
+        day: String,
+        reason: String,
+        n: i64,
+    }
+    let mut fallbacks_by_day: std::collections::BTreeMap<String, Vec<(String, i64)>> =
+        std::collections::BTreeMap::new();
+    for d in platform::db::rows::<DayFallbacks>("assignments", rows.next().unwrap_or_default())? {
+        fallbacks_by_day
+            .entry(d.day)
+            .or_default()
+            .push((d.reason, d.n));
+    }
     Ok(AssignmentStats {
         groups,
         races_lost: races.first().and_then(|r| r.n).unwrap_or(0),
+        fallbacks_by_day,
     })
 }
 

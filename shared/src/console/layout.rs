@@ -208,7 +208,7 @@ th,td{text-align:left;padding:.3rem .5rem;border-bottom:1px solid var(--line);ve
 thead th{overflow-wrap:normal}
 td.num,th.num{text-align:right;font-variant-numeric:tabular-nums}
 .chart svg{width:100%;max-width:40rem;height:auto;display:block}
-.chart rect.cur{fill:var(--cur)}.chart rect.prev{fill:var(--prev)}
+.chart rect.cur{fill:var(--cur)}svg.spark{width:8rem;height:.8rem}.chart rect.prev{fill:var(--prev)}
 .chart text{font-size:12px;fill:var(--fg)}
 figure{margin:1rem 0}figcaption{font-weight:600}
 .grid{display:grid;grid-template-columns:repeat(auto-fit,minmax(20rem,1fr));gap:1rem}

@@ -169,6 +169,53 @@ pub fn routing(
         "Fallbacks by reason, this period beside the previous one",
         &pairs,
     ));
+    out.push_str(&fallbacks_by_day(&stats["fallbacks_by_day"]));
+    out
+}
+
+/// Fallbacks per day and reason, as a table with a bar of each day's total (a day with none
+/// is left out).
+pub fn fallbacks_by_day(by_day: &Value) -> String {
+    let Some(days) = by_day.as_object().filter(|d| !d.is_empty()) else {
+        return "<p id=\"fallbacks-by-day\">No fallback in this period.</p>".into();
+    };
+    let mut reasons: Vec<&String> = days
+        .values()
+        .filter_map(Value::as_object)
+        .flat_map(|m| m.keys())
+        .collect();
+    reasons.sort();
+    reasons.dedup();
+    let totals: Vec<i64> = days
+        .values()
+        .map(|m| {
+            m.as_object()
+                .map_or(0, |m| m.values().filter_map(Value::as_i64).sum())
+        })
+        .collect();
+    let max = totals.iter().copied().max().unwrap_or(0).max(1) as f64;
+    let mut out = String::from("<figure class=\"chart\" id=\"fallbacks-by-day\"><figcaption>Fallbacks by day</figcaption><table><thead><tr><th scope=\"col\">Day</th>");
+    for r in &reasons {
+        out.push_str(&format!(
+            "<th scope=\"col\" class=\"num\">{}</th>",
+            escape(r)
+        ));
+    }
+    out.push_str("<th scope=\"col\" class=\"num\">Total</th><th scope=\"col\"><span class=\"muted\">bar</span></th></tr></thead><tbody>");
+    for ((day, m), total) in days.iter().zip(&totals) {
+        out.push_str(&format!("<tr><th scope=\"row\">{}</th>", escape(day)));
+        for r in &reasons {
+            out.push_str(&format!(
+                "<td class=\"num\">{}</td>",
+                m[r.as_str()].as_i64().unwrap_or(0)
+            ));
+        }
+        let width = (*total as f64 / max * 100.0).round();
+        out.push_str(&format!(
+            "<td class=\"num\">{total}</td><td><svg viewBox=\"0 0 100 10\" role=\"img\" aria-label=\"{total} fallbacks\" class=\"spark\"><rect x=\"0\" y=\"1\" width=\"{width}\" height=\"8\" class=\"cur\"/></svg></td></tr>"
+        ));
+    }
+    out.push_str("</tbody></table></figure>");
     out
 }
 
@@ -453,6 +500,12 @@ mod tests {
         assert!(html.contains("<h3>emea — 1 waiting</h3>"));
         assert!(html.contains("<td class=\"num\">90</td><td>no_one_available</td>"));
         assert!(html.contains("<td>2</td><td>0</td><td>new</td>"));
+        let by_day = fallbacks_by_day(
+            &json!({"2026-11-30": {"no_one_available": 2}, "2026-12-01": {"no_rule_matched": 1, "no_one_available": 1}}),
+        );
+        assert!(by_day.contains("<th scope=\"row\">2026-11-30</th><td class=\"num\">2</td><td class=\"num\">0</td><td class=\"num\">2</td>"), "{by_day}");
+        assert!(by_day.contains("width=\"100\""));
+        assert!(fallbacks_by_day(&json!({})).contains("No fallback in this period."));
     }
 
     #[test]
