@@ -333,6 +333,13 @@ test('every page renders, readable and within its policy, for a key with every s
   await page.goto(`${BASE}/console/health`);
   const ticks = await api('GET', '/v1/admin/ticks');
   for (const t of ticks.json.ticks) assert.ok(await page.locator('th', { hasText: t.service }).count() >= 1, t.service);
+  // Each handler's own probes, as /health gathers them.
+  const health = await fetch(`${BASE}/health`).then((r) => r.json());
+  for (const name of Object.keys(health.handlers)) {
+    const row = page.locator('#handlers tr', { has: page.locator('th', { hasText: name }) });
+    assert.equal(await row.count(), 1, name);
+    assert.match(await row.locator('td').first().innerText(), /^(ok|degraded)$/, name);
+  }
   // Keyboard: the skip link is the first stop, and it leads to the content.
   await page.keyboard.press('Tab');
   assert.equal(await page.evaluate(() => document.activeElement.textContent), 'Skip to content');

@@ -190,13 +190,18 @@ pub async fn health(cx: &Cx, s: &Session) -> Result<Response> {
         cx,
         principal: &s.principal,
     };
-    let (state, stats) = join(
-        platform_state(cx, s),
-        api.may(Service::Intake, "/v1/admin/intake/stats?days=7"),
+    let meter = cx.db.meter();
+    let ((state, stats), reports) = join(
+        join(
+            platform_state(cx, s),
+            api.may(Service::Intake, "/v1/admin/intake/stats?days=7"),
+        ),
+        platform::health::gather(&cx.env, Service::Console, &cx.request_id, &meter),
     )
     .await;
     let state = state?;
-    let mut body = operations::health(
+    let mut body = operations::handlers(&reports);
+    body += &operations::health(
         &state.ticks,
         &state.failing_jobs,
         state.failing_deliveries.as_deref().unwrap_or(&[]),

@@ -13,7 +13,7 @@ use revops::auth::{self, Principal};
 use revops::html;
 use revops::problem::ProblemKind;
 use revops::routes::{self, Access, GatewayRoute, Method, RouteMatch, Service, ServiceRoutes};
-use serde_json::{json, Value};
+use serde_json::json;
 use worker::{
     event, Context as WorkerContext, Env, Headers, Request, RequestInit, Response, ScheduleContext,
     ScheduledEvent,
@@ -382,16 +382,7 @@ async fn serve_own(cx: Cx, route: GatewayRoute, req: Request) -> Result<Response
 
 /// `/health`: each handler reports its own D1 and KV checks; 200 only if every one is ok.
 async fn health(cx: &Cx) -> Result<Response> {
-    let calls = Service::HANDLERS.map(|service| async move {
-        match cx
-            .call(service, Method::Get, "/internal/health", None)
-            .await
-        {
-            Ok(reply) => reply.body,
-            Err(e) => json!({ "service": service.name(), "ok": false, "error": e.to_string() }),
-        }
-    });
-    let reports: Vec<Value> = futures_util::future::join_all(calls).await;
+    let reports = platform::health::gather(&cx.env, SERVICE, &cx.request_id, &cx.db.meter()).await;
     let gateway_kv = match cx
         .kv(platform::cache::CONFIG)?
         .get("health:probe")

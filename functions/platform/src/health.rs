@@ -3,6 +3,7 @@
 //! retry-queue jobs given up? The gateway's `/health` gathers these from all five handlers.
 //! D1 is read in one round trip (a read batch).
 
+use revops::routes::Service;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use worker::{Env, Response};
@@ -108,4 +109,36 @@ pub async fn check(env: &Env, spec: &Spec) -> Result<Response> {
         "jobs": jobs,
     });
     crate::http::json(if ok { 200 } else { 503 }, &body)
+}
+
+/// Every handler's own health report (`/internal/health`), asked concurrently as `from`'s
+/// system principal (what they cost in D1 is added to `meter`); a handler that cannot be
+/// reached is reported not ok with why. The gateway's `/health` and the console's Health page
+/// both show these.
+pub async fn gather(
+    env: &Env,
+    from: Service,
+    request_id: &str,
+    meter: &crate::db::Meter,
+) -> Vec<Value> {
+    let calls = Service::HANDLERS.map(|service| async move {
+        match crate::services::call(
+            env,
+            from,
+            request_id,
+            service,
+            revops::routes::Method::Get,
+            "/internal/health",
+            None,
+        )
+        .await
+        {
+            Ok(reply) => {
+                meter.add_downstream(reply.d1);
+                reply.body
+            }
+            Err(e) => json!({ "service": service.name(), "ok": false, "error": e.to_string() }),
+        }
+    });
+    futures_util::future::join_all(calls).await
 }

@@ -389,6 +389,47 @@ pub fn arrivals(stats: &Value) -> String {
     out
 }
 
+/// Each handler's own health report (`/internal/health`, as the gateway's `/health` gathers
+/// them): whether it reaches its D1 and KV, has its secrets, and its tick and jobs are well.
+pub fn handlers(reports: &[Value]) -> String {
+    let mut out = String::from(
+        "<h2>Handlers</h2><table id=\"handlers\"><thead><tr><th scope=\"col\">Handler</th><th scope=\"col\">State</th>\
+         <th scope=\"col\">D1</th><th scope=\"col\">KV</th><th scope=\"col\">Secrets</th></tr></thead><tbody>",
+    );
+    let mark = |v: &Value| {
+        if v["ok"] == true {
+            "ok".to_string()
+        } else {
+            v["error"].as_str().unwrap_or("failing").to_string()
+        }
+    };
+    for r in reports {
+        let kv: Vec<String> = r["kv"]
+            .as_object()
+            .map(|m| {
+                m.iter()
+                    .map(|(name, v)| format!("{name}: {}", mark(v)))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let missing: Vec<&str> = r["secrets"]["missing"]
+            .as_array()
+            .map(|m| m.iter().filter_map(Value::as_str).collect())
+            .unwrap_or_default();
+        out.push_str(&format!(
+            "<tr><th scope=\"row\">{}</th><td class=\"{}\">{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            escape(s(r, "service")),
+            if r["ok"] == true { "ok" } else { "bad" },
+            if r["ok"] == true { "ok" } else { "degraded" },
+            escape(&if r["d1"].is_null() { mark(r) } else { mark(&r["d1"]) }),
+            escape(&if kv.is_empty() { "–".to_string() } else { kv.join(", ") }),
+            escape(&if missing.is_empty() { "all set".to_string() } else { format!("missing {}", missing.join(", ")) }),
+        ));
+    }
+    out.push_str("</tbody></table>");
+    out
+}
+
 /// The Health page: each handler's last cron tick, the retry jobs failing or dead, and the
 /// outgoing webhooks that are failing (`jobs` and `deliveries` already filtered by
 /// [`failing_jobs`] and [`failing_deliveries`]).
@@ -547,6 +588,18 @@ mod tests {
             .contains("<a href=\"/console/leads/lead_2\">lead_2</a></td><td>call</td><td>bo</td>"));
         let none = breaches_and_touches(&json!({"breaches": []}), &json!({"touches": []}));
         assert!(none.contains("No first-touch deadline was missed."));
+    }
+
+    #[test]
+    fn handlers_show_their_own_probes() {
+        let html = handlers(&[
+            json!({"service": "intake", "ok": true, "d1": {"ok": true}, "kv": {"CONFIG": {"ok": true}}, "secrets": {"ok": true, "missing": []}}),
+            json!({"service": "consent", "ok": false, "d1": {"ok": true}, "kv": {}, "secrets": {"ok": false, "missing": ["UNSUBSCRIBE_TOKEN_KEY"]}}),
+            json!({"service": "sla", "ok": false, "error": "calling sla: unreachable"}),
+        ]);
+        assert!(html.contains("<th scope=\"row\">intake</th><td class=\"ok\">ok</td><td>ok</td><td>CONFIG: ok</td><td>all set</td>"), "{html}");
+        assert!(html.contains("missing UNSUBSCRIBE_TOKEN_KEY"));
+        assert!(html.contains("<td>calling sla: unreachable</td>"));
     }
 
     #[test]
