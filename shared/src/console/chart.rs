@@ -11,6 +11,32 @@ pub struct Pair {
     pub previous: f64,
 }
 
+/// Pairs the categories of two periods (a category in either one is kept, 0 where it is
+/// missing), largest this period first, ties by label.
+pub fn pairs<V>(
+    current: &std::collections::BTreeMap<String, V>,
+    previous: &std::collections::BTreeMap<String, V>,
+    value: impl Fn(&V) -> f64,
+) -> Vec<Pair> {
+    let mut labels: Vec<&String> = current.keys().chain(previous.keys()).collect();
+    labels.sort();
+    labels.dedup();
+    let mut out: Vec<Pair> = labels
+        .into_iter()
+        .map(|l| Pair {
+            label: l.clone(),
+            current: current.get(l).map_or(0.0, &value),
+            previous: previous.get(l).map_or(0.0, &value),
+        })
+        .collect();
+    out.sort_by(|a, b| {
+        b.current
+            .total_cmp(&a.current)
+            .then_with(|| a.label.cmp(&b.label))
+    });
+    out
+}
+
 /// A bar's geometry in the SVG's user units.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Bar {

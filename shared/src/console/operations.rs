@@ -5,7 +5,7 @@
 
 use serde_json::Value;
 
-use super::chart::{self, Pair};
+use super::chart;
 use super::layout::time_tag;
 use crate::html::escape;
 
@@ -152,18 +152,7 @@ pub fn routing(
             })
             .unwrap_or_default()
     };
-    let (now, before) = (fallbacks(stats), fallbacks(previous));
-    let mut labels: Vec<&String> = now.keys().chain(before.keys()).collect();
-    labels.sort();
-    labels.dedup();
-    let pairs: Vec<Pair> = labels
-        .into_iter()
-        .map(|l| Pair {
-            label: l.clone(),
-            current: *now.get(l).unwrap_or(&0.0),
-            previous: *before.get(l).unwrap_or(&0.0),
-        })
-        .collect();
+    let pairs = chart::pairs(&fallbacks(stats), &fallbacks(previous), |n| *n);
     out.push_str(&chart::bars(
         "fallbacks",
         "Fallbacks by reason, this period beside the previous one",

@@ -241,45 +241,16 @@ pub fn breakdown(
     key: &str,
     limit: usize,
 ) -> Vec<Pair> {
-    let mut labels: Vec<&String> = current.keys().chain(previous.keys()).collect();
-    labels.sort();
-    labels.dedup();
-    let mut pairs: Vec<Pair> = labels
+    let mut pairs: Vec<Pair> = chart::pairs(current, previous, |f| measure(f, key) as f64)
         .into_iter()
-        .map(|l| Pair {
-            label: l.clone(),
-            current: current.get(l).map_or(0, |f| measure(f, key)) as f64,
-            previous: previous.get(l).map_or(0, |f| measure(f, key)) as f64,
-        })
         .filter(|p| p.current > 0.0 || p.previous > 0.0)
         .collect();
-    pairs.sort_by(|a, b| {
-        b.current
-            .total_cmp(&a.current)
-            .then_with(|| a.label.cmp(&b.label))
-    });
     pairs.truncate(limit);
     pairs
 }
 
 fn map_pairs(current: &BTreeMap<String, u64>, previous: &BTreeMap<String, u64>) -> Vec<Pair> {
-    let mut labels: Vec<&String> = current.keys().chain(previous.keys()).collect();
-    labels.sort();
-    labels.dedup();
-    let mut pairs: Vec<Pair> = labels
-        .into_iter()
-        .map(|l| Pair {
-            label: l.clone(),
-            current: *current.get(l).unwrap_or(&0) as f64,
-            previous: *previous.get(l).unwrap_or(&0) as f64,
-        })
-        .collect();
-    pairs.sort_by(|a, b| {
-        b.current
-            .total_cmp(&a.current)
-            .then_with(|| a.label.cmp(&b.label))
-    });
-    pairs
+    chart::pairs(current, previous, |n| *n as f64)
 }
 
 /// The overview's body.
