@@ -238,7 +238,7 @@ pub async fn list_leads(cx: &Cx, req: &Request) -> Result<Response> {
                 "company_domain": l.company_domain,
                 "lead_source": l.lead_source,
                 "created_at": rfc3339(l.created_at),
-                "stage": l.stage.as_deref().unwrap_or("new"),
+                "stage": l.stage.as_deref().unwrap_or(revops::scoring::NEW),
                 "score": l.score,
                 "owner": match (&l.owner_rep, &l.owner_queue) {
                     (Some(rep), _) => json!({ "rep": rep }),

@@ -467,8 +467,11 @@ pub async fn search_leads(cx: &Cx, q: &LeadQuery) -> Result<Vec<LeadListing>> {
         and("a.rep_id = ?", args![owner]);
     }
     if let Some(stage) = &q.stage {
-        // A lead never scored is `new`.
-        and("COALESCE(s.stage, 'new') = ?", args![stage]);
+        // A lead never scored is at the first stage.
+        and(
+            "COALESCE(s.stage, ?) = ?",
+            args![revops::scoring::NEW, stage],
+        );
     }
     if let Some(source) = &q.source {
         and("l.lead_source = ?", args![source]);

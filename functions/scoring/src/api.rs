@@ -291,7 +291,7 @@ pub async fn preview(cx: &Cx, mut req: Request) -> Result<Response> {
         ..Facts::default()
     };
     let score = revops::scoring::engine::score(&model, &facts, &activities, cx.now_ms, None);
-    let stage = next_stage(&model, "new", score.total);
+    let stage = next_stage(&model, revops::scoring::NEW, score.total);
     http::json(
         200,
         &json!({

@@ -73,7 +73,9 @@ impl LeadData {
     }
 
     pub fn stage(&self) -> &str {
-        self.current.as_ref().map_or("new", |c| c.stage.as_str())
+        self.current
+            .as_ref()
+            .map_or(revops::scoring::NEW, |c| c.stage.as_str())
     }
 
     pub fn score<'m>(&self, model: &'m Model, now: i64) -> Score<'m> {

@@ -192,6 +192,8 @@ pub struct Model {
 }
 
 pub const MQL: &str = "mql";
+/// The stage of a lead that has never been scored (and where every lead starts).
+pub const NEW: &str = "new";
 
 fn snake(s: &str) -> bool {
     !s.is_empty()
