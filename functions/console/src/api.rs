@@ -8,7 +8,7 @@ use revops::routes::{Method, Service};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use platform::services::{call_as, Reply};
+use platform::services::Reply;
 use platform::{problem, Cx, Result};
 
 pub struct Api<'a> {
@@ -24,18 +24,9 @@ impl Api<'_> {
         path: &str,
         body: Option<&Value>,
     ) -> Result<Reply> {
-        let reply = call_as(
-            &self.cx.env,
-            self.principal,
-            &self.cx.request_id,
-            target,
-            method,
-            path,
-            body,
-        )
-        .await?;
-        self.cx.db.meter().add_downstream(reply.d1);
-        Ok(reply)
+        self.cx
+            .call_as(self.principal, target, method, path, body)
+            .await
     }
 
     async fn get(&self, target: Service, path: &str) -> Result<Reply> {
