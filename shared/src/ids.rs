@@ -65,6 +65,11 @@ pub mod prefix {
     pub const TASK: &str = "tsk";
     pub const REJECTION: &str = "rej";
     pub const TRANSITION: &str = "trn";
+    pub const WORKFLOW: &str = "wf";
+    pub const ENROLMENT: &str = "wfe";
+    /// A workflow step taken (or skipped, or failed) in one enrolment.
+    pub const WORKFLOW_STEP: &str = "wfs";
+    pub const LIST: &str = "list";
 }
 
 #[cfg(test)]
@@ -78,6 +83,10 @@ mod tests {
             REQUEST,
             API_KEY,
             LEAD,
+            WORKFLOW,
+            ENROLMENT,
+            WORKFLOW_STEP,
+            LIST,
             SUBMISSION,
             ACTIVITY,
             FORM,

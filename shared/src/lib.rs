@@ -26,6 +26,7 @@ pub mod sla;
 pub mod text;
 pub mod time;
 pub mod webhooks;
+pub mod workflows;
 
 /// A map keyed by the operator's own ids (reps, teams), hashed with FxHash: a routing decision
 /// looks every team member up in several of these, and SipHash's resistance to chosen keys buys

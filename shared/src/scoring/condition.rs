@@ -11,6 +11,7 @@
 //! {"field": "email_domain", "free_mail": true}
 //! {"consent": "opted_out", "topic": "marketing_email"}     or {"consent": "suppressed"}
 //! {"existing_customer": true}
+//! {"list": "list_…"}                                        a member of the list (workflows)
 //! {"all": [...]}  {"any": [...]}  {"not": {...}}
 //! ```
 //! Conditions are parsed with errors that name the offending place (`fit[2].when.any[0].in`).
@@ -31,6 +32,8 @@ pub struct Facts<'a> {
     pub existing_customer: bool,
     /// What routing knows beyond the lead (its score, stage and segment).
     pub routing: Option<&'a RoutingFacts>,
+    /// The lists the lead is a member of (workflows and dynamic lists know them).
+    pub lists: &'a [String],
 }
 
 /// Whether the lead says it is an existing customer (`custom.customer` yes/true); the whole
@@ -53,6 +56,10 @@ pub struct RoutingFacts {
     pub stage: Option<String>,
     pub segment: Option<String>,
 }
+
+/// The extra name that lets a condition test list membership (`{"list": "list_…"}`): only
+/// workflows and dynamic lists know a lead's lists.
+pub const LIST: &str = "list";
 
 /// Fields only routing rules can test (scoring computes them, so its rules cannot).
 pub const ROUTING_FIELDS: &[&str] = &["score", "fit_score", "engagement_score", "stage", "segment"];
@@ -246,6 +253,8 @@ pub enum Condition {
     OptedOut(String),
     Suppressed,
     ExistingCustomer(bool),
+    /// A member of the list (only where [`LIST`] is among the extra names allowed).
+    InList(String),
     All(Vec<Condition>),
     Any(Vec<Condition>),
     Not(Box<Condition>),
@@ -352,6 +361,20 @@ impl Condition {
                 )),
             };
         }
+        if let Some(list) = obj.get("list") {
+            if !extra.contains(&LIST) {
+                return Err(format!(
+                    "{at}.list: list membership is known to workflows and lists only"
+                ));
+            }
+            only(obj, &["list"], at)?;
+            return match list.as_str() {
+                Some(id) if crate::ids::is_id(crate::ids::prefix::LIST, id) => {
+                    Ok(Condition::InList(id.to_string()))
+                }
+                _ => Err(format!("{at}.list: give a list id (list_…)")),
+            };
+        }
         if let Some(b) = obj.get("existing_customer") {
             only(obj, &["existing_customer"], at)?;
             return Ok(Condition::ExistingCustomer(bool_at(
@@ -360,7 +383,7 @@ impl Condition {
             )?));
         }
         let field = obj.get("field").and_then(Value::as_str).ok_or_else(|| {
-            format!("{at}: give a field, consent, existing_customer, all, any or not")
+            format!("{at}: give a field, consent, existing_customer, list, all, any or not")
         })?;
         if !FIELDS.contains(&field)
             && !extra.contains(&field)
@@ -441,6 +464,7 @@ impl Condition {
             Condition::OptedOut(topic) => facts.opted_out.iter().any(|t| t == topic),
             Condition::Suppressed => facts.suppressed,
             Condition::ExistingCustomer(want) => facts.existing_customer == *want,
+            Condition::InList(id) => facts.lists.iter().any(|l| l == id),
             Condition::Field { field, key, test } => test.matches_field(field, facts.field_at(key)),
         }
     }
@@ -618,6 +642,7 @@ mod tests {
             suppressed: false,
             existing_customer: true,
             routing: None,
+            lists: &[],
         };
         Condition::parse(&cond, "rule").unwrap().matches(&facts)
     }

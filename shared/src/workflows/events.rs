@@ -1,0 +1,203 @@
+//! What happens to a lead, as workflows hear of it. Each handler writes an event in the D1 batch
+//! that makes the change it announces (a job for the workflows handler, keyed by the event's
+//! id), so an event exists exactly when its change does and a change delivered twice is one
+//! event.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// How many workflow-caused changes may follow one another before the chain is cut: a workflow
+/// whose step causes an event that starts a workflow whose step causes … stops here.
+pub const MAX_DEPTH: u32 = 3;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum EventType {
+    #[serde(rename = "lead.created")]
+    LeadCreated,
+    #[serde(rename = "form.submitted")]
+    FormSubmitted,
+    #[serde(rename = "activity.recorded")]
+    ActivityRecorded,
+    #[serde(rename = "stage.changed")]
+    StageChanged,
+    #[serde(rename = "score.changed")]
+    ScoreChanged,
+    #[serde(rename = "field.changed")]
+    FieldChanged,
+    #[serde(rename = "consent.changed")]
+    ConsentChanged,
+    #[serde(rename = "email.bounced")]
+    EmailBounced,
+    #[serde(rename = "email.complained")]
+    EmailComplained,
+    #[serde(rename = "email.suppressed")]
+    EmailSuppressed,
+    #[serde(rename = "assignment.created")]
+    AssignmentCreated,
+    #[serde(rename = "sla.step")]
+    SlaStep,
+    #[serde(rename = "date.reached")]
+    DateReached,
+}
+
+impl EventType {
+    pub const ALL: [EventType; 13] = [
+        EventType::LeadCreated,
+        EventType::FormSubmitted,
+        EventType::ActivityRecorded,
+        EventType::StageChanged,
+        EventType::ScoreChanged,
+        EventType::FieldChanged,
+        EventType::ConsentChanged,
+        EventType::EmailBounced,
+        EventType::EmailComplained,
+        EventType::EmailSuppressed,
+        EventType::AssignmentCreated,
+        EventType::SlaStep,
+        EventType::DateReached,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventType::LeadCreated => "lead.created",
+            EventType::FormSubmitted => "form.submitted",
+            EventType::ActivityRecorded => "activity.recorded",
+            EventType::StageChanged => "stage.changed",
+            EventType::ScoreChanged => "score.changed",
+            EventType::FieldChanged => "field.changed",
+            EventType::ConsentChanged => "consent.changed",
+            EventType::EmailBounced => "email.bounced",
+            EventType::EmailComplained => "email.complained",
+            EventType::EmailSuppressed => "email.suppressed",
+            EventType::AssignmentCreated => "assignment.created",
+            EventType::SlaStep => "sla.step",
+            EventType::DateReached => "date.reached",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<EventType> {
+        EventType::ALL.into_iter().find(|e| e.as_str() == s)
+    }
+}
+
+/// What caused an event, when a workflow's step did: the workflows of the chain so far.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Cause {
+    /// The workflows whose steps led here, first to last.
+    #[serde(default)]
+    pub chain: Vec<String>,
+}
+
+impl Cause {
+    pub fn depth(&self) -> u32 {
+        self.chain.len() as u32
+    }
+
+    /// The cause of what `workflow`'s step does next.
+    pub fn then(&self, workflow: &str) -> Cause {
+        let mut chain = self.chain.clone();
+        chain.push(workflow.to_string());
+        Cause { chain }
+    }
+}
+
+/// One event about one lead.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    /// Deterministic from the change (`form.submitted:sub_…`): the same change is one event.
+    pub id: String,
+    #[serde(rename = "type")]
+    pub kind: EventType,
+    pub lead_id: String,
+    pub at: i64,
+    /// What the change was (the form, the activity, the stage's from and to …).
+    #[serde(default)]
+    pub data: Value,
+    #[serde(default)]
+    pub cause: Cause,
+}
+
+impl Event {
+    pub fn new(kind: EventType, reference: &str, lead_id: &str, at: i64, data: Value) -> Event {
+        Event {
+            id: format!("{}:{reference}", kind.as_str()),
+            kind,
+            lead_id: lead_id.to_string(),
+            at,
+            data,
+            cause: Cause::default(),
+        }
+    }
+
+    pub fn caused_by(mut self, cause: Cause) -> Event {
+        self.cause = cause;
+        self
+    }
+
+    fn text(&self, key: &str) -> Option<String> {
+        self.data
+            .get(key)
+            .and_then(Value::as_str)
+            .map(crate::text::lowercase)
+    }
+}
+
+impl super::doc::Trigger {
+    /// Whether this trigger starts on the event.
+    pub fn matches(&self, e: &Event) -> bool {
+        if self.event != e.kind {
+            return false;
+        }
+        let same = |want: &Option<String>, got: Option<String>| {
+            want.as_ref().is_none_or(|w| got.as_deref() == Some(w))
+        };
+        match e.kind {
+            EventType::FormSubmitted => self
+                .form
+                .as_ref()
+                .is_none_or(|f| e.data.get("form_id").and_then(Value::as_str) == Some(f)),
+            EventType::ActivityRecorded => {
+                same(&self.activity, e.text("type"))
+                    && self.properties.iter().all(|(k, want)| {
+                        let got = e.data.get("properties").and_then(|p| p.get(k));
+                        match (want, got) {
+                            (Value::String(w), Some(Value::String(g))) => {
+                                crate::text::lowercase(w.trim()) == crate::text::lowercase(g.trim())
+                            }
+                            (w, Some(g)) => w == g,
+                            (_, None) => false,
+                        }
+                    })
+            }
+            EventType::StageChanged => {
+                same(&self.from, e.text("from")) && same(&self.to, e.text("to"))
+            }
+            EventType::ScoreChanged => match self.crossed {
+                None => true,
+                Some(v) => {
+                    let before = e.data.get("from").and_then(Value::as_f64).unwrap_or(0.0);
+                    let after = e.data.get("to").and_then(Value::as_f64).unwrap_or(0.0);
+                    before < v && after >= v
+                }
+            },
+            EventType::FieldChanged | EventType::DateReached => {
+                self.field.as_deref() == e.data.get("field").and_then(Value::as_str)
+            }
+            EventType::ConsentChanged => {
+                self.topic
+                    .as_ref()
+                    .is_none_or(|t| e.data.get("topic").and_then(Value::as_str) == Some(t))
+                    && same(&self.state, e.text("state"))
+            }
+            EventType::SlaStep => self
+                .step
+                .as_ref()
+                .is_none_or(|s| e.data.get("step").and_then(Value::as_str) == Some(s)),
+            EventType::LeadCreated
+            | EventType::EmailBounced
+            | EventType::EmailComplained
+            | EventType::EmailSuppressed
+            | EventType::AssignmentCreated => true,
+        }
+    }
+}
