@@ -10,6 +10,7 @@ pub mod crypto;
 pub mod cx;
 pub mod db;
 pub mod error;
+pub mod events;
 pub mod health;
 pub mod http;
 pub mod idempotency;

@@ -9,6 +9,10 @@ use crate::cx::Cx;
 use crate::error::Result;
 use crate::{args, cache};
 
+/// The consent topics (owned by the consent handler; workflows read them to ask whether an
+/// email may be sent).
+pub const CONSENT_TOPICS: &str = "consent.topics";
+
 fn cache_key(key: &str) -> String {
     format!("settings:{key}")
 }

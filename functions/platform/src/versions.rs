@@ -411,7 +411,8 @@ pub fn nothing_more(_: &Cx, _: i64) -> Result<(Vec<D1PreparedStatement>, Value)>
 /// Longest reason kept with a version.
 pub const MAX_REASON_CHARS: usize = 1000;
 
-fn reason_of(body: &Value) -> Result<String> {
+/// The `reason` of a change (required, at most [`MAX_REASON_CHARS`]), or a 422 naming it.
+pub fn reason_of(body: &Value) -> Result<String> {
     match body["reason"].as_str().map(str::trim) {
         Some(r) if r.chars().count() > MAX_REASON_CHARS => {
             Err(Error::Problem(Problem::validation(vec![FieldError::new(

@@ -241,6 +241,53 @@ impl Lead {
     }
 }
 
+/// The attributes a lead's field changes are announced by (as conditions name them), besides
+/// `custom.<name>`.
+const CHANGE_FIELDS: &[&str] = &[
+    "first_name",
+    "last_name",
+    "company",
+    "company_domain",
+    "title",
+    "phone",
+    "country",
+    "region",
+    "city",
+    "employees",
+    "industry",
+    "website",
+    "lead_source",
+];
+
+/// What changed from `before` to `after`: each attribute (and `custom.<name>`) whose value
+/// differs, with its old and new value (null when absent).
+pub fn changed_fields(before: &Lead, after: &Lead) -> Vec<(String, Value, Value)> {
+    let (b, a) = (
+        serde_json::to_value(before).unwrap_or_default(),
+        serde_json::to_value(after).unwrap_or_default(),
+    );
+    let mut out = Vec::new();
+    for f in CHANGE_FIELDS {
+        let (from, to) = (&b[*f], &a[*f]);
+        if from != to {
+            out.push((f.to_string(), from.clone(), to.clone()));
+        }
+    }
+    let keys: std::collections::BTreeSet<&String> =
+        before.custom.keys().chain(after.custom.keys()).collect();
+    for k in keys {
+        let (from, to) = (before.custom.get(k), after.custom.get(k));
+        if from != to {
+            out.push((
+                format!("custom.{k}"),
+                from.cloned().unwrap_or(Value::Null),
+                to.cloned().unwrap_or(Value::Null),
+            ));
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -386,5 +433,39 @@ mod tests {
         let view = lead.view();
         assert_eq!(view["created_at"], "1970-01-01T00:00:00.100Z");
         assert_eq!(view["data_quality"], json!([]));
+    }
+
+    #[test]
+    fn changed_fields_name_what_changed_with_old_and_new_values() {
+        let before = Lead {
+            country: Some("DE".into()),
+            custom: [("plan".to_string(), serde_json::json!("free"))]
+                .into_iter()
+                .collect(),
+            ..Lead::default()
+        };
+        let mut after = before.clone();
+        after.country = Some("AT".into());
+        after.custom.insert("plan".into(), serde_json::json!("pro"));
+        after.custom.insert("seats".into(), serde_json::json!(3));
+        after.updated_at = 5;
+        let changes = changed_fields(&before, &after);
+        assert_eq!(
+            changes,
+            vec![
+                (
+                    "country".into(),
+                    serde_json::json!("DE"),
+                    serde_json::json!("AT")
+                ),
+                (
+                    "custom.plan".into(),
+                    serde_json::json!("free"),
+                    serde_json::json!("pro")
+                ),
+                ("custom.seats".into(), Value::Null, serde_json::json!(3)),
+            ]
+        );
+        assert!(changed_fields(&after, &after).is_empty());
     }
 }

@@ -10,6 +10,8 @@ pub const EVENTS: &[&str] = &[
     "sla.warning",
     "sla.escalated",
     "sla.reassigned",
+    "email.requested",
+    "workflow.notification",
 ];
 
 pub const MAX_URL_CHARS: usize = 2048;

@@ -201,3 +201,118 @@ impl super::doc::Trigger {
         }
     }
 }
+
+/// What a change to a person's consent tells workflows: each topic whose state changed, a
+/// bounce, a complaint and a new suppression. The consent ledger knows people by address, so
+/// these name the `email` and leave `lead_id` empty for the workflows handler to resolve.
+pub fn from_consent(
+    change: &crate::consent::ledger::Change,
+    recorded: &[crate::consent::ledger::Event],
+    reference: &str,
+    email: &str,
+    at: i64,
+) -> Vec<Event> {
+    use crate::consent::ledger::Change;
+    use crate::consent::SuppressionReason;
+    let event = |kind, i: usize, data: Value| {
+        let mut e = Event::new(kind, &format!("{reference}:{i}"), "", at, data);
+        e.data["email"] = Value::String(email.to_string());
+        e
+    };
+    let mut out = Vec::new();
+    match change {
+        Change::Suppress(SuppressionReason::HardBounce) => out.push(event(
+            EventType::EmailBounced,
+            0,
+            serde_json::json!({ "bounce": "hard" }),
+        )),
+        Change::SoftBounce => out.push(event(
+            EventType::EmailBounced,
+            0,
+            serde_json::json!({ "bounce": "soft" }),
+        )),
+        Change::Suppress(SuppressionReason::Complaint) => {
+            out.push(event(EventType::EmailComplained, 0, serde_json::json!({})))
+        }
+        _ => {}
+    }
+    for (i, e) in recorded.iter().enumerate() {
+        if e.from == e.to {
+            continue;
+        }
+        match (&e.topic, e.kind.as_str()) {
+            (None, "suppressed") => out.push(event(
+                EventType::EmailSuppressed,
+                i + 1,
+                serde_json::json!({ "reason": e.to, "from": e.from }),
+            )),
+            (Some(topic), _) => out.push(event(
+                EventType::ConsentChanged,
+                i + 1,
+                serde_json::json!({ "topic": topic, "state": e.to, "from": e.from, "kind": e.kind }),
+            )),
+            _ => {}
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::consent::ledger::{Change, Event as Recorded};
+    use crate::consent::SuppressionReason;
+
+    fn recorded(topic: Option<&str>, kind: &str, from: Option<&str>, to: Option<&str>) -> Recorded {
+        Recorded {
+            topic: topic.map(str::to_string),
+            kind: kind.into(),
+            from: from.map(str::to_string),
+            to: to.map(str::to_string),
+        }
+    }
+
+    #[test]
+    fn a_hard_bounce_is_a_bounce_and_a_new_suppression() {
+        let out = from_consent(
+            &Change::Suppress(SuppressionReason::HardBounce),
+            &[recorded(None, "suppressed", None, Some("hard_bounce"))],
+            "cev_1",
+            "a@b.c",
+            5,
+        );
+        let kinds: Vec<EventType> = out.iter().map(|e| e.kind).collect();
+        assert_eq!(kinds, [EventType::EmailBounced, EventType::EmailSuppressed]);
+        assert_eq!(out[0].id, "email.bounced:cev_1:0");
+        assert_eq!(out[0].data["email"], "a@b.c");
+        assert_eq!(out[1].data["reason"], "hard_bounce");
+    }
+
+    #[test]
+    fn topic_changes_are_consent_changes_and_repeats_are_nothing() {
+        let out = from_consent(
+            &Change::OptOut { topics: None },
+            &[
+                recorded(
+                    Some("newsletter"),
+                    "opted_out",
+                    Some("opted_in"),
+                    Some("opted_out"),
+                ),
+                recorded(
+                    Some("events"),
+                    "opted_out",
+                    Some("opted_out"),
+                    Some("opted_out"),
+                ),
+            ],
+            "cev_2",
+            "a@b.c",
+            5,
+        );
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].kind, EventType::ConsentChanged);
+        assert_eq!(out[0].data["topic"], "newsletter");
+        assert_eq!(out[0].data["state"], "opted_out");
+    }
+}

@@ -61,3 +61,37 @@ pub fn enqueue(
     }
     cx.db.stmt(&sql, values)
 }
+
+/// A statement that queues `body` (sent as it is, signed like every message) for one endpoint,
+/// whatever events it subscribes to: a workflow's call to a product API, Slack or a CRM. Nothing
+/// is queued if the endpoint is gone or inactive. `guard` as for [`enqueue`].
+pub fn enqueue_to(
+    cx: &Cx,
+    endpoint: &str,
+    event: &str,
+    subject: &str,
+    reference: &str,
+    body: &Value,
+    guard: (&str, Vec<Arg>),
+) -> Result<D1PreparedStatement> {
+    let (condition, more) = guard;
+    let mut values = args![
+        revops::ids::prefix::DELIVERY,
+        event,
+        subject,
+        reference,
+        body.to_string(),
+        cx.now_ms,
+        cx.now_ms,
+        endpoint
+    ];
+    values.extend(more);
+    cx.db.stmt(
+        &format!(
+            "INSERT INTO webhook_deliveries (id, endpoint_id, event, subject, ref, payload, status, attempts, next_attempt_at, created_at) \
+             SELECT ? || '_' || lower(hex(randomblob(16))), id, ?, ?, ?, ?, 'pending', 0, ?, ? FROM webhook_endpoints \
+             WHERE active = 1 AND id = ? AND {condition}"
+        ),
+        values,
+    )
+}
