@@ -20,7 +20,7 @@ use platform::{args, jobs, problem, Cx, Error, Result};
 
 pub const KV: &str = "CONSENT";
 pub const SYNC_JOB: &str = "consent.sync_kv";
-pub const TOPICS: &str = "consent.topics";
+pub const TOPICS: &str = platform::settings::CONSENT_TOPICS;
 pub const PROVIDERS: &str = "consent.providers";
 
 /// The keys consent needs: the subject-hash key (never rotated: erasure tombstones depend on it)
@@ -263,6 +263,18 @@ pub async fn apply(
                     email,
                     &change_id,
                 ],
+            )?);
+        }
+        // Workflows hear of it (bounces, complaints, suppressions, topic changes) when the
+        // person is a lead, and only if this change commits.
+        for event in revops::workflows::events::from_consent(change, &events, &change_id, email, proof.at) {
+            batch.push(platform::events::emit_if(
+                cx,
+                &event,
+                (
+                    &format!("{guard} AND EXISTS (SELECT 1 FROM leads WHERE email = ?)"),
+                    args![email, &change_id, email],
+                ),
             )?);
         }
         if loaded.erased {

@@ -7,6 +7,7 @@ use revops::intake::normalize::{normalise, ApiLead, Submission};
 use revops::intake::search::{self, Cursor, LeadQuery};
 use revops::problem::{FieldError, Problem, ProblemKind};
 use revops::time::rfc3339;
+use revops::workflows::events::Cause;
 use serde_json::{json, Value};
 use worker::{Request, Response};
 
@@ -141,30 +142,53 @@ pub async fn create_activity(cx: &Cx, mut req: Request) -> Result<Response> {
             },
             (None, None) => unreachable!("validated"),
         };
-        let (id, new) = store::insert_activity(cx, &lead_id, &a).await?;
-        // Engagement changed: re-score now; if scoring is down, its tick retries the job.
-        let score = if new {
-            let job = platform::jobs::enqueue(&cx.db, &cx.new_id(prefix::JOB), SCORE_JOB, &lead_id, &Value::Null, cx.now_ms + revops::jobs::LEASE_MS, cx.now_ms)?;
-            cx.db.batch(vec![job]).await?;
-            match pipeline::hand_off(cx, &lead_id, None).await {
-                Ok(reply) => {
-                    platform::jobs::complete(&cx.db, SCORE_JOB, &lead_id).await?;
-                    reply
-                }
-                Err(e) => {
-                    cx.log(revops::logging::Level::Warn, "intake.score_deferred", json!({ "lead_id": lead_id, "error": e.to_string() }));
-                    Value::Null
-                }
-            }
-        } else {
-            Value::Null
-        };
+        let (id, new, score) = record_activity(cx, &lead_id, &a, &Cause::default()).await?;
         Ok((
             if new { 201 } else { 200 },
             json!({ "id": id, "lead_id": lead_id, "duplicate": !new, "score": score.get("score").cloned().unwrap_or(Value::Null), "stage": score.get("stage").cloned().unwrap_or(Value::Null) }),
         ))
     })
     .await
+}
+
+/// Stores an activity (announced to workflows with its `cause`) and, if it is new, has the lead
+/// re-scored now (if scoring is down, its tick retries the job). Returns the activity's id,
+/// whether it is new, and scoring's answer.
+pub async fn record_activity(
+    cx: &Cx,
+    lead_id: &str,
+    a: &activity::NewActivity,
+    cause: &Cause,
+) -> Result<(String, bool, Value)> {
+    let (id, new) = store::insert_activity(cx, lead_id, a, cause).await?;
+    if !new {
+        return Ok((id, false, Value::Null));
+    }
+    let job = platform::jobs::enqueue(
+        &cx.db,
+        &cx.new_id(prefix::JOB),
+        SCORE_JOB,
+        lead_id,
+        &Value::Null,
+        cx.now_ms + revops::jobs::LEASE_MS,
+        cx.now_ms,
+    )?;
+    cx.db.batch(vec![job]).await?;
+    let score = match pipeline::hand_off(cx, lead_id, None).await {
+        Ok(reply) => {
+            platform::jobs::complete(&cx.db, SCORE_JOB, lead_id).await?;
+            reply
+        }
+        Err(e) => {
+            cx.log(
+                revops::logging::Level::Warn,
+                "intake.score_deferred",
+                json!({ "lead_id": lead_id, "error": e.to_string() }),
+            );
+            Value::Null
+        }
+    };
+    Ok((id, true, score))
 }
 
 async fn lead_for_email(

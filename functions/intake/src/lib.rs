@@ -3,6 +3,7 @@
 //! email and handed on; a step that fails is retried by the cron tick until it succeeds.
 
 mod api;
+mod changes;
 mod counters;
 mod forms;
 mod hooks;
@@ -41,6 +42,7 @@ async fn route(cx: Cx, route: IntakeRoute, req: Request) -> Result<Response> {
         IntakeRoute::GetSubmission => api::get_submission(&cx).await,
         IntakeRoute::CreateActivity => api::create_activity(&cx, req).await,
         IntakeRoute::NormaliseLead => api::normalise_only(&cx, req).await,
+        IntakeRoute::ChangeLead => changes::apply(&cx, req).await,
     }
 }
 

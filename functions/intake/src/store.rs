@@ -4,12 +4,13 @@ use revops::ids::{self, prefix};
 use revops::intake::lead::Lead;
 use revops::intake::normalize::Normalised;
 use revops::intake::search::LeadQuery;
+use revops::workflows::events::{Cause, Event, EventType};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use worker::D1PreparedStatement;
 
 use platform::retry::{self, Attempt};
-use platform::{args, jobs, Cx, Error, Result};
+use platform::{args, events, jobs, Cx, Error, Result};
 
 /// The retry job that carries a submission through the pipeline.
 pub const PROCESS_JOB: &str = "intake.process_submission";
@@ -228,11 +229,25 @@ pub async fn lead_by_email(cx: &Cx, email: &str) -> Result<Option<(Lead, i64)>> 
 }
 
 pub async fn lead_by_id(cx: &Cx, id: &str) -> Result<Option<Lead>> {
+    Ok(lead_by_id_versioned(cx, id).await?.map(|(lead, _)| lead))
+}
+
+/// The lead with its version (for a guarded write).
+pub async fn lead_by_id_versioned(cx: &Cx, id: &str) -> Result<Option<(Lead, i64)>> {
     let row: Option<LeadRow> = cx
         .db
         .first("SELECT data, version FROM leads WHERE id = ?", args![id])
         .await?;
-    row.map(|r| Ok(serde_json::from_str(&r.data)?)).transpose()
+    row.map(|r| Ok((serde_json::from_str(&r.data)?, r.version)))
+        .transpose()
+}
+
+/// Writes `lead` if nobody wrote it since it was read at `version` (then it changes one row).
+pub fn update_lead_statement(cx: &Cx, lead: &Lead, version: i64) -> Result<D1PreparedStatement> {
+    cx.db.stmt(
+        "UPDATE leads SET data = ?, updated_at = ?, version = version + 1 WHERE id = ? AND version = ?",
+        args![serde_json::to_string(lead)?, lead.updated_at, &lead.id, version],
+    )
 }
 
 /// The activity a submission itself is (a form fill), inserted only if the lead write it is
@@ -291,6 +306,7 @@ pub fn merge_statements(
     extras: &Extras,
     current: Option<(Lead, i64)>,
 ) -> Result<Merge> {
+    let mut before = None;
     let (lead, created, write) = match current {
         None => {
             let lead = Lead::new(ids::new_id(prefix::LEAD, platform::cx::random_bytes()), n);
@@ -311,6 +327,7 @@ pub fn merge_statements(
             (lead, true, stmt)
         }
         Some((mut lead, version)) => {
+            before = Some(lead.clone());
             lead.merge(n);
             let stmt = cx.db.stmt(
                 "UPDATE leads SET data = ?, company_domain = ?, lead_source = ?, updated_at = ?, version = version + 1, last_submission = ? \
@@ -339,11 +356,62 @@ pub fn merge_statements(
     if let Some(kind) = &extras.activity {
         statements.push(insert_submission_activity(cx, &lead.id, kind, sub)?);
     }
+    statements.extend(merge_events(cx, sub, &lead, created, before.as_ref())?);
     Ok(Merge {
         lead,
         created,
         statements,
     })
+}
+
+/// What the merge tells workflows (each event written only if the merge's lead write is, like
+/// the submission's mark): the lead's creation, the form submitted, and each field it changed.
+fn merge_events(
+    cx: &Cx,
+    sub: &SubmissionRow,
+    lead: &Lead,
+    created: bool,
+    before: Option<&Lead>,
+) -> Result<Vec<D1PreparedStatement>> {
+    let guard = || {
+        (
+            "EXISTS (SELECT 1 FROM leads WHERE id = ? AND last_submission = ?)",
+            args![&lead.id, &sub.id],
+        )
+    };
+    let at = sub.received_at;
+    let mut events = Vec::new();
+    if created {
+        events.push(Event::new(
+            EventType::LeadCreated,
+            &lead.id,
+            &lead.id,
+            at,
+            json!({ "submission_id": sub.id }),
+        ));
+    }
+    events.push(Event::new(
+        EventType::FormSubmitted,
+        &sub.id,
+        &lead.id,
+        at,
+        json!({ "form_id": sub.source_id, "submission_id": sub.id, "kind": sub.kind }),
+    ));
+    if let Some(before) = before {
+        for (field, from, to) in revops::intake::lead::changed_fields(before, lead) {
+            events.push(Event::new(
+                EventType::FieldChanged,
+                &format!("{}:{field}", sub.id),
+                &lead.id,
+                at,
+                json!({ "field": field, "from": from, "to": to, "submission_id": sub.id }),
+            ));
+        }
+    }
+    events
+        .iter()
+        .map(|e| events::emit_if(cx, e, guard()))
+        .collect()
 }
 
 /// The submissions that made up a lead, newest first.
@@ -386,25 +454,38 @@ pub async fn insert_activity(
     cx: &Cx,
     lead_id: &str,
     a: &revops::intake::activity::NewActivity,
+    cause: &Cause,
 ) -> Result<(String, bool)> {
     let id = cx.new_id(prefix::ACTIVITY);
+    // The activity, and the event telling workflows of it only if the activity went in.
+    let event = Event::new(
+        EventType::ActivityRecorded,
+        &id,
+        lead_id,
+        a.occurred_at,
+        json!({ "type": a.kind, "properties": a.properties, "source": a.source }),
+    )
+    .caused_by(cause.clone());
     let changes = cx
         .db
-        .run(
-            "INSERT OR IGNORE INTO activities (id, lead_id, type, occurred_at, properties, source, external_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            args![
-                &id,
-                lead_id,
-                &a.kind,
-                a.occurred_at,
-                serde_json::to_string(&a.properties)?,
-                a.source.as_deref(),
-                a.external_id.as_deref(),
-                cx.now_ms,
-            ],
-        )
+        .batch(vec![
+            cx.db.stmt(
+                "INSERT OR IGNORE INTO activities (id, lead_id, type, occurred_at, properties, source, external_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                args![
+                    &id,
+                    lead_id,
+                    &a.kind,
+                    a.occurred_at,
+                    serde_json::to_string(&a.properties)?,
+                    a.source.as_deref(),
+                    a.external_id.as_deref(),
+                    cx.now_ms,
+                ],
+            )?,
+            events::emit_if(cx, &event, ("EXISTS (SELECT 1 FROM activities WHERE id = ?)", args![&id]))?,
+        ])
         .await?;
-    if changes == 1 {
+    if changes.first() == Some(&1) {
         return Ok((id, true));
     }
     #[derive(Deserialize)]

@@ -990,7 +990,23 @@ pub async fn write(cx: &Cx, a: &NewAssignment<'_>, webhook: &Value) -> Result<Wr
             args![&a.id],
         )),
     )?;
-    let mut batch = Vec::with_capacity(5);
+    // Workflows hear of it too (an `assignment.created` trigger).
+    let event = revops::workflows::events::Event::new(
+        revops::workflows::events::EventType::AssignmentCreated,
+        &a.id,
+        a.lead_id,
+        cx.now_ms,
+        serde_json::json!({ "assignment_id": a.id, "rep_id": a.rep.map(|r| r.id.clone()), "queue": a.queue, "team_id": a.team, "via": a.via }),
+    );
+    let announce = platform::events::emit_if(
+        cx,
+        &event,
+        (
+            "EXISTS (SELECT 1 FROM assignments WHERE id = ? AND current = 1)",
+            args![&a.id],
+        ),
+    )?;
+    let mut batch = Vec::with_capacity(6);
     if let Some(claim) = &a.slot {
         // Compare-and-set: a team never drawn from is at 0 and gets its row here; a concurrent
         // insert of that row, or any advance since the read, leaves this a no-op.
@@ -1002,7 +1018,7 @@ pub async fn write(cx: &Cx, a: &NewAssignment<'_>, webhook: &Value) -> Result<Wr
         )?);
     }
     let claimed = a.slot.is_some();
-    batch.extend([insert, end, promote, notify]);
+    batch.extend([insert, end, promote, notify, announce]);
     let changes = cx.db.batch(batch).await?;
     let (claim, stored) = if claimed {
         (changes.first().copied(), changes.get(1).copied())

@@ -8,11 +8,12 @@ use revops::routing::decide::Account;
 use revops::scoring::condition::Facts;
 use revops::scoring::engine::{self, Activity, Score};
 use revops::scoring::Model;
+use revops::workflows::events::{Event, EventType};
 use serde::Deserialize;
-use serde_json::Value;
+use serde_json::{json, Value};
 
 use platform::db::{marks, IN_LIST};
-use platform::{args, Arg, Cx, Error, Result};
+use platform::{args, events, Arg, Cx, Error, Result};
 
 use revops::scoring::engine::ACTIVITY_HORIZON;
 
@@ -69,6 +70,7 @@ impl LeadData {
             suppressed: self.suppressed,
             existing_customer: self.existing_customer,
             routing: None,
+            lists: &[],
         }
     }
 
@@ -281,6 +283,34 @@ pub fn save_statements(
              SELECT ?, ?, ?, ?, ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM lead_scores WHERE lead_id = ? AND last_change = ?)",
             args![&change, &data.lead.id, &from, stage, score.total, version, reason, cx.now_ms, cx.actor(), &data.lead.id, &change],
         )?);
+    }
+    // Workflows hear of the stage and score changes, only if the score row is written.
+    let guard = || {
+        (
+            "EXISTS (SELECT 1 FROM lead_scores WHERE lead_id = ? AND last_change = ?)",
+            args![&data.lead.id, &change],
+        )
+    };
+    if from != stage {
+        let event = Event::new(
+            EventType::StageChanged,
+            &change,
+            &data.lead.id,
+            cx.now_ms,
+            json!({ "from": from, "to": stage, "reason": reason }),
+        );
+        stmts.push(events::emit_if(cx, &event, guard())?);
+    }
+    let before = data.current.as_ref().map_or(0.0, |c| c.total);
+    if before != score.total {
+        let event = Event::new(
+            EventType::ScoreChanged,
+            &change,
+            &data.lead.id,
+            cx.now_ms,
+            json!({ "from": before, "to": score.total, "reason": reason }),
+        );
+        stmts.push(events::emit_if(cx, &event, guard())?);
     }
     Ok((
         stmts,

@@ -520,6 +520,19 @@ fn step_statements(
         &format!("UPDATE sla_clocks SET next_step = next_step + 1, next_due_at = ?, state = ?, ended_at = COALESCE(?, ended_at) WHERE assignment_id = ? AND next_step = ? AND {guard}"),
         args![next, state, ended, &c.assignment_id, c.next_step, &event_id],
     )?);
+    // Workflows hear of the step (an `sla.step` trigger), only if it is taken.
+    let event = revops::workflows::events::Event::new(
+        revops::workflows::events::EventType::SlaStep,
+        &event_id,
+        &c.lead_id,
+        now,
+        json!({ "step": step.id, "action": action_name(step.action), "assignment_id": c.assignment_id }),
+    );
+    stmts.push(platform::events::emit_if(
+        cx,
+        &event,
+        (guard, args![&event_id]),
+    )?);
     stmts.extend(effects(
         cx,
         step,

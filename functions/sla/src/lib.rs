@@ -43,6 +43,7 @@ async fn route(cx: Cx, route: SlaRoute, req: Request) -> Result<Response> {
         SlaRoute::PublishSlaPolicy => POLICIES.serve(&cx, req, Op::Publish, nothing_more).await,
         SlaRoute::GetSlaPolicy => POLICIES.serve(&cx, req, Op::Get, nothing_more).await,
         SlaRoute::RollbackSlaPolicy => POLICIES.serve(&cx, req, Op::Rollback, nothing_more).await,
+        SlaRoute::CreateTaskInternal => tasks::create_internal(&cx, req).await,
     }
 }
 

@@ -71,3 +71,30 @@ pub async fn done(cx: &Cx) -> Result<Response> {
         .ok_or_else(|| Error::Problem(Problem::not_found(format!("task {id}"))))?;
     http::json(200, &row.view())
 }
+
+/// A task another handler asks for (`POST /internal/tasks`: a workflow's step), stored by the
+/// owner of tasks. Idempotent by its id: the caller retries until it is confirmed.
+pub async fn create_internal(cx: &Cx, mut req: Request) -> Result<Response> {
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Body {
+        id: String,
+        lead_id: String,
+        assignment_id: String,
+        assignee: Option<String>,
+        assigned_because: String,
+        title: String,
+    }
+    let b: Body = http::json_body(&mut req, 16 * 1024).await?;
+    cx.db
+        .run(
+            "INSERT OR IGNORE INTO sla_tasks (id, lead_id, assignment_id, assignee, assigned_because, title, status, created_at) VALUES (?, ?, ?, ?, ?, ?, 'open', ?)",
+            args![&b.id, &b.lead_id, &b.assignment_id, b.assignee.as_deref(), &b.assigned_because, &b.title, cx.now_ms],
+        )
+        .await?;
+    let row: Option<TaskRow> = cx
+        .db
+        .first(&format!("SELECT {TASK_COLUMNS} FROM sla_tasks WHERE id = ? OR (assignment_id = ? AND title = ?)"), args![&b.id, &b.assignment_id, &b.title])
+        .await?;
+    http::json(200, &row.map(|r| r.view()).unwrap_or(Value::Null))
+}
