@@ -6,7 +6,7 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 mapfile -t WORKERS < <("$(dirname "$0")/workers.sh")
 
-# One cargo invocation compiles the shared dependencies once and links the seven crates in parallel;
+# One cargo invocation compiles the shared dependencies once and links the eight crates in parallel;
 # worker-build then finds them up to date and only runs wasm-bindgen and the JS shim per worker.
 packages=()
 for w in "${WORKERS[@]}"; do packages+=(-p "revops-$w"); done

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Writes runnable copies of the seven wrangler configs into OUT_DIR, with absolute paths, so that a
-# session (dev, tests, deploy) can run from anywhere and all seven workers share one `.dev.vars`:
+# Writes runnable copies of the eight wrangler configs into OUT_DIR, with absolute paths, so that a
+# session (dev, tests, deploy) can run from anywhere and all eight workers share one `.dev.vars`:
 # Wrangler reads each secondary worker's `.dev.vars` from beside its own config, and copies that
 # sit together in OUT_DIR read the same file.
 #

@@ -3,7 +3,7 @@
 #   scripts/workers.sh                   names
 #   scripts/workers.sh --config-args DIR `-c DIR/<worker>.toml` arguments (see render-configs.sh)
 set -euo pipefail
-WORKERS=(gateway intake scoring routing consent sla console)
+WORKERS=(gateway intake scoring routing consent sla workflows console)
 if [ "${1:-}" = "--config-args" ]; then
   for w in "${WORKERS[@]}"; do echo "-c $2/$w.toml"; done
 else

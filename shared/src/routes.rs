@@ -16,6 +16,8 @@ pub enum Service {
     Routing,
     Consent,
     Sla,
+    /// Automation workflows and lists.
+    Workflows,
     /// The console: server-rendered pages for people, reached through the gateway at
     /// `/console`; it reads through the handlers' APIs with the signed-in key's scopes.
     Console,
@@ -23,12 +25,13 @@ pub enum Service {
 
 impl Service {
     /// The five handlers behind the gateway, in the order `/health` reports them.
-    pub const HANDLERS: [Service; 5] = [
+    pub const HANDLERS: [Service; 6] = [
         Service::Intake,
         Service::Scoring,
         Service::Routing,
         Service::Consent,
         Service::Sla,
+        Service::Workflows,
     ];
 
     pub fn name(self) -> &'static str {
@@ -39,6 +42,7 @@ impl Service {
             Service::Routing => "routing",
             Service::Consent => "consent",
             Service::Sla => "sla",
+            Service::Workflows => "workflows",
             Service::Console => "console",
         }
     }
@@ -52,6 +56,7 @@ impl Service {
             Service::Routing => "ROUTING",
             Service::Consent => "CONSENT",
             Service::Sla => "SLA",
+            Service::Workflows => "WORKFLOWS",
             Service::Console => "CONSOLE",
         }
     }
@@ -203,6 +208,7 @@ routes! {
         GetSubmission: Get "/v1/leads/{lead_id}/submissions/{submission_id}", scope(Scope::LeadsRead);
         CreateActivity: Post "/v1/activities", scope(Scope::IntakeWrite);
         NormaliseLead: Post "/internal/normalise", Internal;
+        ChangeLead: Post "/internal/leads/{lead_id}/changes", Internal;
     }
     ScoringRoute for Scoring {
         // Scoring: previews, explanations, sales' outcomes, and the versioned model.
@@ -284,6 +290,25 @@ routes! {
         PublishSlaPolicy: Post "/v1/admin/sla/policies", scope(Scope::ConfigWrite);
         GetSlaPolicy: Get "/v1/admin/sla/policies/{version}", scope(Scope::ConfigWrite);
         RollbackSlaPolicy: Post "/v1/admin/sla/rollback", scope(Scope::ConfigWrite);
+        CreateTaskInternal: Post "/internal/tasks", Internal;
+    }
+    WorkflowsRoute for Workflows {
+        ListWorkflows: Get "/v1/admin/workflows", scope(Scope::ConfigWrite);
+        PublishWorkflow: Post "/v1/admin/workflows", scope(Scope::ConfigWrite);
+        DryRunWorkflow: Post "/v1/admin/workflows/dry-run", scope(Scope::ConfigWrite);
+        GetWorkflow: Get "/v1/admin/workflows/{workflow_id}", scope(Scope::ConfigWrite);
+        GetWorkflowVersion: Get "/v1/admin/workflows/{workflow_id}/versions/{version}", scope(Scope::ConfigWrite);
+        RollbackWorkflow: Post "/v1/admin/workflows/{workflow_id}/rollback", scope(Scope::ConfigWrite);
+        PauseWorkflow: Post "/v1/admin/workflows/{workflow_id}/pause", scope(Scope::ConfigWrite);
+        ResumeWorkflow: Post "/v1/admin/workflows/{workflow_id}/resume", scope(Scope::ConfigWrite);
+        LeadWorkflows: Get "/v1/leads/{lead_id}/workflows", scope(Scope::LeadsRead);
+        CreateList: Post "/v1/lists", scope(Scope::ConfigWrite);
+        ListLists: Get "/v1/lists", scope(Scope::LeadsRead);
+        GetList: Get "/v1/lists/{list_id}", scope(Scope::LeadsRead);
+        ListMembers: Get "/v1/lists/{list_id}/members", scope(Scope::LeadsRead);
+        AddListMembers: Post "/v1/lists/{list_id}/members", scope(Scope::LeadsWrite);
+        RemoveListMembers: Delete "/v1/lists/{list_id}/members", scope(Scope::LeadsWrite);
+        ExportList: Get "/v1/lists/{list_id}/export", scope(Scope::LeadsRead);
     }
     ConsoleRoute for Console {
         // The console: sign-in, and pages for the people both teams are (see functions/console).
@@ -446,6 +471,7 @@ mod tests {
                 (ConsentRoute::of(r.id).is_some(), Service::Consent),
                 (RoutingRoute::of(r.id).is_some(), Service::Routing),
                 (SlaRoute::of(r.id).is_some(), Service::Sla),
+                (WorkflowsRoute::of(r.id).is_some(), Service::Workflows),
                 (ConsoleRoute::of(r.id).is_some(), Service::Console),
             ];
             let in_groups: Vec<Service> = groups

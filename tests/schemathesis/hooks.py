@@ -33,7 +33,13 @@ STATE_OR_CROSS_FIELD = (
     "steps must be in time order",  # SLA ladders
     "exit_below must not be above enter_at",  # scoring stages
     "two stages cannot start at the same score",
+    # workflows: the lists a step names must exist and be static; a branch names a later step
+    "no list has the id",
+    "is a dynamic list",
+    "no step has the id",
+    "a branch only goes forward",
     # uniqueness of ids inside one document (uniqueItems compares whole items)
+    "is the id of an earlier step",
     "is listed twice",
     "is listed for two accounts",
     "is used by another rule",

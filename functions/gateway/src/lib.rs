@@ -74,16 +74,10 @@ static SOURCE_ADMIN: Resource = Resource {
     view: SourceConfig::view_json,
 };
 
-/// The handlers with periodic work. The system has one cron trigger, on this worker: it calls
-/// each of these at `/internal/tick`, concurrently, each in its own invocation and CPU budget.
-/// (One schedule to reason about; and the local runtime can fire the primary worker's trigger.)
-const TICKED: &[Service] = &[
-    Service::Intake,
-    Service::Scoring,
-    Service::Consent,
-    Service::Routing,
-    Service::Sla,
-];
+// Every handler has periodic work. The system has one cron trigger, on this worker: it calls
+// each handler (`Service::HANDLERS`) at `/internal/tick`, concurrently, each in its own
+// invocation and CPU budget. (One schedule to reason about; and the local runtime can fire the
+// primary worker's trigger.)
 
 #[event(scheduled)]
 async fn scheduled(event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
@@ -114,7 +108,7 @@ async fn scheduled(event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
         ),
     }
     let called_at = cx::now_ms();
-    let calls = TICKED.iter().map(|service| {
+    let calls = Service::HANDLERS.iter().map(|service| {
         let (env, body, request_id) = (&env, &body, &request_id);
         async move {
             let outcome = platform::services::call(

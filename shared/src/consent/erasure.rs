@@ -32,6 +32,13 @@ use Locator::*;
 /// Every table, in the order erasure deletes from it (children before parents).
 #[rustfmt::skip]
 pub const TABLES: &[Table] = &[
+    Table { name: "workflow_steps", locators: &[Lead("lead_id")] },
+    Table { name: "workflow_due", locators: &[Lead("lead_id")] },
+    Table { name: "workflow_enrolments", locators: &[Lead("lead_id")] },
+    Table { name: "workflow_events", locators: &[Lead("lead_id")] },
+    Table { name: "workflow_timers", locators: &[Lead("lead_id")] },
+    Table { name: "list_members", locators: &[Lead("lead_id")] },
+    Table { name: "list_changes", locators: &[Lead("lead_id")] },
     Table { name: "activities", locators: &[Lead("lead_id")] },
     Table { name: "assignments", locators: &[Lead("lead_id")] },
     Table { name: "sla_clocks", locators: &[Lead("lead_id")] },
@@ -70,6 +77,10 @@ pub const TABLES: &[Table] = &[
     Table { name: "sla_cursor", locators: &[None] },
     Table { name: "handler_ticks", locators: &[None] },
     Table { name: "console_sessions", locators: &[None] },
+    Table { name: "workflows", locators: &[None] },
+    Table { name: "workflow_versions", locators: &[None] },
+    Table { name: "workflow_changes", locators: &[None] },
+    Table { name: "lists", locators: &[None] },
 ];
 
 /// What an explicit opt-in for an erased person leads to. Erasure removed every trace of them,

@@ -182,26 +182,28 @@ pub fn condition(v: &Value, at: &str) -> Result<Condition, String> {
     Condition::parse_with(v, at, CONDITION_NAMES)
 }
 
-/// A duration such as `90m`, `4h`, `14d`, `2w` (`-3d` where `signed`), in milliseconds.
+/// A duration such as `90m`, `4h`, `14d`, `2w` (`-3d` where `signed`), in milliseconds: 1 to
+/// 9999 units, written without spaces, sign or leading zeros (exactly what openapi.json's pattern
+/// says).
 pub fn duration(v: &Value, signed: bool) -> Result<i64, String> {
     let text = v
         .as_str()
-        .ok_or("give a duration such as \"30m\", \"4h\", \"14d\" or \"2w\"")?
-        .trim();
+        .ok_or("give a duration such as \"30m\", \"4h\", \"14d\" or \"2w\"")?;
     let (negative, body) = match text.strip_prefix('-') {
         Some(rest) if signed => (true, rest),
         Some(_) => return Err("a wait cannot be negative".into()),
-        None => (false, text.strip_prefix('+').unwrap_or(text)),
+        None => (false, text),
     };
     let unit_at = body
         .find(|c: char| !c.is_ascii_digit())
         .ok_or("give a unit: m, h, d or w")?;
     let (n, unit) = body.split_at(unit_at);
+    if n.is_empty() || n.len() > 4 || n.starts_with('0') {
+        return Err("give a whole number from 1 to 9999 before the unit".into());
+    }
     let n: i64 = n
         .parse()
-        .ok()
-        .filter(|n| (1..=3650).contains(n) || (*n == 0 && signed))
-        .ok_or("give a whole number from 1 to 3650 before the unit")?;
+        .map_err(|_| "give a whole number from 1 to 9999")?;
     let unit_ms = match unit {
         "m" => 60_000,
         "h" => 3_600_000,
@@ -209,8 +211,7 @@ pub fn duration(v: &Value, signed: bool) -> Result<i64, String> {
         "w" => 7 * DAY_MS,
         _ => return Err(format!("`{unit}` is not a unit: use m, h, d or w")),
     };
-    let ms = (n * unit_ms).min(3650 * DAY_MS);
-    Ok(if negative { -ms } else { ms })
+    Ok(if negative { -n * unit_ms } else { n * unit_ms })
 }
 
 /// A custom field a step may write: `custom.<name>` (or `<name>`), stored under `<name>`.
@@ -232,11 +233,14 @@ fn custom_field(v: Option<&Value>, at: &str) -> Result<String, String> {
     Ok(format!("custom.{key}"))
 }
 
+/// A text of at most `max` characters with something besides white space, kept trimmed.
 fn text(obj: &Map<String, Value>, key: &str, at: &str, max: usize) -> Result<String, String> {
-    match obj.get(key).and_then(Value::as_str).map(str::trim) {
-        Some(s) if !s.is_empty() && s.chars().count() <= max => Ok(s.to_string()),
-        Some(s) if !s.is_empty() => Err(format!("{at}.{key}: at most {max} characters")),
-        _ => Err(format!("{at}.{key}: give a non-empty string")),
+    match obj.get(key).and_then(Value::as_str) {
+        Some(s) if s.chars().count() > max => Err(format!("{at}.{key}: at most {max} characters")),
+        Some(s) if !s.trim().is_empty() => Ok(s.trim().to_string()),
+        _ => Err(format!(
+            "{at}.{key}: give a string with a non-blank character"
+        )),
     }
 }
 
@@ -294,8 +298,21 @@ impl Trigger {
         match event {
             EventType::FormSubmitted => {
                 only(obj, &["event", "form"], at)?;
-                if obj.contains_key("form") {
-                    t.form = Some(id_of(obj, "form", crate::ids::prefix::FORM, at)?);
+                if let Some(f) = obj.get("form") {
+                    // A form of ours, or a webhook source (Typeform, Tally, Webflow …).
+                    match f.as_str() {
+                        Some(id)
+                            if crate::ids::is_id(crate::ids::prefix::FORM, id)
+                                || crate::ids::is_id(crate::ids::prefix::SOURCE, id) =>
+                        {
+                            t.form = Some(id.to_string())
+                        }
+                        _ => {
+                            return Err(format!(
+                                "{at}.form: give a form id (form_…) or a webhook source id (src_…)"
+                            ))
+                        }
+                    }
                 }
             }
             EventType::ActivityRecorded => {
@@ -482,9 +499,9 @@ fn parse_step(v: &Value, at: &str) -> Result<Step, String> {
         }
         "create_task" => {
             keys(&["for", "title"])?;
-            let assignee = match obj.get("for").and_then(Value::as_str).unwrap_or("owner") {
-                "owner" => Assignee::Owner,
-                "manager" => Assignee::Manager,
+            let assignee = match obj.get("for").map(Value::as_str) {
+                None | Some(Some("owner")) => Assignee::Owner,
+                Some(Some("manager")) => Assignee::Manager,
                 _ => return Err(format!("{at}.for: give owner or manager")),
             };
             Action::CreateTask {
@@ -673,10 +690,12 @@ fn parse_enrolment(v: Option<&Value>) -> Result<Enrolment, String> {
         format!("{at}: give {{\"once\": true}} or {{\"once\": false, \"again_after_days\": N}}")
     })?;
     only(obj, &["once", "again_after_days"], at)?;
-    match (
-        obj.get("once").and_then(Value::as_bool),
-        obj.get("again_after_days"),
-    ) {
+    let once = match obj.get("once") {
+        None => None,
+        Some(Value::Bool(b)) => Some(*b),
+        Some(_) => return Err(format!("{at}.once: give true or false")),
+    };
+    match (once, obj.get("again_after_days")) {
         (Some(true) | None, None) => Ok(Enrolment::Once),
         (Some(false), Some(d)) => match d.as_u64() {
             Some(d @ 0..=3650) => Ok(Enrolment::AgainAfter(d as i64 * DAY_MS)),

@@ -34,8 +34,8 @@ impl ListDef {
         {
             return Err(err(k, "is not part of a list (it takes name, kind, when)"));
         }
-        let name = match obj.get("name").and_then(Value::as_str).map(str::trim) {
-            Some(n) if !n.is_empty() && n.chars().count() <= 120 => n.to_string(),
+        let name = match obj.get("name").and_then(Value::as_str) {
+            Some(n) if !n.trim().is_empty() && n.chars().count() <= 120 => n.trim().to_string(),
             _ => return Err(err("name", "give a name of 1 to 120 characters")),
         };
         let kind = match (obj.get("kind").and_then(Value::as_str), obj.get("when")) {

@@ -206,6 +206,13 @@ mod tests {
         assert!(duration(&json!("-3d"), false).is_err());
         assert!(duration(&json!("0d"), false).is_err());
         assert!(duration(&json!("3y"), false).is_err());
+        assert!(
+            duration(&json!(" 3d"), false).is_err(),
+            "exactly as the schema's pattern"
+        );
+        assert!(duration(&json!("03d"), false).is_err());
+        assert!(duration(&json!("+3d"), false).is_err());
+        assert!(duration(&json!("10000d"), false).is_err());
         assert!(duration(&json!(3), false).is_err());
     }
 
