@@ -137,3 +137,17 @@ CREATE TABLE list_changes (
 );
 CREATE INDEX list_changes_lead ON list_changes (lead_id, id);
 CREATE INDEX list_changes_list ON list_changes (list_id, id);
+
+-- The built-in workflow for bounces, as a document anyone can read, pause or extend with a new
+-- version: a bounced lead is flagged (custom.email_deliverable = false) and put on the
+-- "Email suppression" list. The consent handler still suppresses the address itself the moment
+-- the bounce arrives — a duty that does not wait for the cron, nor stop while a workflow is
+-- paused. (`revops::workflows::bounce_workflow` is this document; a unit test keeps them equal.)
+INSERT INTO lists (id, name, kind, condition, backfill, created_at, created_by)
+VALUES ('list_000000000000000000000bnced', 'Email suppression', 'static', NULL, NULL, 0, 'system');
+INSERT INTO workflow_versions (workflow_id, version, document, published_at, published_by, reason)
+VALUES ('wf_000000000000000000000bnced', 1, '{"name":"Email bounced","trigger":{"event":"email.bounced"},"steps":[{"id":"flag","action":"set_field","field":"custom.email_deliverable","value":false},{"id":"suppression_list","action":"add_to_list","list":"list_000000000000000000000bnced"}],"enrolment":{"once":false,"again_after_days":0}}', 0, 'system', 'built in: what a bounce did before workflows, now readable and extendable');
+INSERT INTO workflows (id, name, version, trigger_event, state, paused_at, created_at, updated_at)
+VALUES ('wf_000000000000000000000bnced', 'Email bounced', 1, 'email.bounced', 'active', NULL, 0, 0);
+INSERT INTO workflow_changes (workflow_id, action, version, at, by, reason)
+VALUES ('wf_000000000000000000000bnced', 'publish', 1, 0, 'system', 'built in');

@@ -635,8 +635,16 @@ async fn run_steps(cx: &Cx, due: Vec<DueRow>, now: i64, report: &mut Report) -> 
                     now,
                 )?);
                 if let Some(effect) = &record.effect {
-                    let (more, call) =
-                        effect_statements(cx, d, &scene, lead, effect, &id, &token, &next_cause)?;
+                    let (more, call) = effect_statements(
+                        cx,
+                        d,
+                        &scene,
+                        lead,
+                        effect,
+                        (&record.step_id, &id),
+                        &token,
+                        &next_cause,
+                    )?;
                     stmts.extend(more);
                     after.extend(call);
                 }
@@ -707,7 +715,7 @@ fn effect_statements(
     scene: &Scene,
     lead: &LeadState,
     effect: &Effect,
-    record: &str,
+    (step, record): (&str, &str),
     token: &str,
     cause: &Cause,
 ) -> Result<(
@@ -720,7 +728,8 @@ fn effect_statements(
         "lead": run::lead_view(&lead.lead, &lead.routing),
         "workflow": { "id": d.workflow_id, "name": scene.workflow.doc.name, "version": d.version },
         "enrolment_id": d.enrolment_id,
-        "step_id": record,
+        "step": step,
+        "step_record": record,
         "explain_url": format!("/v1/leads/{}/workflows", d.lead_id),
     });
     let with = |more: Value| {

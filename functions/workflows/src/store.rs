@@ -565,7 +565,7 @@ pub fn lead_statements(cx: &Cx, lead: &str) -> Result<Vec<D1PreparedStatement>> 
             args![lead],
         )?,
         cx.db.stmt(
-            "SELECT enrolment_id, step_id, action, outcome, reason, detail, at FROM workflow_steps WHERE lead_id = ? ORDER BY at, id LIMIT 2000",
+            "SELECT enrolment_id, step_id, action, outcome, reason, detail, at FROM workflow_steps WHERE lead_id = ? ORDER BY at, rowid LIMIT 2000",
             args![lead],
         )?,
     ])

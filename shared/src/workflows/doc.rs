@@ -317,7 +317,10 @@ impl Trigger {
             }
             EventType::ActivityRecorded => {
                 only(obj, &["event", "type", "properties"], at)?;
-                t.activity = opt_text("type")?;
+                t.activity = obj
+                    .get("type")
+                    .map(|v| activity_type(v, &format!("{at}.type")))
+                    .transpose()?;
                 match obj.get("properties") {
                     None => {}
                     Some(Value::Object(p)) if p.len() <= 20 => t.properties = p.clone(),
@@ -388,6 +391,17 @@ impl Trigger {
             | EventType::AssignmentCreated => only(obj, &["event"], at)?,
         }
         Ok(t)
+    }
+}
+
+/// An activity type, as intake accepts them: a known type or `custom:<snake_case>`.
+fn activity_type(v: &Value, at: &str) -> Result<String, String> {
+    match v.as_str() {
+        Some(t) if crate::intake::activity::is_activity_type(t) => Ok(t.to_string()),
+        _ => Err(format!(
+            "{at}: give an activity type ({}, or custom:<snake_case name>)",
+            crate::intake::activity::KNOWN_TYPES.join(", ")
+        )),
     }
 }
 
@@ -470,7 +484,7 @@ fn parse_step(v: &Value, at: &str) -> Result<Step, String> {
         }
         "record_activity" => {
             keys(&["type", "properties"])?;
-            let kind = crate::text::lowercase(&text(obj, "type", at, 64)?);
+            let kind = activity_type(obj.get("type").unwrap_or(&Value::Null), &format!("{at}.type"))?;
             let properties = match obj.get("properties") {
                 None => json!({}),
                 Some(p @ Value::Object(_)) => p.clone(),

@@ -16,6 +16,11 @@ pub mod run;
 /// read and extend. The consent handler suppresses the address itself the moment the bounce
 /// arrives (a legal duty that does not wait for the cron, nor stop when a workflow is paused);
 /// this workflow flags the lead and puts it on the suppression list operators work from.
+/// The built-in bounce workflow's id, and its "Email suppression" list's (both seeded by
+/// migration 0015).
+pub const BOUNCE_WORKFLOW: &str = "wf_000000000000000000000bnced";
+pub const BOUNCE_LIST: &str = "list_000000000000000000000bnced";
+
 pub fn bounce_workflow(list_id: &str) -> serde_json::Value {
     serde_json::json!({
         "name": "Email bounced",
@@ -232,7 +237,7 @@ mod tests {
         assert!(!w.trigger.matches(&created));
 
         let trial = wf(
-            json!({"name": "t", "trigger": {"event": "activity.recorded", "type": "Trial_Signup", "properties": {"plan": "Pro"}},
+            json!({"name": "t", "trigger": {"event": "activity.recorded", "type": "trial_signup", "properties": {"plan": "Pro"}},
             "steps": [{"id": "a", "action": "stop"}]}),
         );
         let act = |props: Value| {
@@ -419,7 +424,7 @@ mod tests {
             "trigger": {"event": "activity.recorded", "type": "trial_signup"},
             "steps": [
                 {"id": "trial_list", "action": "add_to_list", "list": LIST},
-                {"id": "points", "action": "record_activity", "type": "trial_started", "properties": {"plan": "{{lead.custom.plan}}"}},
+                {"id": "points", "action": "record_activity", "type": "custom:trial_started", "properties": {"plan": "{{lead.custom.plan}}"}},
                 {"id": "ends", "action": "set_field", "field": "custom.trial_ends_at", "now_plus": "14d"},
                 {"id": "account", "action": "webhook", "endpoint": ENDPOINT, "body": {"email": "{{lead.email}}", "trial_ends_at": "{{lead.custom.trial_ends_at}}", "note": "for {{lead.first_name}}"}},
                 {"id": "tell", "action": "notify_owner", "message": "{{lead.email}} started a trial"},
@@ -672,10 +677,25 @@ mod tests {
     }
 
     #[test]
-    fn the_bounce_workflow_is_a_valid_document() {
-        let w = wf(super::bounce_workflow(LIST));
+    fn the_bounce_workflow_is_a_valid_document_and_the_one_the_migration_seeds() {
+        let w = wf(super::bounce_workflow(super::BOUNCE_LIST));
         assert_eq!(w.trigger.event, EventType::EmailBounced);
         assert_eq!(w.enrolment, Enrolment::AgainAfter(0));
+        assert!(crate::ids::is_id(
+            crate::ids::prefix::WORKFLOW,
+            super::BOUNCE_WORKFLOW
+        ));
+        assert!(crate::ids::is_id(
+            crate::ids::prefix::LIST,
+            super::BOUNCE_LIST
+        ));
+        let sql = include_str!("../../../migrations/0015_workflows.sql");
+        let seeded = sql
+            .split('\'')
+            .find(|s| s.starts_with("{\"name\":\"Email bounced\""))
+            .expect("the migration seeds the bounce workflow");
+        let seeded: Value = serde_json::from_str(seeded).unwrap();
+        assert_eq!(seeded, super::bounce_workflow(super::BOUNCE_LIST));
     }
 
     #[test]
