@@ -1,7 +1,7 @@
 # revops-edge. The two commands that matter:
 #   make dev    start the whole system locally on http://127.0.0.1:8787
 #   make test   run every test (domain unit tests, then integration tests on the real runtime)
-.PHONY: dev test demo build lint fmt bench bench-sla bench-e2e clean
+.PHONY: dev test demo build lint fmt bench bench-sla bench-workflows bench-e2e clean
 
 dev:
 	@scripts/dev.sh
@@ -32,6 +32,11 @@ bench:
 # One SLA cron tick over 100,000 open assignments (1,000 due) in the real local runtime.
 bench-sla:
 	@scripts/bench-sla.sh
+
+# One workflows cron tick over 100,000 active enrolments (1,000 steps due), and the export of a
+# 100,000-member list, in the real local runtime.
+bench-workflows:
+	@scripts/bench-workflows.sh
 
 # Load against the real local runtime: a gateway-only baseline, an MQL lead through the JSON API
 # and through a browser form; throughput, p50/p99 and D1 round trips per request.

@@ -1,4 +1,4 @@
-//! The foundation: one public entry, health of all five handlers, API keys with scopes,
+//! The foundation: one public entry, health of all six handlers, API keys with scopes,
 //! problem+json errors with request ids, the OpenAPI description, the cron trigger.
 
 use revops_tests::{api, now_ms, serial, unique};
@@ -15,7 +15,14 @@ fn health_reports_each_handler_with_its_own_d1_and_kv_checks() {
     assert!(res.header("x-request-id").unwrap().starts_with("req_"));
     let body = res.json();
     assert_eq!(body["status"], "ok");
-    for handler in ["intake", "scoring", "routing", "consent", "sla"] {
+    for handler in [
+        "intake",
+        "scoring",
+        "routing",
+        "consent",
+        "sla",
+        "workflows",
+    ] {
         let h = &body["handlers"][handler];
         assert_eq!(h["ok"], true, "{handler}: {h}");
         assert_eq!(h["d1"]["ok"], true, "{handler}");
@@ -286,7 +293,14 @@ fn the_cron_trigger_runs_every_handler_and_a_failing_tick_degrades_health() {
     // Every handler recorded its tick: when, how long, what it did, and that it succeeded.
     let all = ticks(&api);
     assert_eq!(all["ok"], true, "{all}");
-    for handler in ["intake", "scoring", "routing", "consent", "sla"] {
+    for handler in [
+        "intake",
+        "scoring",
+        "routing",
+        "consent",
+        "sla",
+        "workflows",
+    ] {
         let t = tick_of(&all, handler);
         assert_eq!(t["state"], "ok", "{t}");
         assert_eq!(t["outcome"], "ok", "{t}");
@@ -313,7 +327,7 @@ fn the_cron_trigger_runs_every_handler_and_a_failing_tick_degrades_health() {
             .contains("injected fault"),
         "{scoring}"
     );
-    for other in ["intake", "routing", "consent", "sla"] {
+    for other in ["intake", "routing", "consent", "sla", "workflows"] {
         assert_eq!(
             body["handlers"][other]["tick"]["ok"], true,
             "{other}: {body}"

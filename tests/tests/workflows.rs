@@ -951,7 +951,7 @@ fn lists_keep_their_members_and_say_when_and_why_each_joined_or_left() {
             break;
         }
     }
-    assert_eq!(members(&api, &dynamic), [existing.clone()]);
+    assert_eq!(members(&api, &dynamic), std::slice::from_ref(&existing));
     // A lead that comes to meet the condition joins; one that stops meeting it leaves.
     let addr = email("lists-test.example");
     let newcomer = api.new_lead(&json!({"email": addr, "custom": {"segment": tag}}));

@@ -382,13 +382,16 @@ async fn lead_page(cx: &Cx, req: &Request, s: &Session) -> Result<Response> {
         format!("/v1/consent/{email}"),
         format!("/v1/consent/{email}/history"),
     );
-    let (consent, history, reassign) = join3(
+    let workflows_path = format!("/v1/leads/{id}/workflows");
+    let (consent, history, reassign, workflows) = join4(
         api.may(Service::Consent, &consent_path),
         api.may(Service::Consent, &history_path),
         crate::manage::reassign_form(&api, id, s),
+        api.may(Service::Workflows, &workflows_path),
     )
     .await;
-    let (score, routing, sla, consent, history) = (score?, routing?, sla?, consent?, history?);
+    let (score, routing, sla, consent, history, workflows) =
+        (score?, routing?, sla?, consent?, history?, workflows?);
     let told = story::Story {
         lead: &lead,
         score: score.as_ref(),
@@ -396,6 +399,7 @@ async fn lead_page(cx: &Cx, req: &Request, s: &Session) -> Result<Response> {
         sla: sla.as_ref(),
         consent: consent.as_ref(),
         consent_history: history.as_ref(),
+        workflows: workflows.as_ref(),
     };
     let title = lead["email"].as_str().unwrap_or(id).to_string();
     let mut body = String::new();

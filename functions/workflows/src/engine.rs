@@ -583,7 +583,7 @@ async fn run_steps(cx: &Cx, due: Vec<DueRow>, now: i64, report: &mut Report) -> 
     for chunk in due.chunks(CHUNK) {
         let mut stmts = Vec::new();
         let mut firsts = Vec::new();
-        let mut calls: Vec<Vec<(&'static str, String, Value)>> = Vec::new();
+        let mut calls: Vec<Vec<Call>> = Vec::new();
         for d in chunk {
             let Some((_, doc)) = docs.get(&(d.workflow_id.clone(), d.version)) else {
                 continue;
@@ -687,6 +687,10 @@ async fn run_steps(cx: &Cx, due: Vec<DueRow>, now: i64, report: &mut Report) -> 
     Ok(())
 }
 
+/// A change to another handler's data to ask for once a pass has committed: its job's kind,
+/// subject and payload.
+type Call = (&'static str, String, Value);
+
 /// What a step's effect did, as its record keeps it.
 fn effect_view(e: &Effect) -> Value {
     match e {
@@ -718,10 +722,7 @@ fn effect_statements(
     (step, record): (&str, &str),
     token: &str,
     cause: &Cause,
-) -> Result<(
-    Vec<D1PreparedStatement>,
-    Option<(&'static str, String, Value)>,
-)> {
+) -> Result<(Vec<D1PreparedStatement>, Option<Call>)> {
     let guard = || (TAKEN, args![token]);
     let member_cause = format!("workflow:{}:{}", d.workflow_id, d.enrolment_id);
     let about = json!({

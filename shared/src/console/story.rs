@@ -22,6 +22,8 @@ pub struct Story<'a> {
     pub consent: Option<&'a Value>,
     /// `GET /v1/consent/{email}/history`: the proof of each consent event.
     pub consent_history: Option<&'a Value>,
+    /// `GET /v1/leads/{id}/workflows`: enrolments with their steps, lists and list history.
+    pub workflows: Option<&'a Value>,
 }
 
 /// One moment of the timeline.
@@ -56,6 +58,39 @@ fn owner(o: &Value) -> String {
 /// Everything that happened to the lead, oldest first.
 pub fn timeline(story: &Story<'_>) -> Vec<Moment> {
     let mut moments = Vec::new();
+    for e in items(story.workflows, "enrolments") {
+        let name = e["workflow"].as_str().unwrap_or(s(e, "workflow_id"));
+        let text = match s(e, "state") {
+            "not_enrolled" => format!("Not enrolled in workflow {name}: {}", s(e, "reason")),
+            _ => format!(
+                "Enrolled in workflow {name} (version {})",
+                e["version"].as_i64().unwrap_or(0)
+            ),
+        };
+        moments.push(Moment {
+            at: s(e, "started_at").to_string(),
+            kind: "workflow",
+            text,
+            href: None,
+        });
+    }
+    for c in items(story.workflows, "list_history") {
+        moments.push(Moment {
+            at: s(c, "at").to_string(),
+            kind: "list",
+            text: format!(
+                "{} list {} ({})",
+                if s(c, "change") == "joined" {
+                    "Joined"
+                } else {
+                    "Left"
+                },
+                c["name"].as_str().unwrap_or(s(c, "list_id")),
+                s(c, "cause")
+            ),
+            href: None,
+        });
+    }
     for h in items(Some(story.lead), "history") {
         let flags = h["flags"].as_array().map_or(0, Vec::len);
         moments.push(Moment {
@@ -549,7 +584,84 @@ pub fn render(story: &Story<'_>) -> String {
     out.push_str(&score_section(story.score));
     out.push_str(&routing_section(story.routing));
     out.push_str(&sla_section(story.sla));
+    out.push_str(&workflows_section(story.workflows));
     out.push_str(&consent_section(story.consent, story.consent_history));
+    out
+}
+
+/// The lead's workflows: each enrolment (or why it was not enrolled) with every step taken,
+/// skipped or failed and its reason, and its lists with when and why it joined them.
+fn workflows_section(w: Option<&Value>) -> String {
+    let mut out = String::from("<h2>Workflows</h2>");
+    let Some(w) = w else {
+        out.push_str("<p>Not available.</p>");
+        return out;
+    };
+    let enrolments = items(Some(w), "enrolments");
+    if enrolments.is_empty() {
+        out.push_str("<p>No workflow has enrolled this lead.</p>");
+    }
+    for e in enrolments {
+        let name = e["workflow"].as_str().unwrap_or(s(e, "workflow_id"));
+        let standing = match (s(e, "state"), e["next_due_at"].as_str()) {
+            ("waiting", Some(due)) => format!("waiting until {due}"),
+            ("not_enrolled", _) => format!("not enrolled: {}", s(e, "reason")),
+            (state, _) => match e["reason"].as_str() {
+                Some(why) => format!("{state}: {why}"),
+                None => state.to_string(),
+            },
+        };
+        let chain = items(Some(e), "caused_by");
+        let caused = if chain.is_empty() {
+            String::new()
+        } else {
+            let names: Vec<&str> = chain.iter().filter_map(Value::as_str).collect();
+            format!(" Caused by the steps of {}.", escape(&names.join(" → ")))
+        };
+        out.push_str(&format!(
+            "<h3 class=\"enrolment\" data-state=\"{}\">{} <span class=\"muted\">v{}</span></h3><p>{} Started {}.{}</p>",
+            escape(s(e, "state")),
+            escape(name),
+            e["version"].as_i64().unwrap_or(0),
+            escape(&standing),
+            escape(s(e, "started_at")),
+            caused
+        ));
+        let steps = items(Some(e), "steps");
+        if steps.is_empty() {
+            continue;
+        }
+        out.push_str("<table><thead><tr><th scope=\"col\">Step</th><th scope=\"col\">Action</th><th scope=\"col\">Outcome</th><th scope=\"col\">Why</th><th scope=\"col\">When</th></tr></thead><tbody>");
+        for st in steps {
+            out.push_str(&format!(
+                "<tr><td>{}</td><td>{}</td><td class=\"{}\">{}</td><td>{}</td><td>{}</td></tr>",
+                escape(s(st, "id")),
+                escape(s(st, "action")),
+                if s(st, "outcome") == "failed" {
+                    "bad"
+                } else {
+                    ""
+                },
+                escape(s(st, "outcome")),
+                escape(s(st, "reason")),
+                escape(s(st, "at"))
+            ));
+        }
+        out.push_str("</tbody></table>");
+    }
+    let lists = items(Some(w), "lists");
+    if !lists.is_empty() {
+        out.push_str("<h3>Lists</h3><table><thead><tr><th scope=\"col\">List</th><th scope=\"col\">Joined</th><th scope=\"col\">Why</th></tr></thead><tbody>");
+        for l in lists {
+            out.push_str(&format!(
+                "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
+                escape(s(l, "name")),
+                escape(s(l, "joined_at")),
+                escape(s(l, "cause"))
+            ));
+        }
+        out.push_str("</tbody></table>");
+    }
     out
 }
 
@@ -578,6 +690,7 @@ mod tests {
             sla: Some(&sla),
             consent: None,
             consent_history: None,
+            workflows: None,
         };
         let kinds: Vec<&str> = timeline(&story).iter().map(|m| m.kind).collect();
         assert_eq!(kinds, ["submission", "stage", "routing", "touch", "sla"]);
@@ -616,6 +729,7 @@ mod tests {
             sla: None,
             consent: None,
             consent_history: None,
+            workflows: None,
         };
         assert!(render(&story)
             .contains("<a href=\"/console/leads/lead_1/submissions/sub_1\">raw payload</a>"));
@@ -633,6 +747,7 @@ mod tests {
             sla: None,
             consent: None,
             consent_history: None,
+            workflows: None,
         };
         assert_eq!(
             whereabouts(&story),
@@ -661,6 +776,7 @@ mod tests {
             sla: None,
             consent: None,
             consent_history: None,
+            workflows: None,
         };
         assert_eq!(
             whereabouts(&story),
@@ -670,5 +786,40 @@ mod tests {
         assert!(html.contains("<li>rule emea: did not match"));
         assert!(html.contains("<li>alice skipped: at capacity</li>"));
         assert!(html.contains("(current)"));
+    }
+
+    #[test]
+    fn the_workflows_section_says_why_each_step_ran_or_did_not() {
+        let lead = lead();
+        let workflows = json!({"enrolments": [
+            {"workflow_id": "wf_a", "workflow": "Free <trial>", "version": 2, "state": "waiting", "next_due_at": "2026-12-12T09:00:00Z",
+             "started_at": "2026-11-30T09:00:03Z", "caused_by": [], "steps": [
+                {"id": "points", "action": "record_activity", "outcome": "taken", "reason": "activity trial_started recorded", "at": "2026-11-30T09:00:03Z"},
+                {"id": "account", "action": "webhook", "outcome": "failed", "reason": "webhook endpoint whe_x is not registered", "at": "2026-11-30T09:00:03Z"}]},
+            {"workflow_id": "wf_b", "workflow": "Echo", "version": 1, "state": "not_enrolled", "reason": "a workflow never triggers itself",
+             "started_at": "2026-11-30T09:00:04Z", "caused_by": ["wf_b"], "steps": []}],
+            "lists": [{"id": "list_a", "name": "Trials", "joined_at": "2026-11-30T09:00:03Z", "cause": "workflow:wf_a:wfe_1"}],
+            "list_history": [{"list_id": "list_a", "name": "Trials", "change": "joined", "at": "2026-11-30T09:00:03Z", "cause": "workflow:wf_a:wfe_1"}]});
+        let story = Story {
+            lead: &lead,
+            score: None,
+            routing: None,
+            sla: None,
+            consent: None,
+            consent_history: None,
+            workflows: Some(&workflows),
+        };
+        let html = render(&story);
+        assert!(html.contains("Free &lt;trial&gt; <span class=\"muted\">v2</span>"));
+        assert!(html.contains("waiting until 2026-12-12T09:00:00Z"));
+        assert!(html.contains(
+            "<td class=\"bad\">failed</td><td>webhook endpoint whe_x is not registered</td>"
+        ));
+        assert!(html.contains("not enrolled: a workflow never triggers itself"));
+        assert!(html.contains("Caused by the steps of wf_b."));
+        assert!(html
+            .contains("<td>Trials</td><td>2026-11-30T09:00:03Z</td><td>workflow:wf_a:wfe_1</td>"));
+        let kinds: Vec<&str> = timeline(&story).iter().map(|m| m.kind).collect();
+        assert_eq!(kinds, ["submission", "workflow", "list", "workflow"]);
     }
 }
