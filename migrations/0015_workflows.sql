@@ -67,6 +67,8 @@ CREATE TABLE workflow_enrolments (
 );
 CREATE INDEX workflow_enrolments_lead ON workflow_enrolments (lead_id, started_at);
 CREATE INDEX workflow_enrolments_last ON workflow_enrolments (workflow_id, lead_id, state, started_at);
+-- Refusals are pruned after 90 days (enrolments are kept as the lead's history).
+CREATE INDEX workflow_enrolments_refused ON workflow_enrolments (started_at) WHERE state = 'not_enrolled';
 
 -- The index of due steps: one row per waiting enrolment, so a tick's cost grows with the steps
 -- due, not with the enrolments. `held` = 1 while its workflow is paused.

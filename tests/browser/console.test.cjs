@@ -177,6 +177,11 @@ test('the overview shows the API\'s own figures for the period it names', async 
 });
 
 test('a lead is followed from the search to its whole story', async () => {
+  // The lead is on a list: its story shows the list, and when and why it joined.
+  const list = await api('POST', '/v1/lists', { name: `Browser ${RUN}`, kind: 'static' });
+  assert.equal(list.status, 201, list.text);
+  const added = await api('POST', `/v1/lists/${list.json.id}/members`, { lead_ids: [leads[2].id] });
+  assert.equal(added.json.added, 1, added.text);
   const { context, page } = await newPage();
   await signIn(page, keys.ops, '/console/leads');
   await checkAccessible(page);
@@ -199,6 +204,8 @@ test('a lead is followed from the search to its whole story', async () => {
   assert.equal(await page.locator('#score-total').innerText(), Math.round(score.json.total).toString());
   assert.ok(await page.locator('#timeline li[data-kind=submission]').count() >= 1);
   assert.ok(await page.getByRole('heading', { name: 'Consent' }).isVisible());
+  assert.ok(await page.getByRole('heading', { name: 'Workflows', exact: true }).isVisible());
+  assert.match(await page.locator('#timeline li[data-kind=list]').first().innerText(), new RegExp(`Joined list Browser ${RUN}`));
   await shot(page, 'lead-story');
   // Each submission's payload, as it arrived, one click away.
   await Promise.all([page.waitForNavigation(), page.getByRole('link', { name: 'raw payload' }).first().click()]);

@@ -58,6 +58,7 @@ pub struct Report {
 struct JobRow {
     id: String,
     payload: String,
+    attempts: u32,
 }
 
 #[derive(Deserialize)]
@@ -74,7 +75,7 @@ pub async fn tick(cx: &Cx, now: i64) -> Result<Report> {
         .db
         .read_batch(vec![
             cx.db.stmt(
-                "SELECT id, payload FROM jobs WHERE state = 'pending' AND kind = ? AND run_after <= ? ORDER BY run_after LIMIT ?",
+                "SELECT id, payload, attempts FROM jobs WHERE state = 'pending' AND kind = ? AND run_after <= ? ORDER BY run_after LIMIT ?",
                 args![EVENT_JOB, now, EVENT_BATCH],
             )?,
             store::due_timers_statement(cx, now, EVENT_BATCH)?,
@@ -118,7 +119,7 @@ pub async fn tick(cx: &Cx, now: i64) -> Result<Report> {
     .await?;
     jobs::run_due(cx, TASK_JOB, now, 20, |job| create_task(cx, job.payload)).await?;
     cx.db
-        .batch(vec![store::prune_statement(cx, now - KEEP_EVENTS_MS)?])
+        .batch(store::prune_statements(cx, now - KEEP_EVENTS_MS)?)
         .await?;
     Ok(report)
 }
@@ -137,7 +138,19 @@ async fn claim(
     timers: Vec<store::TimerRow>,
     now: i64,
 ) -> Result<Vec<Incoming>> {
+    // An event whose taking failed every time is parked as dead: listed by /v1/admin/jobs,
+    // reported by /health, retryable by hand — never dropped, never retried forever.
+    let (jobs_due, given_up): (Vec<JobRow>, Vec<JobRow>) = jobs_due
+        .into_iter()
+        .partition(|j| j.attempts < revops::jobs::MAX_ATTEMPTS);
     let mut claims = Vec::new();
+    for j in &given_up {
+        claims.push(cx.db.stmt(
+            "UPDATE jobs SET state = 'dead', last_error = COALESCE(last_error, ?), updated_at = ? WHERE id = ? AND state = 'pending'",
+            args![format!("the event failed to be taken {} times", j.attempts), now, &j.id],
+        )?);
+    }
+    let dead = claims.len();
     for j in &jobs_due {
         claims.push(cx.db.stmt(
             "UPDATE jobs SET attempts = attempts + 1, run_after = ?, updated_at = ? WHERE id = ? AND state = 'pending' AND run_after <= ?",
@@ -146,7 +159,7 @@ async fn claim(
     }
     let claimed = cx.db.batch(claims).await?;
     let mut out = Vec::new();
-    for (j, changed) in jobs_due.into_iter().zip(claimed) {
+    for (j, changed) in jobs_due.into_iter().zip(claimed.into_iter().skip(dead)) {
         if changed != 1 {
             continue;
         }

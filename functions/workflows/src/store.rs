@@ -518,12 +518,19 @@ pub fn fired_timer_statement(cx: &Cx, t: &TimerRow) -> Result<D1PreparedStatemen
     )
 }
 
-/// Events older than the dry-run window, a bounded number per tick.
-pub fn prune_statement(cx: &Cx, before: i64) -> Result<D1PreparedStatement> {
-    cx.db.stmt(
-        "DELETE FROM workflow_events WHERE id IN (SELECT id FROM workflow_events WHERE at < ? LIMIT 500)",
-        args![before],
-    )
+/// Events older than the dry-run window, and the records of leads not enrolled as old, a
+/// bounded number per tick. (Enrolments and their steps are kept: they are the lead's history.)
+pub fn prune_statements(cx: &Cx, before: i64) -> Result<Vec<D1PreparedStatement>> {
+    Ok(vec![
+        cx.db.stmt(
+            "DELETE FROM workflow_events WHERE id IN (SELECT id FROM workflow_events WHERE at < ? LIMIT 500)",
+            args![before],
+        )?,
+        cx.db.stmt(
+            "DELETE FROM workflow_enrolments WHERE id IN (SELECT id FROM workflow_enrolments WHERE state = 'not_enrolled' AND started_at < ? LIMIT 500)",
+            args![before],
+        )?,
+    ])
 }
 
 #[derive(Debug, Deserialize)]
