@@ -838,6 +838,37 @@ fn a_paused_workflow_runs_nothing_and_catches_up_only_when_asked() {
     assert!(members(&api, &joined).contains(&missed));
 }
 
+/// Records an activity through the API, then fires the cron a few times: enough for any chain
+/// of workflow-caused changes to play out (or to show it would not stop).
+fn record_and_settle(api: &Api, lead: &str, kind: &str) {
+    ok(
+        api,
+        "POST",
+        "/v1/activities",
+        json!({"lead_id": lead, "type": kind}),
+        201,
+    );
+    for i in 0..4 {
+        cron(api, now_ms() + i * 1000);
+    }
+}
+
+/// The enrolment refused because the workflow's own step caused its event.
+fn refused_as_self_triggered(all: &[Value]) -> &Value {
+    let refused = all
+        .iter()
+        .find(|e| e["state"] == "not_enrolled")
+        .expect("an enrolment was refused");
+    assert!(
+        refused["reason"]
+            .as_str()
+            .unwrap()
+            .contains("never triggers itself"),
+        "{refused}"
+    );
+    refused
+}
+
 /// A workflow cannot trigger itself: its own step's activity is recorded, and the enrolment it
 /// would cause is refused, with the chain as the reason.
 #[test]
@@ -852,26 +883,10 @@ fn a_workflow_never_triggers_itself_and_says_so() {
         "steps": [{"id": "echo", "action": "record_activity", "type": kind}]}),
     );
     let lead = api.new_lead(&json!({"email": email("loop-test.example")}));
-    ok(
-        &api,
-        "POST",
-        "/v1/activities",
-        json!({"lead_id": lead, "type": kind}),
-        201,
-    );
-    for i in 0..4 {
-        cron(&api, now_ms() + i * 1000);
-    }
+    record_and_settle(&api, &lead, &kind);
     let all = enrolments_in(&api, &lead, &workflow);
     assert_eq!(all.len(), 2, "{all:?}");
-    let refused = all.iter().find(|e| e["state"] == "not_enrolled").unwrap();
-    assert!(
-        refused["reason"]
-            .as_str()
-            .unwrap()
-            .contains("never triggers itself"),
-        "{refused}"
-    );
+    let refused = refused_as_self_triggered(&all);
     assert_eq!(refused["caused_by"], json!([workflow]));
 }
 
@@ -1142,4 +1157,46 @@ fn erasure_and_export_cover_enrolments_steps_and_list_memberships() {
         .bearer(&api.admin_key)
         .send();
     assert_eq!(res.status, 404);
+}
+
+/// The chain survives a hop through scoring: a workflow on score changes whose step records an
+/// activity the model counts raises the score again, and that score change — caused by the
+/// workflow — does not enrol it again (without the chain it would loop for ever).
+#[test]
+fn a_workflow_never_triggers_itself_through_the_score_it_raises() {
+    let _turn = serial();
+    let api = api();
+    let points = format!("custom:{}", unique("loop").to_lowercase());
+    ok(
+        &api,
+        "POST",
+        "/v1/admin/scoring/models",
+        json!({"reason": "workflows loop test", "model": {"name": "loop points",
+            "engagement": [{"id": "loop", "activity": points, "points": 5}],
+            "stages": [{"name": "mql", "enter_at": 200, "exit_below": 150}]}}),
+        201,
+    );
+    let batch = unique("loopbatch");
+    let workflow = publish(
+        &api,
+        json!({"name": "points on points", "trigger": {"event": "score.changed"},
+        "when": {"field": "custom.batch", "equals": batch},
+        "enrolment": {"once": false, "again_after_days": 0},
+        "steps": [{"id": "more", "action": "record_activity", "type": points}]}),
+    );
+    let lead =
+        api.new_lead(&json!({"email": email("loop-test.example"), "custom": {"batch": batch}}));
+    record_and_settle(&api, &lead, &points);
+    let all = enrolments_in(&api, &lead, &workflow);
+    assert_eq!(
+        all.iter().filter(|e| e["state"] == "done").count(),
+        1,
+        "{all:?}"
+    );
+    refused_as_self_triggered(&all);
+    assert_eq!(
+        get(&api, &format!("/v1/leads/{lead}/score"))["total"],
+        10.0,
+        "the API's activity and the step's, once each"
+    );
 }

@@ -174,7 +174,7 @@ pub async fn record_activity(
         cx.now_ms,
     )?;
     cx.db.batch(vec![job]).await?;
-    let score = match pipeline::hand_off(cx, lead_id, None).await {
+    let score = match pipeline::hand_off(cx, lead_id, None, cause).await {
         Ok(reply) => {
             platform::jobs::complete(&cx.db, SCORE_JOB, lead_id).await?;
             reply

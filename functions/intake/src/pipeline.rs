@@ -326,7 +326,7 @@ async fn process(
     let mut done = Vec::new();
     if steps.contains(&Step::Handoff) {
         fail_at("handoff")?;
-        outcome.handoff = hand_off(cx, &lead_id, lead.as_ref()).await?;
+        outcome.handoff = hand_off(cx, &lead_id, lead.as_ref(), &Default::default()).await?;
         done.push(store::submission_status_statement(
             cx,
             &row.id,
@@ -352,8 +352,17 @@ async fn process(
 /// Hands the lead to scoring, which scores it and, if it becomes an MQL, has routing assign it
 /// in the same request: the answer carries the score and the owner. `lead` is the lead as
 /// intake just wrote it, so scoring need not read it back.
-pub async fn hand_off(cx: &Cx, lead_id: &str, lead: Option<&Lead>) -> Result<Value> {
-    let body = lead.map(|l| json!({ "lead": l }));
+pub async fn hand_off(
+    cx: &Cx,
+    lead_id: &str,
+    lead: Option<&Lead>,
+    cause: &revops::workflows::events::Cause,
+) -> Result<Value> {
+    let mut body = lead.map(|l| json!({ "lead": l }));
+    if !cause.chain.is_empty() {
+        // A workflow's step caused this: scoring's stage and score events say so.
+        body.get_or_insert_with(|| json!({}))["cause"] = json!(cause);
+    }
     cx.call_ok(
         Service::Scoring,
         Method::Post,

@@ -10,6 +10,7 @@ use revops::scoring::engine::{next_stage, Activity};
 use revops::scoring::outcome::Refusal;
 use revops::scoring::{Model, MQL};
 use revops::time::rfc3339;
+use revops::workflows::events::Cause;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use worker::{Request, Response};
@@ -35,7 +36,7 @@ async fn one(cx: &Cx, id: &str) -> Result<LeadData> {
 /// Scores a lead with the active model and stores the result; returns the view and whether the
 /// lead just became an MQL.
 pub async fn rescore(cx: &Cx, id: &str) -> Result<(Value, bool)> {
-    rescore_given(cx, id, None)
+    rescore_given(cx, id, None, &Cause::default())
         .await
         .map(|(view, mql, _)| (view, mql))
 }
@@ -46,6 +47,7 @@ async fn rescore_given(
     cx: &Cx,
     id: &str,
     mut given: Option<Lead>,
+    cause: &Cause,
 ) -> Result<(Value, bool, (Lead, RoutingFacts))> {
     let (version, model) = store::active(cx).await?;
     retry::optimistic(retry::contended(format!("the score of {id}")), async |_| {
@@ -68,6 +70,7 @@ async fn rescore_given(
             reason: "score",
             engagement_since: since,
             at: cx.now_ms,
+            cause,
         };
         let (stmts, saved) = store::save_statements(cx, &data, &scored)?;
         if cx.db.batch(stmts).await?.first() == Some(&1) {
@@ -95,6 +98,9 @@ async fn rescore_given(
 #[serde(deny_unknown_fields)]
 struct HandOff {
     lead: Option<Lead>,
+    /// The workflows whose steps led to this re-score (an activity a step recorded).
+    #[serde(default)]
+    cause: Cause,
 }
 
 /// `POST /internal/leads/{id}/score`: intake's hand-off after a submission or an activity. A lead
@@ -107,7 +113,8 @@ pub async fn score_lead(cx: &Cx, mut req: Request) -> Result<Response> {
             "the hand-off of {id} carried another lead"
         )));
     }
-    let (mut view, became_mql, (lead, facts)) = rescore_given(cx, &id, body.lead).await?;
+    let (mut view, became_mql, (lead, facts)) =
+        rescore_given(cx, &id, body.lead, &body.cause).await?;
     if became_mql {
         view["owner"] = route(cx, &id, Some((&lead, &facts))).await;
     }
@@ -371,6 +378,7 @@ pub async fn outcome(cx: &Cx, mut req: Request) -> Result<Response> {
             reason,
             engagement_since: since,
             at: cx.now_ms,
+            cause: &Cause::default(),
         };
         let (mut stmts, saved) = store::save_statements(cx, &data, &scored)?;
         stmts.push(cx.db.stmt(

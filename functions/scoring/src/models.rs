@@ -6,6 +6,7 @@ use revops::scoring::backtest::{self, Case, SalesOutcome};
 use revops::scoring::engine::{next_stage, score};
 use revops::scoring::Model;
 use revops::time::rfc3339;
+use revops::workflows::events::Cause;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use worker::{Request, Response};
@@ -205,6 +206,7 @@ async fn rescore_leads(
             reason,
             engagement_since: since,
             at: now,
+            cause: &Cause::default(),
         };
         stmts.extend(store::save_statements(cx, data, &scored)?.0);
     }

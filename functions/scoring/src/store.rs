@@ -8,7 +8,7 @@ use revops::routing::decide::Account;
 use revops::scoring::condition::Facts;
 use revops::scoring::engine::{self, Activity, Score};
 use revops::scoring::Model;
-use revops::workflows::events::{Event, EventType};
+use revops::workflows::events::{Cause, Event, EventType};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -243,6 +243,9 @@ pub struct Scored<'a> {
     pub reason: &'a str,
     pub engagement_since: Option<i64>,
     pub at: i64,
+    /// What caused the re-score when a workflow's step did (its events carry it, so a workflow
+    /// never triggers itself through a score it raised).
+    pub cause: &'a Cause,
 }
 
 /// Statements storing a lead's new score — with the instant decay will next change its stage,
@@ -298,7 +301,8 @@ pub fn save_statements(
             &data.lead.id,
             cx.now_ms,
             json!({ "from": from, "to": stage, "reason": reason }),
-        );
+        )
+        .caused_by(s.cause.clone());
         stmts.push(events::emit_if(cx, &event, guard())?);
     }
     let before = data.current.as_ref().map_or(0.0, |c| c.total);
@@ -309,7 +313,8 @@ pub fn save_statements(
             &data.lead.id,
             cx.now_ms,
             json!({ "from": before, "to": score.total, "reason": reason }),
-        );
+        )
+        .caused_by(s.cause.clone());
         stmts.push(events::emit_if(cx, &event, guard())?);
     }
     Ok((
