@@ -34,6 +34,7 @@ start_runtime() {
 ADMIN_API_KEY=$ADMIN_KEY
 SUBJECT_HASH_KEY=test-subject-key-$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')
 UNSUBSCRIBE_TOKEN_KEY=test-token-key-$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')
+PUBLIC_BASE_URL=http://127.0.0.1:$PORT
 ${RUNTIME_EXTRA_VARS:-}
 VARS
   CONFIGS="$run_dir/configs"

@@ -244,6 +244,7 @@ routes! {
         EraseSubject: Delete "/v1/subjects/{email}", scope(Scope::SubjectsAdmin);
         ExportSubject: Get "/v1/subjects/{email}/export", scope(Scope::SubjectsAdmin);
         ConsentForIntake: Post "/internal/consent/intake", Internal;
+        UnsubscribeLinkInternal: Post "/internal/consent/unsubscribe-link", Internal;
     }
     RoutingRoute for Routing {
         // Routing: decisions and their explanations, the roster, CRM accounts, versioned rules.

@@ -62,6 +62,13 @@ pub fn unique(prefix: &str) -> String {
     )
 }
 
+/// Working hours of every day, all day, in UTC: a schedule that is always open, for tests whose
+/// deadlines count plain minutes.
+pub fn all_day_utc() -> Value {
+    let day = "00:00-24:00";
+    json!({"timezone": "UTC", "hours": {"mon": day, "tue": day, "wed": day, "thu": day, "fri": day, "sat": day, "sun": day}})
+}
+
 /// A unique email address at `domain`.
 pub fn email(domain: &str) -> String {
     format!("{}@{domain}", unique("t"))

@@ -97,8 +97,7 @@ fn world(api: &Api) -> World {
         "fallback": {"rep": manager}}}),
         201,
     );
-    let all_day = json!({"timezone": "UTC", "hours": {"mon": "00:00-24:00", "tue": "00:00-24:00", "wed": "00:00-24:00",
-        "thu": "00:00-24:00", "fri": "00:00-24:00", "sat": "00:00-24:00", "sun": "00:00-24:00"}});
+    let all_day = revops_tests::all_day_utc();
     ok(
         api,
         "POST",
@@ -596,8 +595,7 @@ fn a_queue_has_a_deadline_a_claim_meets_it_and_escalations_always_have_an_assign
         "fallback": {"rep": w.manager}}}),
         201,
     );
-    let all_day = json!({"timezone": "UTC", "hours": {"mon": "00:00-24:00", "tue": "00:00-24:00", "wed": "00:00-24:00",
-        "thu": "00:00-24:00", "fri": "00:00-24:00", "sat": "00:00-24:00", "sun": "00:00-24:00"}});
+    let all_day = revops_tests::all_day_utc();
     ok(
         &api,
         "POST",
@@ -769,8 +767,7 @@ fn a_missed_deadline_is_listed_with_its_steps_and_the_late_touch_with_the_touche
     let (lead, owner, started) = {
         let _guard = serial();
         let w = world(&api);
-        let all_day = json!({"timezone": "UTC", "hours": {"mon": "00:00-24:00", "tue": "00:00-24:00", "wed": "00:00-24:00",
-            "thu": "00:00-24:00", "fri": "00:00-24:00", "sat": "00:00-24:00", "sun": "00:00-24:00"}});
+        let all_day = revops_tests::all_day_utc();
         ok(
             &api,
             "POST",

@@ -228,6 +228,26 @@ fn an_event_registration_lists_the_registrant_and_requests_the_confirmation_only
         "no email without consent"
     );
 
+    // The request carries the one-click unsubscribe link (RFC 8058) and the headers the ESP
+    // puts on the email; a mail provider's one-click POST to it opts the person out.
+    let unsubscribe = &msg["data"]["unsubscribe"];
+    assert_eq!(
+        unsubscribe["headers"]["List-Unsubscribe-Post"],
+        "List-Unsubscribe=One-Click"
+    );
+    let link = unsubscribe["url"]
+        .as_str()
+        .expect("an unsubscribe link")
+        .to_string();
+    assert_eq!(
+        unsubscribe["headers"]["List-Unsubscribe"],
+        format!("<{link}>")
+    );
+    let path = link
+        .strip_prefix(&api.base)
+        .expect("under the public origin")
+        .to_string();
+
     // Why: each step with its reason, on the lead.
     let e = &enrolments_in(&api, &no_lead, &workflow)[0];
     assert_eq!(e["state"], "done");
@@ -282,6 +302,24 @@ fn an_event_registration_lists_the_registrant_and_requests_the_confirmation_only
     let rows: Vec<&str> = lines.collect();
     assert_eq!(rows.len(), 1, "{text}");
     assert!(rows[0].starts_with(&format!("{},{yes_lead},Ada", yes.to_lowercase())));
+    let res = api
+        .post(&path)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(b"List-Unsubscribe=One-Click".to_vec())
+        .send();
+    assert_eq!(res.status, 200, "{}", res.text());
+    let after = api
+        .get(&format!(
+            "/v1/lists/{registrants}/export?format=csv&topic=marketing_email"
+        ))
+        .bearer(&api.admin_key)
+        .send()
+        .text();
+    assert_eq!(
+        after.lines().count(),
+        1,
+        "only the header once they unsubscribed: {after}"
+    );
     let all_json = api
         .get(&format!("/v1/lists/{registrants}/export?format=json"))
         .bearer(&api.admin_key)
@@ -319,14 +357,12 @@ fn a_free_trial_signup_runs_the_whole_trial_workflow_and_its_task_comes_three_da
 {
     let _turn = serial();
     let api = api();
-    ok(
-        &api,
-        "POST",
+    api.publish(
         "/v1/admin/scoring/models",
-        json!({"reason": "workflows test", "model": {"name": "trials count",
+        "model",
+        json!({"name": "trials count",
             "engagement": [{"id": "trial", "activity": "custom:trial_started", "points": 40}],
-            "stages": [{"name": "mql", "enter_at": 200, "exit_below": 150}]}}),
-        201,
+            "stages": [{"name": "mql", "enter_at": 200, "exit_below": 150}]}),
     );
     let product = Receiver::start();
     let (product_api, product_secret) = endpoint(&api, &product, &["assignment.created"]);
@@ -354,24 +390,12 @@ fn a_free_trial_signup_runs_the_whole_trial_workflow_and_its_task_comes_three_da
             201,
         );
         if converted {
-            ok(
-                &api,
-                "POST",
-                &format!("/v1/leads/{lead}/outcome"),
-                json!({"outcome": "converted"}),
-                200,
-            );
+            convert(&api, &lead);
         }
         let before = get(&api, &format!("/v1/leads/{lead}/score"))["total"]
             .as_f64()
             .unwrap();
-        ok(
-            &api,
-            "POST",
-            "/v1/activities",
-            json!({"lead_id": lead, "type": "trial_signup"}),
-            201,
-        );
+        record(&api, &lead, "trial_signup");
         (lead, before)
     };
     // The product's API is down at first: the account call is retried until it answers 2xx.
@@ -558,13 +582,7 @@ fn a_bounce_flags_the_lead_and_lists_it_through_the_built_in_bounce_workflow() {
         .as_str()
         .unwrap()
         .to_string();
-    ok(
-        &api,
-        "POST",
-        "/v1/activities",
-        json!({"lead_id": lead, "type": kind}),
-        201,
-    );
+    record(&api, &lead, &kind);
     cron(&api, now_ms());
     let e = &enrolments_in(&api, &lead, &w)[0];
     assert_eq!(e["steps"][0]["outcome"], "skipped");
@@ -662,13 +680,7 @@ fn an_enrolment_finishes_on_its_version_and_a_new_version_replays_nothing() {
         {"id": "second", "action": "add_to_list", "list": b}]});
     let workflow = publish(&api, v1);
     let early = api.new_lead(&json!({"email": email("versions-test.example")}));
-    ok(
-        &api,
-        "POST",
-        "/v1/activities",
-        json!({"lead_id": early, "type": kind}),
-        201,
-    );
+    record(&api, &early, &kind);
     let at = now_ms();
     cron(&api, at);
     let v2 = json!({"name": "versioned", "trigger": {"event": "activity.recorded", "type": kind}, "steps": [
@@ -684,13 +696,7 @@ fn an_enrolment_finishes_on_its_version_and_a_new_version_replays_nothing() {
     );
     assert_eq!(published["version"], 2);
     let late = api.new_lead(&json!({"email": email("versions-test.example")}));
-    ok(
-        &api,
-        "POST",
-        "/v1/activities",
-        json!({"lead_id": late, "type": kind}),
-        201,
-    );
+    record(&api, &late, &kind);
     cron(&api, at + DAY + 60_000);
     cron(&api, at + DAY + 120_000);
     let e = &enrolments_in(&api, &early, &workflow)[0];
@@ -751,13 +757,7 @@ fn a_paused_workflow_runs_nothing_and_catches_up_only_when_asked() {
                   {"id": "after", "action": "add_to_list", "list": after}]}),
     );
     let waiting = api.new_lead(&json!({"email": email("pause-test.example")}));
-    ok(
-        &api,
-        "POST",
-        "/v1/activities",
-        json!({"lead_id": waiting, "type": kind}),
-        201,
-    );
+    record(&api, &waiting, &kind);
     let at = now_ms();
     cron(&api, at);
     ok(
@@ -775,13 +775,9 @@ fn a_paused_workflow_runs_nothing_and_catches_up_only_when_asked() {
         409,
     );
     let during = api.new_lead(&json!({"email": email("pause-test.example")}));
-    ok(
-        &api,
-        "POST",
-        "/v1/activities",
-        json!({"lead_id": during, "type": kind}),
-        201,
-    );
+    record(&api, &during, &kind);
+    // Taken (and refused) now; then twenty minutes on, when the held wait would have ended.
+    cron(&api, now_ms());
     cron(&api, at + 20 * 60_000);
     assert!(
         !members(&api, &after).contains(&waiting),
@@ -818,13 +814,7 @@ fn a_paused_workflow_runs_nothing_and_catches_up_only_when_asked() {
         200,
     );
     let missed = api.new_lead(&json!({"email": email("pause-test.example")}));
-    ok(
-        &api,
-        "POST",
-        "/v1/activities",
-        json!({"lead_id": missed, "type": kind}),
-        201,
-    );
+    record(&api, &missed, &kind);
     cron(&api, now_ms());
     let resumed = ok(
         &api,
@@ -838,9 +828,38 @@ fn a_paused_workflow_runs_nothing_and_catches_up_only_when_asked() {
     assert!(members(&api, &joined).contains(&missed));
 }
 
-/// Records an activity through the API, then fires the cron a few times: enough for any chain
-/// of workflow-caused changes to play out (or to show it would not stop).
-fn record_and_settle(api: &Api, lead: &str, kind: &str) {
+/// A workflow started by a fresh custom activity type whose first step puts the lead on a fresh
+/// static list, then `more` steps: (list, activity type, workflow).
+fn list_on_activity(api: &Api, name: &str, more: Value) -> (String, String, String) {
+    let list = static_list(api, name);
+    let kind = format!("custom:{}", unique("act").to_lowercase());
+    let mut steps = vec![json!({"id": "join", "action": "add_to_list", "list": list})];
+    steps.extend(more.as_array().cloned().unwrap_or_default());
+    let workflow = publish(
+        api,
+        json!({"name": name, "trigger": {"event": "activity.recorded", "type": kind}, "steps": steps}),
+    );
+    (list, kind, workflow)
+}
+
+/// Records that the lead became a customer (its stage: converted).
+fn convert(api: &Api, lead: &str) {
+    ok(
+        api,
+        "POST",
+        &format!("/v1/leads/{lead}/outcome"),
+        json!({"outcome": "converted"}),
+        200,
+    );
+}
+
+/// Sends more about an existing lead through the API: merged into it (200).
+fn merge(api: &Api, lead: Value) {
+    ok(api, "POST", "/v1/leads", lead, 200);
+}
+
+/// Records an activity of `kind` on the lead through the API (a new one: 201).
+fn record(api: &Api, lead: &str, kind: &str) {
     ok(
         api,
         "POST",
@@ -848,6 +867,12 @@ fn record_and_settle(api: &Api, lead: &str, kind: &str) {
         json!({"lead_id": lead, "type": kind}),
         201,
     );
+}
+
+/// Records an activity through the API, then fires the cron a few times: enough for any chain
+/// of workflow-caused changes to play out (or to show it would not stop).
+fn record_and_settle(api: &Api, lead: &str, kind: &str) {
+    record(api, lead, kind);
     for i in 0..4 {
         cron(api, now_ms() + i * 1000);
     }
@@ -899,13 +924,7 @@ fn a_dry_run_replays_recorded_events_and_changes_nothing() {
     let kind = format!("custom:{}", unique("rehearse").to_lowercase());
     let leads: Vec<String> = (0..3).map(|i| api.new_lead(&json!({"email": email("dry-test.example"), "country": if i == 0 { "DE" } else { "US" }}))).collect();
     for lead in &leads {
-        ok(
-            &api,
-            "POST",
-            "/v1/activities",
-            json!({"lead_id": lead, "type": kind}),
-            201,
-        );
+        record(&api, lead, &kind);
     }
     cron(&api, now_ms());
     let list = static_list(&api, "would join");
@@ -972,12 +991,7 @@ fn lists_keep_their_members_and_say_when_and_why_each_joined_or_left() {
     let newcomer = api.new_lead(&json!({"email": addr, "custom": {"segment": tag}}));
     cron(&api, now_ms());
     assert!(members(&api, &dynamic).contains(&newcomer));
-    let res = api
-        .post("/v1/leads")
-        .bearer(&api.admin_key)
-        .json(&json!({"email": addr, "custom": {"segment": "other"}}))
-        .send();
-    assert_eq!(res.status, 200, "{}", res.text());
+    merge(&api, json!({"email": addr, "custom": {"segment": "other"}}));
     cron(&api, now_ms());
     assert!(!members(&api, &dynamic).contains(&newcomer));
     let history = get(&api, &format!("/v1/leads/{newcomer}/workflows"))["list_history"].clone();
@@ -1118,22 +1132,10 @@ fn bad_workflows_are_refused_naming_each_mistake() {
 fn erasure_and_export_cover_enrolments_steps_and_list_memberships() {
     let _turn = serial();
     let api = api();
-    let list = static_list(&api, "to be erased from");
-    let kind = format!("custom:{}", unique("gdpr").to_lowercase());
-    let workflow = publish(
-        &api,
-        json!({"name": "gdpr", "trigger": {"event": "activity.recorded", "type": kind},
-        "steps": [{"id": "join", "action": "add_to_list", "list": list}]}),
-    );
+    let (list, kind, workflow) = list_on_activity(&api, "to be erased from", json!([]));
     let addr = email("erase-test.example").to_lowercase();
     let lead = api.new_lead(&json!({"email": addr}));
-    ok(
-        &api,
-        "POST",
-        "/v1/activities",
-        json!({"lead_id": lead, "type": kind}),
-        201,
-    );
+    record(&api, &lead, &kind);
     cron(&api, now_ms());
     assert_eq!(enrolments_in(&api, &lead, &workflow).len(), 1);
     let export = get(&api, &format!("/v1/subjects/{addr}/export"));
@@ -1167,14 +1169,12 @@ fn a_workflow_never_triggers_itself_through_the_score_it_raises() {
     let _turn = serial();
     let api = api();
     let points = format!("custom:{}", unique("loop").to_lowercase());
-    ok(
-        &api,
-        "POST",
+    api.publish(
         "/v1/admin/scoring/models",
-        json!({"reason": "workflows loop test", "model": {"name": "loop points",
+        "model",
+        json!({"name": "loop points",
             "engagement": [{"id": "loop", "activity": points, "points": 5}],
-            "stages": [{"name": "mql", "enter_at": 200, "exit_below": 150}]}}),
-        201,
+            "stages": [{"name": "mql", "enter_at": 200, "exit_below": 150}]}),
     );
     let batch = unique("loopbatch");
     let workflow = publish(
@@ -1199,4 +1199,135 @@ fn a_workflow_never_triggers_itself_through_the_score_it_raises() {
         10.0,
         "the API's activity and the step's, once each"
     );
+}
+
+/// Each kind of trigger starts its workflow: a lead created, a field changed, a stage changed,
+/// a consent topic changed, an assignment, an SLA ladder step, and a date the lead holds
+/// (three days before it) — each workflow putting the lead on its own list.
+#[test]
+fn each_trigger_starts_its_workflow() {
+    let _turn = serial();
+    let api = api();
+    let batch = unique("triggers");
+    let only_ours = json!({"field": "custom.batch", "equals": batch});
+    let all_day = revops_tests::all_day_utc();
+    api.publish(
+        "/v1/admin/sla/policies",
+        "policy",
+        json!({"name": "an hour", "business_hours": all_day, "use_rep_hours": false,
+        "tiers": [{"name": "standard", "first_touch_minutes": 60}],
+        "ladder": [{"id": "warn", "action": "warn", "before_deadline_minutes": 15}]}),
+    );
+    let triggers = [
+        ("created", json!({"event": "lead.created"})),
+        (
+            "field",
+            json!({"event": "field.changed", "field": "custom.tier"}),
+        ),
+        (
+            "stage",
+            json!({"event": "stage.changed", "to": "converted"}),
+        ),
+        (
+            "consent",
+            json!({"event": "consent.changed", "topic": "marketing_email", "state": "opted_in"}),
+        ),
+        ("assigned", json!({"event": "assignment.created"})),
+        ("sla", json!({"event": "sla.step", "step": "warn"})),
+        (
+            "renewal",
+            json!({"event": "date.reached", "field": "custom.renews_on", "offset": "-3d"}),
+        ),
+    ];
+    let mut lists = std::collections::BTreeMap::new();
+    for (name, trigger) in &triggers {
+        let list = static_list(&api, &format!("trigger {name}"));
+        publish(
+            &api,
+            json!({"name": format!("on {name}"), "trigger": trigger, "when": only_ours,
+            "steps": [{"id": "mark", "action": "add_to_list", "list": list}]}),
+        );
+        lists.insert(*name, list);
+    }
+    let on = |name: &str, lead: &str| members(&api, &lists[name]).contains(&lead.to_string());
+    let renews = now_ms() + 10 * DAY;
+    let addr = email("triggers-test.example");
+    let lead = api.new_lead(&json!({"email": addr, "custom": {"batch": batch, "renews_on": revops::time::rfc3339(renews)}}));
+    let rep = unique("trig");
+    ok(
+        &api,
+        "PUT",
+        &format!("/v1/roster/reps/{rep}"),
+        json!({"name": "Trigger Rep"}),
+        200,
+    );
+    merge(&api, json!({"email": addr, "custom": {"tier": "gold"}}));
+    ok(
+        &api,
+        "POST",
+        "/v1/consent",
+        json!({"email": addr, "action": "opt_in", "topics": ["marketing_email"]}),
+        200,
+    );
+    // A second lead keeps its assignment open for the SLA clock (the first one converts).
+    let open =
+        api.new_lead(&json!({"email": email("triggers-test.example"), "custom": {"batch": batch}}));
+    let assigned_at = now_ms();
+    for l in [&lead, &open] {
+        ok(
+            &api,
+            "POST",
+            &format!("/v1/leads/{l}/assignment"),
+            json!({"rep": rep, "reason": "triggers test"}),
+            201,
+        );
+    }
+    convert(&api, &lead);
+    cron(&api, assigned_at);
+    cron(&api, assigned_at + 1000);
+    for name in ["created", "field", "stage", "consent", "assigned"] {
+        assert!(
+            on(name, &lead),
+            "{name} started its workflow: {:?}",
+            enrolments(&api, &lead)
+        );
+    }
+    assert!(on("assigned", &open));
+    assert!(!on("sla", &open) && !on("renewal", &lead), "not yet");
+    // 50 minutes on, the SLA warns (15 minutes before the hour); the next tick hears of it.
+    cron(&api, assigned_at + 50 * 60_000);
+    cron(&api, assigned_at + 50 * 60_000 + 1000);
+    assert!(on("sla", &open), "{:?}", enrolments(&api, &open));
+    // Three days before the renewal date.
+    cron(&api, renews - 3 * DAY - 60_000);
+    cron(&api, renews - 3 * DAY - 59_000);
+    assert!(!on("renewal", &lead), "not before its time");
+    cron(&api, renews - 3 * DAY + 1000);
+    cron(&api, renews - 3 * DAY + 2000);
+    assert!(on("renewal", &lead), "{:?}", enrolments(&api, &lead));
+}
+
+/// A workflow whose last step is a wait finishes when the wait ends, and leaves the index of due
+/// steps (nothing stays due for ever, in front of the steps due after it).
+#[test]
+fn a_workflow_ending_in_a_wait_finishes_when_the_wait_ends() {
+    let _turn = serial();
+    let api = api();
+    let (_, kind, workflow) = list_on_activity(
+        &api,
+        "cool-down",
+        json!([{"id": "cool", "action": "wait", "for": "1h"}]),
+    );
+    let lead = api.new_lead(&json!({"email": email("cooldown-test.example")}));
+    record(&api, &lead, &kind);
+    let at = now_ms();
+    cron(&api, at);
+    let e = &enrolments_in(&api, &lead, &workflow)[0];
+    assert_eq!(e["state"], "waiting");
+    assert!(e["next_due_at"].is_string());
+    cron(&api, at + 2 * 3_600_000);
+    let e = &enrolments_in(&api, &lead, &workflow)[0];
+    assert_eq!(e["state"], "done", "{e}");
+    assert_eq!(e["reason"], "every step is done");
+    assert_eq!(e["next_due_at"], Value::Null);
 }

@@ -360,6 +360,34 @@ struct TokenBody {
 /// `POST /v1/consent/unsubscribe-tokens`: the link and headers a sender puts in an email.
 pub async fn issue_token(cx: &Cx, mut req: Request) -> Result<Response> {
     let body: TokenBody = http::json_body(&mut req, 8 * 1024).await?;
+    let base = base_url(cx, &req);
+    http::json(201, &unsubscribe_link(cx, &body, &base).await?)
+}
+
+/// `POST /internal/consent/unsubscribe-link` `{"email", "topic", "base_url"}`: the same link, for
+/// a handler that asks an email to be sent (a workflow's step) and names the public origin.
+pub async fn link_for_handler(cx: &Cx, mut req: Request) -> Result<Response> {
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Body {
+        email: String,
+        topic: String,
+        base_url: String,
+    }
+    let b: Body = http::json_body(&mut req, 8 * 1024).await?;
+    let token = TokenBody {
+        email: b.email,
+        topic: b.topic,
+    };
+    http::json(
+        200,
+        &unsubscribe_link(cx, &token, b.base_url.trim_end_matches('/')).await?,
+    )
+}
+
+/// The one-click unsubscribe link (RFC 8058) for an address and topic, and the headers that
+/// carry it, under `base` (the public origin).
+async fn unsubscribe_link(cx: &Cx, body: &TokenBody, base: &str) -> Result<Value> {
     let email = parse_email(&body.email)?;
     let config = topics(cx).await?;
     if body.topic != token::ALL_TOPICS && config.topic(&body.topic).is_none() {
@@ -377,18 +405,15 @@ pub async fn issue_token(cx: &Cx, mut req: Request) -> Result<Response> {
         ));
     }
     let t = token::unsubscribe(&keys.tokens[0], &loaded.subject, &body.topic);
-    let url = format!("{}/u/{t}", base_url(cx, &req));
-    http::json(
-        201,
-        &json!({
-            "token": t,
-            "url": url,
-            "headers": {
-                "List-Unsubscribe": format!("<{url}>"),
-                "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
-            },
-        }),
-    )
+    let url = format!("{base}/u/{t}");
+    Ok(json!({
+        "token": t,
+        "url": url,
+        "headers": {
+            "List-Unsubscribe": format!("<{url}>"),
+            "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+        },
+    }))
 }
 
 pub async fn get_topics(cx: &Cx) -> Result<Response> {

@@ -46,6 +46,7 @@ async fn route(cx: Cx, route: ConsentRoute, req: Request) -> Result<Response> {
         ConsentRoute::EraseSubject => subjects::erase(&cx).await,
         ConsentRoute::ExportSubject => subjects::export(&cx).await,
         ConsentRoute::ConsentForIntake => api::for_intake(&cx, req).await,
+        ConsentRoute::UnsubscribeLinkInternal => api::link_for_handler(&cx, req).await,
     }
 }
 

@@ -96,14 +96,17 @@ pub async fn publish(cx: &Cx, mut req: Request) -> Result<Response> {
     let id = workflow_id_of(&body)?;
     let reason = reason_of(&body)?;
     let (wf, doc) = checked_workflow(cx, &body).await?;
-    let (id, created) = match id {
-        Some(id) => {
-            if store::get(cx, &id).await?.is_none() {
-                return Err(Error::Problem(Problem::not_found(format!("workflow {id}"))));
-            }
-            (id, false)
-        }
-        None => (cx.new_id(revops::ids::prefix::WORKFLOW), true),
+    let (id, created, state) = match id {
+        Some(id) => match store::get(cx, &id).await? {
+            None => return Err(Error::Problem(Problem::not_found(format!("workflow {id}")))),
+            // A new version does not resume a paused workflow.
+            Some(row) => (id, false, row.state),
+        },
+        None => (
+            cx.new_id(revops::ids::prefix::WORKFLOW),
+            true,
+            "active".to_string(),
+        ),
     };
     let trigger = wf.trigger.event.as_str();
     let what = format!("publishing workflow {id}");
@@ -132,7 +135,7 @@ pub async fn publish(cx: &Cx, mut req: Request) -> Result<Response> {
             "version": version,
             "name": wf.name,
             "trigger": trigger,
-            "state": "active",
+            "state": state,
             "published_at": rfc3339(cx.now_ms),
             "published_by": cx.actor(),
             "reason": reason,
@@ -283,23 +286,40 @@ pub async fn resume(cx: &Cx, mut req: Request) -> Result<Response> {
     )?);
     cx.db.batch(stmts).await?;
     let mut report = Report::default();
+    let mut more = false;
     if catch_up {
+        // The events refused while it was paused (whenever they happened), a page at a time.
         let since = row.paused_at.unwrap_or(cx.now_ms);
-        let rows = store::events_since(cx, &row.trigger_event, since, 1000).await?;
-        let incoming: Vec<Incoming> = rows
-            .iter()
-            .filter_map(|r| r.event())
-            .map(|event| Incoming { event, done: None })
-            .collect();
-        if !incoming.is_empty() {
+        let mut after = (i64::MIN, String::new());
+        for _ in 0..CATCH_UP_PAGES {
+            let rows =
+                store::paused_refusals(cx, &row.id, since, (after.0, &after.1), CATCH_UP_PAGE)
+                    .await?;
+            let Some(last) = rows.last() else { break };
+            after = (last.at, last.id.clone());
+            more = rows.len() == CATCH_UP_PAGE;
+            let incoming: Vec<Incoming> = rows
+                .iter()
+                .filter_map(|r| r.event())
+                .map(|event| Incoming { event, done: None })
+                .collect();
             engine::take_events(cx, incoming, Some(&row.id), cx.now_ms, &mut report).await?;
+            if !more {
+                break;
+            }
         }
     }
     http::json(
         200,
-        &json!({ "id": row.id, "state": "active", "reason": reason, "caught_up": { "events": report.events, "enrolled": report.enrolled, "not_enrolled": report.refused } }),
+        &json!({ "id": row.id, "state": "active", "reason": reason,
+                 "caught_up": { "events": report.events, "enrolled": report.enrolled, "not_enrolled": report.refused, "more": more } }),
     )
 }
+
+/// Events a catch-up takes per page, and pages per request (`caught_up.more`: there are more;
+/// pause and resume with catch_up again to take them).
+const CATCH_UP_PAGE: usize = 250;
+const CATCH_UP_PAGES: usize = 40;
 
 /// Most recorded events a dry run replays.
 const DRY_RUN_EVENTS: usize = 2000;

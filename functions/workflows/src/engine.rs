@@ -246,7 +246,9 @@ pub async fn take_events(
         .into_iter()
         .collect();
     let mut types: BTreeSet<&str> = incoming.iter().map(|i| i.event.kind.as_str()).collect();
-    if types.contains(EventType::FieldChanged.as_str()) {
+    if types.contains(EventType::FieldChanged.as_str())
+        || types.contains(EventType::LeadCreated.as_str())
+    {
         types.insert(EventType::DateReached.as_str());
     }
     let types: Vec<&str> = types.into_iter().collect();
@@ -293,7 +295,7 @@ pub async fn take_events(
             for w in &workflows {
                 stmts.extend(decide(cx, w, &event, lead, &mut last, now, report)?);
             }
-            if event.kind == EventType::FieldChanged && only.is_none() {
+            if only.is_none() {
                 stmts.extend(date_timers(cx, &workflows, &event, lead, now)?);
             }
             if only.is_none() && seen_leads.insert(event.lead_id.clone()) {
@@ -375,7 +377,7 @@ fn decide(
         if !w.doc.trigger.matches(event) {
             return Ok(Vec::new());
         }
-        Enrol::No("the workflow was paused".into())
+        Enrol::No(store::PAUSED.into())
     } else {
         match run::enrol(&published, event, lead, last.get(&key).copied()) {
             Some(d) => d,
@@ -386,7 +388,8 @@ fn decide(
     match decision {
         Enrol::Yes => {
             report.enrolled += 1;
-            last.insert(key, now);
+            // When the event happened, as the once / again-after rule compares it.
+            last.insert(key, event.at.max(0));
             let enrol_key = match w.doc.enrolment {
                 Enrolment::Once => "once".to_string(),
                 Enrolment::AgainAfter(_) => event.id.clone(),
@@ -418,8 +421,9 @@ fn decide(
     }
 }
 
-/// Date triggers watching the changed field: a timer for the new date (plus the trigger's
-/// offset) while it is in the future, none otherwise.
+/// Date triggers: when a lead is created, or a date field a `date.reached` trigger watches
+/// changes, the timer for the date it now holds (plus the trigger's offset) while that is in the
+/// future, and none otherwise.
 fn date_timers(
     cx: &Cx,
     workflows: &[Loaded],
@@ -427,31 +431,38 @@ fn date_timers(
     lead: &LeadState,
     now: i64,
 ) -> Result<Vec<D1PreparedStatement>> {
-    let field = event
-        .data
-        .get("field")
-        .and_then(Value::as_str)
-        .unwrap_or("");
+    let changed = match event.kind {
+        EventType::FieldChanged => event.data.get("field").and_then(Value::as_str),
+        EventType::LeadCreated => None,
+        _ => return Ok(Vec::new()),
+    };
     let mut out = Vec::new();
     for w in workflows {
         let t = &w.doc.trigger;
-        if t.event != EventType::DateReached || t.field.as_deref() != Some(field) {
+        let Some(field) = t
+            .field
+            .as_deref()
+            .filter(|_| t.event == EventType::DateReached)
+        else {
+            continue;
+        };
+        if changed.is_some_and(|c| c != field) {
             continue;
         }
-        let fire = run::date_field(&lead.lead, field).map(|d| d + t.offset_ms);
+        let date = run::date_field(&lead.lead, field);
+        if changed.is_none() && date.is_none() {
+            continue;
+        }
         let value = format!(
             "{field}={}",
-            event
-                .data
-                .get("to")
-                .map(Value::to_string)
-                .unwrap_or_default()
+            date.map(revops::time::rfc3339).unwrap_or_default()
         );
+        let fire = date.map(|d| d + t.offset_ms).filter(|f| *f > now);
         out.push(store::timer_statement(
             cx,
             &w.row.id,
             &lead.lead.id,
-            fire.filter(|f| *f > now).map(|f| (f, value.as_str())),
+            fire.map(|f| (f, value.as_str())),
         )?);
     }
     Ok(out)
@@ -599,6 +610,9 @@ async fn run_steps(cx: &Cx, due: Vec<DueRow>, now: i64, report: &mut Report) -> 
         let mut calls: Vec<Vec<Call>> = Vec::new();
         for d in chunk {
             let Some((_, doc)) = docs.get(&(d.workflow_id.clone(), d.version)) else {
+                // The version it started on no longer reads as a workflow: it cannot go on.
+                let why = format!("version {} of the workflow could not be read", d.version);
+                stmts.extend(store::end_statements(cx, d, "failed", &why, now)?);
                 continue;
             };
             let Some(lead) = states.get_mut(&d.lead_id) else {
@@ -621,10 +635,28 @@ async fn run_steps(cx: &Cx, due: Vec<DueRow>, now: i64, report: &mut Report) -> 
                 endpoints: &endpoints,
                 now,
             };
-            let pass = run::advance(&scene, lead, d.step as usize);
+            // The pass runs on a copy: one that cannot get its email's unsubscribe link is
+            // left for the next tick, and must not have changed the lead for the next pass.
+            let mut working = lead.clone();
+            let pass = run::advance(&scene, &mut working, d.step as usize);
             if pass.steps.is_empty() {
+                // Nothing after its last wait: the enrolment is done.
+                stmts.extend(store::end_statements(
+                    cx,
+                    d,
+                    "done",
+                    "every step is done",
+                    now,
+                )?);
+                report.ended += 1;
                 continue;
             }
+            let Some(links) = unsubscribe_links(cx, &working, &pass).await else {
+                // Tried again in five minutes, so one lead never holds up the steps due after it.
+                stmts.push(store::postpone_statement(cx, d, now + 5 * 60_000)?);
+                continue;
+            };
+            *lead = working;
             let cause: Cause = serde_json::from_str(&d.cause).unwrap_or_default();
             let next_cause = cause.then(&d.workflow_id);
             let token = cx.new_id(revops::ids::prefix::WORKFLOW_STEP);
@@ -653,7 +685,7 @@ async fn run_steps(cx: &Cx, due: Vec<DueRow>, now: i64, report: &mut Report) -> 
                         d,
                         &scene,
                         lead,
-                        effect,
+                        (effect, links[i].as_ref()),
                         (&record.step_id, &id),
                         &token,
                         &next_cause,
@@ -731,7 +763,7 @@ fn effect_statements(
     d: &DueRow,
     scene: &Scene,
     lead: &LeadState,
-    effect: &Effect,
+    (effect, unsubscribe): (&Effect, Option<&Value>),
     (step, record): (&str, &str),
     token: &str,
     cause: &Cause,
@@ -814,7 +846,9 @@ fn effect_statements(
                 "email.requested",
                 &d.lead_id,
                 record,
-                &with(json!({ "template": template, "topic": topic, "to": lead.lead.email })),
+                &with(
+                    json!({ "template": template, "topic": topic, "to": lead.lead.email, "unsubscribe": unsubscribe }),
+                ),
                 Some(guard()),
             )?],
             None,
@@ -848,6 +882,48 @@ fn effect_statements(
             )
         }
     })
+}
+
+/// The one-click unsubscribe link (RFC 8058) and its headers for each email a pass requests,
+/// from the consent handler, under `PUBLIC_BASE_URL` (a cron-run step has no request origin to
+/// take it from; unset, the request carries none). `None` when consent could not answer: the
+/// pass waits for the next tick rather than ask for an email without its link.
+async fn unsubscribe_links(
+    cx: &Cx,
+    lead: &LeadState,
+    pass: &run::Pass,
+) -> Option<Vec<Option<Value>>> {
+    let base = cx.var("PUBLIC_BASE_URL");
+    let mut out = Vec::with_capacity(pass.steps.len());
+    for record in &pass.steps {
+        let (Some(Effect::Email { topic, .. }), Some(base)) = (&record.effect, &base) else {
+            out.push(None);
+            continue;
+        };
+        let body = json!({ "email": lead.lead.email, "topic": topic, "base_url": base });
+        match cx
+            .call_ok::<Value>(
+                Service::Consent,
+                Method::Post,
+                "/internal/consent/unsubscribe-link",
+                Some(&body),
+            )
+            .await
+        {
+            Ok(link) => out.push(Some(
+                json!({ "url": link["url"], "headers": link["headers"] }),
+            )),
+            Err(e) => {
+                cx.log(
+                    revops::logging::Level::Warn,
+                    "workflows.unsubscribe_link_failed",
+                    json!({ "lead_id": lead.lead.id, "error": e.to_string() }),
+                );
+                return None;
+            }
+        }
+    }
+    Some(out)
 }
 
 /// Asks intake to make a step's change to a lead (idempotent there: a field set to a value, an

@@ -330,9 +330,11 @@ pub fn decision_statements(
     )?];
     if key.is_some() {
         out.push(cx.db.stmt(
+            // Held at once if the workflow was paused after the tick read it.
             "INSERT OR IGNORE INTO workflow_due (enrolment_id, workflow_id, lead_id, step, due_at, held) \
-             SELECT ?, ?, ?, 0, ?, 0 WHERE EXISTS (SELECT 1 FROM workflow_enrolments WHERE id = ?)",
-            args![id, workflow, &event.lead_id, now, id],
+             SELECT ?, ?, ?, 0, ?, EXISTS (SELECT 1 FROM workflows WHERE id = ? AND state = 'paused') \
+             WHERE EXISTS (SELECT 1 FROM workflow_enrolments WHERE id = ?)",
+            args![id, workflow, &event.lead_id, now, workflow, id],
         )?);
     }
     Ok(out)
@@ -474,6 +476,66 @@ pub fn advance_statements(
         }
     })
 }
+
+/// The guard of a due step not yet taken: the enrolment still waits at it (and is not held).
+const STILL_DUE: &str =
+    "EXISTS (SELECT 1 FROM workflow_due WHERE enrolment_id = ? AND step = ? AND due_at = ? AND held = 0)";
+
+/// Ends an enrolment with nothing left to run (its last step was a wait, or its version can no
+/// longer be read), if it still waits at that step: `state` is done or failed, with the reason.
+pub fn end_statements(
+    cx: &Cx,
+    due: &DueRow,
+    state: &str,
+    reason: &str,
+    now: i64,
+) -> Result<Vec<D1PreparedStatement>> {
+    let guard = || args![&due.enrolment_id, due.step, due.due_at];
+    let mut update = args![state, reason, now, &due.enrolment_id];
+    update.extend(guard());
+    let mut delete = args![&due.enrolment_id];
+    delete.extend(guard());
+    Ok(vec![
+        cx.db.stmt(
+            &format!("UPDATE workflow_enrolments SET state = ?, next_step = NULL, reason = ?, ended_at = ? WHERE id = ? AND {STILL_DUE}"),
+            update,
+        )?,
+        cx.db.stmt(&format!("DELETE FROM workflow_due WHERE enrolment_id = ? AND {STILL_DUE}"), delete)?,
+    ])
+}
+
+/// Puts a due step off until `at` (a dependency could not answer), if it is still due.
+pub fn postpone_statement(cx: &Cx, due: &DueRow, at: i64) -> Result<D1PreparedStatement> {
+    let mut values = args![at, &due.enrolment_id];
+    values.extend(args![&due.enrolment_id, due.step, due.due_at]);
+    cx.db.stmt(
+        &format!("UPDATE workflow_due SET due_at = ? WHERE enrolment_id = ? AND {STILL_DUE}"),
+        values,
+    )
+}
+
+/// The events a paused workflow refused (recorded since `since`), oldest first after `after`
+/// (`(at, id)` of the last one taken), for a catch-up.
+pub async fn paused_refusals(
+    cx: &Cx,
+    workflow: &str,
+    since: i64,
+    after: (i64, &str),
+    limit: usize,
+) -> Result<Vec<EventRow>> {
+    cx.db
+        .all(
+            "SELECT ev.id AS id, ev.type AS type, ev.lead_id AS lead_id, ev.at AS at, ev.data AS data, ev.cause AS cause \
+             FROM workflow_enrolments e JOIN workflow_events ev ON ev.id = e.event_id \
+             WHERE e.workflow_id = ? AND e.state = 'not_enrolled' AND e.reason = ? AND e.started_at >= ? \
+             AND (ev.at > ? OR (ev.at = ? AND ev.id > ?)) ORDER BY ev.at, ev.id LIMIT ?",
+            args![workflow, PAUSED, since, after.0, after.0, after.1, limit],
+        )
+        .await
+}
+
+/// Why an event did not enrol a lead in a paused workflow (and how a catch-up finds them).
+pub const PAUSED: &str = "the workflow was paused";
 
 /// Date triggers: the timer for a lead's date (replacing an earlier one), or its removal when
 /// the field no longer holds a future date.

@@ -711,7 +711,11 @@ fn parse_enrolment(v: Option<&Value>) -> Result<Enrolment, String> {
     };
     match (once, obj.get("again_after_days")) {
         (Some(true) | None, None) => Ok(Enrolment::Once),
-        (Some(false), Some(d)) => match d.as_u64() {
+        (Some(false), Some(d)) => match d.as_u64().or_else(|| {
+            d.as_f64()
+                .filter(|f| f.fract() == 0.0 && *f >= 0.0)
+                .map(|f| f as u64)
+        }) {
             Some(d @ 0..=3650) => Ok(Enrolment::AgainAfter(d as i64 * DAY_MS)),
             _ => Err(format!(
                 "{at}.again_after_days: give whole days from 0 to 3650"

@@ -704,4 +704,36 @@ mod tests {
         assert!(crate::scoring::condition::Condition::parse(&c, "when").is_err());
         assert!(condition(&c, "when").is_ok());
     }
+
+    #[test]
+    fn a_wait_in_business_hours_skips_the_closed_time() {
+        // Monday 2026-11-30 16:00 UTC; open 09:00-17:00 on weekdays.
+        let monday_4pm = crate::time::parse_rfc3339("2026-11-30T16:00:00Z").unwrap();
+        let w = wf(
+            json!({"name": "x", "trigger": {"event": "lead.created"}, "steps": [
+            {"id": "w", "action": "wait", "for": "2h", "business_hours": {"timezone": "UTC",
+                "hours": {"mon": "09:00-17:00", "tue": "09:00-17:00", "wed": "09:00-17:00", "thu": "09:00-17:00", "fri": "09:00-17:00"}}},
+            {"id": "s", "action": "stop"}]}),
+        );
+        let pass = run_all(&w, &mut lead(), monday_4pm);
+        let tuesday_10am = crate::time::parse_rfc3339("2026-12-01T10:00:00Z").unwrap();
+        assert_eq!(
+            pass.next,
+            Next::Wait {
+                at: 1,
+                due_at: tuesday_10am
+            },
+            "one hour on Monday, one on Tuesday"
+        );
+        let plain = wf(
+            json!({"name": "x", "trigger": {"event": "lead.created"}, "steps": [{"id": "w", "action": "wait", "for": "2h"}]}),
+        );
+        assert_eq!(
+            run_all(&plain, &mut lead(), monday_4pm).next,
+            Next::Wait {
+                at: 1,
+                due_at: monday_4pm + 2 * 3_600_000
+            }
+        );
+    }
 }
