@@ -36,8 +36,9 @@ pub const TASK_JOB: &str = "workflows.task";
 const EVENT_BATCH: usize = 200;
 /// Due steps one tick takes.
 pub const DUE_BATCH: usize = 1000;
-/// Enrolments written per D1 batch.
-const CHUNK: usize = 25;
+/// Statements one D1 write batch holds at most (whole events and whole passes only; one pass
+/// of a long workflow may exceed it alone).
+const MAX_BATCH_STATEMENTS: usize = 200;
 /// Events kept for dry runs and catch-up.
 pub const KEEP_EVENTS_MS: i64 = 90 * 86_400_000;
 /// Leads a new dynamic list is filled with per tick.
@@ -286,7 +287,6 @@ pub async fn take_events(
     )?);
 
     let mut pending: Vec<D1PreparedStatement> = Vec::new();
-    let mut in_batch = 0;
     let mut seen_leads = BTreeSet::new();
     for Incoming { event, done } in incoming {
         report.events += 1;
@@ -303,13 +303,13 @@ pub async fn take_events(
             }
         }
         stmts.extend(done);
-        pending.extend(stmts);
-        in_batch += 1;
-        if in_batch >= CHUNK {
+        // Each event's statements commit together with its mark; a batch holds whole events, as
+        // many as fit a bounded number of statements.
+        if !pending.is_empty() && pending.len() + stmts.len() > MAX_BATCH_STATEMENTS {
             cx.db.batch(std::mem::take(&mut pending)).await?;
             report.d1_batches += 1;
-            in_batch = 0;
         }
+        pending.extend(stmts);
     }
     if !pending.is_empty() {
         cx.db.batch(pending).await?;
@@ -555,7 +555,7 @@ async fn fill(cx: &Cx, list: &FillRow, report: &mut Report) -> Result<()> {
 }
 
 /// Runs the due steps: one read for the versions they are pinned to, their leads and the
-/// endpoints, then each enrolment's pass, `CHUNK` enrolments per atomic batch.
+/// endpoints, then each enrolment's pass, whole passes per atomic batch.
 async fn run_steps(cx: &Cx, due: Vec<DueRow>, now: i64, report: &mut Report) -> Result<()> {
     let pairs: Vec<(String, i64)> = due
         .iter()
@@ -604,131 +604,148 @@ async fn run_steps(cx: &Cx, due: Vec<DueRow>, now: i64, report: &mut Report) -> 
     let mut states = facts::parse(&mut r, &leads)?;
     let topics: TopicsConfig = settings::load(cx, settings::CONSENT_TOPICS).await?;
 
-    for chunk in due.chunks(CHUNK) {
-        let mut stmts = Vec::new();
-        let mut firsts = Vec::new();
-        let mut calls: Vec<Vec<Call>> = Vec::new();
-        for d in chunk {
-            let Some((_, doc)) = docs.get(&(d.workflow_id.clone(), d.version)) else {
-                // The version it started on no longer reads as a workflow: it cannot go on.
-                let why = format!("version {} of the workflow could not be read", d.version);
-                stmts.extend(store::end_statements(cx, d, "failed", &why, now)?);
-                continue;
-            };
-            let Some(lead) = states.get_mut(&d.lead_id) else {
-                // The lead is gone (erased): nothing more to do for it.
-                stmts.push(cx.db.stmt(
-                    "DELETE FROM workflow_due WHERE enrolment_id = ? AND step = ? AND due_at = ?",
-                    args![&d.enrolment_id, d.step, d.due_at],
-                )?);
-                continue;
-            };
-            let published = Published {
-                id: &d.workflow_id,
-                version: d.version,
-                doc,
-            };
-            let scene = Scene {
-                workflow: &published,
-                enrolment_id: &d.enrolment_id,
-                topics: &topics,
-                endpoints: &endpoints,
-                now,
-            };
-            // The pass runs on a copy: one that cannot get its email's unsubscribe link is
-            // left for the next tick, and must not have changed the lead for the next pass.
-            let mut working = lead.clone();
-            let pass = run::advance(&scene, &mut working, d.step as usize);
-            if pass.steps.is_empty() {
-                // Nothing after its last wait: the enrolment is done.
-                stmts.extend(store::end_statements(
-                    cx,
-                    d,
-                    "done",
-                    "every step is done",
-                    now,
-                )?);
-                report.ended += 1;
-                continue;
-            }
-            let Some(links) = unsubscribe_links(cx, &working, &pass).await else {
-                // Tried again in five minutes, so one lead never holds up the steps due after it.
-                stmts.push(store::postpone_statement(cx, d, now + 5 * 60_000)?);
-                continue;
-            };
-            *lead = working;
-            let cause: Cause = serde_json::from_str(&d.cause).unwrap_or_default();
-            let next_cause = cause.then(&d.workflow_id);
-            let token = cx.new_id(revops::ids::prefix::WORKFLOW_STEP);
-            firsts.push(stmts.len());
-            let mut after = Vec::new();
-            for (i, record) in pass.steps.iter().enumerate() {
-                let id = if i == 0 {
-                    token.clone()
-                } else {
-                    cx.new_id(revops::ids::prefix::WORKFLOW_STEP)
-                };
-                let detail = record.effect.as_ref().map(effect_view);
-                stmts.push(store::step_statement(
-                    cx,
-                    &id,
-                    d,
-                    record,
-                    detail.as_ref(),
-                    &token,
-                    i == 0,
-                    now,
-                )?);
-                if let Some(effect) = &record.effect {
-                    let (more, call) = effect_statements(
-                        cx,
-                        d,
-                        &scene,
-                        lead,
-                        (effect, links[i].as_ref()),
-                        (&record.step_id, &id),
-                        &token,
-                        &next_cause,
-                    )?;
-                    stmts.extend(more);
-                    after.extend(call);
-                }
-                report.steps += 1;
-            }
-            if matches!(pass.next, run::Next::Done { .. }) {
-                report.ended += 1;
-            }
-            stmts.extend(store::advance_statements(cx, d, &pass.next, &token, now)?);
-            calls.push(after);
+    let mut stmts = Vec::new();
+    let mut firsts = Vec::new();
+    let mut calls: Vec<Vec<Call>> = Vec::new();
+    for d in &due {
+        // A batch holds whole passes, as many as fit a bounded number of statements.
+        if stmts.len() >= MAX_BATCH_STATEMENTS {
+            let batch = (
+                std::mem::take(&mut stmts),
+                std::mem::take(&mut firsts),
+                std::mem::take(&mut calls),
+            );
+            commit_passes(cx, batch, report).await?;
         }
-        if stmts.is_empty() {
+        let Some((_, doc)) = docs.get(&(d.workflow_id.clone(), d.version)) else {
+            // The version it started on no longer reads as a workflow: it cannot go on.
+            let why = format!("version {} of the workflow could not be read", d.version);
+            stmts.extend(store::end_statements(cx, d, "failed", &why, now)?);
+            continue;
+        };
+        let Some(lead) = states.get_mut(&d.lead_id) else {
+            // The lead is gone (erased): nothing more to do for it.
+            stmts.push(cx.db.stmt(
+                "DELETE FROM workflow_due WHERE enrolment_id = ? AND step = ? AND due_at = ?",
+                args![&d.enrolment_id, d.step, d.due_at],
+            )?);
+            continue;
+        };
+        let published = Published {
+            id: &d.workflow_id,
+            version: d.version,
+            doc,
+        };
+        let scene = Scene {
+            workflow: &published,
+            enrolment_id: &d.enrolment_id,
+            topics: &topics,
+            endpoints: &endpoints,
+            now,
+        };
+        // The pass runs on a copy: one that cannot get its email's unsubscribe link is
+        // left for the next tick, and must not have changed the lead for the next pass.
+        let mut working = lead.clone();
+        let pass = run::advance(&scene, &mut working, d.step as usize);
+        if pass.steps.is_empty() {
+            // Nothing after its last wait: the enrolment is done.
+            stmts.extend(store::end_statements(
+                cx,
+                d,
+                "done",
+                "every step is done",
+                now,
+            )?);
+            report.ended += 1;
             continue;
         }
-        let changes = cx.db.batch(stmts).await?;
-        report.d1_batches += 1;
-        // The changes to other handlers' data, for the passes this tick won, at once (the retry
-        // queue holds each until its owner confirms it).
-        for (at, work) in firsts.into_iter().zip(calls) {
-            if changes.get(at) != Some(&1) {
-                continue;
+        let Some(links) = unsubscribe_links(cx, &working, &pass).await else {
+            // Tried again in five minutes, so one lead never holds up the steps due after it.
+            stmts.push(store::postpone_statement(cx, d, now + 5 * 60_000)?);
+            continue;
+        };
+        *lead = working;
+        let cause: Cause = serde_json::from_str(&d.cause).unwrap_or_default();
+        let next_cause = cause.then(&d.workflow_id);
+        let token = cx.new_id(revops::ids::prefix::WORKFLOW_STEP);
+        firsts.push(stmts.len());
+        let mut after = Vec::new();
+        for (i, record) in pass.steps.iter().enumerate() {
+            let id = if i == 0 {
+                token.clone()
+            } else {
+                cx.new_id(revops::ids::prefix::WORKFLOW_STEP)
+            };
+            let detail = record.effect.as_ref().map(effect_view);
+            stmts.push(store::step_statement(
+                cx,
+                &id,
+                d,
+                record,
+                detail.as_ref(),
+                &token,
+                i == 0,
+                now,
+            )?);
+            if let Some(effect) = &record.effect {
+                let (more, call) = effect_statements(
+                    cx,
+                    d,
+                    &scene,
+                    lead,
+                    (effect, links[i].as_ref()),
+                    (&record.step_id, &id),
+                    &token,
+                    &next_cause,
+                )?;
+                stmts.extend(more);
+                after.extend(call);
             }
-            for (kind, subject, payload) in work {
-                let outcome = match kind {
-                    LEAD_CHANGE_JOB => apply_lead_change(cx, payload.to_string()).await,
-                    _ => create_task(cx, payload.to_string()).await,
-                };
-                match outcome {
-                    Ok(()) => jobs::complete(&cx.db, kind, &subject).await?,
-                    Err(e) => cx.log(
-                        revops::logging::Level::Warn,
-                        "workflows.effect_deferred",
-                        json!({ "kind": kind, "subject": subject, "error": e.to_string() }),
-                    ),
-                }
+            report.steps += 1;
+        }
+        if matches!(pass.next, run::Next::Done { .. }) {
+            report.ended += 1;
+        }
+        stmts.extend(store::advance_statements(cx, d, &pass.next, &token, now)?);
+        calls.push(after);
+    }
+    commit_passes(cx, (stmts, firsts, calls), report).await?;
+    outbox::deliver_due(&cx.db, now, 50).await?;
+    Ok(())
+}
+
+/// Commits a batch of passes, then makes the changes to other handlers' data for the passes this
+/// tick won (the retry queue holds each until its owner confirms it). `firsts` holds where each
+/// pass's first statement is, `calls` its changes.
+async fn commit_passes(
+    cx: &Cx,
+    (stmts, firsts, calls): (Vec<D1PreparedStatement>, Vec<usize>, Vec<Vec<Call>>),
+    report: &mut Report,
+) -> Result<()> {
+    if stmts.is_empty() {
+        return Ok(());
+    }
+    let changes = cx.db.batch(stmts).await?;
+    report.d1_batches += 1;
+    for (at, work) in firsts.into_iter().zip(calls) {
+        if changes.get(at) != Some(&1) {
+            continue;
+        }
+        for (kind, subject, payload) in work {
+            let outcome = match kind {
+                LEAD_CHANGE_JOB => apply_lead_change(cx, payload.to_string()).await,
+                _ => create_task(cx, payload.to_string()).await,
+            };
+            match outcome {
+                Ok(()) => jobs::complete(&cx.db, kind, &subject).await?,
+                Err(e) => cx.log(
+                    revops::logging::Level::Warn,
+                    "workflows.effect_deferred",
+                    json!({ "kind": kind, "subject": subject, "error": e.to_string() }),
+                ),
             }
         }
     }
-    outbox::deliver_due(&cx.db, now, 50).await?;
     Ok(())
 }
 
