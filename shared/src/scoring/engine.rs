@@ -179,12 +179,9 @@ pub fn score<'m>(
             }
         };
         let counts = |a: &&Activity| {
-            rule.property.as_ref().is_none_or(|p| {
-                p.test.matches(
-                    &p.property,
-                    a.properties.get(&p.property).unwrap_or(&Value::Null),
-                )
-            })
+            rule.property
+                .as_ref()
+                .is_none_or(|p| p.matches(&a.properties))
         };
         matching.clear();
         matching.extend(of_kind.iter().copied().filter(counts));

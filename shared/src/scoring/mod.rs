@@ -176,6 +176,16 @@ pub struct PropertyTest {
     pub test: Test,
 }
 
+impl PropertyTest {
+    /// Whether an activity with these `properties` (a JSON object) passes the test.
+    pub fn matches(&self, properties: &Value) -> bool {
+        self.test.matches(
+            &self.property,
+            properties.get(&self.property).unwrap_or(&Value::Null),
+        )
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct EngagementRule {
     pub activities: Vec<String>,
@@ -291,7 +301,9 @@ impl Model {
     }
 }
 
-fn parse_property(v: &Value, at: &str) -> Result<PropertyTest, String> {
+/// Parses a test on one activity property (`{"property": "url", "contains": "/pricing"}`):
+/// scoring's engagement rules and workflows' activity triggers share it.
+pub fn parse_property(v: &Value, at: &str) -> Result<PropertyTest, String> {
     let property = v
         .get("property")
         .and_then(Value::as_str)

@@ -42,9 +42,10 @@ pub struct Trigger {
     pub event: EventType,
     /// `form.submitted`: this form only.
     pub form: Option<String>,
-    /// `activity.recorded`: this activity type only, and these properties (equal, case-insensitive for text).
+    /// `activity.recorded`: this activity type only, and a test on one of its properties (the
+    /// test scoring's engagement rules use: `{"property": "plan", "in": ["pro"]}`).
     pub activity: Option<String>,
-    pub properties: Map<String, Value>,
+    pub property: Option<crate::scoring::PropertyTest>,
     /// `stage.changed`: from / to these stages.
     pub from: Option<String>,
     pub to: Option<String>,
@@ -280,7 +281,7 @@ impl Trigger {
             event,
             form: None,
             activity: None,
-            properties: Map::new(),
+            property: None,
             from: None,
             to: None,
             crossed: None,
@@ -316,20 +317,15 @@ impl Trigger {
                 }
             }
             EventType::ActivityRecorded => {
-                only(obj, &["event", "type", "properties"], at)?;
+                only(obj, &["event", "type", "where"], at)?;
                 t.activity = obj
                     .get("type")
                     .map(|v| activity_type(v, &format!("{at}.type")))
                     .transpose()?;
-                match obj.get("properties") {
-                    None => {}
-                    Some(Value::Object(p)) if p.len() <= 20 => t.properties = p.clone(),
-                    Some(_) => {
-                        return Err(format!(
-                            "{at}.properties: give an object of at most 20 properties to match"
-                        ))
-                    }
-                }
+                t.property = obj
+                    .get("where")
+                    .map(|w| crate::scoring::parse_property(w, &format!("{at}.where")))
+                    .transpose()?;
             }
             EventType::StageChanged => {
                 only(obj, &["event", "from", "to"], at)?;

@@ -158,16 +158,10 @@ impl super::doc::Trigger {
                 .is_none_or(|f| e.data.get("form_id").and_then(Value::as_str) == Some(f)),
             EventType::ActivityRecorded => {
                 same(&self.activity, e.text("type"))
-                    && self.properties.iter().all(|(k, want)| {
-                        let got = e.data.get("properties").and_then(|p| p.get(k));
-                        match (want, got) {
-                            (Value::String(w), Some(Value::String(g))) => {
-                                crate::text::lowercase(w.trim()) == crate::text::lowercase(g.trim())
-                            }
-                            (w, Some(g)) => w == g,
-                            (_, None) => false,
-                        }
-                    })
+                    && self
+                        .property
+                        .as_ref()
+                        .is_none_or(|p| p.matches(e.data.get("properties").unwrap_or(&Value::Null)))
             }
             EventType::StageChanged => {
                 same(&self.from, e.text("from")) && same(&self.to, e.text("to"))

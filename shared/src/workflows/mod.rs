@@ -237,7 +237,7 @@ mod tests {
         assert!(!w.trigger.matches(&created));
 
         let trial = wf(
-            json!({"name": "t", "trigger": {"event": "activity.recorded", "type": "trial_signup", "properties": {"plan": "Pro"}},
+            json!({"name": "t", "trigger": {"event": "activity.recorded", "type": "trial_signup", "where": {"property": "plan", "in": ["Pro"]}},
             "steps": [{"id": "a", "action": "stop"}]}),
         );
         let act = |props: Value| {
