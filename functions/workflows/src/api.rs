@@ -81,7 +81,7 @@ async fn checked_workflow(cx: &Cx, body: &Value) -> Result<(Workflow, Value)> {
 
 fn workflow_id_of(body: &Value) -> Result<Option<String>> {
     match body.get("id") {
-        None | Some(Value::Null) => Ok(None),
+        None => Ok(None),
         Some(Value::String(id)) if revops::ids::is_id(revops::ids::prefix::WORKFLOW, id) => Ok(Some(id.clone())),
         Some(_) => Err(invalid(vec![FieldError::new("id", "give the id of the workflow to publish a new version of (wf_…), or leave it out for a new workflow")])),
     }
