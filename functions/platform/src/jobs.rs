@@ -221,6 +221,61 @@ pub async fn fail(
     Ok(outcome)
 }
 
+/// The read of up to `limit` due jobs of `kind` (for a read batch; rows are [`Job`]s).
+pub fn due_statement(db: &Db, kind: &str, now: i64, limit: usize) -> Result<D1PreparedStatement> {
+    db.stmt(
+        &format!("SELECT {COLUMNS} FROM jobs WHERE state = 'pending' AND kind = ? AND run_after <= ? ORDER BY run_after LIMIT ?"),
+        args![kind, now, limit],
+    )
+}
+
+/// Claims due jobs read with [`due_statement`] in one round trip (a conditional update each, so
+/// overlapping ticks never take one twice), and parks as dead those that used up their attempts.
+/// Returns the jobs this call claimed, each with its attempt counted.
+pub async fn claim_all(db: &Db, due: Vec<Job>, now: i64) -> Result<Vec<Job>> {
+    let (due, spent): (Vec<Job>, Vec<Job>) = due
+        .into_iter()
+        .partition(|j| j.attempts < revops::jobs::MAX_ATTEMPTS);
+    let mut stmts = Vec::with_capacity(due.len() + spent.len());
+    for j in &spent {
+        stmts.push(db.stmt(
+            "UPDATE jobs SET state = 'dead', last_error = COALESCE(last_error, ?), updated_at = ? WHERE id = ? AND state = 'pending'",
+            args![format!("gave up after {} attempts", j.attempts), now, &j.id],
+        )?);
+    }
+    for j in &due {
+        stmts.push(db.stmt(
+            "UPDATE jobs SET attempts = attempts + 1, run_after = ?, updated_at = ? WHERE id = ? AND state = 'pending' AND run_after <= ?",
+            args![now + LEASE_MS, now, &j.id, now],
+        )?);
+    }
+    let changed = db.batch(stmts).await?;
+    Ok(due
+        .into_iter()
+        .zip(changed.into_iter().skip(spent.len()))
+        .filter(|(_, c)| *c == 1)
+        .map(|(j, _)| Job {
+            attempts: j.attempts + 1,
+            ..j
+        })
+        .collect())
+}
+
+/// A statement deleting one job by id (its work done, in the batch that does it).
+pub fn done_statement(db: &Db, id: &str) -> Result<D1PreparedStatement> {
+    db.stmt("DELETE FROM jobs WHERE id = ?", args![id])
+}
+
+/// Parks a job as dead with why (a payload this version cannot read): kept, listed, retryable.
+pub async fn park(db: &Db, id: &str, error: &str, now: i64) -> Result<()> {
+    db.run(
+        "UPDATE jobs SET state = 'dead', last_error = ?, updated_at = ? WHERE id = ?",
+        args![error, now, id],
+    )
+    .await?;
+    Ok(())
+}
+
 /// Runs up to `limit` due jobs of `kind`, each claimed first so overlapping ticks never run the
 /// same job at once. Returns (succeeded, failed).
 pub async fn run_due<F, Fut>(
@@ -234,13 +289,13 @@ where
     F: FnMut(Job) -> Fut,
     Fut: Future<Output = Result<()>>,
 {
-    let due: Vec<Job> = cx
-        .db
-        .all(
-            &format!("SELECT {COLUMNS} FROM jobs WHERE state = 'pending' AND kind = ? AND run_after <= ? ORDER BY run_after LIMIT ?"),
-            args![kind, now, limit],
-        )
-        .await?;
+    let due: Vec<Job> = crate::db::rows(
+        "jobs",
+        cx.db
+            .read_batch(vec![due_statement(&cx.db, kind, now, limit)?])
+            .await?
+            .remove(0),
+    )?;
     let (mut ok, mut failed) = (0, 0);
     for job in due {
         let claimed = cx

@@ -87,26 +87,9 @@ impl Versioned {
         ))
     }
 
-    /// A request about a version holds its own keys only: `reasons` beside `config` is a typo to
-    /// refuse, not to ignore.
+    /// A request about a version holds its own keys only (see [`only_keys`]).
     pub fn only_keys(&self, body: &Value, keys: &[&str]) -> Result<()> {
-        let extra: Vec<FieldError> = body
-            .as_object()
-            .into_iter()
-            .flat_map(|o| o.keys())
-            .filter(|k| !keys.contains(&k.as_str()))
-            .map(|k| {
-                FieldError::new(
-                    k.clone(),
-                    format!("is not a field here; use {}", keys.join(", ")),
-                )
-            })
-            .collect();
-        if extra.is_empty() {
-            Ok(())
-        } else {
-            Err(Error::Problem(Problem::validation(extra)))
-        }
+        only_keys(body, keys)
     }
 
     pub fn check(&self, doc: &Value) -> Result<Value> {
@@ -410,6 +393,28 @@ pub fn nothing_more(_: &Cx, _: i64) -> Result<(Vec<D1PreparedStatement>, Value)>
 
 /// Longest reason kept with a version.
 pub const MAX_REASON_CHARS: usize = 1000;
+
+/// A request about a version holds its own keys only: `reasons` beside `config` is a typo to
+/// refuse, not to ignore.
+pub fn only_keys(body: &Value, keys: &[&str]) -> Result<()> {
+    let extra: Vec<FieldError> = body
+        .as_object()
+        .into_iter()
+        .flat_map(|o| o.keys())
+        .filter(|k| !keys.contains(&k.as_str()))
+        .map(|k| {
+            FieldError::new(
+                k.clone(),
+                format!("is not a field here; use {}", keys.join(", ")),
+            )
+        })
+        .collect();
+    if extra.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::Problem(Problem::validation(extra)))
+    }
+}
 
 /// The `reason` of a change (required, at most [`MAX_REASON_CHARS`]), or a 422 naming it.
 pub fn reason_of(body: &Value) -> Result<String> {

@@ -14,33 +14,13 @@ use worker::{Request, Response};
 use crate::engine::{self, Incoming, Report};
 use crate::store::{self, WorkflowRow};
 use crate::{facts, list_store};
-use platform::versions::reason_of;
+use platform::versions::{only_keys, reason_of};
 use platform::{db, http, settings, Cx, Error, Result};
 
 const MAX_BODY: usize = 256 * 1024;
 
 fn invalid(errors: Vec<FieldError>) -> Error {
     Error::Problem(Problem::validation(errors))
-}
-
-fn only_keys(body: &Value, keys: &[&str]) -> Result<()> {
-    let extra: Vec<FieldError> = body
-        .as_object()
-        .into_iter()
-        .flat_map(|o| o.keys())
-        .filter(|k| !keys.contains(&k.as_str()))
-        .map(|k| {
-            FieldError::new(
-                k.clone(),
-                format!("is not a field here; use {}", keys.join(", ")),
-            )
-        })
-        .collect();
-    if extra.is_empty() {
-        Ok(())
-    } else {
-        Err(invalid(extra))
-    }
 }
 
 /// Parses `body.workflow` and checks that the lists its steps name exist and are static.
@@ -358,21 +338,7 @@ pub async fn dry_run(cx: &Cx, mut req: Request) -> Result<Response> {
             enrolled.insert(l.lead_id, l.at);
         }
     }
-    let endpoints: Vec<String> = {
-        #[derive(serde::Deserialize)]
-        struct Id {
-            id: String,
-        }
-        cx.db
-            .all::<Id>(
-                "SELECT id FROM webhook_endpoints WHERE active = 1",
-                platform::args![],
-            )
-            .await?
-            .into_iter()
-            .map(|e| e.id)
-            .collect()
-    };
+    let endpoints = platform::outbox::active_endpoints(cx).await?;
     let topics: TopicsConfig = settings::load(cx, settings::CONSENT_TOPICS).await?;
     let replay: Vec<_> = events
         .into_iter()

@@ -56,13 +56,6 @@ pub struct Report {
 }
 
 #[derive(Deserialize)]
-struct JobRow {
-    id: String,
-    payload: String,
-    attempts: u32,
-}
-
-#[derive(Deserialize)]
 struct FillRow {
     id: String,
     condition: Option<String>,
@@ -75,10 +68,7 @@ pub async fn tick(cx: &Cx, now: i64) -> Result<Report> {
     let mut r = cx
         .db
         .read_batch(vec![
-            cx.db.stmt(
-                "SELECT id, payload, attempts FROM jobs WHERE state = 'pending' AND kind = ? AND run_after <= ? ORDER BY run_after LIMIT ?",
-                args![EVENT_JOB, now, EVENT_BATCH],
-            )?,
+            jobs::due_statement(&cx.db, EVENT_JOB, now, EVENT_BATCH)?,
             store::due_timers_statement(cx, now, EVENT_BATCH)?,
             store::due_statement(cx, now, DUE_BATCH)?,
             cx.db.stmt(
@@ -88,7 +78,7 @@ pub async fn tick(cx: &Cx, now: i64) -> Result<Report> {
         ])
         .await?
         .into_iter();
-    let jobs_due = db::rows::<JobRow>("jobs", r.next().unwrap_or_default())?;
+    let jobs_due = db::rows::<jobs::Job>("jobs", r.next().unwrap_or_default())?;
     let timers = db::rows::<store::TimerRow>("workflow_timers", r.next().unwrap_or_default())?;
     let due = db::rows::<DueRow>("workflow_due", r.next().unwrap_or_default())?;
     let filling = db::rows::<FillRow>("lists", r.next().unwrap_or_default())?;
@@ -131,44 +121,21 @@ pub struct Incoming {
     pub done: Option<D1PreparedStatement>,
 }
 
-/// Claims the due event jobs (a conditional update each, in one batch: overlapping ticks never
-/// take one twice at once) and turns the due date timers into events.
+/// Claims the due event jobs (overlapping ticks never take one twice at once; one that failed
+/// every attempt is parked as dead: listed, reported by /health, retryable by hand) and turns
+/// the due date timers into events.
 async fn claim(
     cx: &Cx,
-    jobs_due: Vec<JobRow>,
+    jobs_due: Vec<jobs::Job>,
     timers: Vec<store::TimerRow>,
     now: i64,
 ) -> Result<Vec<Incoming>> {
-    // An event whose taking failed every time is parked as dead: listed by /v1/admin/jobs,
-    // reported by /health, retryable by hand — never dropped, never retried forever.
-    let (jobs_due, given_up): (Vec<JobRow>, Vec<JobRow>) = jobs_due
-        .into_iter()
-        .partition(|j| j.attempts < revops::jobs::MAX_ATTEMPTS);
-    let mut claims = Vec::new();
-    for j in &given_up {
-        claims.push(cx.db.stmt(
-            "UPDATE jobs SET state = 'dead', last_error = COALESCE(last_error, ?), updated_at = ? WHERE id = ? AND state = 'pending'",
-            args![format!("the event failed to be taken {} times", j.attempts), now, &j.id],
-        )?);
-    }
-    let dead = claims.len();
-    for j in &jobs_due {
-        claims.push(cx.db.stmt(
-            "UPDATE jobs SET attempts = attempts + 1, run_after = ?, updated_at = ? WHERE id = ? AND state = 'pending' AND run_after <= ?",
-            args![now + revops::jobs::LEASE_MS, now, &j.id, now],
-        )?);
-    }
-    let claimed = cx.db.batch(claims).await?;
     let mut out = Vec::new();
-    for (j, changed) in jobs_due.into_iter().zip(claimed.into_iter().skip(dead)) {
-        if changed != 1 {
-            continue;
-        }
-        let done = cx.db.stmt("DELETE FROM jobs WHERE id = ?", args![&j.id])?;
+    for j in jobs::claim_all(&cx.db, jobs_due, now).await? {
         match serde_json::from_str::<Event>(&j.payload) {
             Ok(event) => out.push(Incoming {
                 event,
-                done: Some(done),
+                done: Some(jobs::done_statement(&cx.db, &j.id)?),
             }),
             Err(e) => {
                 // Not an event this handler can read (written by a newer version?): kept, dead.
@@ -177,12 +144,7 @@ async fn claim(
                     "workflows.event_unreadable",
                     json!({ "job": j.id, "error": e.to_string() }),
                 );
-                cx.db
-                    .run(
-                        "UPDATE jobs SET state = 'dead', last_error = ? WHERE id = ?",
-                        args![e.to_string(), &j.id],
-                    )
-                    .await?;
+                jobs::park(&cx.db, &j.id, &e.to_string(), now).await?;
             }
         }
     }
@@ -569,9 +531,7 @@ async fn run_steps(cx: &Cx, due: Vec<DueRow>, now: i64, report: &mut Report) -> 
         .collect::<BTreeSet<_>>()
         .into_iter()
         .collect();
-    let mut reads = vec![cx
-        .db
-        .stmt("SELECT id FROM webhook_endpoints WHERE active = 1", args![])?];
+    let mut reads = vec![outbox::active_endpoints_statement(cx)?];
     let mut doc_reads = 0;
     for chunk in pairs.chunks(45) {
         if let Some(s) = store::documents_statement(cx, chunk)? {
@@ -581,14 +541,11 @@ async fn run_steps(cx: &Cx, due: Vec<DueRow>, now: i64, report: &mut Report) -> 
     }
     reads.extend(facts::statements(cx, &leads)?);
     let mut r = cx.db.read_batch(reads).await?.into_iter();
-    #[derive(Deserialize)]
-    struct Id {
-        id: String,
-    }
-    let endpoints: Vec<String> = db::rows::<Id>("webhook_endpoints", r.next().unwrap_or_default())?
-        .into_iter()
-        .map(|e| e.id)
-        .collect();
+    let endpoints: Vec<String> =
+        db::rows::<outbox::EndpointId>("webhook_endpoints", r.next().unwrap_or_default())?
+            .into_iter()
+            .map(|e| e.id)
+            .collect();
     let mut docs: BTreeMap<(String, i64), (String, Workflow)> = BTreeMap::new();
     for _ in 0..doc_reads {
         for d in db::rows::<store::DocumentRow>("workflow_versions", r.next().unwrap_or_default())?
@@ -786,6 +743,23 @@ fn effect_statements(
     cause: &Cause,
 ) -> Result<(Vec<D1PreparedStatement>, Option<Call>)> {
     let guard = || (TAKEN, args![token]);
+    // A change another handler makes: its job, keyed by the step and leased to this tick (which
+    // asks at once after the batch commits; the cron retries it after the lease), guarded like
+    // every effect.
+    let ask =
+        |kind: &'static str, payload: Value| -> Result<(Vec<D1PreparedStatement>, Option<Call>)> {
+            let job = jobs::enqueue_if(
+                &cx.db,
+                &cx.new_id(revops::ids::prefix::JOB),
+                kind,
+                record,
+                &payload,
+                scene.now + revops::jobs::LEASE_MS,
+                scene.now,
+                guard(),
+            )?;
+            Ok((vec![job], Some((kind, record.to_string(), payload))))
+        };
     let member_cause = format!("workflow:{}:{}", d.workflow_id, d.enrolment_id);
     let about = json!({
         "lead": run::lead_view(&lead.lead, &lead.routing),
@@ -820,19 +794,7 @@ fn effect_statements(
                 }
             };
             let payload = json!({ "lead_id": d.lead_id, "change": change, "cause": cause, "at": scene.now, "ref": record });
-            (
-                vec![jobs::enqueue_if(
-                    &cx.db,
-                    &cx.new_id(revops::ids::prefix::JOB),
-                    LEAD_CHANGE_JOB,
-                    record,
-                    &payload,
-                    scene.now + revops::jobs::LEASE_MS,
-                    scene.now,
-                    guard(),
-                )?],
-                Some((LEAD_CHANGE_JOB, record.to_string(), payload)),
-            )
+            ask(LEAD_CHANGE_JOB, payload)?
         }
         Effect::Webhook { endpoint, body } => (
             vec![outbox::enqueue_to(
@@ -884,19 +846,7 @@ fn effect_statements(
                 "assigned_because": because,
                 "title": title,
             });
-            (
-                vec![jobs::enqueue_if(
-                    &cx.db,
-                    &cx.new_id(revops::ids::prefix::JOB),
-                    TASK_JOB,
-                    record,
-                    &payload,
-                    scene.now + revops::jobs::LEASE_MS,
-                    scene.now,
-                    guard(),
-                )?],
-                Some((TASK_JOB, record.to_string(), payload)),
-            )
+            ask(TASK_JOB, payload)?
         }
     })
 }

@@ -95,3 +95,28 @@ pub fn enqueue_to(
         values,
     )
 }
+
+/// The read of the active endpoints' ids (for a read batch; rows are [`EndpointId`]s): what a
+/// workflow's webhook step may send to.
+pub fn active_endpoints_statement(cx: &Cx) -> Result<D1PreparedStatement> {
+    cx.db
+        .stmt("SELECT id FROM webhook_endpoints WHERE active = 1", args![])
+}
+
+#[derive(serde::Deserialize)]
+pub struct EndpointId {
+    pub id: String,
+}
+
+/// The active endpoints' ids.
+pub async fn active_endpoints(cx: &Cx) -> Result<Vec<String>> {
+    let rows = cx
+        .db
+        .read_batch(vec![active_endpoints_statement(cx)?])
+        .await?
+        .remove(0);
+    Ok(crate::db::rows::<EndpointId>("webhook_endpoints", rows)?
+        .into_iter()
+        .map(|e| e.id)
+        .collect())
+}
