@@ -8,9 +8,9 @@ use revops::routing::decide::Account;
 use revops::scoring::condition::Facts;
 use revops::scoring::engine::{self, Activity, Score};
 use revops::scoring::Model;
-use revops::workflows::events::{Cause, Event, EventType};
+use revops::workflows::events::Cause;
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use platform::db::{marks, IN_LIST};
 use platform::{args, events, Arg, Cx, Error, Result};
@@ -294,28 +294,18 @@ pub fn save_statements(
             args![&data.lead.id, &change],
         )
     };
-    if from != stage {
-        let event = Event::new(
-            EventType::StageChanged,
-            &change,
-            &data.lead.id,
-            cx.now_ms,
-            json!({ "from": from, "to": stage, "reason": reason }),
-        )
-        .caused_by(s.cause.clone());
-        stmts.push(events::emit_if(cx, &event, guard())?);
-    }
     let before = data.current.as_ref().map_or(0.0, |c| c.total);
-    if before != score.total {
-        let event = Event::new(
-            EventType::ScoreChanged,
-            &change,
-            &data.lead.id,
-            cx.now_ms,
-            json!({ "from": before, "to": score.total, "reason": reason }),
-        )
-        .caused_by(s.cause.clone());
-        stmts.push(events::emit_if(cx, &event, guard())?);
+    let announced = revops::workflows::events::from_score(
+        &change,
+        &data.lead.id,
+        cx.now_ms,
+        (&from, stage),
+        (before, score.total),
+        reason,
+        s.cause,
+    );
+    for event in &announced {
+        stmts.push(events::emit_if(cx, event, guard())?);
     }
     Ok((
         stmts,

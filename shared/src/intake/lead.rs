@@ -241,36 +241,30 @@ impl Lead {
     }
 }
 
-/// The attributes a lead's field changes are announced by (as conditions name them), besides
-/// `custom.<name>`.
-const CHANGE_FIELDS: &[&str] = &[
-    "first_name",
-    "last_name",
-    "company",
-    "company_domain",
-    "title",
-    "phone",
-    "country",
-    "region",
-    "city",
-    "employees",
-    "industry",
-    "website",
-    "lead_source",
-];
-
-/// What changed from `before` to `after`: each attribute (and `custom.<name>`) whose value
-/// differs, with its old and new value (null when absent).
+/// What changed from `before` to `after`: each attribute the condition language names
+/// (`scoring::condition::FIELDS`) and each `custom.<name>` whose value differs, with its old and
+/// new value (null when absent).
 pub fn changed_fields(before: &Lead, after: &Lead) -> Vec<(String, Value, Value)> {
+    use crate::scoring::condition::{Facts, FieldValue, FIELDS};
+    let value = |v: FieldValue<'_>| match v {
+        FieldValue::Text(t) => Value::String(t.to_string()),
+        FieldValue::Json(j) => j.into_owned(),
+    };
     let (b, a) = (
-        serde_json::to_value(before).unwrap_or_default(),
-        serde_json::to_value(after).unwrap_or_default(),
+        Facts {
+            lead: Some(before),
+            ..Facts::default()
+        },
+        Facts {
+            lead: Some(after),
+            ..Facts::default()
+        },
     );
     let mut out = Vec::new();
-    for f in CHANGE_FIELDS {
-        let (from, to) = (&b[*f], &a[*f]);
+    for f in FIELDS {
+        let (from, to) = (b.field(f), a.field(f));
         if from != to {
-            out.push((f.to_string(), from.clone(), to.clone()));
+            out.push((f.to_string(), value(from), value(to)));
         }
     }
     let keys: std::collections::BTreeSet<&String> =

@@ -196,6 +196,41 @@ impl super::doc::Trigger {
     }
 }
 
+/// What a stored score tells workflows: a stage change when the stage moved, a score change
+/// when the total moved, each named by the score write's change token and carrying `cause`.
+pub fn from_score(
+    change: &str,
+    lead_id: &str,
+    at: i64,
+    (from, to): (&str, &str),
+    (before, after): (f64, f64),
+    reason: &str,
+    cause: &Cause,
+) -> Vec<Event> {
+    let mut out = Vec::new();
+    if from != to {
+        out.push(Event::new(
+            EventType::StageChanged,
+            change,
+            lead_id,
+            at,
+            serde_json::json!({ "from": from, "to": to, "reason": reason }),
+        ));
+    }
+    if before != after {
+        out.push(Event::new(
+            EventType::ScoreChanged,
+            change,
+            lead_id,
+            at,
+            serde_json::json!({ "from": before, "to": after, "reason": reason }),
+        ));
+    }
+    out.into_iter()
+        .map(|e| e.caused_by(cause.clone()))
+        .collect()
+}
+
 /// What a change to a person's consent tells workflows: each topic whose state changed, a
 /// bounce, a complaint and a new suppression. The consent ledger knows people by address, so
 /// these name the `email` and leave `lead_id` empty for the workflows handler to resolve.
@@ -264,6 +299,37 @@ mod tests {
             from: from.map(str::to_string),
             to: to.map(str::to_string),
         }
+    }
+
+    #[test]
+    fn a_score_announces_what_moved_and_carries_its_cause() {
+        let cause = Cause {
+            chain: vec!["wf_a".into()],
+        };
+        let both = from_score(
+            "trn_1",
+            "lead_1",
+            5,
+            ("new", "mql"),
+            (40.0, 65.0),
+            "score",
+            &cause,
+        );
+        let kinds: Vec<EventType> = both.iter().map(|e| e.kind).collect();
+        assert_eq!(kinds, [EventType::StageChanged, EventType::ScoreChanged]);
+        assert_eq!(both[0].id, "stage.changed:trn_1");
+        assert_eq!(both[1].data["to"], 65.0);
+        assert!(both.iter().all(|e| e.cause == cause));
+        let none = from_score(
+            "trn_2",
+            "lead_1",
+            5,
+            ("mql", "mql"),
+            (65.0, 65.0),
+            "rescore",
+            &Cause::default(),
+        );
+        assert!(none.is_empty(), "nothing moved, nothing to say");
     }
 
     #[test]
