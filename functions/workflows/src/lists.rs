@@ -31,9 +31,17 @@ pub async fn create(cx: &Cx, mut req: Request) -> Result<Response> {
         Kind::Dynamic(_) => ("dynamic", body.get("when")),
     };
     list_store::create(cx, &id, &def.name, kind, condition).await?;
-    let row = list_store::get(cx, &id)
-        .await?
-        .ok_or_else(|| Error::internal("the new list is gone"))?;
+    // The row as written (a new list has no members; a dynamic one is being filled).
+    let row = ListRow {
+        id,
+        name: def.name,
+        kind: kind.to_string(),
+        condition: condition.map(Value::to_string),
+        backfill: (kind == "dynamic").then(String::new),
+        created_at: cx.now_ms,
+        created_by: cx.actor(),
+        members: Some(0),
+    };
     http::json(201, &row.view())
 }
 
@@ -176,56 +184,52 @@ fn static_only(list: &ListRow) -> Result<()> {
 }
 
 /// `POST /v1/lists/{id}/members` `{"lead_ids": [...], "emails": [...]}` (static lists).
-pub async fn add(cx: &Cx, mut req: Request) -> Result<Response> {
-    let list = existing(cx).await?;
-    static_only(&list)?;
-    let (leads, unknown) = named_leads(cx, &mut req).await?;
-    let cause = format!("api:{}", cx.actor());
-    let mut stmts = Vec::new();
-    for lead in &leads {
-        stmts.extend(list_store::join_statements(
-            cx,
-            &list.id,
-            lead,
-            &cause,
-            ("1", Vec::new()),
-        )?);
-    }
-    let changes = cx.db.batch(stmts).await?;
-    let added = changes.iter().step_by(2).filter(|c| **c == 1).count();
+pub async fn add(cx: &Cx, req: Request) -> Result<Response> {
+    let (list, leads, unknown, changed) = change_members(cx, req, true).await?;
     http::json(
         200,
-        &json!({ "list_id": list.id, "added": added, "already_members": leads.len() - added, "unknown": unknown }),
+        &json!({ "list_id": list, "added": changed, "already_members": leads - changed, "unknown": unknown }),
     )
 }
 
 /// `DELETE /v1/lists/{id}/members` `{"lead_ids": [...], "emails": [...]}` (static lists).
-pub async fn remove(cx: &Cx, mut req: Request) -> Result<Response> {
+pub async fn remove(cx: &Cx, req: Request) -> Result<Response> {
+    let (list, leads, unknown, changed) = change_members(cx, req, false).await?;
+    http::json(
+        200,
+        &json!({ "list_id": list, "removed": changed, "not_members": leads - changed, "unknown": unknown }),
+    )
+}
+
+/// Adds (`join`) or removes the leads a request names, each with its history line, in one
+/// batch: (the list, the leads named, the names that are no lead, the memberships changed).
+async fn change_members(
+    cx: &Cx,
+    mut req: Request,
+    join: bool,
+) -> Result<(String, usize, Vec<String>, usize)> {
     let list = existing(cx).await?;
     static_only(&list)?;
     let (leads, unknown) = named_leads(cx, &mut req).await?;
     let cause = format!("api:{}", cx.actor());
     let mut stmts = Vec::new();
     for lead in &leads {
-        stmts.extend(list_store::leave_statements(
-            cx,
-            &list.id,
-            lead,
-            &cause,
-            ("1", Vec::new()),
-        )?);
+        let change = if join {
+            list_store::join_statements
+        } else {
+            list_store::leave_statements
+        };
+        stmts.extend(change(cx, &list.id, lead, &cause, ("1", Vec::new()))?);
     }
+    // The membership row is a join's first statement and a leave's second.
     let changes = cx.db.batch(stmts).await?;
-    let removed = changes
+    let changed = changes
         .iter()
-        .skip(1)
+        .skip(usize::from(!join))
         .step_by(2)
         .filter(|c| **c == 1)
         .count();
-    http::json(
-        200,
-        &json!({ "list_id": list.id, "removed": removed, "not_members": leads.len() - removed, "unknown": unknown }),
-    )
+    Ok((list.id, leads.len(), unknown, changed))
 }
 
 /// Whether a member may be contacted on `topic`, by the consent ledger's own rule.
