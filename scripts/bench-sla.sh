@@ -20,7 +20,7 @@ rm -rf "$ROOT/.bench-state"
 . scripts/lib/runtime.sh
 start_runtime "$RUN_DIR"
 
-d1() { wrangler d1 execute revops --local -c "$CONFIGS/gateway.toml" --persist-to "$STATE" --file "$1" > "$RUN_DIR/d1.log" 2>&1 || { cat "$RUN_DIR/d1.log" >&2; exit 1; }; }
+. scripts/lib/bench-tick.sh
 NOW=$(( $(date +%s) * 1000 ))
 
 # $1 open assignments, all with a running clock; the first $2 have a warning due a minute ago
@@ -55,28 +55,6 @@ SQL
   d1 "$RUN_DIR/rearm.sql"
 }
 
-tick_ms() {
-  curl -s -o "$RUN_DIR/tick.out" -w '%{time_total}' "http://127.0.0.1:$PORT/cdn-cgi/handler/scheduled?cron=*+*+*+*+*&time=$NOW" |
-    awk '{ printf "%d", $1 * 1000 }'
-}
-
-median() { sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
-
-# $1 label, $2 how many are due (re-armed before each tick).
-measure() {
-  local times=()
-  tick_ms > /dev/null # warm the isolates
-  [ "$2" = 0 ] || rearm "$2"
-  for _ in $(seq 1 "$RUNS"); do
-    times+=("$(tick_ms)")
-    [ "$2" = 0 ] || rearm "$2"
-  done
-  local m
-  m=$(printf '%s\n' "${times[@]}" | median)
-  echo "$1: median ${m} ms over $RUNS ticks (${times[*]})" >&2
-  echo "$m"
-}
-
 echo "== seeding $OPEN open assignments with running clocks" >&2
 seed "$OPEN" 0
 BASE=$(measure "baseline: $OPEN open, 0 due" 0)
@@ -84,8 +62,7 @@ seed "$OPEN" "$DUE"
 BIG=$(measure "$OPEN open, $DUE due" "$DUE")
 # Check the work was done: one tick takes exactly the $DUE due warnings.
 tick_ms > /dev/null
-TAKEN=$(wrangler d1 execute revops --local -c "$CONFIGS/gateway.toml" --persist-to "$STATE" --json \
-  --command "SELECT COUNT(*) AS n FROM sla_events" 2>/dev/null | tr -d ' \n' | sed -E 's/.*"n":([0-9]+).*/\1/')
+TAKEN=$(count "SELECT COUNT(*) AS n FROM sla_events")
 echo "steps taken by one tick: $TAKEN (expected $DUE)" >&2
 [ "$TAKEN" = "$DUE" ] || { echo "bench-sla: the tick did not take every due step" >&2; exit 1; }
 seed "$DUE" "$DUE"

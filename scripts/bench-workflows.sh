@@ -23,11 +23,7 @@ rm -rf "$ROOT/.bench-state"
 . scripts/lib/runtime.sh
 start_runtime "$RUN_DIR"
 
-d1() { wrangler d1 execute revops --local -c "$CONFIGS/gateway.toml" --persist-to "$STATE" --file "$1" > "$RUN_DIR/d1.log" 2>&1 || { cat "$RUN_DIR/d1.log" >&2; exit 1; }; }
-count() {
-  wrangler d1 execute revops --local -c "$CONFIGS/gateway.toml" --persist-to "$STATE" --json --command "$1" 2>/dev/null |
-    tr -d ' \n' | sed -E 's/.*"n":([0-9]+).*/\1/'
-}
+. scripts/lib/bench-tick.sh
 NOW=$(( $(date +%s) * 1000 ))
 WF=wf_000000000000000000000bench
 LIST=list_000000000000000000000bench
@@ -70,28 +66,6 @@ UPDATE workflow_enrolments SET next_step = 1
   WHERE id IN (SELECT 'wfe_b' || i FROM (WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < $1) SELECT i FROM n));
 SQL
   d1 "$RUN_DIR/rearm.sql"
-}
-
-tick_ms() {
-  curl -s -o "$RUN_DIR/tick.out" -w '%{time_total}' "http://127.0.0.1:$PORT/cdn-cgi/handler/scheduled?cron=*+*+*+*+*&time=$NOW" |
-    awk '{ printf "%d", $1 * 1000 }'
-}
-
-median() { sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
-
-# $1 label, $2 how many are due (re-armed before each tick).
-measure() {
-  local times=()
-  tick_ms > /dev/null # warm the isolates
-  [ "$2" = 0 ] || rearm "$2"
-  for _ in $(seq 1 "$RUNS"); do
-    times+=("$(tick_ms)")
-    [ "$2" = 0 ] || rearm "$2"
-  done
-  local m
-  m=$(printf '%s\n' "${times[@]}" | median)
-  echo "$1: median ${m} ms over $RUNS ticks (${times[*]})" >&2
-  echo "$m"
 }
 
 echo "== seeding $ACTIVE leads with an active enrolment each" >&2

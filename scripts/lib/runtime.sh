@@ -1,4 +1,4 @@
-# Sourced by scripts/test.sh and scripts/bench-sla.sh: start the real local runtime (wrangler dev:
+# Sourced by scripts/test.sh, scripts/bench-sla.sh and scripts/bench-workflows.sh: start the real local runtime (wrangler dev:
 # workerd, local D1 and KV) on a free port with its own fresh state directory and the migrations
 # applied, and stop it (with all its processes) on exit.
 #
