@@ -738,6 +738,78 @@ fn an_enrolment_finishes_on_its_version_and_a_new_version_replays_nothing() {
     assert_eq!(actions, ["rollback", "publish", "publish"]);
 }
 
+/// A workflow's own figures: what it started on over the last days and how those stand, its
+/// steps by outcome, what waits now and its latest failed steps with their reasons — the same
+/// in the list and on the workflow.
+#[test]
+fn a_workflow_counts_what_it_did_and_names_its_failed_steps() {
+    let _turn = serial();
+    let api = api();
+    let list = static_list(&api, "activity: joined");
+    let kind = format!("custom:{}", unique("counted").to_lowercase());
+    // An endpoint id nobody registered: the step fails, and says why.
+    let unregistered = "whe_00000000000000000000000000";
+    let workflow = publish(
+        &api,
+        json!({"name": "counted", "trigger": {"event": "activity.recorded", "type": kind},
+        "when": {"field": "custom.fails", "equals": "yes"},
+        "steps": [{"id": "join", "action": "add_to_list", "list": list},
+                  {"id": "call", "action": "webhook", "endpoint": unregistered, "body": {"email": "{{lead.email}}"}}]}),
+    );
+    let leads: Vec<String> = (0..2)
+        .map(|_| {
+            api.new_lead(
+                &json!({"email": email("activity-test.example"), "custom": {"fails": "yes"}}),
+            )
+        })
+        .collect();
+    let turned_away = api.new_lead(&json!({"email": email("activity-test.example")}));
+    for lead in leads.iter().chain([&turned_away]) {
+        record(&api, lead, &kind);
+    }
+    cron(&api, now_ms());
+    let wf = get(&api, &format!("/v1/admin/workflows/{workflow}"));
+    let a = &wf["activity"];
+    assert_eq!(a["days"], 7);
+    // A failed step is recorded and the enrolment goes on with the next one: both finish.
+    assert_eq!(
+        (
+            &a["enrolled"],
+            &a["done"],
+            &a["failed"],
+            &a["waiting"],
+            &a["not_enrolled"]
+        ),
+        (&json!(2), &json!(2), &json!(0), &json!(0), &json!(1)),
+        "{wf}"
+    );
+    assert_eq!(a["steps"], json!({"taken": 2, "skipped": 0, "failed": 2}));
+    assert_eq!(wf["in_progress"], 0);
+    let failures = wf["recent_failures"].as_array().unwrap();
+    assert_eq!(failures.len(), 2);
+    for f in failures {
+        assert!(leads.contains(&f["lead_id"].as_str().unwrap().to_string()));
+        assert_eq!(
+            (f["step"].as_str(), f["action"].as_str()),
+            (Some("call"), Some("webhook"))
+        );
+        assert!(
+            f["reason"].as_str().unwrap().contains("is not registered"),
+            "{f}"
+        );
+    }
+    assert_eq!(wf["versions"][0]["active"], true);
+    assert_eq!(wf["versions"][0]["name"], "counted");
+    let all = get(&api, "/v1/admin/workflows");
+    let listed = all["workflows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|w| w["id"] == workflow.as_str())
+        .unwrap();
+    assert_eq!(listed["activity"], wf["activity"]);
+}
+
 /// A paused workflow runs nothing — its waiting steps are held, new events do not enrol — and
 /// catches up on nothing unless asked.
 #[test]

@@ -6,6 +6,7 @@ use std::collections::BTreeSet;
 use revops::consent::TopicsConfig;
 use revops::problem::{FieldError, Problem};
 use revops::time::rfc3339;
+use revops::workflows::activity;
 use revops::workflows::doc::{Action, Workflow};
 use revops::workflows::run::{self, Enrol, Published};
 use serde_json::{json, Value};
@@ -123,31 +124,63 @@ pub async fn publish(cx: &Cx, mut req: Request) -> Result<Response> {
     )
 }
 
-/// `GET /v1/admin/workflows`.
+/// Since when the activity figures count.
+fn window_start(cx: &Cx) -> i64 {
+    cx.now_ms - activity::WINDOW_DAYS * 86_400_000
+}
+
+/// `GET /v1/admin/workflows`: each with its activity over the last days.
 pub async fn list(cx: &Cx) -> Result<Response> {
-    let rows = store::all(cx).await?;
-    http::json(
-        200,
-        &json!({ "workflows": rows.iter().map(WorkflowRow::view).collect::<Vec<_>>() }),
-    )
+    let (rows, all) = store::all(cx, window_start(cx)).await?;
+    let view: Vec<Value> = rows
+        .iter()
+        .map(|r| {
+            let mut v = r.view();
+            v["activity"] = json!(activity::of(&all, &r.id));
+            v
+        })
+        .collect();
+    http::json(200, &json!({ "workflows": view }))
 }
 
 async fn existing(cx: &Cx) -> Result<WorkflowRow> {
     let id = cx.param("workflow_id");
-    let not_found = || Error::Problem(Problem::not_found(format!("workflow {id}")));
     if !revops::ids::is_id(revops::ids::prefix::WORKFLOW, id) {
-        return Err(not_found());
+        return Err(workflow_not_found(id));
     }
-    store::get(cx, id).await?.ok_or_else(not_found)
+    store::get(cx, id)
+        .await?
+        .ok_or_else(|| workflow_not_found(id))
 }
 
-/// `GET /v1/admin/workflows/{id}`: the active version, every version and the history.
+fn workflow_not_found(id: &str) -> Error {
+    Error::Problem(Problem::not_found(format!("workflow {id}")))
+}
+
+/// `GET /v1/admin/workflows/{id}`: the active version, every version and the history, its
+/// activity over the last days, the enrolments waiting on a step and its latest failed steps.
 pub async fn get(cx: &Cx) -> Result<Response> {
-    let row = existing(cx).await?;
-    let (versions, changes) = store::history(cx, &row.id).await?;
-    let mut view = row.view();
-    view["versions"] = versions.iter().map(|v| v.view(false)).collect();
-    view["history"] = changes.iter().map(store::ChangeRow::view).collect();
+    let id = cx.param("workflow_id");
+    if !revops::ids::is_id(revops::ids::prefix::WORKFLOW, id) {
+        return Err(workflow_not_found(id));
+    }
+    let d = store::detail(cx, id, window_start(cx))
+        .await?
+        .ok_or_else(|| workflow_not_found(id))?;
+    let mut view = d.row.view();
+    view["versions"] = d
+        .versions
+        .iter()
+        .map(|v| {
+            let mut out = v.view(false);
+            out["active"] = json!(v.version == d.row.version);
+            out
+        })
+        .collect();
+    view["history"] = d.changes.iter().map(store::ChangeRow::view).collect();
+    view["activity"] = json!(d.activity);
+    view["in_progress"] = json!(d.in_progress);
+    view["recent_failures"] = d.failures.iter().map(store::FailureRow::view).collect();
     http::json(200, &view)
 }
 

@@ -3,7 +3,9 @@
 //! `workflow_timers`): typed rows and named queries. Nothing else writes them.
 
 use revops::time::rfc3339;
+use revops::workflows::activity::{self, Activity, Count};
 use revops::workflows::events::Event;
+use revops::Map;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use worker::D1PreparedStatement;
@@ -54,13 +56,50 @@ pub fn triggered_by(cx: &Cx, events: &[&str]) -> Result<Vec<D1PreparedStatement>
     )
 }
 
-pub async fn all(cx: &Cx) -> Result<Vec<WorkflowRow>> {
-    cx.db
-        .all(
-            &format!("SELECT {WORKFLOW_COLUMNS} {WORKFLOW_FROM} ORDER BY w.created_at, w.id"),
-            args![],
-        )
-        .await
+/// Every workflow, with each one's activity since `since`, in one round trip.
+pub async fn all(cx: &Cx, since: i64) -> Result<(Vec<WorkflowRow>, Map<String, Activity>)> {
+    let mut reads = vec![cx.db.stmt(
+        &format!("SELECT {WORKFLOW_COLUMNS} {WORKFLOW_FROM} ORDER BY w.created_at, w.id"),
+        args![],
+    )?];
+    reads.extend(activity_statements(cx, since, None)?);
+    let mut r = cx.db.read_batch(reads).await?.into_iter();
+    let rows = platform::db::rows("workflows", r.next().unwrap_or_default())?;
+    Ok((rows, tallied(&mut r)?))
+}
+
+/// Enrolments started since `since` by workflow and state, and steps since then by workflow
+/// and outcome: ranges of the covering indexes of migration 0016.
+fn activity_statements(
+    cx: &Cx,
+    since: i64,
+    workflow: Option<&str>,
+) -> Result<Vec<D1PreparedStatement>> {
+    let (only, arg) = match workflow {
+        Some(id) => (" AND workflow_id = ?", Some(id)),
+        None => ("", None),
+    };
+    let with = |sql: String| -> Result<D1PreparedStatement> {
+        match arg {
+            Some(id) => cx.db.stmt(&sql, args![since, id]),
+            None => cx.db.stmt(&sql, args![since]),
+        }
+    };
+    Ok(vec![
+        with(format!(
+            "SELECT workflow_id, state AS key, COUNT(*) AS n FROM workflow_enrolments WHERE started_at >= ?{only} GROUP BY workflow_id, state"
+        ))?,
+        with(format!(
+            "SELECT workflow_id, outcome AS key, COUNT(*) AS n FROM workflow_steps WHERE at >= ?{only} GROUP BY workflow_id, outcome"
+        ))?,
+    ])
+}
+
+fn tallied(r: &mut impl Iterator<Item = Vec<Value>>) -> Result<Map<String, Activity>> {
+    let enrolments: Vec<Count> =
+        platform::db::rows("workflow_enrolments", r.next().unwrap_or_default())?;
+    let steps: Vec<Count> = platform::db::rows("workflow_steps", r.next().unwrap_or_default())?;
+    Ok(activity::tally(&enrolments, &steps))
 }
 
 pub async fn get(cx: &Cx, id: &str) -> Result<Option<WorkflowRow>> {
@@ -83,14 +122,16 @@ pub struct VersionRow {
 
 impl VersionRow {
     pub fn view(&self, with_document: bool) -> Value {
+        let document = serde_json::from_str::<Value>(&self.document).unwrap_or(Value::Null);
         let mut v = json!({
             "version": self.version,
+            "name": document["name"],
             "published_at": rfc3339(self.published_at),
             "published_by": self.published_by,
             "reason": self.reason,
         });
         if with_document {
-            v["workflow"] = serde_json::from_str(&self.document).unwrap_or(Value::Null);
+            v["workflow"] = document;
         }
         v
     }
@@ -111,26 +152,89 @@ impl ChangeRow {
     }
 }
 
-/// A workflow's versions and its history of changes (newest first), in one round trip.
-pub async fn history(cx: &Cx, id: &str) -> Result<(Vec<VersionRow>, Vec<ChangeRow>)> {
-    let mut r = cx
-        .db
-        .read_batch(vec![
-            cx.db.stmt(
-                "SELECT version, document, published_at, published_by, reason FROM workflow_versions WHERE workflow_id = ? ORDER BY version DESC",
-                args![id],
-            )?,
-            cx.db.stmt(
-                "SELECT action, version, at, by, reason FROM workflow_changes WHERE workflow_id = ? ORDER BY id DESC LIMIT 100",
-                args![id],
-            )?,
-        ])
-        .await?
-        .into_iter();
-    Ok((
-        platform::db::rows("workflow_versions", r.next().unwrap_or_default())?,
-        platform::db::rows("workflow_changes", r.next().unwrap_or_default())?,
-    ))
+/// A failed step, for the workflow's page.
+#[derive(Debug, Deserialize)]
+pub struct FailureRow {
+    pub lead_id: String,
+    pub step_id: String,
+    pub action: String,
+    pub reason: String,
+    pub at: i64,
+}
+
+impl FailureRow {
+    pub fn view(&self) -> Value {
+        json!({ "lead_id": self.lead_id, "step": self.step_id, "action": self.action, "reason": self.reason, "at": rfc3339(self.at) })
+    }
+}
+
+/// Everything a workflow's page reads, in one round trip.
+pub struct Detail {
+    pub row: WorkflowRow,
+    pub versions: Vec<VersionRow>,
+    pub changes: Vec<ChangeRow>,
+    pub activity: Activity,
+    /// Enrolments waiting on a step now (whenever they started).
+    pub in_progress: i64,
+    pub failures: Vec<FailureRow>,
+}
+
+/// The most recent failed steps a workflow's page lists.
+const FAILURES_SHOWN: i64 = 20;
+
+/// A workflow, its versions and history of changes (newest first), its activity since
+/// `since`, how many enrolments wait on a step and its latest failed steps — `None` if there
+/// is no such workflow.
+pub async fn detail(cx: &Cx, id: &str, since: i64) -> Result<Option<Detail>> {
+    let mut reads = vec![
+        cx.db.stmt(
+            &format!("SELECT {WORKFLOW_COLUMNS} {WORKFLOW_FROM} WHERE w.id = ?"),
+            args![id],
+        )?,
+        cx.db.stmt(
+            "SELECT version, document, published_at, published_by, reason FROM workflow_versions WHERE workflow_id = ? ORDER BY version DESC",
+            args![id],
+        )?,
+        cx.db.stmt(
+            "SELECT action, version, at, by, reason FROM workflow_changes WHERE workflow_id = ? ORDER BY id DESC LIMIT 100",
+            args![id],
+        )?,
+        cx.db.stmt(
+            "SELECT COUNT(*) AS n FROM workflow_due WHERE workflow_id = ?",
+            args![id],
+        )?,
+        cx.db.stmt(
+            "SELECT lead_id, step_id, action, reason, at FROM workflow_steps WHERE workflow_id = ? AND outcome = 'failed' ORDER BY at DESC LIMIT ?",
+            args![id, FAILURES_SHOWN],
+        )?,
+    ];
+    reads.extend(activity_statements(cx, since, Some(id))?);
+    let mut r = cx.db.read_batch(reads).await?.into_iter();
+    let Some(row) = platform::db::rows::<WorkflowRow>("workflows", r.next().unwrap_or_default())?
+        .into_iter()
+        .next()
+    else {
+        return Ok(None);
+    };
+    let versions = platform::db::rows("workflow_versions", r.next().unwrap_or_default())?;
+    let changes = platform::db::rows("workflow_changes", r.next().unwrap_or_default())?;
+    #[derive(Deserialize)]
+    struct N {
+        n: i64,
+    }
+    let in_progress = platform::db::rows::<N>("workflow_due", r.next().unwrap_or_default())?
+        .first()
+        .map_or(0, |c| c.n);
+    let failures = platform::db::rows("workflow_steps", r.next().unwrap_or_default())?;
+    let activity = activity::of(&tallied(&mut r)?, id);
+    Ok(Some(Detail {
+        row,
+        versions,
+        changes,
+        activity,
+        in_progress,
+        failures,
+    }))
 }
 
 pub async fn version(cx: &Cx, id: &str, version: i64) -> Result<Option<VersionRow>> {

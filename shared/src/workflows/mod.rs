@@ -5,8 +5,10 @@
 //! - [`events`]: what happens to a lead, as the handlers announce it;
 //! - [`run`]: whether an event enrols a lead, and what an enrolment's steps do until it waits
 //!   or ends, with a reason for each; the dry run;
-//! - [`lists`]: static and dynamic lists.
+//! - [`lists`]: static and dynamic lists;
+//! - [`activity`]: how each workflow has been doing over the last days.
 
+pub mod activity;
 pub mod doc;
 pub mod events;
 pub mod lists;
