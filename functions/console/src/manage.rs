@@ -28,7 +28,7 @@ fn kind_of(cx: &Cx) -> Result<Kind> {
 }
 
 /// The API's own words when it refused a change: its detail and each field error.
-fn refusal(reply: &Reply) -> Vec<String> {
+pub(crate) fn refusal(reply: &Reply) -> Vec<String> {
     let mut out = vec![reply.body["detail"]
         .as_str()
         .unwrap_or("the change was refused")
@@ -150,7 +150,8 @@ async fn kind_page(cx: &Cx, s: &Session, kind: Kind, view: View) -> Result<Respo
         Extra::None => {}
     }
     body.push_str("<h2>Versions</h2>");
-    body.push_str(&definitions::versions_table(kind, &list, &s.csrf));
+    let base = format!("/console/definitions/{}", kind.slug());
+    body.push_str(&definitions::versions_table(&base, &list, &s.csrf));
     body.push_str(&definitions::compare_form(
         kind,
         &versions,
@@ -168,7 +169,15 @@ async fn kind_page(cx: &Cx, s: &Session, kind: Kind, view: View) -> Result<Respo
             .map(|v| definitions::pretty(&v[key]))
             .unwrap_or_default()
     });
-    body.push_str(&definitions::editor(kind, &draft, &s.csrf, &errors));
+    body.push_str("<h2>Change it</h2>");
+    body.push_str(&definitions::editor(
+        &base,
+        &format!("{base}/publish"),
+        definitions::dry_run_offer(kind),
+        &draft,
+        &s.csrf,
+        &errors,
+    ));
     http::html(
         status,
         layout::page(Section::Definitions, kind.title(), &viewer(s), &body),
@@ -204,7 +213,9 @@ pub async fn definition(cx: &Cx, req: &Request, s: &Session) -> Result<Response>
 }
 
 /// The draft from the form, as JSON (a syntax error is named for the person who typed it).
-fn draft_of(fields: &[(String, String)]) -> (String, std::result::Result<Value, String>) {
+pub(crate) fn draft_of(
+    fields: &[(String, String)],
+) -> (String, std::result::Result<Value, String>) {
     let text = field(fields, "document").unwrap_or("").to_string();
     let parsed = serde_json::from_str::<Value>(&text).map_err(|e| {
         format!(

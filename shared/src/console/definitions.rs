@@ -6,6 +6,7 @@
 use serde_json::Value;
 use similar::{ChangeTag, TextDiff};
 
+use super::s;
 use crate::html::escape;
 
 /// The three versioned documents.
@@ -157,18 +158,15 @@ pub fn diff_table(a: i64, b: i64, rows: &[Row]) -> String {
     out
 }
 
-fn s<'v>(v: &'v Value, key: &str) -> &'v str {
-    v[key].as_str().unwrap_or("")
-}
-
 /// A value as text: a string as it is, anything else as JSON.
 fn text(v: &Value) -> String {
     v.as_str().map_or_else(|| v.to_string(), str::to_string)
 }
 
 /// The versions table: who published each, when and why, which is active, and a rollback form
-/// (with its required reason) for every inactive one.
-pub fn versions_table(kind: Kind, list: &Value, csrf: &str) -> String {
+/// (with its required reason, posted to `{base}/rollback`) for every inactive one. `base` is
+/// the page's path: a definition's, or a workflow's.
+pub fn versions_table(base: &str, list: &Value, csrf: &str) -> String {
     let versions = list["versions"].as_array().map_or(&[][..], Vec::as_slice);
     if versions.is_empty() {
         return "<p>Nothing published yet: the built-in definition applies.</p>".into();
@@ -183,12 +181,12 @@ pub fn versions_table(kind: Kind, list: &Value, csrf: &str) -> String {
             "<strong>active</strong>".to_string()
         } else {
             format!(
-                "<form method=\"post\" action=\"/console/definitions/{}/rollback\" class=\"inline\">\
+                "<form method=\"post\" action=\"{}/rollback\" class=\"inline\">\
                  <input type=\"hidden\" name=\"csrf\" value=\"{}\"><input type=\"hidden\" name=\"version\" value=\"{version}\">\
                  <label for=\"rb-{version}\">Reason to return to {version}</label>\
                  <input id=\"rb-{version}\" name=\"reason\" type=\"text\" required maxlength=\"1000\">\
                  <button type=\"submit\">Roll back to {version}</button></form>",
-                kind.slug(),
+                escape(base),
                 escape(csrf)
             )
         };
@@ -231,10 +229,33 @@ pub fn compare_form(kind: Kind, versions: &[i64], a: Option<i64>, b: Option<i64>
     )
 }
 
-/// The draft editor: the document as JSON, a dry-run (where the kind has one) and a publish
-/// with its required reason. `errors` are the API's own words about the draft.
-pub fn editor(kind: Kind, draft: &str, csrf: &str, errors: &[String]) -> String {
-    let mut out = String::from("<h2>Change it</h2>");
+/// How a page's editor offers a dry-run: the fields it needs (HTML, inside the form) and the
+/// button's words. The button posts to `{base}/dry-run`.
+pub struct DryRunOffer {
+    pub fields: String,
+    pub button: &'static str,
+}
+
+/// The dry-run a definition's editor offers, where its kind has one.
+pub fn dry_run_offer(kind: Kind) -> Option<DryRunOffer> {
+    kind.dry_run_path().map(|_| DryRunOffer {
+        fields: String::new(),
+        button: "Dry-run against recent leads",
+    })
+}
+
+/// The draft editor (under the caller's heading): the document as JSON, a dry-run (where the
+/// page has one) and a publish (to `publish`) with its required reason. `errors` are the API's
+/// own words about the draft.
+pub fn editor(
+    base: &str,
+    publish: &str,
+    dry_run: Option<DryRunOffer>,
+    draft: &str,
+    csrf: &str,
+    errors: &[String],
+) -> String {
+    let mut out = String::new();
     if !errors.is_empty() {
         out.push_str("<ul class=\"error\" role=\"alert\">");
         for e in errors {
@@ -242,23 +263,27 @@ pub fn editor(kind: Kind, draft: &str, csrf: &str, errors: &[String]) -> String 
         }
         out.push_str("</ul>");
     }
-    let dry_run = if kind.dry_run_path().is_some() {
-        format!(
-            "<button type=\"submit\" formaction=\"/console/definitions/{}/dry-run\">Dry-run against recent leads</button> ",
-            kind.slug()
-        )
-    } else {
-        String::new()
+    let (fields, dry_run) = match dry_run {
+        Some(offer) => (
+            offer.fields,
+            format!(
+                "<button type=\"submit\" formaction=\"{}/dry-run\">{}</button> ",
+                escape(base),
+                escape(offer.button)
+            ),
+        ),
+        None => (String::new(), String::new()),
     };
     out.push_str(&format!(
-        "<form method=\"post\" action=\"/console/definitions/{slug}/publish\">\
+        "<form method=\"post\" action=\"{publish}\">\
          <input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
          <label for=\"document\">Draft (JSON)</label>\
          <textarea id=\"document\" name=\"document\" rows=\"18\" spellcheck=\"false\">{draft}</textarea>\
+         {fields}\
          <label for=\"reason\">Why (required to publish; kept with the version)</label>\
          <input id=\"reason\" name=\"reason\" type=\"text\" maxlength=\"1000\">\
          <p>{dry_run}<button type=\"submit\">Publish</button></p></form>",
-        slug = kind.slug(),
+        publish = escape(publish),
         csrf = escape(csrf),
         draft = escape(draft),
     ));
@@ -360,7 +385,7 @@ mod tests {
         let list = json!({"versions": [
             {"version": 2, "name": "v2", "published_at": "2026-11-30T10:00:00Z", "published_by": "key_1", "reason": "lower the bar", "active": true},
             {"version": 1, "name": "v1", "published_at": "2026-11-01T10:00:00Z", "published_by": "key_1", "reason": "<first>", "active": false}]});
-        let html = versions_table(Kind::Scoring, &list, "tok");
+        let html = versions_table("/console/definitions/scoring", &list, "tok");
         assert!(html.contains("<strong>active</strong>"));
         assert!(html.contains("action=\"/console/definitions/scoring/rollback\""));
         assert!(html.contains("name=\"reason\" type=\"text\" required"));
@@ -370,11 +395,36 @@ mod tests {
 
     #[test]
     fn the_editor_offers_a_dry_run_only_where_there_is_one() {
-        assert!(
-            editor(Kind::Routing, "{}", "t", &[]).contains("/console/definitions/routing/dry-run")
+        let page = |kind: Kind, draft: &str, errors: &[String]| {
+            let base = format!("/console/definitions/{}", kind.slug());
+            editor(
+                &base,
+                &format!("{base}/publish"),
+                dry_run_offer(kind),
+                draft,
+                "t",
+                errors,
+            )
+        };
+        let routing = page(Kind::Routing, "{}", &[]);
+        assert!(routing.contains("formaction=\"/console/definitions/routing/dry-run\""));
+        assert!(routing.contains("action=\"/console/definitions/routing/publish\""));
+        assert!(!page(Kind::Sla, "{}", &[]).contains("dry-run"));
+        assert!(page(Kind::Sla, "<x>", &["bad".into()]).contains("&lt;x&gt;</textarea>"));
+        let offer = DryRunOffer {
+            fields: "<input id=\"days\" name=\"days\">".into(),
+            button: "Replay",
+        };
+        let custom = editor(
+            "/console/workflows/wf_1",
+            "/console/workflows/wf_1/publish",
+            Some(offer),
+            "{}",
+            "t",
+            &[],
         );
-        assert!(!editor(Kind::Sla, "{}", "t", &[]).contains("dry-run"));
-        assert!(editor(Kind::Sla, "<x>", "t", &["bad".into()]).contains("&lt;x&gt;</textarea>"));
+        assert!(custom.contains("<input id=\"days\" name=\"days\">"));
+        assert!(custom.contains("formaction=\"/console/workflows/wf_1/dry-run\">Replay</button>"));
     }
 
     #[test]

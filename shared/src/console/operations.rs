@@ -7,11 +7,8 @@ use serde_json::Value;
 
 use super::chart;
 use super::layout::time_tag;
+use super::s;
 use crate::html::escape;
-
-fn s<'v>(v: &'v Value, key: &str) -> &'v str {
-    v[key].as_str().unwrap_or("")
-}
 
 fn list<'v>(v: &'v Value, key: &str) -> &'v [Value] {
     v[key].as_array().map_or(&[], Vec::as_slice)

@@ -6,6 +6,7 @@
 
 use serde_json::Value;
 
+use super::{items, s};
 use crate::html::escape;
 
 /// What the APIs answered for one lead (`None`: the API had nothing, e.g. never scored).
@@ -35,14 +36,6 @@ pub struct Moment {
     pub text: String,
     /// A console page with the details (a submission's raw payload).
     pub href: Option<String>,
-}
-
-fn s<'v>(v: &'v Value, key: &str) -> &'v str {
-    v[key].as_str().unwrap_or("")
-}
-
-fn items<'v>(v: Option<&'v Value>, key: &str) -> &'v [Value] {
-    v.and_then(|v| v[key].as_array()).map_or(&[], Vec::as_slice)
 }
 
 fn owner(o: &Value) -> String {
