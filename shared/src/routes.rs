@@ -330,6 +330,15 @@ routes! {
         ConsoleDryRun: Post "/console/definitions/{kind}/dry-run", session(Scope::ConfigWrite);
         ConsolePublish: Post "/console/definitions/{kind}/publish", session(Scope::ConfigWrite);
         ConsoleRollback: Post "/console/definitions/{kind}/rollback", session(Scope::ConfigWrite);
+        ConsoleWorkflows: Get "/console/workflows", session(Scope::LeadsRead);
+        ConsoleWorkflowCreate: Post "/console/workflows", session(Scope::ConfigWrite);
+        ConsoleWorkflowDraftDryRun: Post "/console/workflows/dry-run", session(Scope::ConfigWrite);
+        ConsoleWorkflow: Get "/console/workflows/{workflow_id}", session(Scope::ConfigWrite);
+        ConsoleWorkflowDryRun: Post "/console/workflows/{workflow_id}/dry-run", session(Scope::ConfigWrite);
+        ConsoleWorkflowPublish: Post "/console/workflows/{workflow_id}/publish", session(Scope::ConfigWrite);
+        ConsoleWorkflowRollback: Post "/console/workflows/{workflow_id}/rollback", session(Scope::ConfigWrite);
+        ConsoleWorkflowPause: Post "/console/workflows/{workflow_id}/pause", session(Scope::ConfigWrite);
+        ConsoleWorkflowResume: Post "/console/workflows/{workflow_id}/resume", session(Scope::ConfigWrite);
     }
 }
 

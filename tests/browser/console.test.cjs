@@ -317,6 +317,8 @@ test('every page renders, readable and within its policy, for a key with every s
     ['/console/routing', 'routing', 'Routing'],
     ['/console/sla', 'sla', 'SLA'],
     ['/console/health', 'health', 'Health'],
+    ['/console/workflows', 'workflows', 'Workflows'],
+    ['/console/workflows/wf_000000000000000000000bnced', 'workflow-bounce', 'Email bounced'],
     ['/console/definitions', 'definitions', 'Definitions'],
     ['/console/definitions/scoring', 'definitions-scoring', 'Scoring model (the MQL definition)'],
     ['/console/definitions/routing', 'definitions-routing', 'Routing rules'],
@@ -467,4 +469,97 @@ test('a webhook source whose sender cannot sign shows on Health and in what need
   await page.goto(`${BASE}/console?period=7d`);
   assert.match(await page.locator('.attention').innerText(), new RegExp(`Webhook source ${source}: 1 delivery failed the signature check`));
   await context.close();
+});
+
+test('a workflow is dry-run, published, paused, resumed and rolled back from the Workflows page, which names its failed steps', async () => {
+  const list = await api('POST', '/v1/lists', { name: `browser list ${RUN}`, kind: 'static' });
+  assert.equal(list.status, 201, list.text);
+  const kind = `custom:browser_${RUN}`;
+  const before = await api('GET', '/v1/admin/workflows');
+  const { context, page } = await newPage();
+  await signIn(page, ADMIN, '/console/workflows');
+  assert.equal(await page.locator('h1').innerText(), 'Workflows');
+  // The built-in bounce workflow and its list are there for anyone to read.
+  assert.equal(await page.locator('#workflows tr[data-workflow="wf_000000000000000000000bnced"]').count(), 1);
+  assert.match(await page.locator(`#lists tr[data-list="${list.json.id}"]`).innerText(), /static\s+0/);
+  // An endpoint nobody registered: the webhook step fails, and the page says why.
+  const draft = JSON.stringify({
+    name: `Browser ${RUN}`, trigger: { event: 'activity.recorded', type: kind },
+    steps: [
+      { id: 'join', action: 'add_to_list', list: list.json.id },
+      { id: 'call', action: 'webhook', endpoint: 'whe_00000000000000000000000000', body: { email: '{{lead.email}}' } },
+    ],
+  }, null, 2);
+  await page.getByLabel('Draft (JSON)').fill(draft);
+  await page.getByLabel('Days of recorded events to replay').fill('7');
+  await Promise.all([page.waitForNavigation(), page.getByRole('button', { name: 'Dry-run against recorded events' }).click()]);
+  assert.equal(page.url(), `${BASE}/console/workflows/dry-run`);
+  assert.match(await page.locator('#dry-run').innerText(), /Replaying \d+ recorded events of the last 7 days[\s\S]*nothing was stored, sent or changed/);
+  assert.equal(await page.getByLabel('Draft (JSON)').inputValue(), draft, 'the draft is kept');
+  await checkAccessible(page);
+  await shot(page, 'workflows-dry-run');
+  assert.equal((await api('GET', '/v1/admin/workflows')).json.workflows.length, before.json.workflows.length, 'a dry-run publishes nothing');
+  // Publishing needs a reason; then it lands on the new workflow's page.
+  let response;
+  [response] = await Promise.all([page.waitForNavigation(), page.getByRole('button', { name: 'Publish' }).click()]);
+  assert.equal(response.status(), 422);
+  assert.match(await page.locator('[role=alert]').innerText(), /say why/);
+  await page.getByLabel('Why (required to publish').fill(`browser ${RUN}: list trial users`);
+  await Promise.all([page.waitForNavigation(), page.getByRole('button', { name: 'Publish' }).click()]);
+  const url = new URL(page.url());
+  const id = url.pathname.split('/').pop();
+  assert.match(id, /^wf_/);
+  assert.equal(url.searchParams.get('published'), '1');
+  assert.match(await page.locator('[role=status]').innerText(), /Published version 1/);
+  assert.match(await page.locator('#steps').innerText(), /join add to list — list: list_[\s\S]*call webhook — body:/);
+  // A lead does the activity; the cron runs it: one enrolled, its webhook step failed.
+  const lead = await api('POST', '/v1/leads', { email: `browser-${RUN}-wf@acme-${RUN}.io` });
+  assert.ok([200, 201].includes(lead.status), lead.text);
+  const recorded = await api('POST', '/v1/activities', { lead_id: lead.json.id, type: kind });
+  assert.equal(recorded.status, 201, recorded.text);
+  const tick = await fetch(`${BASE}/cdn-cgi/handler/scheduled?cron=*+*+*+*+*`);
+  assert.equal(tick.status, 200);
+  await page.goto(`${BASE}/console/workflows/${id}`);
+  const wf = await api('GET', `/v1/admin/workflows/${id}`);
+  assert.equal(wf.json.activity.enrolled, 1, wf.text);
+  assert.match(await page.locator('#activity').innerText(), /Enrolled\s+1[\s\S]*Steps failed\s+1/);
+  const failure = page.locator('#failures tr', { hasText: lead.json.id });
+  assert.match(await failure.innerText(), /call webhook[\s\S]*is not registered/);
+  assert.equal(await failure.locator(`a[href="/console/leads/${lead.json.id}"]`).count(), 1);
+  await checkAccessible(page);
+  await shot(page, 'workflow');
+  // Paused with a reason, then resumed asking for a catch-up.
+  await page.getByLabel('Why pause it').fill('browser test: check the copy');
+  await Promise.all([page.waitForNavigation(), page.getByRole('button', { name: 'Pause' }).click()]);
+  assert.match(await page.locator('[role=status]').innerText(), /Paused: nothing runs/);
+  assert.equal(await page.getAttribute('#workflow-state', 'data-state'), 'paused');
+  assert.equal((await api('GET', `/v1/admin/workflows/${id}`)).json.state, 'paused');
+  await page.getByLabel('Why resume it').fill('browser test: copy checked');
+  await page.getByLabel('Also enrol the leads whose events came while it was paused').check();
+  await Promise.all([page.waitForNavigation(), page.getByRole('button', { name: 'Resume' }).click()]);
+  assert.match(await page.locator('[role=status]').innerText(), /Resumed, and 0 leads/);
+  assert.equal((await api('GET', `/v1/admin/workflows/${id}`)).json.state, 'active');
+  // A second version, then back to the first; the history says who did what and why.
+  await page.getByLabel('Draft (JSON)').fill(draft.replace(`Browser ${RUN}`, `Browser ${RUN} v2`));
+  await page.getByLabel('Why (required to publish').fill('browser test: rename');
+  await Promise.all([page.waitForNavigation(), page.getByRole('button', { name: 'Publish' }).click()]);
+  assert.match(await page.locator('[role=status]').innerText(), /Published version 2/);
+  assert.equal(await page.locator('h1').innerText(), `Browser ${RUN} v2`);
+  const row = page.locator('#versions tr[data-version="1"]');
+  await row.getByLabel('Reason to return to 1').fill('browser test: the old name');
+  await Promise.all([page.waitForNavigation(), row.getByRole('button', { name: 'Roll back to 1' }).click()]);
+  assert.match(await page.locator('[role=status]').innerText(), /Version 1 is active again/);
+  assert.equal((await api('GET', `/v1/admin/workflows/${id}`)).json.version, 1);
+  assert.match(await page.locator('#history').innerText(), /rollback\s+1[\s\S]*publish\s+2[\s\S]*resume[\s\S]*pause[\s\S]*publish\s+1/);
+  await context.close();
+  // A key without config:write sees the lists, is told why there are no workflows, and may not open one.
+  const narrow = await newPage();
+  await signIn(narrow.page, keys.ops, '/console/workflows');
+  assert.equal(await narrow.page.locator(`#lists tr[data-list="${list.json.id}"]`).count(), 1);
+  assert.equal(await narrow.page.locator('#workflows').count(), 0);
+  assert.match(await narrow.page.locator('main').innerText(), /needs a key with the config:write scope/);
+  assert.equal(await narrow.page.getByLabel('Draft (JSON)').count(), 0);
+  const refused = await narrow.page.goto(`${BASE}/console/workflows/${id}`);
+  assert.equal(refused.status(), 403);
+  await narrow.context.close();
 });

@@ -5,6 +5,7 @@
 //! a strict Content-Security-Policy; what each page shows is computed by `revops::console`.
 
 mod api;
+mod flows;
 mod manage;
 mod ops;
 mod pages;

@@ -82,6 +82,32 @@ pub async fn serve(
             let fields = checked_form(req, s).await?;
             crate::manage::rollback(cx, &fields, s).await
         }
+        ConsoleRoute::ConsoleWorkflows => crate::flows::index(cx, &req, s).await,
+        ConsoleRoute::ConsoleWorkflow => crate::flows::workflow(cx, &req, s).await,
+        ConsoleRoute::ConsoleWorkflowCreate
+        | ConsoleRoute::ConsoleWorkflowDraftDryRun
+        | ConsoleRoute::ConsoleWorkflowDryRun
+        | ConsoleRoute::ConsoleWorkflowPublish
+        | ConsoleRoute::ConsoleWorkflowRollback
+        | ConsoleRoute::ConsoleWorkflowPause
+        | ConsoleRoute::ConsoleWorkflowResume => {
+            let fields = checked_form(req, s).await?;
+            let f = &fields;
+            match route {
+                ConsoleRoute::ConsoleWorkflowCreate => crate::flows::create(cx, f, s).await,
+                ConsoleRoute::ConsoleWorkflowDraftDryRun => {
+                    crate::flows::draft_dry_run(cx, f, s).await
+                }
+                ConsoleRoute::ConsoleWorkflowDryRun => {
+                    crate::flows::version_dry_run(cx, f, s).await
+                }
+                ConsoleRoute::ConsoleWorkflowPublish => crate::flows::new_version(cx, f, s).await,
+                ConsoleRoute::ConsoleWorkflowRollback => crate::flows::rollback(cx, f, s).await,
+                ConsoleRoute::ConsoleWorkflowPause => crate::flows::pause(cx, f, s).await,
+                ConsoleRoute::ConsoleWorkflowResume => crate::flows::resume(cx, f, s).await,
+                _ => Err(problem(ProblemKind::NotFound, "not found")),
+            }
+        }
         ConsoleRoute::ConsoleReassign => {
             let fields = checked_form(req, s).await?;
             crate::manage::reassign(cx, &fields, s).await

@@ -10,16 +10,18 @@ pub enum Section {
     Leads,
     Routing,
     Sla,
+    Workflows,
     Definitions,
     Health,
 }
 
 impl Section {
-    const ALL: [Section; 6] = [
+    const ALL: [Section; 7] = [
         Section::Overview,
         Section::Leads,
         Section::Routing,
         Section::Sla,
+        Section::Workflows,
         Section::Definitions,
         Section::Health,
     ];
@@ -30,6 +32,7 @@ impl Section {
             Section::Leads => "/console/leads",
             Section::Routing => "/console/routing",
             Section::Sla => "/console/sla",
+            Section::Workflows => "/console/workflows",
             Section::Definitions => "/console/definitions",
             Section::Health => "/console/health",
         }
@@ -41,6 +44,7 @@ impl Section {
             Section::Leads => "Leads",
             Section::Routing => "Routing",
             Section::Sla => "SLA",
+            Section::Workflows => "Workflows",
             Section::Definitions => "Definitions",
             Section::Health => "Health",
         }

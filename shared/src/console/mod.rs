@@ -10,6 +10,7 @@ pub mod operations;
 pub mod overview;
 pub mod session;
 pub mod story;
+pub mod workflows;
 
 use serde_json::Value;
 
