@@ -1034,6 +1034,83 @@ fn a_dry_run_replays_recorded_events_and_changes_nothing() {
 
 /// Lists: static members by API (with history), dynamic lists that follow their condition as
 /// leads change and are filled from existing leads, paging.
+/// Ticks until a dynamic list is no longer being filled (a page of leads per tick).
+fn settle_list(api: &Api, list: &str) {
+    for _ in 0..150 {
+        if get(api, &format!("/v1/lists/{list}"))["filling"] == false {
+            return;
+        }
+        cron(api, now_ms());
+    }
+    panic!("list {list} was still filling after 150 ticks");
+}
+
+/// A dynamic list on the existing-customer fact follows the CRM's accounts: when an account
+/// becomes a customer its leads join, when it stops they leave — and an upsert that changes
+/// neither an account's customer flag nor its domains judges no list again.
+#[test]
+fn a_customer_list_follows_the_crm_accounts() {
+    let _turn = serial();
+    let api = api();
+    let domain = format!("{}.example", unique("crm").to_lowercase());
+    let lead = api.new_lead(&json!({"email": format!("buyer@{domain}")}));
+    let list = ok(
+        &api,
+        "POST",
+        "/v1/lists",
+        json!({"name": "customers", "kind": "dynamic",
+               "when": {"all": [{"existing_customer": true}, {"field": "email_domain", "equals": domain}]}}),
+        201,
+    )["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    settle_list(&api, &list);
+    let account = unique("crm-account");
+    let upsert = |customer: bool| {
+        ok(
+            &api,
+            "POST",
+            "/v1/accounts/bulk",
+            json!({"accounts": [{"id": account, "name": "Buyer Inc", "domains": [domain], "customer": customer}]}),
+            200,
+        );
+        cron(&api, now_ms());
+        get(&api, &format!("/v1/lists/{list}"))["filling"] == true
+    };
+    assert!(upsert(false), "a new account with domains is judged");
+    settle_list(&api, &list);
+    assert!(!members(&api, &list).contains(&lead));
+    assert!(upsert(true), "the account became a customer");
+    settle_list(&api, &list);
+    assert_eq!(members(&api, &list), vec![lead.clone()]);
+    assert!(!upsert(true), "nothing that decides the list changed");
+    assert!(upsert(false), "the account is a customer no more");
+    settle_list(&api, &list);
+    assert!(members(&api, &list).is_empty());
+    let history: Vec<(String, String)> = get(&api, &format!("/v1/leads/{lead}/workflows"))
+        ["list_history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["list_id"] == list.as_str())
+        .map(|c| {
+            (
+                c["change"].as_str().unwrap().to_string(),
+                c["cause"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    // Newest first.
+    assert_eq!(
+        history,
+        [
+            ("left".to_string(), "condition".to_string()),
+            ("joined".to_string(), "condition".to_string())
+        ]
+    );
+}
+
 #[test]
 fn lists_keep_their_members_and_say_when_and_why_each_joined_or_left() {
     let _turn = serial();

@@ -41,3 +41,23 @@ pub fn emit_if(cx: &Cx, event: &Event, guard: (&str, Vec<Arg>)) -> Result<D1Prep
         guard,
     )
 }
+
+/// The job kind that tells the workflows handler the CRM's accounts changed (one job at most
+/// waits: a change while it waits is already covered by it).
+pub const ACCOUNTS_JOB: &str = "workflows.accounts";
+
+/// A statement announcing that accounts changed, only if `guard` holds when the batch runs
+/// (the owner of the accounts says what "changed" means). The workflows handler then judges
+/// again, for every lead, the dynamic lists whose condition reads the existing-customer fact.
+pub fn accounts_changed_if(cx: &Cx, guard: (&str, Vec<Arg>)) -> Result<D1PreparedStatement> {
+    jobs::enqueue_latest_if(
+        &cx.db,
+        &cx.new_id(revops::ids::prefix::JOB),
+        ACCOUNTS_JOB,
+        "accounts",
+        &serde_json::json!({ "changed_at": cx.now_ms }),
+        cx.now_ms,
+        cx.now_ms,
+        guard,
+    )
+}

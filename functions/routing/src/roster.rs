@@ -269,6 +269,15 @@ struct AccountsIn {
     accounts: Vec<AccountIn>,
 }
 
+/// Whether any incoming account (a JSON array of `{id, customer, domains}`) differs from what is
+/// stored in its customer flag or its set of domains — a new account counts as a non-customer
+/// without domains. Read before the batch's upserts.
+const ACCOUNTS_CHANGE: &str = "EXISTS (SELECT 1 FROM json_each(?) a WHERE \
+     COALESCE((SELECT customer FROM accounts WHERE id = json_extract(a.value, '$.id')), 0) != json_extract(a.value, '$.customer') \
+     OR (SELECT COUNT(*) FROM account_domains WHERE account_id = json_extract(a.value, '$.id')) != json_array_length(a.value, '$.domains') \
+     OR (SELECT COUNT(*) FROM account_domains WHERE account_id = json_extract(a.value, '$.id') \
+         AND domain IN (SELECT value FROM json_each(a.value, '$.domains'))) != json_array_length(a.value, '$.domains'))";
+
 /// `POST /v1/accounts/bulk` `{"accounts": [{"id", "name", "owner", "domains": [...]}]}`: upserts
 /// up to 1,000 accounts from the CRM in one atomic batch; an account's domains are replaced.
 pub async fn upsert_accounts(cx: &Cx, mut req: Request) -> Result<Response> {
@@ -282,6 +291,9 @@ pub async fn upsert_accounts(cx: &Cx, mut req: Request) -> Result<Response> {
     }
     let mut errors = Vec::new();
     let mut stmts = Vec::new();
+    // What each account will be, to tell (before the upserts, in the same batch) whether any
+    // account's customer flag or domains change: that changes leads' existing-customer fact.
+    let mut incoming: Vec<Value> = Vec::new();
     let mut seen_domains: Vec<String> = Vec::new();
     let reps = store::reps(cx).await?;
     let mut unknown_owners: Vec<String> = Vec::new();
@@ -343,6 +355,7 @@ pub async fn upsert_accounts(cx: &Cx, mut req: Request) -> Result<Response> {
         if !errors.is_empty() {
             continue;
         }
+        incoming.push(json!({ "id": id, "customer": i64::from(customer), "domains": &domains }));
         stmts.push(cx.db.stmt(
             "INSERT INTO accounts (id, name, owner_rep_id, customer, updated_at) VALUES (?1, ?2, ?3, ?4, ?5) \
              ON CONFLICT (id) DO UPDATE SET name = ?2, owner_rep_id = ?3, customer = ?4, updated_at = ?5",
@@ -362,6 +375,13 @@ pub async fn upsert_accounts(cx: &Cx, mut req: Request) -> Result<Response> {
     if !errors.is_empty() {
         return Err(invalid(errors));
     }
+    stmts.insert(
+        0,
+        platform::events::accounts_changed_if(
+            cx,
+            (ACCOUNTS_CHANGE, args![serde_json::to_string(&incoming)?]),
+        )?,
+    );
     cx.db.batch(stmts).await?;
     http::json(
         200,

@@ -26,7 +26,8 @@ use worker::D1PreparedStatement;
 
 use crate::store::{self, DueRow, TAKEN};
 use crate::{facts, list_store};
-use platform::{args, db, events::EVENT_JOB, jobs, outbox, settings, Cx, Result};
+use platform::events::{ACCOUNTS_JOB, EVENT_JOB};
+use platform::{args, db, jobs, outbox, settings, Cx, Result};
 
 /// A change to a lead (a field, an activity) waiting for (or retrying) its call to intake.
 pub const LEAD_CHANGE_JOB: &str = "workflows.lead_change";
@@ -62,8 +63,8 @@ struct FillRow {
     backfill: Option<String>,
 }
 
-/// One tick: the quiet case costs one read (events, date triggers, due steps and lists being
-/// filled, together).
+/// One tick: the quiet case costs one read (events, date triggers, due steps, lists being
+/// filled and a change of accounts, together).
 pub async fn tick(cx: &Cx, now: i64) -> Result<Report> {
     let mut r = cx
         .db
@@ -75,6 +76,7 @@ pub async fn tick(cx: &Cx, now: i64) -> Result<Report> {
                 "SELECT id, condition, backfill FROM lists WHERE kind = 'dynamic' AND backfill IS NOT NULL LIMIT 1",
                 args![],
             )?,
+            jobs::due_statement(&cx.db, ACCOUNTS_JOB, now, 1)?,
         ])
         .await?
         .into_iter();
@@ -82,7 +84,11 @@ pub async fn tick(cx: &Cx, now: i64) -> Result<Report> {
     let timers = db::rows::<store::TimerRow>("workflow_timers", r.next().unwrap_or_default())?;
     let due = db::rows::<DueRow>("workflow_due", r.next().unwrap_or_default())?;
     let filling = db::rows::<FillRow>("lists", r.next().unwrap_or_default())?;
+    let accounts = db::rows::<jobs::Job>("jobs", r.next().unwrap_or_default())?;
     let mut report = Report::default();
+    if !accounts.is_empty() {
+        refill_after_accounts_changed(cx, accounts, now).await?;
+    }
     let incoming = claim(cx, jobs_due, timers, now).await?;
     if !incoming.is_empty() {
         take_events(cx, incoming, None, now, &mut report).await?;
@@ -484,7 +490,35 @@ fn reconcile_lists(
     Ok(out)
 }
 
-/// Fills a new dynamic list, a page of leads per tick.
+/// The CRM's accounts changed (routing said so): every dynamic list whose condition reads the
+/// existing-customer fact is judged again for every lead, from the first, by the same filling
+/// that fills a new list — members who stopped meeting it leave, leads who started join.
+async fn refill_after_accounts_changed(cx: &Cx, due: Vec<jobs::Job>, now: i64) -> Result<()> {
+    let claimed = jobs::claim_all(&cx.db, due, now).await?;
+    if claimed.is_empty() {
+        return Ok(());
+    }
+    let rows = db::rows::<list_store::ListRow>(
+        "lists",
+        cx.db
+            .read_batch(vec![list_store::dynamic_statement(cx)?])
+            .await?
+            .remove(0),
+    )?;
+    let mut stmts = Vec::new();
+    for (id, condition) in dynamic_lists(rows) {
+        if condition.reads_accounts() {
+            stmts.push(list_store::backfill_statement(cx, &id, Some(""))?);
+        }
+    }
+    for j in &claimed {
+        stmts.push(jobs::done_statement(&cx.db, &j.id)?);
+    }
+    cx.db.batch(stmts).await?;
+    Ok(())
+}
+
+/// Fills a new dynamic list (or one judged again), a page of leads per tick.
 async fn fill(cx: &Cx, list: &FillRow, report: &mut Report) -> Result<()> {
     let after = list.backfill.clone().unwrap_or_default();
     let leads = list_store::leads_after(cx, &after, FILL_BATCH).await?;

@@ -468,6 +468,21 @@ impl Condition {
             Condition::Field { field, key, test } => test.matches_field(field, facts.field_at(key)),
         }
     }
+
+    /// Whether the answer can change when the CRM's accounts do (a lead's existing-customer
+    /// fact comes from the account its domain belongs to): such a condition must be judged
+    /// again for every lead when accounts change, not only when a lead does.
+    pub fn reads_accounts(&self) -> bool {
+        match self {
+            Condition::All(cs) | Condition::Any(cs) => cs.iter().any(Condition::reads_accounts),
+            Condition::Not(c) => c.reads_accounts(),
+            Condition::ExistingCustomer(_) => true,
+            Condition::OptedOut(_)
+            | Condition::Suppressed
+            | Condition::InList(_)
+            | Condition::Field { .. } => false,
+        }
+    }
 }
 
 /// A value as conditions compare it: trimmed, lowercase text (borrowed when it already is).
@@ -632,6 +647,18 @@ mod tests {
             .collect(),
             ..Lead::default()
         }
+    }
+
+    #[test]
+    fn a_condition_reads_accounts_only_through_existing_customer_however_deep() {
+        let reads = |v: Value| Condition::parse(&v, "when").unwrap().reads_accounts();
+        assert!(reads(json!({"existing_customer": true})));
+        assert!(reads(
+            json!({"all": [{"field": "country", "equals": "US"}, {"not": {"any": [{"consent": "suppressed"}, {"existing_customer": false}]}}]})
+        ));
+        assert!(!reads(
+            json!({"all": [{"field": "company_domain", "equals": "globex.com"}, {"consent": "suppressed"}]})
+        ));
     }
 
     fn check(cond: Value) -> bool {
