@@ -482,6 +482,12 @@ test('a workflow is dry-run, published, paused, resumed and rolled back from the
   // The built-in bounce workflow and its list are there for anyone to read.
   assert.equal(await page.locator('#workflows tr[data-workflow="wf_000000000000000000000bnced"]').count(), 1);
   assert.match(await page.locator(`#lists tr[data-list="${list.json.id}"]`).innerText(), /static\s+0/);
+  // On a phone the wide table scrolls in its own region; the page does not scroll sideways.
+  await page.setViewportSize({ width: 390, height: 844 });
+  await shot(page, 'workflows-phone');
+  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  assert.ok(overflow <= 1, `no sideways scrolling on a phone (${overflow}px)`);
+  await page.setViewportSize({ width: 1280, height: 900 });
   // An endpoint nobody registered: the webhook step fails, and the page says why.
   const draft = JSON.stringify({
     name: `Browser ${RUN}`, trigger: { event: 'activity.recorded', type: kind },

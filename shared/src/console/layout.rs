@@ -208,6 +208,7 @@ nav ul{flex-wrap:wrap}.hint,.muted{color:var(--muted);font-size:.9rem}
 .tiles li{border:1px solid var(--line);border-radius:6px;padding:.6rem}
 .tiles .n{font-size:1.6rem;font-weight:700;display:block}
 table{border-collapse:collapse;width:100%;margin:.5rem 0;font-size:.92rem}
+.wide{overflow-x:auto;max-width:100%}.wide table{min-width:44rem}
 th,td{text-align:left;padding:.3rem .5rem;border-bottom:1px solid var(--line);vertical-align:top;overflow-wrap:break-word}
 thead th{overflow-wrap:normal}
 td.num,th.num{text-align:right;font-variant-numeric:tabular-nums}

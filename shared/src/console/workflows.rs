@@ -54,8 +54,9 @@ pub fn workflows_table(list: &Value) -> String {
     let days = workflows
         .first()
         .map_or(7, |w| w["activity"]["days"].as_i64().unwrap_or(7));
+    // Nine columns do not fit a phone: the table scrolls inside its own region, not the page.
     let mut out = format!(
-        "<table id=\"workflows\"><caption>Enrolments and steps over the last {days} days</caption><thead><tr>\
+        "<div class=\"wide\" role=\"region\" aria-label=\"Workflows\" tabindex=\"0\"><table id=\"workflows\"><caption>Enrolments and steps over the last {days} days</caption><thead><tr>\
          <th scope=\"col\">Workflow</th><th scope=\"col\">Trigger</th><th scope=\"col\">State</th><th scope=\"col\" class=\"num\">Version</th>\
          <th scope=\"col\" class=\"num\">Enrolled</th><th scope=\"col\" class=\"num\">Waiting</th><th scope=\"col\" class=\"num\">Done</th>\
          <th scope=\"col\" class=\"num\">Not enrolled</th><th scope=\"col\" class=\"num\">Failed steps</th></tr></thead><tbody>"
@@ -80,7 +81,7 @@ pub fn workflows_table(list: &Value) -> String {
             bad = if failed > 0 { " bad" } else { "" },
         ));
     }
-    out.push_str("</tbody></table>");
+    out.push_str("</tbody></table></div>");
     out
 }
 
