@@ -7,6 +7,8 @@
 #      shows that the cost follows the steps due (the due index), not the enrolments.
 #   2. An export of a 100,000-member list (CSV, streamed), against a 1,000-member export: total
 #      time, and time to the first byte (streaming: the first page leaves before the last is read).
+#   3. A workflow's page (its last 7 days, what waits now) over 100,000 enrolments this week,
+#      against 1,000; and over the 100,000 started a month ago (outside the window).
 # Timing is curl's wall time for the request.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -112,7 +114,36 @@ measure_export() { # $1 list, $2 label
 read -r EXP_BIG EXP_BIG_FIRST ROWS_BIG < <(measure_export "$BIGLIST" "export of $ACTIVE members")
 read -r EXP_SMALL EXP_SMALL_FIRST ROWS_SMALL < <(measure_export "$SMALLLIST" "export of $DUE members")
 [ "$ROWS_BIG" = "$ACTIVE" ] && [ "$ROWS_SMALL" = "$DUE" ] || { echo "bench-workflows: an export lost rows" >&2; exit 1; }
+# A workflow's page (GET /v1/admin/workflows/{id}: its last 7 days, what waits now, its failed
+# steps) over $ACTIVE enrolments started yesterday and waiting, against $DUE; then the same
+# $ACTIVE started a month ago (outside the window, still waiting).
+read_ms() {
+  curl -s -o "$RUN_DIR/read.json" -w '%{time_total}' -H "authorization: Bearer $ADMIN_KEY" \
+    "http://127.0.0.1:$PORT/v1/admin/workflows/$WF" | awk '{ printf "%d", $1 * 1000 }'
+}
+measure_read() { # $1 label, $2 expected enrolled in the window
+  local times=()
+  read_ms > /dev/null
+  grep -q "\"enrolled\":$2," "$RUN_DIR/read.json" || { echo "bench-workflows: the page did not count $2 enrolled: $(head -c 300 "$RUN_DIR/read.json")" >&2; exit 1; }
+  for _ in $(seq 1 "$RUNS"); do times+=("$(read_ms)"); done
+  local m
+  m=$(printf '%s\n' "${times[@]}" | median)
+  echo "$1: median ${m} ms (${times[*]})" >&2
+  echo "$m"
+}
+READ_BIG=$(measure_read "workflow page, $ACTIVE enrolled this week" "$ACTIVE")
+cat > "$RUN_DIR/old.sql" <<SQL
+UPDATE workflow_enrolments SET started_at = $NOW - 30 * 86400000;
+SQL
+d1 "$RUN_DIR/old.sql"
+READ_OLD=$(measure_read "workflow page, $ACTIVE enrolled a month ago, still waiting" 0)
+seed "$DUE" 0
+READ_SMALL=$(measure_read "workflow page, $DUE enrolled this week" "$DUE")
+
 echo
+awk -v rb="$READ_BIG" -v ro="$READ_OLD" -v rs="$READ_SMALL" -v active="$ACTIVE" -v due="$DUE" 'BEGIN {
+  printf "workflow page, %d enrolled this week: %d ms = %.1f x with %d (%d ms); %d enrolled a month ago and still waiting: %d ms = %.1f x\n", active, rb, rb / (rs > 0 ? rs : 1), due, rs, active, ro, ro / (rs > 0 ? rs : 1)
+}'
 awk -v b="$BASE" -v big="$BIG" -v small="$SMALL" -v active="$ACTIVE" -v due="$DUE" \
     -v eb="$EXP_BIG" -v ebf="$EXP_BIG_FIRST" -v es="$EXP_SMALL" -v esf="$EXP_SMALL_FIRST" 'BEGIN {
   printf "one tick, %d active / %d due: %d ms = %.1f x the baseline tick (%d active / 0 due: %d ms)\n", active, due, big, big / (b > 0 ? b : 1), active, b
