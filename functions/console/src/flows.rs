@@ -236,15 +236,15 @@ fn days_of(fields: &[(String, String)]) -> std::result::Result<i64, String> {
 
 /// Which page a draft came from: the Workflows page (a new workflow) or a workflow's own.
 #[derive(Clone, Copy)]
-enum From {
-    New,
-    Existing,
+enum Draft {
+    NewWorkflow,
+    NewVersion,
 }
 
-async fn page(cx: &Cx, s: &Session, from: From, view: View) -> Result<Response> {
+async fn page(cx: &Cx, s: &Session, from: Draft, view: View) -> Result<Response> {
     match from {
-        From::New => index_page(cx, s, view).await,
-        From::Existing => workflow_page(cx, s, view).await,
+        Draft::NewWorkflow => index_page(cx, s, view).await,
+        Draft::NewVersion => workflow_page(cx, s, view).await,
     }
 }
 
@@ -253,7 +253,7 @@ async fn dry_run(
     cx: &Cx,
     fields: &[(String, String)],
     s: &Session,
-    from: From,
+    from: Draft,
 ) -> Result<Response> {
     let (text, parsed) = draft_of(fields);
     let days = days_of(fields);
@@ -264,7 +264,7 @@ async fn dry_run(
         return page(cx, s, from, refused_draft(text, errors, shown_days, 422)).await;
     };
     let mut body = json!({ "workflow": doc, "days": shown_days });
-    if let From::Existing = from {
+    if let Draft::NewVersion = from {
         body["id"] = json!(id_of(cx)?);
     }
     let reply = api(cx, s).post(Service::Workflows, DRY_RUN, &body).await?;
@@ -286,7 +286,7 @@ async fn dry_run(
 }
 
 pub async fn draft_dry_run(cx: &Cx, fields: &[(String, String)], s: &Session) -> Result<Response> {
-    dry_run(cx, fields, s, From::New).await
+    dry_run(cx, fields, s, Draft::NewWorkflow).await
 }
 
 pub async fn version_dry_run(
@@ -295,7 +295,7 @@ pub async fn version_dry_run(
     s: &Session,
 ) -> Result<Response> {
     id_of(cx)?;
-    dry_run(cx, fields, s, From::Existing).await
+    dry_run(cx, fields, s, Draft::NewVersion).await
 }
 
 /// `POST /console/workflows` (a new workflow) and `POST /console/workflows/{id}/publish`.
@@ -303,7 +303,7 @@ async fn publish(
     cx: &Cx,
     fields: &[(String, String)],
     s: &Session,
-    from: From,
+    from: Draft,
 ) -> Result<Response> {
     let (text, parsed) = draft_of(fields);
     let reason = field(fields, "reason").map(str::trim).unwrap_or("");
@@ -318,7 +318,7 @@ async fn publish(
         return page(cx, s, from, refused_draft(text, errors, DAYS, 422)).await;
     };
     let mut body = json!({ "workflow": doc, "reason": reason });
-    if let From::Existing = from {
+    if let Draft::NewVersion = from {
         body["id"] = json!(id_of(cx)?);
     }
     let reply = api(cx, s)
@@ -343,12 +343,12 @@ async fn publish(
 }
 
 pub async fn create(cx: &Cx, fields: &[(String, String)], s: &Session) -> Result<Response> {
-    publish(cx, fields, s, From::New).await
+    publish(cx, fields, s, Draft::NewWorkflow).await
 }
 
 pub async fn new_version(cx: &Cx, fields: &[(String, String)], s: &Session) -> Result<Response> {
     id_of(cx)?;
-    publish(cx, fields, s, From::Existing).await
+    publish(cx, fields, s, Draft::NewVersion).await
 }
 
 /// A change to the workflow made through its API (rollback, pause, resume): to the page with a
