@@ -798,6 +798,12 @@ fn a_workflow_counts_what_it_did_and_names_its_failed_steps() {
             "{f}"
         );
     }
+    for lead in &leads {
+        assert_eq!(
+            enrolments_in(&api, lead, &workflow)[0]["reason"],
+            "every step is done, though step call failed"
+        );
+    }
     assert_eq!(wf["versions"][0]["active"], true);
     assert_eq!(wf["versions"][0]["name"], "counted");
     let all = get(&api, "/v1/admin/workflows");

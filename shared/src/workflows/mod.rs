@@ -515,6 +515,40 @@ mod tests {
     }
 
     #[test]
+    fn a_failed_step_does_not_stop_the_next_and_the_end_names_it() {
+        let w = wf(
+            json!({"name": "x", "trigger": {"event": "lead.created"}, "steps": [
+            {"id": "call", "action": "webhook", "endpoint": ENDPOINT, "body": {}},
+            {"id": "tag", "action": "set_field", "field": "custom.tagged", "value": true}]}),
+        );
+        let p = Published {
+            id: "wf_a",
+            version: 1,
+            doc: &w,
+        };
+        let t = topics();
+        let scene = |endpoints: &'static [String]| Scene {
+            workflow: &p,
+            enrolment_id: "wfe_1",
+            topics: &t,
+            endpoints,
+            now: T0,
+        };
+        let pass = advance(&scene(&[]), &mut lead(), 0);
+        let outcomes: Vec<Outcome> = pass.steps.iter().map(|s| s.outcome).collect();
+        assert_eq!(outcomes, [Outcome::Failed, Outcome::Taken]);
+        assert!(
+            matches!(&pass.next, Next::Done { reason } if reason == "every step is done, though step call failed"),
+            "{:?}",
+            pass.next
+        );
+        static REGISTERED: std::sync::LazyLock<Vec<String>> =
+            std::sync::LazyLock::new(|| vec![ENDPOINT.to_string()]);
+        let pass = advance(&scene(REGISTERED.as_slice()), &mut lead(), 0);
+        assert!(matches!(&pass.next, Next::Done { reason } if reason == "every step is done"));
+    }
+
+    #[test]
     fn steps_without_what_they_need_are_skipped_or_failed_with_the_reason() {
         let w = trial();
         let mut l = lead();

@@ -320,11 +320,23 @@ pub fn advance(scene: &Scene, lead: &mut LeadState, from: usize) -> Pass {
             }
         }
     }
+    // A failed step does not stop the ones after it; the end says which failed.
+    let failed: Vec<&str> = steps
+        .iter()
+        .filter(|s| s.outcome == Outcome::Failed)
+        .map(|s| s.step_id.as_str())
+        .collect();
+    let reason = match failed.as_slice() {
+        [] => "every step is done".to_string(),
+        [one] => format!("every step is done, though step {one} failed"),
+        many => format!(
+            "every step is done, though steps {} failed",
+            many.join(", ")
+        ),
+    };
     Pass {
         steps,
-        next: Next::Done {
-            reason: "every step is done".into(),
-        },
+        next: Next::Done { reason },
     }
 }
 
