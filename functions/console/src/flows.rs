@@ -14,7 +14,7 @@ use serde_json::{json, Value};
 use worker::{Request, Response};
 
 use crate::api::Api;
-use crate::manage::{draft_of, refusal};
+use crate::manage::{draft_of, publish_form, refusal};
 use crate::pages::{field, viewer};
 use crate::sessions::Session;
 use platform::services::Reply;
@@ -219,7 +219,8 @@ fn refused_draft(text: String, errors: Vec<String>, days: i64, status: u16) -> V
     }
 }
 
-/// The days a dry-run form asks for.
+/// The days a dry-run form asks for (30 when empty); whether they are in range is the API's
+/// to say.
 fn days_of(fields: &[(String, String)]) -> std::result::Result<i64, String> {
     match field(fields, "days")
         .map(str::trim)
@@ -228,9 +229,7 @@ fn days_of(fields: &[(String, String)]) -> std::result::Result<i64, String> {
         None => Ok(DAYS),
         Some(d) => d
             .parse::<i64>()
-            .ok()
-            .filter(|d| (1..=90).contains(d))
-            .ok_or_else(|| "give the days to replay as a whole number from 1 to 90".to_string()),
+            .map_err(|_| "give the days to replay as a whole number from 1 to 90".to_string()),
     }
 }
 
@@ -248,6 +247,29 @@ async fn page(cx: &Cx, s: &Session, from: Draft, view: View) -> Result<Response>
     }
 }
 
+/// Sends a checked draft to the workflows API at `path` (naming the workflow when it is a new
+/// version of one): the API's answer, or — when it refused — the page the draft came from with
+/// the API's words beside the draft.
+async fn send_draft(
+    cx: &Cx,
+    s: &Session,
+    from: Draft,
+    path: &str,
+    mut body: Value,
+    text: &str,
+    days: i64,
+) -> Result<std::result::Result<Reply, Response>> {
+    if let Draft::NewVersion = from {
+        body["id"] = json!(id_of(cx)?);
+    }
+    let reply = api(cx, s).post(Service::Workflows, path, &body).await?;
+    if reply.ok() {
+        return Ok(Ok(reply));
+    }
+    let view = refused_draft(text.to_string(), refusal(&reply), days, reply.status);
+    Ok(Err(page(cx, s, from, view).await?))
+}
+
 /// `POST /console/workflows/dry-run` and `POST /console/workflows/{id}/dry-run`.
 async fn dry_run(
     cx: &Cx,
@@ -256,33 +278,28 @@ async fn dry_run(
     from: Draft,
 ) -> Result<Response> {
     let (text, parsed) = draft_of(fields);
-    let days = days_of(fields);
-    let shown_days = days.as_ref().copied().unwrap_or(DAYS);
-    let mut errors: Vec<String> = days.as_ref().err().cloned().into_iter().collect();
-    let doc = parsed.map_err(|e| errors.push(e)).ok();
-    let (Some(doc), true) = (doc, errors.is_empty()) else {
-        return page(cx, s, from, refused_draft(text, errors, shown_days, 422)).await;
+    let (doc, days) = match (parsed, days_of(fields)) {
+        (Ok(doc), Ok(days)) => (doc, days),
+        (parsed, days) => {
+            let errors = [parsed.err(), days.as_ref().err().cloned()]
+                .into_iter()
+                .flatten()
+                .collect();
+            let shown = days.unwrap_or(DAYS);
+            return page(cx, s, from, refused_draft(text, errors, shown, 422)).await;
+        }
     };
-    let mut body = json!({ "workflow": doc, "days": shown_days });
-    if let Draft::NewVersion = from {
-        body["id"] = json!(id_of(cx)?);
+    let body = json!({ "workflow": doc, "days": days });
+    match send_draft(cx, s, from, DRY_RUN, body, &text, days).await? {
+        Ok(reply) => {
+            let view = View {
+                dry_run: Some(reply.body),
+                ..refused_draft(text, Vec::new(), days, 200)
+            };
+            page(cx, s, from, view).await
+        }
+        Err(refused) => Ok(refused),
     }
-    let reply = api(cx, s).post(Service::Workflows, DRY_RUN, &body).await?;
-    if !reply.ok() {
-        let status = reply.status;
-        return page(
-            cx,
-            s,
-            from,
-            refused_draft(text, refusal(&reply), shown_days, status),
-        )
-        .await;
-    }
-    let view = View {
-        dry_run: Some(reply.body),
-        ..refused_draft(text, Vec::new(), shown_days, 200)
-    };
-    page(cx, s, from, view).await
 }
 
 pub async fn draft_dry_run(cx: &Cx, fields: &[(String, String)], s: &Session) -> Result<Response> {
@@ -305,35 +322,16 @@ async fn publish(
     s: &Session,
     from: Draft,
 ) -> Result<Response> {
-    let (text, parsed) = draft_of(fields);
-    let reason = field(fields, "reason").map(str::trim).unwrap_or("");
-    let mut errors = Vec::new();
-    if reason.is_empty() {
-        errors.push(
-            "say why you are publishing this (the reason is kept with the version)".to_string(),
-        );
-    }
-    let doc = parsed.map_err(|e| errors.push(e)).ok();
-    let (Some(doc), true) = (doc, errors.is_empty()) else {
-        return page(cx, s, from, refused_draft(text, errors, DAYS, 422)).await;
+    let (text, checked) = publish_form(fields);
+    let (doc, reason) = match checked {
+        Ok(ok) => ok,
+        Err(errors) => return page(cx, s, from, refused_draft(text, errors, DAYS, 422)).await,
     };
-    let mut body = json!({ "workflow": doc, "reason": reason });
-    if let Draft::NewVersion = from {
-        body["id"] = json!(id_of(cx)?);
-    }
-    let reply = api(cx, s)
-        .post(Service::Workflows, COLLECTION, &body)
-        .await?;
-    if !reply.ok() {
-        let status = reply.status;
-        return page(
-            cx,
-            s,
-            from,
-            refused_draft(text, refusal(&reply), DAYS, status),
-        )
-        .await;
-    }
+    let body = json!({ "workflow": doc, "reason": reason });
+    let reply = match send_draft(cx, s, from, COLLECTION, body, &text, DAYS).await? {
+        Ok(reply) => reply,
+        Err(refused) => return Ok(refused),
+    };
     let id = reply.body["id"].as_str().unwrap_or_default();
     http::redirect(&format!(
         "{}?published={}",
@@ -379,36 +377,33 @@ async fn change(
     http::redirect(&format!("{}?{}", workflows::href(id), done(&reply)))
 }
 
-/// The reason a form gives, or the page refusing it for want of one.
-fn reason_or_refusal(fields: &[(String, String)], what: &str) -> std::result::Result<String, View> {
-    match field(fields, "reason")
+/// A change refused before it was sent, said at the top of the workflow's page.
+fn refused(why: String) -> View {
+    View {
+        alert: vec![why],
+        status: 422,
+        ..View::plain(None)
+    }
+}
+
+/// The reason a form gives, or why it must give one.
+fn reason_in(fields: &[(String, String)], what: &str) -> std::result::Result<String, String> {
+    field(fields, "reason")
         .map(str::trim)
         .filter(|r| !r.is_empty())
-    {
-        Some(r) => Ok(r.to_string()),
-        None => Err(View {
-            alert: vec![format!(
-                "say why you {what} (the reason is kept in the history)"
-            )],
-            status: 422,
-            ..View::plain(None)
-        }),
-    }
+        .map(str::to_string)
+        .ok_or_else(|| format!("say why you {what} (the reason is kept in the history)"))
 }
 
 pub async fn rollback(cx: &Cx, fields: &[(String, String)], s: &Session) -> Result<Response> {
     let version = field(fields, "version").and_then(|v| v.trim().parse::<i64>().ok());
-    let reason = match reason_or_refusal(fields, "are returning to that version") {
+    let reason = match reason_in(fields, "are returning to that version") {
         Ok(r) => r,
-        Err(view) => return workflow_page(cx, s, view).await,
+        Err(why) => return workflow_page(cx, s, refused(why)).await,
     };
     let Some(version) = version else {
-        let view = View {
-            alert: vec!["choose the version to return to".to_string()],
-            status: 422,
-            ..View::plain(None)
-        };
-        return workflow_page(cx, s, view).await;
+        let why = "choose the version to return to".to_string();
+        return workflow_page(cx, s, refused(why)).await;
     };
     change(
         cx,
@@ -421,9 +416,9 @@ pub async fn rollback(cx: &Cx, fields: &[(String, String)], s: &Session) -> Resu
 }
 
 pub async fn pause(cx: &Cx, fields: &[(String, String)], s: &Session) -> Result<Response> {
-    let reason = match reason_or_refusal(fields, "are pausing it") {
+    let reason = match reason_in(fields, "are pausing it") {
         Ok(r) => r,
-        Err(view) => return workflow_page(cx, s, view).await,
+        Err(why) => return workflow_page(cx, s, refused(why)).await,
     };
     change(cx, s, "pause", json!({ "reason": reason }), |_| {
         "paused=1".to_string()
@@ -432,9 +427,9 @@ pub async fn pause(cx: &Cx, fields: &[(String, String)], s: &Session) -> Result<
 }
 
 pub async fn resume(cx: &Cx, fields: &[(String, String)], s: &Session) -> Result<Response> {
-    let reason = match reason_or_refusal(fields, "are resuming it") {
+    let reason = match reason_in(fields, "are resuming it") {
         Ok(r) => r,
-        Err(view) => return workflow_page(cx, s, view).await,
+        Err(why) => return workflow_page(cx, s, refused(why)).await,
     };
     let catch_up = field(fields, "catch_up") == Some("true");
     change(

@@ -268,8 +268,11 @@ pub async fn dry_run(cx: &Cx, fields: &[(String, String)], s: &Session) -> Resul
     }
 }
 
-pub async fn publish(cx: &Cx, fields: &[(String, String)], s: &Session) -> Result<Response> {
-    let kind = kind_of(cx)?;
+/// A publish form: the draft's text, and its document with the reason when the draft parses
+/// and a reason is given — otherwise every reason it cannot be sent.
+pub(crate) fn publish_form(
+    fields: &[(String, String)],
+) -> (String, std::result::Result<(Value, String), Vec<String>>) {
     let (text, parsed) = draft_of(fields);
     let reason = field(fields, "reason").map(str::trim).unwrap_or("");
     let mut errors = Vec::new();
@@ -278,15 +281,25 @@ pub async fn publish(cx: &Cx, fields: &[(String, String)], s: &Session) -> Resul
             "say why you are publishing this (the reason is kept with the version)".to_string(),
         );
     }
-    let doc = match parsed {
-        Ok(doc) => Some(doc),
+    let checked = match parsed {
+        Ok(doc) if errors.is_empty() => Ok((doc, reason.to_string())),
+        Ok(_) => Err(errors),
         Err(e) => {
             errors.push(e);
-            None
+            Err(errors)
         }
     };
-    let Some(doc) = doc.filter(|_| errors.is_empty()) else {
-        return kind_page(cx, s, kind, View::of(Some(text), errors, Extra::None, 422)).await;
+    (text, checked)
+}
+
+pub async fn publish(cx: &Cx, fields: &[(String, String)], s: &Session) -> Result<Response> {
+    let kind = kind_of(cx)?;
+    let (text, checked) = publish_form(fields);
+    let (doc, reason) = match checked {
+        Ok(ok) => ok,
+        Err(errors) => {
+            return kind_page(cx, s, kind, View::of(Some(text), errors, Extra::None, 422)).await
+        }
     };
     let api = Api {
         cx,
